@@ -1,0 +1,31 @@
+# Every third-party dependency, found once. All come from Debian 12 packages
+# (scripts/install-deps.sh).
+find_package(Threads REQUIRED)
+find_package(ZLIB REQUIRED)
+find_package(OpenSSL REQUIRED)
+find_package(fmt REQUIRED)
+find_package(simdjson REQUIRED)
+find_package(tomlplusplus REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(ISAL REQUIRED IMPORTED_TARGET libisal)
+
+# Standalone Asio is header-only.
+find_path(ASIO_INCLUDE_DIR asio.hpp REQUIRED)
+add_library(aquaduct_asio INTERFACE)
+target_include_directories(aquaduct_asio SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
+target_compile_definitions(aquaduct_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+target_link_libraries(aquaduct_asio INTERFACE Threads::Threads)
+
+# llhttp: Debian's node-llhttp ships the generated C sources; we compile them in.
+find_path(LLHTTP_INCLUDE_DIR llhttp.h PATHS /usr/share/include/llhttp REQUIRED NO_DEFAULT_PATH)
+find_path(LLHTTP_SOURCE_DIR llhttp.c PATHS /usr/share/llhttp REQUIRED NO_DEFAULT_PATH)
+add_library(aquaduct_llhttp STATIC
+  ${LLHTTP_SOURCE_DIR}/api.c ${LLHTTP_SOURCE_DIR}/http.c ${LLHTTP_SOURCE_DIR}/llhttp.c)
+target_include_directories(aquaduct_llhttp SYSTEM PUBLIC ${LLHTTP_INCLUDE_DIR})
+set_target_properties(aquaduct_llhttp PROPERTIES C_STANDARD 99)
+target_compile_options(aquaduct_llhttp PRIVATE -w)
+
+if(AQUADUCT_BUILD_TESTS)
+  find_package(doctest REQUIRED)
+endif()

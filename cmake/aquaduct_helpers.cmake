@@ -1,0 +1,40 @@
+# aquaduct_add_module(NAME SOURCES ... [DEPS ...])
+#   A static library aquaduct_<NAME> with the project's warnings, built from one
+#   folder of the house. Its public include root is the project root (so code
+#   includes "decode/csv_parser.hpp") plus include/ (so code includes <aquaduct/...>).
+# aquaduct_add_test(NAME SOURCES ... [DEPS ...])
+#   A doctest binary registered with ctest.
+
+set(AQUADUCT_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion
+    -Wnon-virtual-dtor -Wold-style-cast -Werror
+    # g++ 12 false positive on coroutine frames (GCC bug 103545 family)
+    -Wno-mismatched-new-delete)
+
+function(aquaduct_apply_options target)
+  target_compile_options(${target} PRIVATE ${AQUADUCT_WARNINGS})
+  if(AQUADUCT_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer
+                                             -fno-sanitize-recover=undefined)
+    target_link_options(${target} PUBLIC -fsanitize=address,undefined)
+  endif()
+endfunction()
+
+function(aquaduct_add_module name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(aquaduct_${name} STATIC ${ARG_SOURCES})
+  target_include_directories(aquaduct_${name} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>)
+  target_link_libraries(aquaduct_${name} PUBLIC ${ARG_DEPS})
+  aquaduct_apply_options(aquaduct_${name})
+endfunction()
+
+function(aquaduct_add_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(test_${name} ${ARG_SOURCES} ${PROJECT_SOURCE_DIR}/tests/support/doctest_main.cpp)
+  target_link_libraries(test_${name} PRIVATE doctest::doctest ${ARG_DEPS})
+  target_include_directories(test_${name} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/tests)
+  aquaduct_apply_options(test_${name})
+  add_test(NAME ${name} COMMAND test_${name})
+  set_tests_properties(${name} PROPERTIES TIMEOUT 600)
+endfunction()

@@ -1,0 +1,99 @@
+#pragma once
+// A push-style RFC 4180 CSV parser.
+//
+// Feed bytes in chunks of any size with put(); complete records accumulate in
+// records(), a compact batch: one byte buffer holding the unescaped field
+// contents back to back, plus two offset arrays. Call clear_records() once the
+// batch has been consumed; the record still in progress is kept.
+//
+// Handles quotes, doubled quotes, separators and CR/LF inside quotes, LF and
+// CRLF record ends, a missing final newline (finish()), a UTF-8 BOM at the very
+// start, empty fields and empty records, and records split at any byte.
+// No allocation per record once the buffers have grown to the working size.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace aquaduct::decode {
+
+struct csv_limits {
+  std::size_t max_field_bytes = 64u << 20;  // one field's unescaped size
+  std::size_t max_columns = 16384;          // fields in one record
+};
+
+// A batch of complete records.
+//   field i of the batch  = data().substr(field_offsets()[i], field_offsets()[i+1] - field_offsets()[i])
+//   record r              = fields [record_offsets()[r], record_offsets()[r+1])
+// field_offsets() has fields+1 entries, record_offsets() has records+1 entries.
+// An empty line is a record with one empty field.
+// THE VIEWS ARE VALID ONLY UNTIL the next put(), finish(), clear_records() or reset().
+class csv_records {
+ public:
+  std::size_t size() const noexcept { return record_offsets_.size() - 1; }
+  bool empty() const noexcept { return size() == 0; }
+  std::string_view data() const noexcept { return data_view_; }
+  std::span<const std::size_t> field_offsets() const noexcept { return {field_offsets_.data(), fields_ + 1}; }
+  std::span<const std::size_t> record_offsets() const noexcept { return record_offsets_; }
+  std::size_t field_count(std::size_t record) const noexcept {
+    return record_offsets_[record + 1] - record_offsets_[record];
+  }
+  std::string_view field(std::size_t record, std::size_t col) const noexcept {
+    const std::size_t i = record_offsets_[record] + col;
+    return data_view_.substr(field_offsets_[i], field_offsets_[i + 1] - field_offsets_[i]);
+  }
+
+ private:
+  friend class csv_parser;
+  std::string_view data_view_;               // complete records' bytes only
+  std::vector<std::size_t> field_offsets_;   // may hold the partial record's offsets past fields_
+  std::size_t fields_ = 0;                   // complete fields
+  std::vector<std::size_t> record_offsets_{0};
+};
+
+class csv_parser {
+ public:
+  explicit csv_parser(csv_limits limits = {});
+
+  // Parses all of `in` unless an error occurs; returns the bytes consumed.
+  // On error, `ec` is set (decode::errc) and error_record()/error_offset()
+  // tell where. After an error the parser must be reset().
+  std::size_t put(std::string_view in, std::error_code& ec);
+
+  // End of input: a final record without a newline is completed. Error if
+  // the input ends inside a quoted field.
+  void finish(std::error_code& ec);
+
+  const csv_records& records() const noexcept { return records_; }
+  void clear_records();
+
+  // Records completed since reset() (the header counts as a record).
+  std::uint64_t records_total() const noexcept { return records_total_; }
+  // Bytes consumed since reset().
+  std::uint64_t bytes_total() const noexcept { return bytes_total_; }
+  // 1-based number of the record in which the error occurred, and the byte
+  // offset (0-based, from the start of the stream) of the offending byte.
+  std::uint64_t error_record() const noexcept { return error_record_; }
+  std::uint64_t error_offset() const noexcept { return error_offset_; }
+
+  // Ready for a new file; buffers are kept.
+  void reset();
+
+ private:
+  csv_limits limits_;
+  csv_records records_;
+  std::string buf_;   // unescaped bytes of complete records + the partial one
+  int state_ = 0;
+  bool at_stream_start_ = true;
+  std::uint64_t records_total_ = 0;
+  std::uint64_t bytes_total_ = 0;
+  std::uint64_t error_record_ = 0;
+  std::uint64_t error_offset_ = 0;
+  std::size_t bom_matched_ = 0;
+  // private helpers are the implementer's choice
+};
+
+}  // namespace aquaduct::decode

@@ -1,0 +1,65 @@
+#pragma once
+// The local AQuA service. Follows ../shared/docs/aqua-contract.md; see
+// docs/emulator.md. Runs on its own thread with its own io_context, so an
+// in-process client (tests, the demo) and the emulator never share a thread.
+//
+// The emulator shares no code with the client modules (engine/, transport/,
+// decode/): it catches the client's bugs instead of repeating them.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace aquaduct::emulator {
+
+struct credentials {
+  std::string client_id = "aquaduct";      // OAuth client credentials
+  std::string client_secret = "aquaduct";
+  std::string access_key_id = "aquaduct";  // apiAccessKeyId / apiSecretAccessKey, and Basic user:pass
+  std::string secret_access_key = "aquaduct";
+};
+
+struct options {
+  std::string bind = "127.0.0.1";
+  std::uint16_t port = 0;                     // 0 = ephemeral
+  std::uint64_t seed = 1;
+  std::uint64_t scale = 200;                  // number of accounts in the tenant
+  std::chrono::milliseconds latency{300};     // submit -> completed; half of it in `submitted`
+  std::chrono::seconds token_lifetime{3599};
+  credentials creds;
+  std::string faults_json;                    // initial fault rules, same JSON as POST /_emulator/faults
+};
+
+class server {
+ public:
+  explicit server(options opts);
+  ~server();  // stops if running
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Binds and starts serving on a background thread. Throws std::system_error
+  // when the address cannot be bound. port() is valid after start() returns.
+  void start();
+  // Stops accepting, closes connections, joins the thread. Idempotent.
+  void stop();
+
+  std::uint16_t port() const noexcept;
+  std::string base_url() const;  // "http://127.0.0.1:PORT"
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// The emulated tenant's data, for tests that compare a client's output with
+// what the emulator holds. Deterministic from (seed, scale).
+struct table {
+  std::vector<std::string> columns;              // API field names, e.g. "Id", "Name"
+  std::vector<std::vector<std::string>> rows;    // field text exactly as written to result CSVs
+};
+// All rows of `object` ("Account") with the given fields (API names), in id
+// order, rendered as the CSV result writer renders them (dateTimeUtc=true).
+table tenant_rows(const options& opts, const std::string& object, const std::vector<std::string>& fields);
+
+}  // namespace aquaduct::emulator

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package aquaduct needs to build, test and demo.
+# Idempotent: installs only what is missing. Nothing comes from outside Debian's archive.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config ca-certificates
+  # from the design
+  libasio-dev libssl-dev libsimdjson-dev zlib1g-dev libarchive-dev libfmt-dev doctest-dev
+  # fast inflate, HTTP parsing (llhttp C sources), CLI, config
+  libisal-dev node-llhttp libcli11-dev libtomlplusplus-dev
+  # sinks
+  libsqlite3-dev libpq-dev
+  # PostgreSQL server for the sink tests; tools the tests and benches use as baselines
+  postgresql gzip curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
