@@ -1,0 +1,108 @@
+#pragma once
+// The pipeline configuration (docs/config.md, ../shared/docs/interfaces.md §3).
+// load_pipeline() reads TOML, checks every key, interpolates ${VAR} from the
+// environment and reports every problem it finds as FILE:LINE:COL: message.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace aquaduct {
+
+struct source_position {
+  std::string file;
+  std::uint32_t line = 0;
+  std::uint32_t column = 0;
+};
+
+enum class auth_type { none, oauth, api_key, basic };
+
+struct auth_config {
+  auth_type type = auth_type::none;
+  std::string client_id;          // oauth
+  std::string client_secret;      // oauth           SECRET: never logged
+  std::string access_key_id;      // api_key
+  std::string secret_access_key;  // api_key         SECRET: never logged
+  std::string username;           // basic
+  std::string password;           // basic           SECRET: never logged
+};
+
+struct poll_config {
+  std::uint32_t initial_ms = 500;
+  std::uint32_t max_ms = 30000;
+  double multiplier = 2.0;
+  bool full_jitter = true;  // jitter = "full" | "none"
+  std::uint32_t timeout_s = 10800;
+};
+
+struct source_config {
+  std::string base_url;  // empty: the CLI serves the run from the embedded emulator
+  std::uint32_t max_active_jobs = 50;
+  std::uint32_t max_connections = 16;
+  std::uint32_t request_timeout_ms = 30000;
+  auth_config auth;
+  poll_config poll;
+};
+
+struct deleted_config {
+  std::string column;
+  std::string format = "Boolean";  // Boolean | Numeric
+  bool force_export = false;
+};
+
+struct query_config {
+  std::string name;
+  std::string type = "zoqlexport";  // zoqlexport | zoql
+  std::string query;
+  std::string api_version;          // empty: the service's latest
+  std::optional<deleted_config> deleted;
+};
+
+struct job_config {
+  std::string name;
+  std::string format = "gzip";  // csv | gzip | zip
+  std::string version = "1.1";
+  bool use_query_labels = true;
+  bool date_time_utc = true;
+  std::string null_replacement;
+  std::vector<query_config> queries;
+};
+
+// A sink's options stay as text until the sink's factory checks them
+// (sinks/registry.cpp): each sink's options struct is its documentation.
+struct option_value {
+  std::string text;
+  source_position where;
+};
+
+struct sink_config {
+  std::string type;
+  std::map<std::string, option_value> options;
+  source_position where;
+};
+
+struct pipeline_config {
+  std::string path;  // the TOML file it came from
+  source_config source;
+  std::vector<job_config> jobs;
+  std::vector<sink_config> sinks;
+};
+
+// Thrown by load_pipeline(): every problem found, each "FILE:LINE:COL: message".
+class config_error : public std::system_error {
+ public:
+  config_error(std::error_code ec, std::vector<std::string> problems);
+  const std::vector<std::string>& problems() const noexcept { return problems_; }
+
+ private:
+  std::vector<std::string> problems_;
+};
+
+pipeline_config load_pipeline(const std::string& path);
+// The same from TOML text; `path` only names it in messages.
+pipeline_config parse_pipeline(const std::string& toml_text, const std::string& path);
+
+}  // namespace aquaduct
