@@ -16,6 +16,11 @@ struct source_position {
   std::string file;
   std::uint32_t line = 0;
   std::uint32_t column = 0;
+
+  // "FILE:LINE:COL", the prefix of every config message.
+  std::string to_string() const {
+    return file + ":" + std::to_string(line) + ":" + std::to_string(column);
+  }
 };
 
 enum class auth_type { none, oauth, api_key, basic };

@@ -1,0 +1,137 @@
+#include <aquaduct/engine.hpp>
+#include <aquaduct/error.hpp>
+
+#include "engine/job_runner.hpp"
+#include "sinks/registry.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+
+#include <chrono>
+#include <ctime>
+#include <deque>
+
+namespace aquaduct {
+
+using engine_detail::run_context;
+
+struct engine::impl {
+  pipeline_config cfg;
+  std::vector<std::unique_ptr<sink>> extra_sinks;
+};
+
+engine::engine(pipeline_config cfg) : impl_(std::make_unique<impl>()) { impl_->cfg = std::move(cfg); }
+engine::~engine() = default;
+
+void engine::add_sink(std::unique_ptr<sink> s) { impl_->extra_sinks.push_back(std::move(s)); }
+
+namespace {
+
+std::string utc_now_iso() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+transport::auth_settings auth_settings_of(const auth_config& a) {
+  switch (a.type) {
+    case auth_type::oauth: return {transport::auth_kind::oauth, a.client_id, a.client_secret};
+    case auth_type::api_key: return {transport::auth_kind::api_key, a.access_key_id, a.secret_access_key};
+    case auth_type::basic: return {transport::auth_kind::basic, a.username, a.password};
+    case auth_type::none: break;
+  }
+  return {};
+}
+
+// Runs the jobs with at most `limit` in flight; each finished job starts the next.
+class scheduler {
+ public:
+  scheduler(asio::io_context& io, std::shared_ptr<const run_context> ctx, const std::vector<job_config>& jobs,
+            std::size_t limit)
+      : io_(io), ctx_(std::move(ctx)), jobs_(jobs), reports_(jobs.size()) {
+    for (std::size_t i = 0; i < std::min(limit, jobs_.size()); ++i) start_next();
+  }
+  std::vector<job_report> take() { return std::move(reports_); }
+
+ private:
+  void start_next() {
+    if (next_ >= jobs_.size()) return;
+    const std::size_t i = next_++;
+    asio::co_spawn(io_, engine_detail::run_job(ctx_, jobs_[i]), [this, i](std::exception_ptr e, job_report r) {
+      if (e) {
+        // run_job reports failures itself; anything else is a bug worth seeing.
+        r.name = jobs_[i].name;
+        r.status = "failed";
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          r.error = std::string("internal error: ") + ex.what();
+        }
+      }
+      reports_[i] = std::move(r);
+      start_next();
+    });
+  }
+
+  asio::io_context& io_;
+  std::shared_ptr<const run_context> ctx_;
+  const std::vector<job_config>& jobs_;
+  std::vector<job_report> reports_;
+  std::size_t next_ = 0;
+};
+
+std::uint64_t peak_rss_bytes() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  std::uint64_t kb = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmHWM: %lu kB", &kb) == 1) break;
+  std::fclose(f);
+  return kb * 1024;
+}
+
+}  // namespace
+
+run_report engine::run() {
+  const auto started = std::chrono::steady_clock::now();
+  run_report report;
+  report.started_at = utc_now_iso();
+
+  std::vector<std::unique_ptr<sink>> built;
+  for (const auto& sc : impl_->cfg.sinks) built.push_back(sinks::make_sink(sc));
+
+  auto ctx = std::make_shared<run_context>();
+  ctx->source = impl_->cfg.source;
+  std::error_code ec;
+  ctx->where = transport::parse_base_url(ctx->source.base_url, ec);
+  if (ec)
+    throw config_error(config_errc::bad_value,
+                       {impl_->cfg.path + ": [source] base_url \"" + ctx->source.base_url +
+                        "\" is not http://host[:port][/prefix] (https comes with TLS support)"});
+  if (ctx->where.scheme == "https")
+    throw config_error(config_errc::unsupported, {impl_->cfg.path + ": [source] base_url: https is not supported yet"});
+  ctx->http.request_timeout = std::chrono::milliseconds(ctx->source.request_timeout_ms);
+  ctx->auth = std::make_shared<transport::authenticator>(auth_settings_of(ctx->source.auth));
+  for (auto& s : built) ctx->sinks.push_back(s.get());
+  for (auto& s : impl_->extra_sinks) ctx->sinks.push_back(s.get());
+  if (ctx->sinks.empty())
+    throw config_error(config_errc::missing_key, {impl_->cfg.path + ": the pipeline has no [[sinks]]"});
+
+  asio::io_context io;
+  scheduler sched(io, ctx, impl_->cfg.jobs, ctx->source.max_active_jobs);
+  io.run();
+  report.jobs = sched.take();
+
+  for (auto& s : built) s->close();
+  for (auto& s : impl_->extra_sinks) s->close();
+  report.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  report.peak_rss_bytes = peak_rss_bytes();
+  report.status = report.exit_code() == 0 ? "ok" : "failed";
+  return report;
+}
+
+}  // namespace aquaduct

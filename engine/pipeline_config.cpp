@@ -1,0 +1,363 @@
+// Loading and checking pipeline TOML (docs/config.md). Every problem is
+// collected with its FILE:LINE:COL, so one run reports them all.
+#include <aquaduct/config.hpp>
+#include <aquaduct/error.hpp>
+
+#include <toml++/toml.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <sstream>
+
+namespace aquaduct {
+
+config_error::config_error(std::error_code ec, std::vector<std::string> problems)
+    : std::system_error(ec, problems.empty() ? std::string("invalid pipeline") : problems.front()),
+      problems_(std::move(problems)) {}
+
+namespace {
+
+class loader {
+ public:
+  explicit loader(std::string path) : path_(std::move(path)) {}
+
+  std::vector<std::string> problems;
+  config_errc first = config_errc::bad_value;
+
+  source_position where(const toml::source_region& r) const {
+    return {path_, static_cast<std::uint32_t>(r.begin.line), static_cast<std::uint32_t>(r.begin.column)};
+  }
+
+  void problem(const toml::source_region& r, config_errc code, const std::string& message) {
+    if (problems.empty()) first = code;
+    problems.push_back(path_ + ":" + std::to_string(r.begin.line) + ":" + std::to_string(r.begin.column) + ": " +
+                       message);
+  }
+
+  // Unknown keys are errors: a typo must never be silently ignored.
+  void only_keys(const toml::table& t, std::string_view section, std::initializer_list<std::string_view> known) {
+    for (auto&& [key, value] : t) {
+      bool ok = false;
+      for (auto k : known) ok = ok || key.str() == k;
+      if (!ok)
+        problem(key.source(), config_errc::unknown_key,
+                "unknown key '" + std::string(key.str()) + "' in " + std::string(section));
+    }
+  }
+
+  // ${VAR} reads the environment; a missing VAR is an error. "$$" is a literal "$".
+  std::string interpolate(const std::string& text, const toml::source_region& r) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '$' && i + 1 < text.size() && text[i + 1] == '$') {
+        out += '$';
+        ++i;
+      } else if (text[i] == '$' && i + 1 < text.size() && text[i + 1] == '{') {
+        const auto close = text.find('}', i + 2);
+        if (close == std::string::npos) {
+          problem(r, config_errc::bad_value, "unterminated ${ in string");
+          return out;
+        }
+        const std::string name = text.substr(i + 2, close - i - 2);
+        const char* value = name.empty() ? nullptr : std::getenv(name.c_str());
+        if (!value) problem(r, config_errc::missing_env, "environment variable " + name + " is not set");
+        else out += value;
+        i = close;
+      } else {
+        out += text[i];
+      }
+    }
+    return out;
+  }
+
+  void read(const toml::table& t, std::string_view key, std::string& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    if (auto s = n->as_string()) out = interpolate(s->get(), n->source());
+    else problem(n->source(), config_errc::bad_value, std::string(key) + " must be a string");
+  }
+
+  void read(const toml::table& t, std::string_view key, bool& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    if (auto b = n->as_boolean()) out = b->get();
+    else problem(n->source(), config_errc::bad_value, std::string(key) + " must be true or false");
+  }
+
+  void read(const toml::table& t, std::string_view key, std::uint32_t& out, std::int64_t min = 0,
+            std::int64_t max = std::numeric_limits<std::uint32_t>::max()) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    auto i = n->as_integer();
+    if (!i || i->get() < min || i->get() > max) {
+      problem(n->source(), config_errc::bad_value,
+              std::string(key) + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+      return;
+    }
+    out = static_cast<std::uint32_t>(i->get());
+  }
+
+  void read(const toml::table& t, std::string_view key, double& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    if (auto f = n->as_floating_point()) out = f->get();
+    else if (auto i = n->as_integer()) out = static_cast<double>(i->get());
+    else problem(n->source(), config_errc::bad_value, std::string(key) + " must be a number");
+  }
+
+  void one_of(const toml::table& t, std::string_view key, const std::string& value,
+              std::initializer_list<std::string_view> allowed) {
+    for (auto a : allowed)
+      if (value == a) return;
+    std::string list;
+    for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+    const toml::node* n = t.get(key);
+    problem(n ? n->source() : t.source(), config_errc::bad_value,
+            std::string(key) + " = \"" + value + "\" is not one of: " + list);
+  }
+
+  const toml::table* table_at(const toml::table& t, std::string_view key) {
+    const toml::node* n = t.get(key);
+    if (!n) return nullptr;
+    if (auto tt = n->as_table()) return tt;
+    problem(n->source(), config_errc::bad_value, std::string(key) + " must be a table");
+    return nullptr;
+  }
+
+  void require(const toml::table& t, std::string_view key, std::string_view section) {
+    if (!t.contains(key))
+      problem(t.source(), config_errc::missing_key, std::string(section) + " needs '" + std::string(key) + "'");
+  }
+
+  void unsupported(const toml::table& t, std::string_view key, std::string_view why) {
+    if (const toml::node* n = t.get(key))
+      problem(n->source(), config_errc::unsupported, std::string(key) + " is not supported yet: " + std::string(why));
+  }
+
+  void load_source(const toml::table& root, source_config& src) {
+    const toml::table* t = table_at(root, "source");
+    if (!t) return;
+    only_keys(*t, "[source]", {"base_url", "environment", "max_active_jobs", "max_connections",
+                               "request_timeout_ms", "auth", "poll", "callout"});
+    read(*t, "base_url", src.base_url);
+    unsupported(*t, "environment", "give base_url instead");
+    unsupported(*t, "callout", "jobs are polled");
+    read(*t, "max_active_jobs", src.max_active_jobs, 1, 50);
+    read(*t, "max_connections", src.max_connections, 1, 1024);
+    read(*t, "request_timeout_ms", src.request_timeout_ms, 1);
+    if (const toml::table* a = table_at(*t, "auth")) load_auth(*a, src.auth);
+    if (const toml::table* p = table_at(*t, "poll")) load_poll(*p, src.poll);
+  }
+
+  void load_auth(const toml::table& t, auth_config& auth) {
+    only_keys(t, "[source.auth]", {"type", "client_id", "client_secret", "access_key_id", "secret_access_key",
+                                   "username", "password"});
+    std::string type;
+    read(t, "type", type);
+    require(t, "type", "[source.auth]");
+    read(t, "client_id", auth.client_id);
+    read(t, "client_secret", auth.client_secret);
+    read(t, "access_key_id", auth.access_key_id);
+    read(t, "secret_access_key", auth.secret_access_key);
+    read(t, "username", auth.username);
+    read(t, "password", auth.password);
+    if (type == "oauth") {
+      auth.type = auth_type::oauth;
+      require(t, "client_id", "[source.auth] type = \"oauth\"");
+      require(t, "client_secret", "[source.auth] type = \"oauth\"");
+    } else if (type == "api_key") {
+      auth.type = auth_type::api_key;
+      require(t, "access_key_id", "[source.auth] type = \"api_key\"");
+      require(t, "secret_access_key", "[source.auth] type = \"api_key\"");
+    } else if (type == "basic") {
+      auth.type = auth_type::basic;
+      require(t, "username", "[source.auth] type = \"basic\"");
+      require(t, "password", "[source.auth] type = \"basic\"");
+    } else if (!type.empty()) {
+      one_of(t, "type", type, {"oauth", "api_key", "basic"});
+    }
+  }
+
+  void load_poll(const toml::table& t, poll_config& poll) {
+    only_keys(t, "[source.poll]", {"initial_ms", "max_ms", "multiplier", "jitter", "timeout_s"});
+    read(t, "initial_ms", poll.initial_ms, 1);
+    read(t, "max_ms", poll.max_ms, 1);
+    read(t, "multiplier", poll.multiplier);
+    read(t, "timeout_s", poll.timeout_s, 1);
+    std::string jitter = "full";
+    read(t, "jitter", jitter);
+    one_of(t, "jitter", jitter, {"full", "none"});
+    poll.full_jitter = jitter == "full";
+    if (poll.multiplier < 1.0)
+      problem(t.get("multiplier")->source(), config_errc::bad_value, "multiplier must be at least 1.0");
+    if (poll.max_ms < poll.initial_ms)
+      problem(t.source(), config_errc::bad_value, "max_ms must not be less than initial_ms");
+  }
+
+  void load_query(const toml::table& t, query_config& q) {
+    only_keys(t, "[[jobs.queries]]", {"name", "type", "query", "api_version", "deleted", "partition", "incremental"});
+    read(t, "name", q.name);
+    read(t, "type", q.type);
+    read(t, "query", q.query);
+    read(t, "api_version", q.api_version);
+    require(t, "name", "[[jobs.queries]]");
+    require(t, "query", "[[jobs.queries]]");
+    one_of(t, "type", q.type, {"zoqlexport", "zoql"});
+    unsupported(t, "partition", "windowed backfills come with the engine work");
+    unsupported(t, "incremental", "high-water-mark windows come with the engine work");
+    if (const toml::node* d = t.get("deleted")) {
+      if (auto dt = d->as_table()) {
+        only_keys(*dt, "deleted", {"column", "format", "force_export"});
+        deleted_config del;
+        read(*dt, "column", del.column);
+        read(*dt, "format", del.format);
+        read(*dt, "force_export", del.force_export);
+        require(*dt, "column", "deleted");
+        one_of(*dt, "format", del.format, {"Boolean", "Numeric"});
+        q.deleted = del;
+      } else {
+        problem(d->source(), config_errc::bad_value, "deleted must be a table { column, format }");
+      }
+    }
+  }
+
+  void load_job(const toml::table& t, job_config& job) {
+    only_keys(t, "[[jobs]]", {"name", "format", "version", "partner", "project", "use_query_labels", "date_time_utc",
+                              "null_replacement", "queries"});
+    read(t, "name", job.name);
+    require(t, "name", "[[jobs]]");
+    if (job.name.size() > 32)
+      problem(t.get("name")->source(), config_errc::bad_value, "job name is longer than AQuA's 32 characters");
+    read(t, "format", job.format);
+    one_of(t, "format", job.format, {"csv", "gzip", "zip"});
+    if (job.format == "zip") unsupported(t, "format", "zip results come with the decode work");
+    if (const toml::node* v = t.get("version")) {
+      if (auto f = v->as_floating_point()) {
+        std::ostringstream s;
+        s << f->get();
+        job.version = s.str();
+      } else {
+        read(t, "version", job.version);
+      }
+    }
+    one_of(t, "version", job.version, {"1.0", "1.1", "1.2"});
+    unsupported(t, "partner", "stateful sessions come with the engine work");
+    unsupported(t, "project", "stateful sessions come with the engine work");
+    read(t, "use_query_labels", job.use_query_labels);
+    read(t, "date_time_utc", job.date_time_utc);
+    read(t, "null_replacement", job.null_replacement);
+    const toml::node* qs = t.get("queries");
+    const toml::array* arr = qs ? qs->as_array() : nullptr;
+    if (!arr || arr->empty()) {
+      problem(qs ? qs->source() : t.source(), config_errc::missing_key, "[[jobs]] needs at least one [[jobs.queries]]");
+      return;
+    }
+    if (arr->size() > 50) problem(qs->source(), config_errc::bad_value, "AQuA allows at most 50 queries per job");
+    for (auto&& qn : *arr) {
+      auto qt = qn.as_table();
+      if (!qt) {
+        problem(qn.source(), config_errc::bad_value, "[[jobs.queries]] entries must be tables");
+        continue;
+      }
+      query_config q;
+      load_query(*qt, q);
+      for (const auto& other : job.queries)
+        if (!q.name.empty() && other.name == q.name)
+          problem(qt->source(), config_errc::bad_value, "query name '" + q.name + "' appears twice in job " + job.name);
+      job.queries.push_back(std::move(q));
+    }
+  }
+
+  void load_sink(const toml::table& t, sink_config& s) {
+    s.where = where(t.source());
+    read(t, "type", s.type);
+    require(t, "type", "[[sinks]]");
+    for (auto&& [key, value] : t) {
+      if (key.str() == "type") continue;
+      option_value v;
+      v.where = where(key.source());
+      if (auto str = value.as_string()) v.text = interpolate(str->get(), value.source());
+      else if (auto i = value.as_integer()) v.text = std::to_string(i->get());
+      else if (auto b = value.as_boolean()) v.text = b->get() ? "true" : "false";
+      else if (auto f = value.as_floating_point()) v.text = std::to_string(f->get());
+      else {
+        problem(value.source(), config_errc::bad_value, "sink option " + std::string(key.str()) + " must be a scalar");
+        continue;
+      }
+      s.options.emplace(std::string(key.str()), std::move(v));
+    }
+  }
+
+  pipeline_config load(const toml::table& root) {
+    pipeline_config cfg;
+    cfg.path = path_;
+    only_keys(root, "the pipeline", {"source", "jobs", "sinks"});
+    load_source(root, cfg.source);
+    const toml::node* jobs = root.get("jobs");
+    const toml::array* jarr = jobs ? jobs->as_array() : nullptr;
+    if (!jarr || jarr->empty()) {
+      problem(jobs ? jobs->source() : root.source(), config_errc::missing_key, "the pipeline needs at least one [[jobs]]");
+    } else {
+      for (auto&& jn : *jarr) {
+        auto jt = jn.as_table();
+        if (!jt) {
+          problem(jn.source(), config_errc::bad_value, "[[jobs]] entries must be tables");
+          continue;
+        }
+        job_config job;
+        load_job(*jt, job);
+        for (const auto& other : cfg.jobs)
+          if (!job.name.empty() && other.name == job.name)
+            problem(jt->source(), config_errc::bad_value, "job name '" + job.name + "' appears twice");
+        cfg.jobs.push_back(std::move(job));
+      }
+    }
+    if (const toml::node* sinks = root.get("sinks")) {
+      const toml::array* sarr = sinks->as_array();
+      if (!sarr) problem(sinks->source(), config_errc::bad_value, "sinks must be an array of tables [[sinks]]");
+      else
+        for (auto&& sn : *sarr) {
+          if (auto st = sn.as_table()) {
+            sink_config s;
+            load_sink(*st, s);
+            cfg.sinks.push_back(std::move(s));
+          } else {
+            problem(sn.source(), config_errc::bad_value, "[[sinks]] entries must be tables");
+          }
+        }
+    }
+    return cfg;
+  }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+pipeline_config parse_pipeline(const std::string& toml_text, const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, path);
+  } catch (const toml::parse_error& e) {
+    const auto& b = e.source().begin;
+    throw config_error(config_errc::parse_error, {path + ":" + std::to_string(b.line) + ":" +
+                                                  std::to_string(b.column) + ": " + std::string(e.description())});
+  }
+  loader l(path);
+  pipeline_config cfg = l.load(root);
+  if (!l.problems.empty()) throw config_error(l.first, std::move(l.problems));
+  return cfg;
+}
+
+pipeline_config load_pipeline(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw config_error(config_errc::parse_error, {path + ":0:0: cannot read the file"});
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_pipeline(text.str(), path);
+}
+
+}  // namespace aquaduct

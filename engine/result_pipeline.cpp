@@ -1,0 +1,116 @@
+#include "engine/result_pipeline.hpp"
+
+#include "decode/decode_error.hpp"
+
+#include <aquaduct/error.hpp>
+
+namespace aquaduct::engine_detail {
+
+result_pipeline::result_pipeline(std::string format, stream_schema schema, std::vector<sink*> sinks)
+    : decoder_(format == "gzip" ? decode::make_gzip_decoder() : decode::make_identity_decoder()),
+      schema_(std::move(schema)),
+      sinks_(std::move(sinks)),
+      out_(256u << 10) {}
+
+result_pipeline::~result_pipeline() { abort(); }
+
+void result_pipeline::fail(std::error_code ec, const std::string& detail) const {
+  throw std::system_error(ec, "job " + schema_.job + ", query " + schema_.query + ", file " + file_id_ + ": " + detail);
+}
+
+void result_pipeline::begin_file(std::string file_id) {
+  file_id_ = std::move(file_id);
+  decoder_->reset();
+  parser_.reset();
+  header_pending_ = true;
+}
+
+void result_pipeline::put(std::string_view body) {
+  bytes_in_ += body.size();
+  while (!body.empty()) {
+    std::error_code ec;
+    const auto r = decoder_->put(body, out_, ec);
+    if (ec) fail(ec, ec.message() + " at compressed byte " + std::to_string(decoder_->total_in()));
+    body.remove_prefix(r.consumed);
+    drain(std::string_view(out_.data(), r.produced));
+    if (r.consumed == 0 && r.produced == 0) fail(decode::errc::gzip_corrupt, "decoder made no progress");
+  }
+}
+
+void result_pipeline::end_file() {
+  // Flush what the decoder still holds, then check the stream really ended.
+  for (;;) {
+    std::error_code ec;
+    const auto r = decoder_->put({}, out_, ec);
+    if (ec) fail(ec, ec.message() + " at compressed byte " + std::to_string(decoder_->total_in()));
+    if (r.produced == 0) break;
+    drain(std::string_view(out_.data(), r.produced));
+  }
+  std::error_code ec;
+  decoder_->finish(ec);
+  if (ec) fail(ec, ec.message() + " after " + std::to_string(decoder_->total_in()) + " compressed bytes");
+  parser_.finish(ec);
+  if (ec)
+    fail(ec, ec.message() + " at record " + std::to_string(parser_.error_record()) + ", byte offset " +
+                 std::to_string(parser_.error_offset()));
+  deliver();
+  if (header_pending_) fail(aqua_errc::bad_response, "result file is empty: no header line");
+  ++files_;
+}
+
+void result_pipeline::drain(std::string_view decoded) {
+  bytes_decoded_ += decoded.size();
+  while (!decoded.empty()) {
+    std::error_code ec;
+    const std::size_t used = parser_.put(decoded, ec);
+    if (ec)
+      fail(ec, ec.message() + " at record " + std::to_string(parser_.error_record()) + ", byte offset " +
+                   std::to_string(parser_.error_offset()));
+    decoded.remove_prefix(used);
+    deliver();
+  }
+}
+
+void result_pipeline::deliver() {
+  const decode::csv_records& recs = parser_.records();
+  if (recs.empty()) return;
+  std::size_t first = 0;
+  if (header_pending_) {
+    std::vector<std::string> header;
+    for (std::size_t c = 0; c < recs.field_count(0); ++c) header.emplace_back(recs.field(0, c));
+    if (streams_.empty() && files_ == 0) {
+      schema_.columns = std::move(header);
+      for (sink* s : sinks_) streams_.push_back(s->open(schema_));
+    } else if (header != schema_.columns) {
+      fail(aqua_errc::header_mismatch, "its header differs from the first file's");
+    }
+    header_pending_ = false;
+    first = 1;
+  }
+  // Every row must have the header's shape; a ragged row means the file is damaged.
+  const std::size_t width = schema_.columns.size();
+  for (std::size_t r = first; r < recs.size(); ++r)
+    if (recs.field_count(r) != width)
+      fail(aqua_errc::bad_response, "record " + std::to_string(parser_.records_total() - recs.size() + r + 1) + " has " +
+                                        std::to_string(recs.field_count(r)) + " fields, the header has " +
+                                        std::to_string(width));
+  if (recs.size() > first) {
+    const row_batch batch(schema_, recs.data(), recs.field_offsets(), recs.record_offsets().subspan(first));
+    for (auto& stream : streams_) stream->write(batch);
+    rows_ += recs.size() - first;
+  }
+  parser_.clear_records();
+}
+
+void result_pipeline::commit(const file_token& token) {
+  for (auto& stream : streams_) stream->commit(token);
+  finished_ = true;
+}
+
+void result_pipeline::abort() noexcept {
+  if (finished_) return;
+  for (auto& stream : streams_) stream->abort();
+  finished_ = true;
+}
+
+}  // namespace aquaduct::engine_detail

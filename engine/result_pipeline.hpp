@@ -1,0 +1,61 @@
+#pragma once
+// One query's result files on their way to the sinks:
+//   body bytes -> content decoder (identity | gzip) -> CSV parser -> row_batch -> sink streams
+// Synchronous and free of I/O, so it can be fed any chunk split in tests.
+// Each file starts with its own header; the first file's header opens the
+// sink streams, later files (segments) must repeat it exactly.
+// Errors throw std::system_error naming the job, query, file and the record
+// or byte offset.
+#include "decode/content_decoder.hpp"
+#include "decode/csv_parser.hpp"
+
+#include <aquaduct/sink.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace aquaduct::engine_detail {
+
+class result_pipeline {
+ public:
+  // `format` is the job's result format: "csv" or "gzip".
+  result_pipeline(std::string format, stream_schema schema, std::vector<sink*> sinks);
+  ~result_pipeline();  // aborts streams that were neither committed nor aborted
+
+  void begin_file(std::string file_id);
+  void put(std::string_view body_bytes);
+  void end_file();
+
+  // Commits every sink stream. Call once after the last end_file().
+  void commit(const file_token& token);
+  // Discards everything written to the sinks so far.
+  void abort() noexcept;
+
+  std::uint64_t rows() const noexcept { return rows_; }
+  std::uint64_t bytes_in() const noexcept { return bytes_in_; }
+  std::uint64_t bytes_decoded() const noexcept { return bytes_decoded_; }
+  std::uint64_t files() const noexcept { return files_; }
+  const stream_schema& schema() const noexcept { return schema_; }
+
+ private:
+  void drain(std::string_view decoded);
+  void deliver();
+  [[noreturn]] void fail(std::error_code ec, const std::string& detail) const;
+
+  std::unique_ptr<decode::content_decoder> decoder_;
+  decode::csv_parser parser_;
+  stream_schema schema_;
+  std::vector<sink*> sinks_;
+  std::vector<std::unique_ptr<sink_stream>> streams_;
+  std::vector<char> out_;
+  std::string file_id_;
+  bool header_pending_ = false;
+  bool finished_ = false;
+  std::uint64_t rows_ = 0;
+  std::uint64_t bytes_in_ = 0;
+  std::uint64_t bytes_decoded_ = 0;
+  std::uint64_t files_ = 0;
+};
+
+}  // namespace aquaduct::engine_detail
