@@ -34,6 +34,8 @@ function(aquaduct_add_test name)
   add_executable(test_${name} ${ARG_SOURCES} ${PROJECT_SOURCE_DIR}/tests/support/doctest_main.cpp)
   target_link_libraries(test_${name} PRIVATE doctest::doctest ${ARG_DEPS})
   target_include_directories(test_${name} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/tests)
+  # doctest then includes <ostream> itself, so std::error_code values print in failures.
+  target_compile_definitions(test_${name} PRIVATE DOCTEST_CONFIG_USE_STD_HEADERS)
   aquaduct_apply_options(test_${name})
   add_test(NAME ${name} COMMAND test_${name})
   set_tests_properties(${name} PROPERTIES TIMEOUT 600)

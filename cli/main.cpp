@@ -1,0 +1,192 @@
+// The aquaduct command: parses arguments, loads the config, drives the engine
+// or the emulator, and maps outcomes to exit codes (interfaces.md §2).
+// Glue only: anything that grows logic here belongs in a module.
+#include <aquaduct/config.hpp>
+#include <aquaduct/engine.hpp>
+#include <aquaduct/error.hpp>
+
+#include "emulator/emulator.hpp"
+#include "sinks/registry.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include <pthread.h>
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_failed = 1;
+constexpr int exit_usage = 2;
+
+int print_problems(const std::vector<std::string>& problems) {
+  for (const auto& p : problems) std::cerr << p << '\n';
+  std::cerr << problems.size() << (problems.size() == 1 ? " problem" : " problems") << " found\n";
+  return exit_usage;
+}
+
+// Loads the pipeline and checks its sinks' options too, so that one run of
+// `validate` (or `run`) reports every problem at once.
+std::optional<aquaduct::pipeline_config> load_checked(const std::string& path, std::vector<std::string>& problems) {
+  try {
+    aquaduct::pipeline_config cfg = aquaduct::load_pipeline(path);
+    for (const auto& s : cfg.sinks)
+      for (auto& p : aquaduct::sinks::check_sink_config(s)) problems.push_back(std::move(p));
+    if (cfg.sinks.empty()) problems.push_back(path + ":1:1: the pipeline has no [[sinks]]");
+    if (problems.empty()) return cfg;
+  } catch (const aquaduct::config_error& e) {
+    problems = e.problems();
+  }
+  return std::nullopt;
+}
+
+// Blocks SIGINT/SIGTERM in every thread, then waits for one.
+void block_signals(sigset_t& set) {
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int cmd_run(const std::string& path, const std::string& report_path) {
+  std::vector<std::string> problems;
+  auto cfg = load_checked(path, problems);
+  if (!cfg) return print_problems(problems);
+
+  // No base_url: the run is served by an emulator inside this process, with
+  // its default tenant and credentials. The demo works this way.
+  std::unique_ptr<aquaduct::emulator::server> embedded;
+  if (cfg->source.base_url.empty()) {
+    embedded = std::make_unique<aquaduct::emulator::server>(aquaduct::emulator::options{});
+    embedded->start();
+    cfg->source.base_url = embedded->base_url();
+    if (cfg->source.auth.type == aquaduct::auth_type::none) {
+      cfg->source.auth.type = aquaduct::auth_type::oauth;
+      cfg->source.auth.client_id = "aquaduct";
+      cfg->source.auth.client_secret = "aquaduct";
+    }
+    std::cerr << "no [source] base_url: serving this run from the embedded AQuA emulator at " << cfg->source.base_url
+              << "\n";
+  }
+
+  aquaduct::run_report report;
+  try {
+    aquaduct::engine eng{std::move(*cfg)};
+    report = eng.run();
+  } catch (const aquaduct::config_error& e) {
+    return print_problems(e.problems());
+  } catch (const std::system_error& e) {
+    std::cerr << "error: " << e.what() << '\n';
+    return exit_failed;
+  }
+  std::cerr << report.to_table();
+  if (!report_path.empty()) {
+    std::ofstream out(report_path, std::ios::binary | std::ios::trunc);
+    out << report.to_json();
+    if (!out.flush()) {
+      std::cerr << "error: cannot write the report to " << report_path << '\n';
+      return exit_failed;
+    }
+  }
+  return report.exit_code();
+}
+
+int cmd_validate(const std::string& path) {
+  std::vector<std::string> problems;
+  auto cfg = load_checked(path, problems);
+  if (!cfg) return print_problems(problems);
+  std::size_t queries = 0;
+  for (const auto& j : cfg->jobs) queries += j.queries.size();
+  std::cout << path << ": ok (" << cfg->jobs.size() << " jobs, " << queries << " queries, " << cfg->sinks.size()
+            << " sinks)\n";
+  return exit_ok;
+}
+
+int cmd_emulate(aquaduct::emulator::options opts) {
+  sigset_t set;
+  block_signals(set);  // before start(), so the emulator's thread inherits the mask
+  aquaduct::emulator::server srv(std::move(opts));
+  try {
+    srv.start();
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << '\n';
+    return exit_failed;
+  }
+  std::printf("listening on %s\n", srv.base_url().c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&set, &sig);
+  srv.stop();
+  return exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"aquaduct: bulk extraction from Zuora's AQuA API into files and databases.\n"
+               "Start with `aquaduct run examples/demo.toml` (no Zuora needed: the embedded emulator serves it)."};
+  app.set_version_flag("--version", "aquaduct " AQUADUCT_VERSION);
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show the help of every command");
+
+  std::string pipeline;
+  std::string report_path;
+  auto* run = app.add_subcommand("run", "Run every job of a pipeline to completion.\n"
+                                        "Exit codes: 0 all committed, 1 a job or batch failed, 2 usage or config "
+                                        "error, 3 authentication refused.");
+  run->add_option("PIPELINE", pipeline, "The pipeline file (TOML)")->required()->check(CLI::ExistingFile);
+  run->add_option("--report", report_path, "Also write the run report as JSON to this file");
+
+  std::string validate_path;
+  auto* validate = app.add_subcommand("validate", "Check a pipeline file; prints every problem as FILE:LINE:COL");
+  validate->add_option("PIPELINE", validate_path, "The pipeline file (TOML)")->required()->check(CLI::ExistingFile);
+
+  aquaduct::emulator::options emu;
+  std::uint64_t latency_ms = static_cast<std::uint64_t>(emu.latency.count());
+  auto* emulate = app.add_subcommand("emulate", "Run the local AQuA emulator in the foreground.\n"
+                                                "Its first stdout line is `listening on http://HOST:PORT`.");
+  emulate->add_option("--bind", emu.bind, "Address to listen on")->capture_default_str();
+  emulate->add_option("--port", emu.port, "Port (0 = any free port)")->capture_default_str();
+  emulate->add_option("--seed", emu.seed, "Seed of the generated tenant")->capture_default_str();
+  emulate->add_option("--scale", emu.scale, "Number of accounts in the tenant")->capture_default_str()->check(
+      CLI::PositiveNumber);
+  emulate->add_option("--latency-ms", latency_ms, "Time a job takes from submit to completed")->capture_default_str();
+  emulate->add_option("--faults", emu.faults_json, "Fault rules as JSON, as for POST /_emulator/faults");
+
+  auto* help = app.add_subcommand("help", "Show help for a command");
+  std::string help_topic;
+  help->add_option("COMMAND", help_topic, "The command");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? exit_ok : exit_usage;
+  }
+
+  if (*run) return cmd_run(pipeline, report_path);
+  if (*validate) return cmd_validate(validate_path);
+  if (*emulate) {
+    emu.latency = std::chrono::milliseconds(latency_ms);
+    return cmd_emulate(std::move(emu));
+  }
+  if (*help) {
+    if (help_topic.empty()) {
+      std::cout << app.help();
+      return exit_ok;
+    }
+    for (auto* sub : app.get_subcommands({}))
+      if (sub->get_name() == help_topic) {
+        std::cout << sub->help();
+        return exit_ok;
+      }
+    std::cerr << "no such command: " << help_topic << '\n';
+    return exit_usage;
+  }
+  return exit_usage;
+}
