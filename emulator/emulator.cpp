@@ -1,1 +1,118 @@
-// placeholder
+#include "emulator/emulator.hpp"
+
+#include <exception>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "emulator/aqua_service.hpp"
+#include "emulator/http_server.hpp"
+#include "emulator/result_writer.hpp"
+#include "emulator/tenant.hpp"
+
+namespace aquaduct::emulator {
+
+namespace {
+
+using asio::ip::tcp;
+
+// Completion of a spawned coroutine: errors were already answered on the
+// wire or mean the peer left; there is nobody else to tell.
+struct ignore_result {
+  void operator()(const std::exception_ptr&) const noexcept {}
+};
+
+asio::awaitable<void> accept_loop(tcp::acceptor acceptor, request_handler* handler, http_limits limits) {
+  for (;;) {
+    std::error_code ec;
+    tcp::socket sock = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      continue;  // e.g. EMFILE: keep serving the connections we have
+    }
+    sock.set_option(tcp::no_delay(true), ec);
+    asio::co_spawn(acceptor.get_executor(), serve_connection(std::move(sock), handler, limits), ignore_result{});
+  }
+}
+
+}  // namespace
+
+struct server::impl {
+  options opts;
+  std::unique_ptr<aqua_service> service;
+  // Declared after `service`, reset first in stop(): destroying the context
+  // destroys every suspended connection coroutine, which point at `service`.
+  std::unique_ptr<asio::io_context> ctx;
+  std::thread thread;
+  std::uint16_t port = 0;
+};
+
+server::server(options opts) : impl_(std::make_unique<impl>()) { impl_->opts = std::move(opts); }
+
+server::~server() { stop(); }
+
+void server::start() {
+  if (impl_->thread.joinable()) return;
+  auto service = std::make_unique<aqua_service>(impl_->opts);
+  auto ctx = std::make_unique<asio::io_context>(1);
+  const tcp::endpoint ep(asio::ip::make_address(impl_->opts.bind), impl_->opts.port);
+  tcp::acceptor acceptor(*ctx);
+  acceptor.open(ep.protocol());
+  acceptor.set_option(tcp::acceptor::reuse_address(true));
+  acceptor.bind(ep);
+  acceptor.listen();
+  impl_->port = acceptor.local_endpoint().port();
+  impl_->service = std::move(service);
+  impl_->ctx = std::move(ctx);
+  asio::co_spawn(*impl_->ctx, accept_loop(std::move(acceptor), impl_->service.get(), http_limits{}),
+                 ignore_result{});
+  impl_->thread = std::thread([c = impl_->ctx.get()] { c->run(); });
+}
+
+void server::stop() {
+  if (!impl_ || !impl_->thread.joinable()) return;
+  impl_->ctx->stop();
+  impl_->thread.join();
+  impl_->ctx.reset();  // closes the acceptor and every connection
+  impl_->service.reset();
+}
+
+std::uint16_t server::port() const noexcept { return impl_->port; }
+
+std::string server::base_url() const {
+  const std::string& host = impl_->opts.bind;
+  if (host.find(':') != std::string::npos) return fmt::format("http://[{}]:{}", host, impl_->port);
+  return fmt::format("http://{}:{}", host, impl_->port);
+}
+
+table tenant_rows(const options& opts, const std::string& object, const std::vector<std::string>& fields) {
+  const object_def* obj = find_object(object);
+  if (obj == nullptr) throw std::invalid_argument("tenant_rows: unknown object " + object);
+  std::vector<std::size_t> idx;
+  table t;
+  for (const std::string& f : fields) {
+    const auto i = find_field(*obj, f);
+    if (!i) throw std::invalid_argument("tenant_rows: unknown field " + object + "." + f);
+    idx.push_back(*i);
+    t.columns.emplace_back(obj->fields[*i].name);
+  }
+  const tenant ten(opts.seed, opts.scale);
+  const std::uint64_t n = ten.row_count(*obj);
+  t.rows.reserve(n);
+  std::vector<std::string> texts;
+  for (std::uint64_t r = 0; r < n; ++r) {
+    ten.row_texts(*obj, r, idx, time_zone::utc, texts);
+    t.rows.push_back(texts);
+  }
+  return t;
+}
+
+}  // namespace aquaduct::emulator

@@ -29,6 +29,9 @@ struct options {
   std::chrono::seconds token_lifetime{3599};
   credentials creds;
   std::string faults_json;                    // initial fault rules, same JSON as POST /_emulator/faults
+  std::uint64_t segment_rows = 500'000;       // rows per result file; more rows => batch `segments`
+  bool iso_start_time = false;                // job startTime as "YYYY-MM-DDThh:mm:ss+0000" instead of
+                                              // "YYYY-MM-DD hh:mm:ss" (tenant time)
 };
 
 class server {

@@ -1,0 +1,219 @@
+#pragma once
+// A tiny blocking HTTP/1.1 client for the emulator tests. Written here on
+// purpose: the emulator is tested without aquaduct's own transport.
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <asio/connect.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+#include <simdjson.h>
+#include <zlib.h>
+
+namespace emu_test {
+
+struct reply {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  bool complete = true;  // false: the connection ended before Content-Length bytes arrived
+
+  std::string header(std::string_view name) const {
+    for (const auto& [k, v] : headers) {
+      if (k.size() != name.size()) continue;
+      bool eq = true;
+      for (std::size_t i = 0; i < k.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(k[i])) != std::tolower(static_cast<unsigned char>(name[i])))
+          eq = false;
+      if (eq) return v;
+    }
+    return {};
+  }
+};
+
+class client {
+ public:
+  explicit client(std::uint16_t port) : sock_(io_) {
+    sock_.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    timeval tv{10, 0};  // never hang a test on a silent server
+    ::setsockopt(sock_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+
+  void send_raw(const std::string& bytes) { asio::write(sock_, asio::buffer(bytes)); }
+
+  reply request(const std::string& method, const std::string& target, const std::string& body = {},
+                std::vector<std::pair<std::string, std::string>> headers = default_auth(),
+                const std::string& content_type = "application/json") {
+    std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
+    if (!body.empty() || method == "POST") {
+      req += "Content-Type: " + content_type + "\r\n";
+      req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    }
+    req += "\r\n" + body;
+    send_raw(req);
+    return read_reply(method == "HEAD");
+  }
+
+  reply read_reply(bool head = false) {
+    reply r;
+    std::size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
+      if (!fill()) throw std::runtime_error("connection closed before a response head");
+    }
+    std::string head_text = buf_.substr(0, end);
+    buf_.erase(0, end + 4);
+    std::size_t pos = head_text.find("\r\n");
+    const std::string status_line = head_text.substr(0, pos);
+    r.status = std::stoi(status_line.substr(9, 3));
+    while (pos != std::string::npos) {
+      const std::size_t next = head_text.find("\r\n", pos + 2);
+      const std::string line = head_text.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) {
+        std::string v = line.substr(colon + 1);
+        while (!v.empty() && v.front() == ' ') v.erase(0, 1);
+        r.headers.emplace_back(line.substr(0, colon), v);
+      }
+      pos = next;
+    }
+    const std::string cl = r.header("Content-Length");
+    const std::size_t len = head || cl.empty() ? 0 : std::stoull(cl);
+    while (buf_.size() < len) {
+      if (!fill()) {
+        r.complete = false;
+        break;
+      }
+    }
+    const std::size_t take = std::min(len, buf_.size());
+    r.body = buf_.substr(0, take);
+    buf_.erase(0, take);
+    return r;
+  }
+
+  // True when the server has closed the connection (EOF or reset).
+  bool closed_by_peer() {
+    if (!buf_.empty()) return false;
+    return !fill();
+  }
+  std::error_code last_error() const { return last_ec_; }
+
+  static std::vector<std::pair<std::string, std::string>> default_auth() {
+    return {{"apiAccessKeyId", "aquaduct"}, {"apiSecretAccessKey", "aquaduct"}};
+  }
+
+ private:
+  bool fill() {
+    char tmp[65536];
+    std::error_code ec;
+    const std::size_t n = sock_.read_some(asio::buffer(tmp), ec);
+    if (ec) {
+      last_ec_ = ec;
+      return false;
+    }
+    buf_.append(tmp, n);
+    return true;
+  }
+
+  asio::io_context io_;
+  asio::ip::tcp::socket sock_;
+  std::string buf_;
+  std::error_code last_ec_;
+};
+
+// A parsed JSON document that owns its parser.
+struct json {
+  explicit json(const std::string& text) : parser(std::make_unique<simdjson::dom::parser>()) {
+    auto err = parser->parse(text).get(root);
+    if (err) throw std::runtime_error("not JSON: " + text);
+  }
+  std::string str(std::string_view key) const {
+    std::string_view s;
+    if (root[key].get(s)) return {};
+    return std::string(s);
+  }
+  std::unique_ptr<simdjson::dom::parser> parser;
+  simdjson::dom::element root;
+};
+
+inline std::string gunzip(const std::string& in) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 31) != Z_OK) throw std::runtime_error("inflateInit2");
+  std::string out;
+  char buf[65536];
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END) {
+    zs.next_out = reinterpret_cast<Bytef*>(buf);
+    zs.avail_out = sizeof buf;
+    rc = inflate(&zs, Z_NO_FLUSH);
+    if (rc != Z_OK && rc != Z_STREAM_END) {
+      inflateEnd(&zs);
+      throw std::runtime_error("inflate failed");
+    }
+    out.append(buf, sizeof buf - zs.avail_out);
+    if (rc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0) {
+      inflateEnd(&zs);
+      throw std::runtime_error("gzip stream ended early");
+    }
+  }
+  inflateEnd(&zs);
+  return out;
+}
+
+// RFC 4180 parser for the tests: records of fields.
+inline std::vector<std::vector<std::string>> parse_csv(const std::string& s) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> row;
+  std::string field;
+  bool quoted = false, any = false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < s.size() && s[i + 1] == '"') {
+          field += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        field += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+      any = true;
+    } else if (c == ',') {
+      row.push_back(std::move(field));
+      field.clear();
+      any = true;
+    } else if (c == '\n') {
+      row.push_back(std::move(field));
+      field.clear();
+      rows.push_back(std::move(row));
+      row.clear();
+      any = false;
+    } else {
+      field += c;
+      any = true;
+    }
+  }
+  if (any || !field.empty()) {
+    row.push_back(std::move(field));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+}  // namespace emu_test
