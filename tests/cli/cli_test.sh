@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The aquaduct command as a user runs it: exit codes, messages, files.
+# Usage: cli_test.sh AQUADUCT_BINARY SOURCE_DIR
+set -u
+bin=$1
+src=$2
+work=$(mktemp -d)
+trap 'kill "${EMU_PID:-}" 2>/dev/null; rm -rf "$work"' EXIT
+passed=0
+failed=0
+
+check() {  # check NAME CONDITION...
+  local name=$1
+  shift
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name"; fi
+}
+
+# --version and help
+check "version" bash -c "'$bin' --version | grep -qx 'aquaduct [0-9.]*'"
+check "help lists commands" bash -c "'$bin' --help | grep -q 'emulate'"
+"$bin" frobnicate >/dev/null 2>&1; check "unknown command is usage error" test $? -eq 2
+
+# validate
+check "demo validates" "$bin" validate "$src/examples/demo.toml"
+cat >"$work/bad.toml" <<'TOML'
+[source]
+base_urll = "http://127.0.0.1:1"
+[[jobs]]
+name = "billing"
+format = "parquet"
+[[jobs.queries]]
+name = "Account"
+query = "select Id from Account"
+[[sinks]]
+type = "csv"
+TOML
+"$bin" validate "$work/bad.toml" >"$work/validate.out" 2>&1
+check "bad config exits 2" test $? -eq 2
+check "unknown key names file:line:col" grep -q "bad.toml:2:1: unknown key 'base_urll' in \[source\]" "$work/validate.out"
+check "all problems reported" grep -q "3 problems found" "$work/validate.out"
+"$bin" run "$work/bad.toml" >/dev/null 2>&1
+check "run with a bad config exits 2" test $? -eq 2
+
+# the demo, from a scratch directory: out/ relative to the working directory
+(cd "$work" && "$bin" run "$src/examples/demo.toml" --report "$work/report.json" 2>"$work/demo.err")
+check "demo exits 0" test $? -eq 0
+check "demo wrote the CSV" test -s "$work/out/billing/Account.csv"
+check "no temporary files left" test "$(find "$work/out" -name '.*' | wc -l)" -eq 0
+check "demo header" bash -c "head -1 '$work/out/billing/Account.csv' | grep -qx 'Account.Id,Account.AccountNumber,Account.Name,Account.Balance,Account.Currency,Account.Status,Account.CreatedDate,Account.UpdatedDate'"
+check "run report table on stderr" grep -q "^billing  *Account  *200 " "$work/demo.err"
+check "JSON report written" grep -q '"status":"ok"' "$work/report.json"
+
+# a standalone emulator, and a pipeline pointed at it
+coproc EMU { exec "$bin" emulate --port 0 --latency-ms 50 --scale 50 \
+  --faults '{"rules":[{"path":"/v1/batch-query*","fault":"job_abort","message":"java.lang.RuntimeException: You must specify a select.","times":1}]}'; }
+EMU_PID=$EMU_PID
+read -t 30 -r line <&"${EMU[0]}"
+check "emulate prints its address first" bash -c "[[ '$line' =~ ^listening\ on\ http://127\.0\.0\.1:[0-9]+$ ]]"
+url=${line#listening on }
+sed -e "s|^\[source\]|[source]\nbase_url = \"$url\"|" "$src/examples/demo.toml" \
+  | sed -e "s|^path = \"out\"|path = \"$work/out2\"|" >"$work/remote.toml"
+cat >>"$work/remote.toml" <<'TOML'
+TOML
+sed -i 's|^\[source.poll\]|[source.auth]\ntype = "api_key"\naccess_key_id = "aquaduct"\nsecret_access_key = "aquaduct"\n[source.poll]|' "$work/remote.toml"
+"$bin" run "$work/remote.toml" 2>"$work/abort.err"
+check "aborted job exits 1" test $? -eq 1
+check "aborted job shows the service's message" grep -q "You must specify a select." "$work/abort.err"
+check "aborted job wrote nothing" test ! -e "$work/out2/billing/Account.csv"
+"$bin" run "$work/remote.toml" 2>"$work/ok.err"
+check "second run against the emulator exits 0" test $? -eq 0
+check "second run wrote 50 rows" test "$(wc -l <"$work/out2/billing/Account.csv")" -ge 51
+kill -TERM "$EMU_PID"
+wait "$EMU_PID"
+check "emulator exits 0 on SIGTERM" test $? -eq 0
+EMU_PID=
+
+echo "cli: $passed passed, $failed failed"
+test "$failed" -eq 0
