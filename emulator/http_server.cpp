@@ -343,7 +343,12 @@ asio::awaitable<void> session(tcp::socket& sock, request_handler* handler, http_
     buf.erase(0, parser.consumed());
     parser.reset();
     continue_sent = false;
-    http_response resp = handler->handle(req);
+    http_response resp;
+    try {
+      resp = handler->handle(req);
+    } catch (const std::exception& e) {
+      resp = handler->malformed(500, fmt::format("internal emulator error: {}", e.what()));
+    }
     const bool keep = req.keep_alive && !resp.close;
     const ending how = co_await write_response(sock, resp, keep, handler, limits, deadline);
     if (how != ending::keep) {
