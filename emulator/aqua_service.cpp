@@ -396,13 +396,26 @@ http_response aqua_service::route(const http_request& req, const std::string& pa
 http_response aqua_service::oauth_token(const http_request& req) {
   if (req.method != "POST") return aqua_error(405, "90010", "Method not allowed; use POST");
   auto form = parse_form(req.body);
+  // client_secret_basic: the client credentials may come in a Basic header instead.
+  if (const std::string* auth = req.header("Authorization"); auth && !form.count("client_id")) {
+    std::string decoded;
+    if (to_lower(auth->substr(0, 6)) == "basic " && base64_decode(auth->substr(6), decoded)) {
+      const auto colon = decoded.find(':');
+      if (colon != std::string::npos) {
+        form["client_id"] = url_decode(decoded.substr(0, colon));
+        form["client_secret"] = url_decode(decoded.substr(colon + 1));
+      }
+    }
+  }
   if (form["grant_type"] != "client_credentials") {
     return json(400, R"({"error":"unsupported_grant_type","error_description":"grant_type must be client_credentials"})");
   }
   if (form["client_id"] != opts_.creds.client_id || form["client_secret"] != opts_.creds.client_secret)
     return auth_error();
+  const auto now = clock::now();
+  std::erase_if(tokens_, [now](const auto& kv) { return kv.second <= now; });
   const std::string token = new_id();
-  tokens_[token] = clock::now() + opts_.token_lifetime;
+  tokens_[token] = now + opts_.token_lifetime;
   json_writer w;
   w.begin_object()
       .member("access_token", token)

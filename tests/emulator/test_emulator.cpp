@@ -495,3 +495,45 @@ TEST_CASE("stop is idempotent and the port is free afterwards") {
   server again{o};
   CHECK_NOTHROW(again.start());
 }
+
+TEST_CASE("fault token_expired and stall_ms; HEAD on a file") {
+  server s{test_options()};
+  s.start();
+  client c{s.port()};
+  const std::string fid = first_file_id(wait_terminal(c, submit(c, job_body("csv", "select * from Account"))));
+  const std::string full = c.request("GET", "/v1/file/" + fid).body;
+
+  reply head = c.request("HEAD", "/v1/file/" + fid);
+  CHECK(head.status == 200);
+  CHECK(head.header("Content-Length") == std::to_string(full.size()));
+  CHECK(head.body.empty());
+
+  c.request("POST", "/_emulator/faults",
+            R"({"rules":[{"path":"/v1/batch-query/jobs/*","fault":"token_expired","times":1},)"
+            R"({"path":"/v1/file/*","fault":"stall_ms","ms":150,"after_bytes":100,"times":1}]})",
+            {});
+  CHECK(c.request("GET", "/v1/batch-query/jobs/x").status == 401);
+  CHECK(c.request("GET", "/v1/batch-query/jobs/x").status == 404);
+  const auto t0 = std::chrono::steady_clock::now();
+  reply slow = c.request("GET", "/v1/file/" + fid);
+  CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(140));
+  CHECK(slow.complete);
+  CHECK(slow.body == full);
+}
+
+TEST_CASE("deleted column with forceExport comes first") {
+  server s{test_options()};
+  s.start();
+  client c{s.port()};
+  const std::string body =
+      R"({"useQueryLabels":false,"queries":[{"name":"d","query":"select Id from Account limit 2",)"
+      R"("deleted":{"column":"IsDeleted","format":"Numeric","forceExport":"true"}}]})";
+  const std::string done = wait_terminal(c, submit(c, body));
+  auto rows = emu_test::parse_csv(c.request("GET", "/v1/file/" + first_file_id(done)).body);
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[0] == std::vector<std::string>{"Account.IsDeleted", "Account: ID"});
+  CHECK(rows[1][0] == "0");
+  reply no_force = c.request("POST", "/v1/batch-query/",
+                             R"({"queries":[{"name":"d","query":"select Id from Account","deleted":{"column":"IsDeleted","format":"Boolean"}}]})");
+  CHECK(json(no_force.body).str("errorCode") == "90012");
+}
