@@ -15,7 +15,7 @@ else
 BUILD_DIR ?= build/$(shell echo $(BUILD_TYPE) | tr A-Z a-z)
 endif
 
-.PHONY: all deps configure build demo test clean
+.PHONY: all deps configure build demo test bench clean
 
 all: build
 
@@ -34,6 +34,10 @@ demo: build
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 900
+
+bench: build
+	$(BUILD_DIR)/bench/decode_bench
+	bash bench/e2e_bench.sh $(BUILD_DIR)/aquaduct
 
 clean:
 	rm -rf build

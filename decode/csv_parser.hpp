@@ -93,7 +93,16 @@ class csv_parser {
   std::uint64_t error_record_ = 0;
   std::uint64_t error_offset_ = 0;
   std::size_t bom_matched_ = 0;
-  // private helpers are the implementer's choice
+  bool record_started_ = false;  // a byte of the current record has been seen
+
+  // Parses [p, end); `base` is the stream offset of p. Returns where it stopped
+  // (end, or the offending byte on error).
+  const char* parse(const char* p, const char* end, std::uint64_t base, std::error_code& ec);
+  bool end_field(std::uint64_t offset, std::error_code& ec);
+  void end_record();
+  bool field_fits(std::uint64_t offset, std::error_code& ec);
+  void fail(std::error_code& ec, std::error_code code, std::uint64_t offset);
+  void publish() noexcept;
 };
 
 }  // namespace aquaduct::decode

@@ -1,1 +1,32 @@
-// placeholder
+#include "decode/decode_error.hpp"
+
+namespace aquaduct::decode {
+
+namespace {
+
+class category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "aquaduct.decode"; }
+  std::string message(int v) const override {
+    switch (static_cast<errc>(v)) {
+      case errc::gzip_corrupt: return "gzip stream is corrupt";
+      case errc::gzip_truncated: return "gzip stream is truncated";
+      case errc::csv_unterminated_quote: return "CSV input ends inside a quoted field";
+      case errc::csv_bad_quote: return "CSV closing quote is followed by a character other than a separator or line end";
+      case errc::csv_field_too_large: return "CSV field is larger than the limit";
+      case errc::csv_too_many_columns: return "CSV record has more fields than the limit";
+      case errc::json_invalid: return "invalid JSON";
+      case errc::json_missing_field: return "JSON lacks a required field";
+    }
+    return "unknown decode error";
+  }
+};
+
+}  // namespace
+
+const std::error_category& decode_category() noexcept {
+  static const category c;
+  return c;
+}
+
+}  // namespace aquaduct::decode

@@ -63,7 +63,14 @@ asio::awaitable<void> run_batch(const run_context& ctx, aqua_client& client, con
   try {
     for (const auto& file_id : batch.files) {
       pipe.begin_file(file_id);
-      const download_stats d = co_await client.download(file_id, [&](std::string_view bytes) { pipe.put(bytes); });
+      download_stats d;
+      try {
+        d = co_await client.download(file_id, [&](std::string_view bytes) { pipe.put(bytes); });
+      } catch (const located_error&) {
+        throw;
+      } catch (const std::system_error& e) {
+        throw located_error(e.code(), pipe.location() + ": " + e.what());
+      }
       q.bytes_downloaded += d.bytes;
       pipe.end_file();
     }

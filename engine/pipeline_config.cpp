@@ -3,6 +3,8 @@
 #include <aquaduct/config.hpp>
 #include <aquaduct/error.hpp>
 
+#include "sinks/registry.hpp"
+
 #include <toml++/toml.h>
 
 #include <cstdlib>
@@ -12,10 +14,6 @@
 #include <sstream>
 
 namespace aquaduct {
-
-config_error::config_error(std::error_code ec, std::vector<std::string> problems)
-    : std::system_error(ec, problems.empty() ? std::string("invalid pipeline") : problems.front()),
-      problems_(std::move(problems)) {}
 
 namespace {
 
@@ -288,6 +286,12 @@ class loader {
       }
       s.options.emplace(std::string(key.str()), std::move(v));
     }
+    // Each sink checks its own options (its options struct is the schema).
+    if (!s.type.empty())
+      for (auto& p : sinks::check_sink_config(s)) {
+        if (problems.empty()) first = config_errc::bad_value;
+        problems.push_back(std::move(p));
+      }
   }
 
   pipeline_config load(const toml::table& root) {

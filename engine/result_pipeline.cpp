@@ -14,8 +14,12 @@ result_pipeline::result_pipeline(std::string format, stream_schema schema, std::
 
 result_pipeline::~result_pipeline() { abort(); }
 
+std::string result_pipeline::location() const {
+  return "job " + schema_.job + ", query " + schema_.query + ", file " + file_id_;
+}
+
 void result_pipeline::fail(std::error_code ec, const std::string& detail) const {
-  throw std::system_error(ec, "job " + schema_.job + ", query " + schema_.query + ", file " + file_id_ + ": " + detail);
+  throw located_error(ec, location() + ": " + detail);
 }
 
 void result_pipeline::begin_file(std::string file_id) {

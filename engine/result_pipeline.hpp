@@ -12,10 +12,17 @@
 #include <aquaduct/sink.hpp>
 
 #include <memory>
+#include <system_error>
 #include <string>
 #include <vector>
 
 namespace aquaduct::engine_detail {
+
+// An error whose message already names its job, query and file.
+class located_error : public std::system_error {
+ public:
+  using std::system_error::system_error;
+};
 
 class result_pipeline {
  public:
@@ -37,6 +44,8 @@ class result_pipeline {
   std::uint64_t bytes_decoded() const noexcept { return bytes_decoded_; }
   std::uint64_t files() const noexcept { return files_; }
   const stream_schema& schema() const noexcept { return schema_; }
+  // "job J, query Q, file F": the prefix of every error message.
+  std::string location() const;
 
  private:
   void drain(std::string_view decoded);

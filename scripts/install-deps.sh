@@ -13,7 +13,7 @@ packages=(
   # sinks
   libsqlite3-dev libpq-dev
   # PostgreSQL server for the sink tests; tools the tests and benches use as baselines
-  postgresql gzip curl
+  postgresql gzip curl bc
 )
 
 missing=()

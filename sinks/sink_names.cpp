@@ -16,7 +16,10 @@ std::string safe_file_name(std::string_view name) {
     if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xC0) out.pop_back();
   }
   if (out.empty()) return "_";
-  if (out.front() == '.') out.front() = '_';  // no "..", no hidden files
+  // No "..", no hidden files, no trailing dot: a dot never starts the name,
+  // never follows another dot and never ends it.
+  for (std::size_t i = 0; i < out.size(); ++i)
+    if (out[i] == '.' && (i == 0 || out[i - 1] == '.' || i + 1 == out.size())) out[i] = '_';
   return out;
 }
 

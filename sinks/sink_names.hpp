@@ -8,8 +8,9 @@
 namespace aquaduct::sinks {
 
 // A single path component made from `name`: '/', '\\', control characters
-// and NUL become '_', a leading '.' becomes '_', and the result is cut to
-// 200 bytes. Never empty, never "." or "..".
+// and NUL become '_', so does a '.' that starts or ends the name or follows
+// another '.', and the result is cut to 200 bytes. Never empty, never
+// contains "..", never hidden.
 std::string safe_file_name(std::string_view name);
 
 }  // namespace aquaduct::sinks

@@ -99,7 +99,9 @@ struct pipeline_config {
 // Thrown by load_pipeline(): every problem found, each "FILE:LINE:COL: message".
 class config_error : public std::system_error {
  public:
-  config_error(std::error_code ec, std::vector<std::string> problems);
+  config_error(std::error_code ec, std::vector<std::string> problems)
+      : std::system_error(ec, problems.empty() ? std::string("invalid pipeline") : problems.front()),
+        problems_(std::move(problems)) {}
   const std::vector<std::string>& problems() const noexcept { return problems_; }
 
  private:

@@ -121,8 +121,10 @@ TEST_CASE("hostile job and query names stay inside the sink's root") {
     for (char c : f) CHECK(static_cast<unsigned char>(c) >= 0x20);
   }
   CHECK(sinks::safe_file_name(std::string(300, 'x')).size() == 200);
-  CHECK(sinks::safe_file_name("..") == "_.");
+  CHECK(sinks::safe_file_name("..") == "__");
   CHECK(sinks::safe_file_name("../x") == "_._x");
+  CHECK(sinks::safe_file_name("a..b.") == "a._b_");
+  CHECK(sinks::safe_file_name("Invoice.Items") == "Invoice.Items");
 }
 
 TEST_CASE("the registry checks options and names every sink type") {
