@@ -63,18 +63,22 @@ void csv_parser::fail(std::error_code& ec, std::error_code code, std::uint64_t o
 }
 
 bool csv_parser::field_fits(std::uint64_t offset, std::error_code& ec) {
-  if (buf_.size() - records_.field_offsets_.back() <= limits_.max_field_bytes) return true;
-  fail(ec, errc::csv_field_too_large, offset);
+  const std::size_t length = buf_.size() - records_.field_offsets_.back();
+  if (length <= limits_.max_field_bytes) return true;
+  // `offset` is where the run just appended ends; point at its first byte
+  // past the limit, so the position does not depend on the chunking.
+  fail(ec, errc::csv_field_too_large, offset - (length - limits_.max_field_bytes));
   return false;
 }
 
-bool csv_parser::end_field(std::uint64_t offset, std::error_code& ec) {
+bool csv_parser::end_field(char ender, std::uint64_t offset, std::error_code& ec) {
   auto& offs = records_.field_offsets_;
-  if (offs.size() - 1 - records_.fields_ >= limits_.max_columns) {
+  offs.push_back(buf_.size());
+  // A separator announces one more field: refuse it at the separator.
+  if (ender == ',' && offs.size() - 1 - records_.fields_ >= limits_.max_columns) {
     fail(ec, errc::csv_too_many_columns, offset);
     return false;
   }
-  offs.push_back(buf_.size());
   return true;
 }
 
@@ -111,7 +115,7 @@ const char* csv_parser::parse(const char* p, const char* const end, std::uint64_
         p = q;
         if (p == end) break;
         const char c = *p;
-        if (!end_field(at(p), ec)) return p;
+        if (!end_field(c, at(p), ec)) return p;
         ++p;
         if (c == ',') {
           state_ = field_start;
@@ -136,11 +140,11 @@ const char* csv_parser::parse(const char* p, const char* const end, std::uint64_
         const char c = *p;
         if (c == '"') {
           buf_ += '"';
-          if (!field_fits(at(p), ec)) return p;
+          if (!field_fits(at(p) + 1, ec)) return p;
           ++p;
           state_ = quoted;
         } else if (c == ',' || c == '\n' || c == '\r') {
-          if (!end_field(at(p), ec)) return p;
+          if (!end_field(c, at(p), ec)) return p;
           ++p;
           if (c == ',') {
             state_ = field_start;
@@ -193,7 +197,7 @@ void csv_parser::finish(std::error_code& ec) {
     fail(ec, errc::csv_unterminated_quote, bytes_total_);
     return;
   }
-  if (record_started_ && end_field(bytes_total_, ec)) end_record();
+  if (record_started_ && end_field('\n', bytes_total_, ec)) end_record();
   state_ = field_start;
   publish();
 }

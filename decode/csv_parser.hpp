@@ -98,7 +98,7 @@ class csv_parser {
   // Parses [p, end); `base` is the stream offset of p. Returns where it stopped
   // (end, or the offending byte on error).
   const char* parse(const char* p, const char* end, std::uint64_t base, std::error_code& ec);
-  bool end_field(std::uint64_t offset, std::error_code& ec);
+  bool end_field(char ender, std::uint64_t offset, std::error_code& ec);
   void end_record();
   bool field_fits(std::uint64_t offset, std::error_code& ec);
   void fail(std::error_code& ec, std::error_code code, std::uint64_t offset);

@@ -1,0 +1,115 @@
+#include "decode/content_decoder.hpp"
+
+#include "decode/decode_error.hpp"
+#include "support/gzip_bytes.hpp"
+
+#include <doctest/doctest.h>
+
+#include <random>
+
+using namespace aquaduct::decode;
+using aquaduct::test::gzip_bytes;
+
+namespace {
+
+struct outcome {
+  std::string out;
+  std::error_code ec;
+};
+
+// Feeds `in` in pieces of `piece` bytes into an output buffer of `out_size`.
+outcome decode(content_decoder& d, const std::string& in, std::size_t piece, std::size_t out_size) {
+  d.reset();
+  outcome o;
+  std::vector<char> buf(out_size);
+  std::string_view rest(in);
+  while (!rest.empty()) {
+    std::string_view chunk = rest.substr(0, piece);
+    rest.remove_prefix(chunk.size());
+    while (!chunk.empty()) {
+      const auto r = d.put(chunk, buf, o.ec);
+      o.out.append(buf.data(), r.produced);
+      if (o.ec) return o;
+      chunk.remove_prefix(r.consumed);
+    }
+  }
+  for (;;) {
+    const auto r = d.put({}, buf, o.ec);
+    o.out.append(buf.data(), r.produced);
+    if (o.ec || r.produced == 0) break;
+  }
+  if (!o.ec) d.finish(o.ec);
+  return o;
+}
+
+std::string sample_text(std::size_t n) {
+  std::mt19937 rng(7);
+  std::string s;
+  for (std::size_t i = 0; i < n; ++i) s += "Id,Name,Balance\n"[rng() % 16];
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("gzip round trip at every input split, with a one-byte output buffer too") {
+  const std::string text = sample_text(300);
+  const std::string gz = gzip_bytes(text);
+  auto d = make_gzip_decoder();
+  for (std::size_t piece = 1; piece <= gz.size(); ++piece) {
+    CAPTURE(piece);
+    const outcome o = decode(*d, gz, piece, 64);
+    REQUIRE_FALSE(o.ec);
+    CHECK(o.out == text);
+  }
+  const outcome tiny = decode(*d, gz, 3, 1);
+  REQUIRE_FALSE(tiny.ec);
+  CHECK(tiny.out == text);
+  CHECK(d->total_in() == gz.size());
+}
+
+TEST_CASE("two concatenated members decode as one stream") {
+  const std::string a = sample_text(500), b = "second member\n";
+  const std::string gz = gzip_bytes(a) + gzip_bytes(b);
+  auto d = make_gzip_decoder();
+  for (std::size_t piece : {std::size_t{1}, std::size_t{7}, gz.size()}) {
+    const outcome o = decode(*d, gz, piece, 100);
+    REQUIRE_FALSE(o.ec);
+    CHECK(o.out == a + b);
+  }
+}
+
+TEST_CASE("a stream cut at any point is an error, never a short success") {
+  const std::string gz = gzip_bytes(sample_text(400));
+  auto d = make_gzip_decoder();
+  for (std::size_t len = 0; len < gz.size(); ++len) {
+    CAPTURE(len);
+    const outcome o = decode(*d, gz.substr(0, len), 5, 64);
+    CHECK(o.ec == errc::gzip_truncated);
+  }
+}
+
+TEST_CASE("corruption is detected: flipped bytes, trailing garbage, not gzip at all") {
+  const std::string text = sample_text(400);
+  const std::string gz = gzip_bytes(text);
+  auto d = make_gzip_decoder();
+  // Every byte flipped in turn: the header, the deflate data, the CRC or the
+  // length must catch it (or, for a few header bytes such as MTIME/OS, the
+  // output is still exactly right).
+  for (std::size_t i = 0; i < gz.size(); ++i) {
+    std::string bad = gz;
+    bad[i] = static_cast<char>(bad[i] ^ 0x55);
+    const outcome o = decode(*d, bad, 16, 64);
+    CAPTURE(i);
+    CHECK((o.ec || o.out == text));
+  }
+  CHECK(decode(*d, gz + std::string(4, '\0'), 16, 64).ec == errc::gzip_corrupt);
+  CHECK(decode(*d, "Id,Name\n1,a\n", 16, 64).ec == errc::gzip_corrupt);
+  CHECK(decode(*d, "", 16, 64).ec == errc::gzip_truncated);
+}
+
+TEST_CASE("identity passes bytes through, limited by the output buffer") {
+  auto d = make_identity_decoder();
+  const outcome o = decode(*d, "hello world", 4, 3);
+  REQUIRE_FALSE(o.ec);
+  CHECK(o.out == "hello world");
+}
