@@ -126,15 +126,21 @@ int cmd_emulate(aquaduct::emulator::options opts) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"aquaduct: bulk extraction from Zuora's AQuA API into files and databases.\n"
-               "Start with `aquaduct run examples/demo.toml` (no Zuora needed: the embedded emulator serves it)."};
+  CLI::App app{"aquaduct: bulk extraction from Zuora's AQuA API into files and databases.", "aquaduct"};
+  app.footer(
+      "Examples:\n"
+      "  aquaduct run examples/demo.toml            no base_url: an embedded emulator serves the run\n"
+      "  aquaduct validate pipeline.toml            every config problem as FILE:LINE:COL\n"
+      "  aquaduct run pipeline.toml --report r.json exit 0 ok, 1 failed, 2 config, 3 auth\n"
+      "  aquaduct emulate --port 8080 --scale 10000 a local AQuA service for your own tests\n"
+      "Docs: README.md, docs/config.md, docs/emulator.md");
   app.set_version_flag("--version", "aquaduct " AQUADUCT_VERSION);
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show the help of every command");
 
   std::string pipeline;
   std::string report_path;
-  auto* run = app.add_subcommand("run", "Run every job of a pipeline to completion.\n"
+  auto* run = app.add_subcommand("run", "Run every job of a pipeline to completion; the run report goes to stderr.\n"
                                         "Exit codes: 0 all committed, 1 a job or batch failed, 2 usage or config "
                                         "error, 3 authentication refused.");
   run->add_option("PIPELINE", pipeline, "The pipeline file (TOML)")->required()->check(CLI::ExistingFile);

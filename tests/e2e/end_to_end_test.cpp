@@ -79,6 +79,18 @@ TEST_CASE("csv and gzip results land in PATH/<job>/<query>.csv equal to the emul
   }
 }
 
+TEST_CASE("a result split into segments is reassembled in order, one header") {
+  auto opts = emulator_options();
+  opts.segment_rows = 120;  // 500 rows -> 5 segment files
+  emulator::server srv(opts);
+  srv.start();
+  temp_dir out;
+  const run_report report = run_pipeline(pipeline(srv.base_url(), out.path().string(), "gzip"));
+  CHECK_MESSAGE(report.exit_code() == 0, report.to_table());
+  CHECK(report.jobs[0].queries[0].files == 5);
+  CHECK(test::parse_csv_text(test::read_file((out.path() / "billing/Account.csv").string())) == expected_rows(opts));
+}
+
 TEST_CASE("api_key and basic credentials work too; wrong ones are exit code 3") {
   emulator::server srv(emulator_options());
   srv.start();
