@@ -64,16 +64,24 @@ bool flag_of(od::value value, std::string_view key) {
   throw json_failure{errc::json_invalid, std::string(key) + ": not a boolean: " + text};
 }
 
+// Calls fn(key, value) for every field of `obj`, unknown ones included.
+template <class Fn>
+void for_each_field(od::object obj, Fn&& fn) {
+  for (auto field : obj) {
+    std::string_view key;
+    check(field.unescaped_key().get(key), "key");
+    od::value v;
+    check(field.value().get(v), key);
+    fn(key, v);
+  }
+}
+
 aqua_batch parse_batch(od::object obj) {
   aqua_batch b;
   bool has_status = false;
   std::string file_id;
   std::vector<std::string> segments;
-  for (auto field : obj) {
-    std::string_view key;
-    check(field.unescaped_key().get(key), "batch key");
-    od::value v;
-    check(field.value().get(v), key);
+  for_each_field(obj, [&](std::string_view key, od::value v) {
     if (key == "name") b.name = scalar_text(v, key);
     else if (key == "batchId") b.batch_id = scalar_text(v, key);
     else if (key == "status") b.status = scalar_text(v, key), has_status = true;
@@ -90,7 +98,7 @@ aqua_batch parse_batch(od::object obj) {
         segments.push_back(scalar_text(sv, key));
       }
     }
-  }
+  });
   // `segments` replaces `fileId` when the result was split.
   if (!segments.empty()) b.files = std::move(segments);
   else if (!file_id.empty()) b.files.push_back(std::move(file_id));
@@ -132,11 +140,7 @@ json_reader::~json_reader() = default;
 void json_reader::parse_job(std::string_view json, aqua_job& out, std::error_code& ec, std::string& what) {
   out = aqua_job{};
   impl_->with_object(json, ec, what, [&](od::object obj) {
-    for (auto field : obj) {
-      std::string_view key;
-      check(field.unescaped_key().get(key), "key");
-      od::value v;
-      check(field.value().get(v), key);
+    for_each_field(obj, [&](std::string_view key, od::value v) {
       if (key == "id") out.id = scalar_text(v, key);
       else if (key == "name") out.name = scalar_text(v, key);
       else if (key == "status") out.status = scalar_text(v, key);
@@ -152,7 +156,7 @@ void json_reader::parse_job(std::string_view json, aqua_job& out, std::error_cod
           out.batches.push_back(parse_batch(bo));
         }
       }
-    }
+    });
     if (out.status.empty()) throw json_failure{errc::json_missing_field, "job without status"};
     if (out.status != "error" && out.id.empty()) throw json_failure{errc::json_missing_field, "job without id"};
   });
@@ -161,14 +165,10 @@ void json_reader::parse_job(std::string_view json, aqua_job& out, std::error_cod
 void json_reader::parse_token(std::string_view json, oauth_token& out, std::error_code& ec, std::string& what) {
   out = oauth_token{};
   impl_->with_object(json, ec, what, [&](od::object obj) {
-    for (auto field : obj) {
-      std::string_view key;
-      check(field.unescaped_key().get(key), "key");
-      od::value v;
-      check(field.value().get(v), key);
+    for_each_field(obj, [&](std::string_view key, od::value v) {
       if (key == "access_token") out.access_token = scalar_text(v, key);
       else if (key == "expires_in") out.expires_in = count_of(v, key);
-    }
+    });
     if (out.access_token.empty()) throw json_failure{errc::json_missing_field, "token response without access_token"};
   });
 }
@@ -178,11 +178,7 @@ error_reply json_reader::parse_error(std::string_view json) {
   std::error_code ec;
   std::string what;
   impl_->with_object(json, ec, what, [&](od::object obj) {
-    for (auto field : obj) {
-      std::string_view key;
-      check(field.unescaped_key().get(key), "key");
-      od::value v;
-      check(field.value().get(v), key);
+    for_each_field(obj, [&](std::string_view key, od::value v) {
       if (key == "errorCode") reply.code = scalar_text(v, key);
       else if (key == "message") reply.message = scalar_text(v, key);
       else if (key == "reasons") {
@@ -191,17 +187,13 @@ error_reply json_reader::parse_error(std::string_view json) {
         for (auto item : arr) {
           od::object ro;
           check(item.get_object().get(ro), "reasons[]");
-          for (auto rf : ro) {
-            std::string_view rk;
-            check(rf.unescaped_key().get(rk), "key");
-            od::value rv;
-            check(rf.value().get(rv), rk);
+          for_each_field(ro, [&](std::string_view rk, od::value rv) {
             if (rk == "code" && reply.code.empty()) reply.code = scalar_text(rv, rk);
             else if (rk == "message" && reply.message.empty()) reply.message = scalar_text(rv, rk);
-          }
+          });
         }
       }
-    }
+    });
   });
   return reply;
 }

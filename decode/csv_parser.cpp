@@ -82,6 +82,17 @@ bool csv_parser::end_field(char ender, std::uint64_t offset, std::error_code& ec
   return true;
 }
 
+bool csv_parser::end_field_at(char ender, std::uint64_t offset, std::error_code& ec) {
+  if (!end_field(ender, offset, ec)) return false;
+  if (ender == ',') {
+    state_ = field_start;
+  } else {
+    end_record();
+    state_ = ender == '\r' ? after_cr : field_start;
+  }
+  return true;
+}
+
 void csv_parser::end_record() {
   records_.fields_ = records_.field_offsets_.size() - 1;
   records_.record_offsets_.push_back(records_.fields_);
@@ -114,15 +125,8 @@ const char* csv_parser::parse(const char* p, const char* const end, std::uint64_
         if (!field_fits(at(q), ec)) return q;
         p = q;
         if (p == end) break;
-        const char c = *p;
-        if (!end_field(c, at(p), ec)) return p;
+        if (!end_field_at(*p, at(p), ec)) return p;
         ++p;
-        if (c == ',') {
-          state_ = field_start;
-        } else {
-          end_record();
-          state_ = c == '\r' ? after_cr : field_start;
-        }
         break;
       }
       case quoted: {
@@ -144,14 +148,8 @@ const char* csv_parser::parse(const char* p, const char* const end, std::uint64_
           ++p;
           state_ = quoted;
         } else if (c == ',' || c == '\n' || c == '\r') {
-          if (!end_field(c, at(p), ec)) return p;
+          if (!end_field_at(c, at(p), ec)) return p;
           ++p;
-          if (c == ',') {
-            state_ = field_start;
-          } else {
-            end_record();
-            state_ = c == '\r' ? after_cr : field_start;
-          }
         } else {
           fail(ec, errc::csv_bad_quote, at(p));
           return p;

@@ -99,6 +99,8 @@ class csv_parser {
   // (end, or the offending byte on error).
   const char* parse(const char* p, const char* end, std::uint64_t base, std::error_code& ec);
   bool end_field(char ender, std::uint64_t offset, std::error_code& ec);
+  // end_field() for a field ended by `ender` (',' CR or LF), then the state that follows it.
+  bool end_field_at(char ender, std::uint64_t offset, std::error_code& ec);
   void end_record();
   bool field_fits(std::uint64_t offset, std::error_code& ec);
   void fail(std::error_code& ec, std::error_code code, std::uint64_t offset);
