@@ -6,12 +6,14 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
 #include <utility>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 namespace aquaduct::sinks {
@@ -52,6 +54,19 @@ void append_field(std::string& out, std::string_view field) {
     start = q + 1;
   }
   out += '"';
+}
+
+// A run killed mid-write leaves its temporary file (never a final one).
+// Remove those of `base` whose writer process no longer exists.
+void sweep_stale_temps(const fs::path& dir, const std::string& base) {
+  const std::string prefix = "." + base + ".tmp-";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) fs::remove(entry.path(), ec);
+  }
 }
 
 class csv_stream final : public sink_stream {
@@ -132,6 +147,7 @@ class csv_sink final : public sink {
     fs::create_directories(dir, ec);
     if (ec) throw std::system_error(sink_errc::io_error, "create " + dir.string() + ": " + ec.message());
     const std::string base = safe_file_name(schema.query) + ".csv";
+    sweep_stale_temps(dir, base);
     static std::atomic<unsigned> counter{0};
     const fs::path temp =
         dir / ("." + base + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1)));

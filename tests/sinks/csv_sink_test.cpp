@@ -10,6 +10,9 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
 
 using namespace aquaduct;
 using aquaduct::test::temp_dir;
@@ -84,6 +87,21 @@ TEST_CASE("abort, or dropping an uncommitted stream, leaves nothing behind") {
     stream->write(b.batch(schema));
   }
   CHECK(dir.files().empty());
+}
+
+TEST_CASE("temporary files of dead writers are swept; a live writer's are kept") {
+  temp_dir dir;
+  std::filesystem::create_directories(dir.path() / "billing");
+  // 4194304 is above Linux's largest pid, so no process has it.
+  const auto dead = dir.path() / "billing/.Account.csv.tmp-4194305-0";
+  const auto live = dir.path() / ("billing/.Account.csv.tmp-" + std::to_string(::getpid()) + "-999");
+  std::ofstream(dead) << "half";
+  std::ofstream(live) << "in progress";
+  auto s = csv_at(dir.path());
+  auto stream = s->open(stream_schema{"billing", "job1", "Account", {"Id"}});
+  stream->commit(file_token{});
+  CHECK_FALSE(std::filesystem::exists(dead));
+  CHECK(std::filesystem::exists(live));
 }
 
 TEST_CASE("a failed rerun does not touch the committed file") {
