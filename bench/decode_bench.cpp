@@ -27,15 +27,14 @@ std::string make_csv(std::size_t rows) {
   const char* names[] = {"Acme", "\"Quoted\" Ltd", "Smith, Jones", "Ærøskøbing GmbH", "Line\nBreak Inc"};
   char buf[256];
   for (std::size_t i = 0; i < rows; ++i) {
-    const char* name = names[rng() % 5];
-    std::string quoted = name;
+    std::string quoted = std::string(names[rng() % 5]) + " " + std::to_string(i);
     if (quoted.find_first_of(",\"\n") != std::string::npos) {
       std::string q = "\"";
       for (char c : quoted) q += c == '"' ? std::string("\"\"") : std::string(1, c);
       quoted = q + "\"";
     }
-    const int n = std::snprintf(buf, sizeof buf, "2c92c0f8%024zx,A%08zu,%s %zu,%lu.%02lu,Active,2026-%02lu-%02luT10:%02lu:00+0000\n",
-                                i, i, quoted.c_str(), i, static_cast<unsigned long>(rng() % 100000),
+    const int n = std::snprintf(buf, sizeof buf, "2c92c0f8%024zx,A%08zu,%s,%lu.%02lu,Active,2026-%02lu-%02luT10:%02lu:00+0000\n",
+                                i, i, quoted.c_str(), static_cast<unsigned long>(rng() % 100000),
                                 static_cast<unsigned long>(rng() % 100), static_cast<unsigned long>(1 + rng() % 12),
                                 static_cast<unsigned long>(1 + rng() % 28), static_cast<unsigned long>(rng() % 60));
     out.append(buf, static_cast<std::size_t>(n));
