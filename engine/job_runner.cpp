@@ -74,13 +74,7 @@ asio::awaitable<void> run_batch(const run_context& ctx, aqua_client& client, con
       q.bytes_downloaded += d.bytes;
       pipe.end_file();
     }
-    if (batch.files.empty() && batch.record_count != 0)
-      throw std::system_error(aqua_errc::bad_response,
-                              "job " + job.name + ", query " + batch.name + ": completed batch names no file");
-    if (pipe.rows() != batch.record_count)
-      throw std::system_error(aqua_errc::record_count_mismatch,
-                              "job " + job.name + ", query " + batch.name + ": " + std::to_string(pipe.rows()) +
-                                  " rows parsed, recordCount says " + std::to_string(batch.record_count));
+    pipe.expect_rows(batch.record_count);
     pipe.commit(file_token{remote.id, batch.name, batch.files, pipe.rows()});
     q.status = "completed";
   } catch (const std::system_error& e) {

@@ -106,6 +106,14 @@ void result_pipeline::deliver() {
   parser_.clear_records();
 }
 
+void result_pipeline::expect_rows(std::uint64_t record_count) const {
+  if (rows_ == record_count) return;
+  throw located_error(aqua_errc::record_count_mismatch,
+                      "job " + schema_.job + ", query " + schema_.query + ": " + std::to_string(rows_) + " rows in " +
+                          std::to_string(files_) + " file(s), the batch's recordCount says " +
+                          std::to_string(record_count));
+}
+
 void result_pipeline::commit(const file_token& token) {
   for (auto& stream : streams_) stream->commit(token);
   finished_ = true;

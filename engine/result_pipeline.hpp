@@ -34,6 +34,10 @@ class result_pipeline {
   void put(std::string_view body_bytes);
   void end_file();
 
+  // After the last end_file(): the rows parsed must be the batch's
+  // recordCount, or the result is incomplete (aqua_errc::record_count_mismatch).
+  void expect_rows(std::uint64_t record_count) const;
+
   // Commits every sink stream. Call once after the last end_file().
   void commit(const file_token& token);
   // Discards everything written to the sinks so far.

@@ -4,6 +4,8 @@
 #include <aquaduct/error.hpp>
 
 #include "emulator/emulator.hpp"
+#include "support/run_sync.hpp"
+#include "transport/http_client.hpp"
 #include "support/csv_table.hpp"
 #include "support/temp_dir.hpp"
 
@@ -194,4 +196,66 @@ TEST_CASE("the run report's JSON has the documented shape") {
                           "\"files\":1", "\"bytes_downloaded\":", "\"bytes_decoded\":", "\"download_s\":",
                           "\"error\":null", "\"full\":true"})
     CHECK_MESSAGE(json.find(key) != std::string::npos, key);
+}
+
+TEST_CASE("several jobs of several queries run concurrently, or one at a time, with the same output") {
+  const auto opts = emulator_options();
+  emulator::server srv(opts);
+  srv.start();
+  for (const int limit : {1, 50}) {
+    CAPTURE(limit);
+    temp_dir out;
+    std::string toml = "[source]\nbase_url = \"" + srv.base_url() + "\"\nmax_active_jobs = " + std::to_string(limit) +
+                       "\n[source.auth]\ntype = \"basic\"\nusername = \"aquaduct\"\npassword = \"aquaduct\"\n"
+                       "[source.poll]\ninitial_ms = 10\nmax_ms = 100\n";
+    for (const std::string job : {"alpha", "beta", "gamma"}) {
+      toml += "[[jobs]]\nname = \"" + job + "\"\nformat = \"" + (job == "beta" ? "csv" : "gzip") + "\"\n";
+      toml += "[[jobs.queries]]\nname = \"Ids\"\nquery = \"select Id from Account\"\n";
+      toml += "[[jobs.queries]]\nname = \"Names\"\nquery = \"select Id, Name from Account limit 10\"\n";
+    }
+    toml += "[[sinks]]\ntype = \"csv\"\npath = \"" + out.path().string() + "\"\n";
+    const run_report report = run_pipeline(toml);
+    CHECK_MESSAGE(report.exit_code() == 0, report.to_table());
+    CHECK(out.files() == std::vector<std::string>{"alpha/Ids.csv", "alpha/Names.csv", "beta/Ids.csv", "beta/Names.csv",
+                                                  "gamma/Ids.csv", "gamma/Names.csv"});
+    for (const auto& j : report.jobs) {
+      CHECK(j.queries.at(0).rows == opts.scale);
+      CHECK(j.queries.at(1).rows == 10);
+    }
+    const emulator::table names = emulator::tenant_rows(opts, "Account", {"Id", "Name"});
+    test::rows expected = {{"Account.Id", "Account.Name"}};
+    expected.insert(expected.end(), names.rows.begin(), names.rows.begin() + 10);
+    CHECK(test::parse_csv_text(test::read_file((out.path() / "gamma/Names.csv").string())) == expected);
+  }
+}
+
+namespace {
+asio::awaitable<transport::http_response> get_stats(transport::http_client* c) {
+  transport::http_request r;
+  r.target = "/_emulator/stats";
+  co_return co_await c->request(std::move(r));
+}
+}  // namespace
+
+TEST_CASE("a job that outlives [source.poll] timeout_s is cancelled on the server and fails the run") {
+  auto opts = emulator_options();
+  opts.latency = std::chrono::minutes(10);
+  emulator::server srv(opts);
+  srv.start();
+  temp_dir out;
+  std::string toml = pipeline(srv.base_url(), out.path().string(), "gzip");
+  toml.replace(toml.find("timeout_s = 120"), 15, "timeout_s = 1");
+  const run_report report = run_pipeline(toml);
+  CHECK(report.exit_code() == 1);
+  REQUIRE(report.jobs[0].error);
+  CHECK(report.jobs[0].error->find("after 1 s") != std::string::npos);
+  CHECK(report.jobs[0].error->find("cancelling it failed") == std::string::npos);
+
+  asio::io_context io;
+  std::error_code ec;
+  transport::http_client client(io.get_executor(), transport::parse_base_url(srv.base_url(), ec));
+  const auto stats = test::run_sync(io, get_stats(&client));
+  CHECK(stats.status == 200);
+  CHECK(stats.body.find("\"cancelled\":1") != std::string::npos);
+  CHECK(out.files().empty());
 }

@@ -162,3 +162,24 @@ TEST_CASE("an empty result file (no header) is an error; a header-only one is ze
   CHECK(t.st.rows.empty());
   CHECK(t.st.committed == 1);
 }
+
+TEST_CASE("rows that differ from recordCount fail the batch before anything is committed") {
+  recording_sink s;
+  {
+    result_pipeline p("csv", stream_schema{"billing", "j1", "Account", {}}, {&s});
+    p.begin_file("f1");
+    p.put("Id\n1\n2\n");
+    p.end_file();
+    p.expect_rows(2);
+    try {
+      p.expect_rows(3);
+      FAIL("expected a mismatch");
+    } catch (const std::system_error& e) {
+      CHECK(e.code() == aqua_errc::record_count_mismatch);
+      CHECK(std::string(e.what()).find("job billing, query Account: 2 rows in 1 file(s), the batch's recordCount says 3") ==
+            0);
+    }
+  }
+  CHECK(s.st.committed == 0);
+  CHECK(s.st.aborted == 1);
+}
