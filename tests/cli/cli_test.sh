@@ -69,6 +69,20 @@ check "aborted job wrote nothing" test ! -e "$work/out2/billing/Account.csv"
 "$bin" run "$work/remote.toml" 2>"$work/ok.err"
 check "second run against the emulator exits 0" test $? -eq 0
 check "second run wrote 50 rows" test "$(wc -l <"$work/out2/billing/Account.csv")" -ge 51
+# examples/emulator.toml as the README's quickstart runs it, pointed at this emulator's port
+sed -e "s|^base_url = .*|base_url = \"$url\"|" -e "s|^path = \"out\"|path = \"$work/out3\"|" \
+  "$src/examples/emulator.toml" >"$work/quickstart.toml"
+ZUORA_CLIENT_ID=aquaduct ZUORA_CLIENT_SECRET=aquaduct "$bin" run "$work/quickstart.toml" 2>"$work/qs.err"
+check "quickstart example exits 0" test $? -eq 0
+check "quickstart wrote both queries" test -s "$work/out3/billing/Account.csv" -a -s "$work/out3/billing/AccountSample.csv"
+check "quickstart sample has 25 rows" test "$(wc -l <"$work/out3/billing/AccountSample.csv")" -ge 26
+env -u ZUORA_CLIENT_ID ZUORA_CLIENT_SECRET=x "$bin" run "$work/quickstart.toml" 2>"$work/qs-env.err"
+check "missing secret variable exits 2" test $? -eq 2
+check "missing variable is named, with its position" grep -q "quickstart.toml:10:.*environment variable ZUORA_CLIENT_ID is not set" "$work/qs-env.err"
+ZUORA_CLIENT_ID=aquaduct ZUORA_CLIENT_SECRET=not-the-secret "$bin" run "$work/quickstart.toml" 2>"$work/qs-auth.err"
+check "refused credentials exit 3" test $? -eq 3
+check "the secret never appears in the output" bash -c "! grep -q not-the-secret '$work/qs-auth.err'"
+
 kill -TERM "$EMU_PID"
 wait "$EMU_PID"
 check "emulator exits 0 on SIGTERM" test $? -eq 0
