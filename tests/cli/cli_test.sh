@@ -2,8 +2,8 @@
 # The aquaduct command as a user runs it: exit codes, messages, files.
 # Usage: cli_test.sh AQUADUCT_BINARY SOURCE_DIR
 set -u
-bin=$1
-src=$2
+bin=$(realpath "$1")
+src=$(realpath "$2")
 work=$(mktemp -d)
 trap 'kill "${EMU_PID:-}" 2>/dev/null; rm -rf "$work"' EXIT
 passed=0
