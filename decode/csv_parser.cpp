@@ -100,9 +100,17 @@ void csv_parser::end_record() {
   record_started_ = false;
 }
 
+bool csv_parser::parse_bom_prefix(std::error_code& ec) {
+  const char* prefix = reinterpret_cast<const char*>(bom);
+  return parse(prefix, prefix + bom_matched_, 0, ec) == prefix + bom_matched_ && !ec;
+}
+
 const char* csv_parser::parse(const char* p, const char* const end, std::uint64_t base, std::error_code& ec) {
   const char* const begin = p;
   const auto at = [&](const char* q) { return base + static_cast<std::uint64_t>(q - begin); };
+  // A run is appended before its length is checked; on overflow put() must
+  // still stop at the first byte past the limit, whatever the chunking.
+  const auto overflow_at = [&] { return begin + static_cast<std::ptrdiff_t>(error_offset_ - base); };
   while (p < end) {
     switch (state_) {
       case after_cr:
@@ -122,7 +130,7 @@ const char* csv_parser::parse(const char* p, const char* const end, std::uint64_
         const char* q = p;
         while (q < end && !specials[static_cast<unsigned char>(*q)]) ++q;
         buf_.append(p, q);
-        if (!field_fits(at(q), ec)) return q;
+        if (!field_fits(at(q), ec)) return overflow_at();
         p = q;
         if (p == end) break;
         if (!end_field_at(*p, at(p), ec)) return p;
@@ -133,7 +141,7 @@ const char* csv_parser::parse(const char* p, const char* const end, std::uint64_
         const void* hit = std::memchr(p, '"', static_cast<std::size_t>(end - p));
         const char* q = hit ? static_cast<const char*>(hit) : end;
         buf_.append(p, q);
-        if (!field_fits(at(q), ec)) return q;
+        if (!field_fits(at(q), ec)) return overflow_at();
         p = q;
         if (p == end) break;
         ++p;
@@ -174,8 +182,13 @@ std::size_t csv_parser::put(std::string_view in, std::error_code& ec) {
       continue;
     }
     at_stream_start_ = false;
-    const char* prefix = reinterpret_cast<const char*>(bom);
-    parse(prefix, prefix + bom_matched_, 0, ec);  // cannot fail: no special bytes
+    // The prefix has no special bytes, but it can still exceed a tiny
+    // max_field_bytes; its bytes sit at stream offsets 0..2, hence base 0.
+    if (!parse_bom_prefix(ec)) {
+      bytes_total_ += static_cast<std::size_t>(p - in.data());
+      publish();
+      return static_cast<std::size_t>(p - in.data());
+    }
   }
   const char* stop = parse(p, end, bytes_total_ + static_cast<std::uint64_t>(p - in.data()), ec);
   const auto used = static_cast<std::size_t>(stop - in.data());
@@ -188,8 +201,10 @@ void csv_parser::finish(std::error_code& ec) {
   ec.clear();
   if (at_stream_start_ && bom_matched_ > 0) {
     at_stream_start_ = false;
-    const char* prefix = reinterpret_cast<const char*>(bom);
-    parse(prefix, prefix + bom_matched_, 0, ec);
+    if (!parse_bom_prefix(ec)) {
+      publish();
+      return;
+    }
   }
   if (state_ == quoted) {
     fail(ec, errc::csv_unterminated_quote, bytes_total_);

@@ -10,6 +10,12 @@
 // CRLF record ends, a missing final newline (finish()), a UTF-8 BOM at the very
 // start, empty fields and empty records, and records split at any byte.
 // No allocation per record once the buffers have grown to the working size.
+//
+// Where RFC 4180 leaves room, the choices are: a '"' inside an unquoted field
+// is data (many producers write them); a CR not followed by LF ends a record
+// like LF does (old Mac line ends); after a closing quote only a quote, ','
+// CR or LF may follow, anything else is csv_bad_quote; a BOM anywhere but at
+// byte 0, or a BOM prefix that does not complete, is data.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -76,6 +82,7 @@ class csv_parser {
   std::uint64_t bytes_total() const noexcept { return bytes_total_; }
   // 1-based number of the record in which the error occurred, and the byte
   // offset (0-based, from the start of the stream) of the offending byte.
+  // For csv_unterminated_quote the offset is the end of the input.
   std::uint64_t error_record() const noexcept { return error_record_; }
   std::uint64_t error_offset() const noexcept { return error_offset_; }
 
@@ -98,6 +105,8 @@ class csv_parser {
   // Parses [p, end); `base` is the stream offset of p. Returns where it stopped
   // (end, or the offending byte on error).
   const char* parse(const char* p, const char* end, std::uint64_t base, std::error_code& ec);
+  // Feeds the bytes of a BOM prefix that turned out to be data; false on error.
+  bool parse_bom_prefix(std::error_code& ec);
   bool end_field(char ender, std::uint64_t offset, std::error_code& ec);
   // end_field() for a field ended by `ender` (',' CR or LF), then the state that follows it.
   bool end_field_at(char ender, std::uint64_t offset, std::error_code& ec);

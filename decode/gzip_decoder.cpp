@@ -27,6 +27,13 @@ class gzip_decoder final : public content_decoder {
     ec.clear();
     if (!in_member_) {
       if (in.empty()) return {};  // between members nothing is buffered
+      // zlib wants both magic bytes before it judges a header, so a single
+      // stray byte at the end (a NUL pad, a newline) would read as a cut
+      // member. It is not one: call it corrupt at once.
+      if (static_cast<unsigned char>(in[0]) != 0x1f) {
+        ec = errc::gzip_corrupt;
+        return {};
+      }
       inflateReset(&z_);
       in_member_ = true;
       seen_input_ = true;

@@ -221,3 +221,97 @@ TEST_CASE("reset makes the parser ready for a new file, BOM included") {
 TEST_CASE("error messages exist for every code") {
   for (int v = 1; v <= 8; ++v) CHECK(aquaduct::decode::decode_category().message(v) != "unknown decode error");
 }
+
+namespace {
+
+struct failure {
+  std::error_code ec;
+  std::uint64_t record = 0;
+  std::uint64_t offset = 0;
+  std::uint64_t consumed = 0;
+};
+
+// Feeds `in` in two pieces cut at `cut`, then finish(); stops at the first error.
+failure fail_split(const std::string& in, std::size_t cut, csv_limits limits = {}) {
+  csv_parser p(limits);
+  failure f;
+  f.consumed = p.put(std::string_view(in).substr(0, cut), f.ec);
+  if (!f.ec) f.consumed += p.put(std::string_view(in).substr(cut), f.ec);
+  if (!f.ec) p.finish(f.ec);
+  f.record = p.error_record();
+  f.offset = p.error_offset();
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("every error path reports the same code, record and offset at every split") {
+  csv_limits small;
+  small.max_field_bytes = 5;
+  small.max_columns = 3;
+  csv_limits one_byte;
+  one_byte.max_field_bytes = 1;
+  struct error_case {
+    std::string text;
+    csv_limits limits;
+    aquaduct::decode::errc code;
+    std::uint64_t record;
+    std::uint64_t offset;
+    std::uint64_t consumed;  // put() stops at the offending byte; finish() errors consume all
+  };
+  const std::vector<error_case> cases = {
+      {"a,b\n1,\"open\n", {}, errc::errc::csv_unterminated_quote, 2, 12, 12},
+      {"a,b\n1,\"x\"y\n", {}, errc::errc::csv_bad_quote, 2, 9, 9},
+      {"\"a\" ,b\n", {}, errc::errc::csv_bad_quote, 1, 3, 3},           // a space after the closing quote
+      {"12345,x\n123456,y\n", small, errc::errc::csv_field_too_large, 2, 13, 13},  // the sixth byte
+      {"\"1234\"\"5\"\n", small, errc::errc::csv_field_too_large, 1, 7, 7},       // escaped quote counts once
+      {"a,b,c\na,b,c,d\n", small, errc::errc::csv_too_many_columns, 2, 11, 11},    // the fourth field's separator
+      // A BOM prefix that turns out to be data is a field like any other; its
+      // bytes were consumed while they still looked like a BOM.
+      {"\xEF\xBBx\n", one_byte, errc::errc::csv_field_too_large, 1, 1, 2},
+      {"\xEF\xBB", one_byte, errc::errc::csv_field_too_large, 1, 1, 2},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.text);
+    for (std::size_t cut = 0; cut <= c.text.size(); ++cut) {
+      CAPTURE(cut);
+      const failure f = fail_split(c.text, cut, c.limits);
+      CHECK(f.ec == c.code);
+      CHECK(f.record == c.record);
+      CHECK(f.offset == c.offset);
+      CHECK(f.consumed == c.consumed);
+    }
+  }
+}
+
+TEST_CASE("records completed before an error stay readable") {
+  csv_parser p;
+  std::error_code ec;
+  const std::size_t used = p.put("a,b\n1,2\n\"x\"!,3\n", ec);
+  CHECK(ec == errc::errc::csv_bad_quote);
+  CHECK(used == 11);
+  REQUIRE(p.records().size() == 2);
+  CHECK(p.records().field(1, 1) == "2");
+}
+
+TEST_CASE("a warmed-up parser reuses its buffer across clear_records") {
+  // The batch views point into the parser's byte buffer; once it has grown to
+  // the working size, draining and refilling it must not move it.
+  csv_parser p;
+  std::error_code ec;
+  const std::string chunk = "1,\"Smith, J\",abc\n2,x,\"multi\nline\"\n3,y,z";  // ends mid-record
+  p.put(chunk, ec);
+  p.put("\n", ec);
+  p.clear_records();
+  REQUIRE_FALSE(ec);
+  const char* const home = p.records().data().data();
+  for (int i = 0; i < 100; ++i) {
+    p.put(chunk, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(p.records().data().data() == home);
+    p.put("\n", ec);
+    CHECK(p.records().size() == 3);
+    p.clear_records();
+  }
+  CHECK(p.records_total() == 303);
+}

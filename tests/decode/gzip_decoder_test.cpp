@@ -113,3 +113,83 @@ TEST_CASE("identity passes bytes through, limited by the output buffer") {
   REQUIRE_FALSE(o.ec);
   CHECK(o.out == "hello world");
 }
+
+namespace {
+
+// Feeds `in` in two pieces cut at `cut` through an output buffer of `out_size`.
+outcome decode_split(content_decoder& d, const std::string& in, std::size_t cut, std::size_t out_size) {
+  d.reset();
+  outcome o;
+  std::vector<char> buf(out_size);
+  for (std::string_view chunk : {std::string_view(in).substr(0, cut), std::string_view(in).substr(cut)}) {
+    while (!chunk.empty()) {
+      const auto r = d.put(chunk, buf, o.ec);
+      o.out.append(buf.data(), r.produced);
+      if (o.ec) return o;
+      REQUIRE((r.consumed != 0 || r.produced != 0));  // progress, or the caller would spin
+      chunk.remove_prefix(r.consumed);
+    }
+  }
+  for (;;) {
+    const auto r = d.put({}, buf, o.ec);
+    o.out.append(buf.data(), r.produced);
+    if (o.ec || r.produced == 0) break;
+  }
+  if (!o.ec) d.finish(o.ec);
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("gzip at every split point into a one-byte output buffer, one and two members") {
+  const std::string a = sample_text(120), b = "second\n";
+  auto d = make_gzip_decoder();
+  for (const auto& [gz, text] : {std::pair{gzip_bytes(a), a}, std::pair{gzip_bytes(a) + gzip_bytes(b), a + b}}) {
+    for (std::size_t cut = 0; cut <= gz.size(); ++cut) {
+      CAPTURE(cut);
+      const outcome o = decode_split(*d, gz, cut, 1);
+      REQUIRE_FALSE(o.ec);
+      CHECK(o.out == text);
+      CHECK(d->total_in() == gz.size());
+    }
+  }
+}
+
+TEST_CASE("a wrong CRC32 or ISIZE in the trailer is gzip_corrupt, not success") {
+  const std::string text = sample_text(200);
+  const std::string gz = gzip_bytes(text);
+  auto d = make_gzip_decoder();
+  // The trailer is CRC32 then ISIZE, four bytes each, little-endian.
+  for (std::size_t i = gz.size() - 8; i < gz.size(); ++i) {
+    CAPTURE(i);
+    std::string bad = gz;
+    bad[i] = static_cast<char>(bad[i] ^ 0x01);
+    CHECK(decode(*d, bad, 16, 64).ec == errc::gzip_corrupt);
+  }
+  // The same in the second member of two.
+  std::string two = gz + gz;
+  two[two.size() - 6] = static_cast<char>(two[two.size() - 6] ^ 0x01);
+  CHECK(decode(*d, two, 7, 64).ec == errc::gzip_corrupt);
+}
+
+TEST_CASE("a second member cut anywhere is truncated; garbage after a member is corrupt") {
+  const std::string first = gzip_bytes("first\n"), second = gzip_bytes(sample_text(100));
+  auto d = make_gzip_decoder();
+  for (std::size_t len = 1; len < second.size(); ++len) {
+    CAPTURE(len);
+    CHECK(decode(*d, first + second.substr(0, len), 5, 64).ec == errc::gzip_truncated);
+  }
+  CHECK(decode(*d, first + "\x1f", 5, 64).ec == errc::gzip_truncated);
+  CHECK(decode(*d, first + "\x1f\x8c", 5, 64).ec == errc::gzip_corrupt);  // wrong magic
+  CHECK(decode(*d, first + "x", 5, 64).ec == errc::gzip_corrupt);
+  CHECK(decode(*d, first + std::string(1, '\0'), 5, 64).ec == errc::gzip_corrupt);  // one NUL of padding
+  CHECK(decode(*d, "x", 5, 64).ec == errc::gzip_corrupt);
+}
+
+TEST_CASE("the decoder is reusable after an error") {
+  auto d = make_gzip_decoder();
+  CHECK(decode(*d, "not gzip at all", 4, 64).ec == errc::gzip_corrupt);
+  const outcome o = decode(*d, gzip_bytes("fine\n"), 4, 64);
+  REQUIRE_FALSE(o.ec);
+  CHECK(o.out == "fine\n");
+}
