@@ -8,6 +8,7 @@
 
 #include "emulator/json_writer.hpp"
 #include "emulator/result_writer.hpp"
+#include "emulator/tenant.hpp"
 
 namespace aquaduct::emulator {
 
@@ -174,13 +175,6 @@ bool parse_incremental_time(std::string_view s, std::int64_t& ms) {
   const std::int64_t local = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
   ms = (local - tenant_utc_offset_minutes * 60) * 1000;
   return true;
-}
-
-std::uint64_t splitmix(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
 }
 
 enum class range_result { ignore, ok, unsatisfiable };

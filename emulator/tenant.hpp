@@ -11,6 +11,14 @@
 
 namespace aquaduct::emulator {
 
+// splitmix64: the emulator's one pseudo-random step, for tenant data and ids.
+inline std::uint64_t splitmix(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 enum class field_type { id, text, decimal, integer, boolean, picklist, datetime };
 
 struct field_def {

@@ -17,19 +17,22 @@ struct outcome {
   std::error_code ec;
 };
 
-// Feeds `in` in pieces of `piece` bytes into an output buffer of `out_size`.
-outcome decode(content_decoder& d, const std::string& in, std::size_t piece, std::size_t out_size) {
+// Feeds `in` cut at `cuts` (ascending offsets) through an output buffer of
+// `out_size`, drains, and finishes. Every put must make progress.
+outcome decode_cuts(content_decoder& d, const std::string& in, std::vector<std::size_t> cuts, std::size_t out_size) {
   d.reset();
   outcome o;
   std::vector<char> buf(out_size);
-  std::string_view rest(in);
-  while (!rest.empty()) {
-    std::string_view chunk = rest.substr(0, piece);
-    rest.remove_prefix(chunk.size());
+  cuts.push_back(in.size());
+  std::size_t at = 0;
+  for (std::size_t cut : cuts) {
+    std::string_view chunk = std::string_view(in).substr(at, cut - at);
+    at = cut;
     while (!chunk.empty()) {
       const auto r = d.put(chunk, buf, o.ec);
       o.out.append(buf.data(), r.produced);
       if (o.ec) return o;
+      REQUIRE((r.consumed != 0 || r.produced != 0));  // progress, or the caller would spin
       chunk.remove_prefix(r.consumed);
     }
   }
@@ -40,6 +43,13 @@ outcome decode(content_decoder& d, const std::string& in, std::size_t piece, std
   }
   if (!o.ec) d.finish(o.ec);
   return o;
+}
+
+// Pieces of `piece` bytes.
+outcome decode(content_decoder& d, const std::string& in, std::size_t piece, std::size_t out_size) {
+  std::vector<std::size_t> cuts;
+  for (std::size_t at = piece; at < in.size(); at += piece) cuts.push_back(at);
+  return decode_cuts(d, in, std::move(cuts), out_size);
 }
 
 std::string sample_text(std::size_t n) {
@@ -116,27 +126,9 @@ TEST_CASE("identity passes bytes through, limited by the output buffer") {
 
 namespace {
 
-// Feeds `in` in two pieces cut at `cut` through an output buffer of `out_size`.
+// Two pieces cut at `cut`.
 outcome decode_split(content_decoder& d, const std::string& in, std::size_t cut, std::size_t out_size) {
-  d.reset();
-  outcome o;
-  std::vector<char> buf(out_size);
-  for (std::string_view chunk : {std::string_view(in).substr(0, cut), std::string_view(in).substr(cut)}) {
-    while (!chunk.empty()) {
-      const auto r = d.put(chunk, buf, o.ec);
-      o.out.append(buf.data(), r.produced);
-      if (o.ec) return o;
-      REQUIRE((r.consumed != 0 || r.produced != 0));  // progress, or the caller would spin
-      chunk.remove_prefix(r.consumed);
-    }
-  }
-  for (;;) {
-    const auto r = d.put({}, buf, o.ec);
-    o.out.append(buf.data(), r.produced);
-    if (o.ec || r.produced == 0) break;
-  }
-  if (!o.ec) d.finish(o.ec);
-  return o;
+  return decode_cuts(d, in, {cut}, out_size);
 }
 
 }  // namespace
