@@ -7,6 +7,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include <charconv>
+#include <optional>
 
 namespace aquaduct::engine_detail {
 
@@ -16,13 +17,17 @@ constexpr int max_attempts = 4;
 
 bool transient_status(unsigned status) { return status == 429 || status == 502 || status == 503 || status == 504; }
 
+// Exponential: 250 ms, 500 ms, 1 s, ...
+std::chrono::milliseconds backoff(int attempt) { return std::chrono::milliseconds(250) * (1 << attempt); }
+
+// Retry-After (seconds) when the service sent one, else the backoff.
 std::chrono::milliseconds retry_delay(const transport::http_response& resp, int attempt) {
   if (auto ra = resp.find("Retry-After")) {
     unsigned seconds = 0;
     const auto [p, err] = std::from_chars(ra->data(), ra->data() + ra->size(), seconds);
     if (err == std::errc{} && p == ra->data() + ra->size()) return std::chrono::seconds(std::min(seconds, 600u));
   }
-  return std::chrono::milliseconds(250) * (1 << attempt);
+  return backoff(attempt);
 }
 
 }  // namespace
@@ -47,27 +52,23 @@ asio::awaitable<transport::http_response> aqua_client::send(transport::http_requ
     transport::http_request r = req;
     co_await auth_->authorize(http_, r);
     transport::http_response resp;
-    bool transient_failure = false;
+    std::optional<std::chrono::milliseconds> wait;  // set: try again after waiting this long
     try {
       if (on_body) resp = co_await http_.stream(std::move(r), on_body);
       else resp = co_await http_.request(std::move(r));
     } catch (const std::system_error& e) {
       if (on_body || attempt + 1 >= max_attempts || e.code() != make_error_condition(condition::retriable)) throw;
-      transient_failure = true;  // co_await is not allowed in a handler: wait below
+      wait = backoff(attempt);  // co_await is not allowed in a handler: wait below
     }
-    if (transient_failure) {
-      asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(250) * (1 << attempt));
-      co_await t.async_wait(asio::use_awaitable);
-      continue;
-    }
-    if (resp.status == 401 && !refreshed) {
+    if (!wait && resp.status == 401 && !refreshed) {
       // An expired or revoked token: fetch a new one once.
       refreshed = true;
       auth_->token_rejected();
       continue;
     }
-    if (transient_status(resp.status) && attempt + 1 < max_attempts) {
-      asio::steady_timer t(co_await asio::this_coro::executor, retry_delay(resp, attempt));
+    if (!wait && transient_status(resp.status) && attempt + 1 < max_attempts) wait = retry_delay(resp, attempt);
+    if (wait) {
+      asio::steady_timer t(co_await asio::this_coro::executor, *wait);
       co_await t.async_wait(asio::use_awaitable);
       continue;
     }

@@ -42,6 +42,12 @@ bool terminal(const std::string& status) {
          status == "failed";
 }
 
+const decode::aqua_batch* find_batch(const decode::aqua_job& job, const std::string& name) {
+  const auto b = std::find_if(job.batches.begin(), job.batches.end(),
+                              [&](const decode::aqua_batch& x) { return x.name == name; });
+  return b == job.batches.end() ? nullptr : &*b;
+}
+
 // The batches' messages, for a job that did not complete.
 std::string batch_messages(const decode::aqua_job& job) {
   std::string out;
@@ -162,9 +168,8 @@ asio::awaitable<job_report> run_job(std::shared_ptr<const run_context> ctx, job_
     if (remote.status == "completed") {
       report.status = "completed";
       for (auto& q : report.queries) {
-        const auto b = std::find_if(remote.batches.begin(), remote.batches.end(),
-                                    [&](const decode::aqua_batch& x) { return x.name == q.name; });
-        if (b == remote.batches.end()) {
+        const decode::aqua_batch* b = find_batch(remote, q.name);
+        if (!b) {
           q.status = "failed";
           q.error = "the service's job has no batch named " + q.name;
         } else {
@@ -178,10 +183,9 @@ asio::awaitable<job_report> run_job(std::shared_ptr<const run_context> ctx, job_
       const std::string why = batch_messages(remote);
       report.error = "job " + job.name + " (" + remote.id + ") ended " + remote.status + (why.empty() ? "" : ": " + why);
       for (auto& q : report.queries) {
-        const auto b = std::find_if(remote.batches.begin(), remote.batches.end(),
-                                    [&](const decode::aqua_batch& x) { return x.name == q.name; });
-        q.status = b != remote.batches.end() && !b->status.empty() ? b->status : remote.status;
-        if (b != remote.batches.end() && !b->message.empty()) q.error = b->message;
+        const decode::aqua_batch* b = find_batch(remote, q.name);
+        q.status = b && !b->status.empty() ? b->status : remote.status;
+        if (b && !b->message.empty()) q.error = b->message;
       }
     }
   } catch (const std::system_error& e) {

@@ -22,6 +22,15 @@ void result_pipeline::fail(std::error_code ec, const std::string& detail) const 
   throw located_error(ec, location() + ": " + detail);
 }
 
+void result_pipeline::fail_decode(std::error_code ec) const {
+  fail(ec, ec.message() + " at compressed byte " + std::to_string(decoder_->total_in()));
+}
+
+void result_pipeline::fail_parse(std::error_code ec) const {
+  fail(ec, ec.message() + " at record " + std::to_string(parser_.error_record()) + ", byte offset " +
+               std::to_string(parser_.error_offset()));
+}
+
 void result_pipeline::begin_file(std::string file_id) {
   file_id_ = std::move(file_id);
   decoder_->reset();
@@ -34,7 +43,7 @@ void result_pipeline::put(std::string_view body) {
   while (!body.empty()) {
     std::error_code ec;
     const auto r = decoder_->put(body, out_, ec);
-    if (ec) fail(ec, ec.message() + " at compressed byte " + std::to_string(decoder_->total_in()));
+    if (ec) fail_decode(ec);
     body.remove_prefix(r.consumed);
     drain(std::string_view(out_.data(), r.produced));
     if (r.consumed == 0 && r.produced == 0) fail(decode::errc::gzip_corrupt, "decoder made no progress");
@@ -46,7 +55,7 @@ void result_pipeline::end_file() {
   for (;;) {
     std::error_code ec;
     const auto r = decoder_->put({}, out_, ec);
-    if (ec) fail(ec, ec.message() + " at compressed byte " + std::to_string(decoder_->total_in()));
+    if (ec) fail_decode(ec);
     if (r.produced == 0) break;
     drain(std::string_view(out_.data(), r.produced));
   }
@@ -54,9 +63,7 @@ void result_pipeline::end_file() {
   decoder_->finish(ec);
   if (ec) fail(ec, ec.message() + " after " + std::to_string(decoder_->total_in()) + " compressed bytes");
   parser_.finish(ec);
-  if (ec)
-    fail(ec, ec.message() + " at record " + std::to_string(parser_.error_record()) + ", byte offset " +
-                 std::to_string(parser_.error_offset()));
+  if (ec) fail_parse(ec);
   deliver();
   if (header_pending_) fail(aqua_errc::bad_response, "result file is empty: no header line");
   ++files_;
@@ -67,9 +74,7 @@ void result_pipeline::drain(std::string_view decoded) {
   while (!decoded.empty()) {
     std::error_code ec;
     const std::size_t used = parser_.put(decoded, ec);
-    if (ec)
-      fail(ec, ec.message() + " at record " + std::to_string(parser_.error_record()) + ", byte offset " +
-                   std::to_string(parser_.error_offset()));
+    if (ec) fail_parse(ec);
     decoded.remove_prefix(used);
     deliver();
   }

@@ -55,6 +55,8 @@ class result_pipeline {
   void drain(std::string_view decoded);
   void deliver();
   [[noreturn]] void fail(std::error_code ec, const std::string& detail) const;
+  [[noreturn]] void fail_decode(std::error_code ec) const;  // with the compressed byte offset
+  [[noreturn]] void fail_parse(std::error_code ec) const;   // with the record and byte offset
 
   std::unique_ptr<decode::content_decoder> decoder_;
   decode::csv_parser parser_;

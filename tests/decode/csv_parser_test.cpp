@@ -1,6 +1,7 @@
 #include "decode/csv_parser.hpp"
 
 #include "decode/decode_error.hpp"
+#include "support/csv_table.hpp"
 
 #include <doctest/doctest.h>
 
@@ -11,19 +12,10 @@
 using aquaduct::decode::csv_limits;
 using aquaduct::decode::csv_parser;
 namespace errc = aquaduct::decode;
-using table = std::vector<std::vector<std::string>>;
+using table = aquaduct::test::rows;
 
 namespace {
 
-void take(csv_parser& p, table& out) {
-  const auto& r = p.records();
-  for (std::size_t i = 0; i < r.size(); ++i) {
-    std::vector<std::string> row;
-    for (std::size_t c = 0; c < r.field_count(i); ++c) row.emplace_back(r.field(i, c));
-    out.push_back(std::move(row));
-  }
-  p.clear_records();
-}
 
 // Parses `in` cut into pieces at `cuts`; clear_records() after every piece
 // when `clear_each` (a consumer that drains batches as they come).
@@ -39,11 +31,11 @@ table parse_pieces(const std::string& in, const std::vector<std::size_t>& cuts, 
     REQUIRE_FALSE(ec);
     REQUIRE(used == cut - at);
     at = cut;
-    if (clear_each) take(p, out);
+    if (clear_each) aquaduct::test::take_records(p, out);
   }
   p.finish(ec);
   REQUIRE_FALSE(ec);
-  take(p, out);
+  aquaduct::test::take_records(p, out);
   return out;
 }
 

@@ -12,19 +12,22 @@ namespace aquaduct::test {
 
 using rows = std::vector<std::vector<std::string>>;
 
+// Moves the parser's complete records into `out` and clears them.
+inline void take_records(decode::csv_parser& p, rows& out) {
+  const auto& r = p.records();
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    std::vector<std::string> row;
+    for (std::size_t c = 0; c < r.field_count(i); ++c) row.emplace_back(r.field(i, c));
+    out.push_back(std::move(row));
+  }
+  p.clear_records();
+}
+
 inline rows parse_csv_text(const std::string& text) {
   decode::csv_parser p;
   rows out;
   std::error_code ec;
-  const auto take = [&] {
-    const auto& r = p.records();
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      std::vector<std::string> row;
-      for (std::size_t c = 0; c < r.field_count(i); ++c) row.emplace_back(r.field(i, c));
-      out.push_back(std::move(row));
-    }
-    p.clear_records();
-  };
+  const auto take = [&] { take_records(p, out); };
   p.put(text, ec);
   if (ec) throw std::runtime_error("bad CSV: " + ec.message());
   take();
