@@ -115,11 +115,10 @@ asio::awaitable<decode::aqua_job> aqua_client::cancel_job(std::string job_id) {
   co_return co_await job_call(std::move(req));
 }
 
-asio::awaitable<download_stats> aqua_client::download(std::string file_id, transport::body_handler on_body) {
+asio::awaitable<void> aqua_client::download(std::string file_id, transport::body_handler on_body) {
   transport::http_request req;
   req.target = "/v1/file/" + file_id;
-  const transport::http_response resp = co_await send(std::move(req), std::move(on_body));
-  co_return download_stats{resp.body_bytes};
+  co_await send(std::move(req), std::move(on_body));
 }
 
 }  // namespace aquaduct::engine_detail

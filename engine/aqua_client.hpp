@@ -15,10 +15,6 @@
 
 namespace aquaduct::engine_detail {
 
-struct download_stats {
-  std::uint64_t bytes = 0;  // body bytes as sent (compressed for gzip)
-};
-
 class aqua_client {
  public:
   aqua_client(asio::any_io_executor ex, transport::origin where, transport::client_options opts,
@@ -32,7 +28,7 @@ class aqua_client {
 
   // GET /v1/file/{id}, the body streamed to `on_body`. Not retried here: the
   // caller owns what the handler already consumed.
-  asio::awaitable<download_stats> download(std::string file_id, transport::body_handler on_body);
+  asio::awaitable<void> download(std::string file_id, transport::body_handler on_body);
 
  private:
   asio::awaitable<transport::http_response> send(transport::http_request req, transport::body_handler on_body);

@@ -69,15 +69,13 @@ asio::awaitable<void> run_batch(const run_context& ctx, aqua_client& client, con
   try {
     for (const auto& file_id : batch.files) {
       pipe.begin_file(file_id);
-      download_stats d;
       try {
-        d = co_await client.download(file_id, [&](std::string_view bytes) { pipe.put(bytes); });
+        co_await client.download(file_id, [&](std::string_view bytes) { pipe.put(bytes); });
       } catch (const located_error&) {
         throw;
       } catch (const std::system_error& e) {
         throw located_error(e.code(), pipe.location() + ": " + e.what());
       }
-      q.bytes_downloaded += d.bytes;
       pipe.end_file();
     }
     pipe.expect_rows(batch.record_count);
@@ -88,6 +86,7 @@ asio::awaitable<void> run_batch(const run_context& ctx, aqua_client& client, con
     q.status = "failed";
     q.error = e.what();
   }
+  q.bytes_downloaded = pipe.bytes_in();  // counted as fed, so a failed download still reports what arrived
   q.rows = pipe.rows();
   q.files = pipe.files();
   q.bytes_decoded = pipe.bytes_decoded();

@@ -46,7 +46,9 @@ void result_pipeline::put(std::string_view body) {
     if (ec) fail_decode(ec);
     body.remove_prefix(r.consumed);
     drain(std::string_view(out_.data(), r.produced));
-    if (r.consumed == 0 && r.produced == 0) fail(decode::errc::gzip_corrupt, "decoder made no progress");
+    if (r.consumed == 0 && r.produced == 0)
+      fail(decode::errc::gzip_corrupt, "the decoder made no progress at compressed byte " +
+                                           std::to_string(decoder_->total_in()));
   }
 }
 
@@ -65,7 +67,7 @@ void result_pipeline::end_file() {
   parser_.finish(ec);
   if (ec) fail_parse(ec);
   deliver();
-  if (header_pending_) fail(aqua_errc::bad_response, "result file is empty: no header line");
+  if (header_pending_) fail(aqua_errc::bad_response, "the result file is empty: no header line");
   ++files_;
 }
 
@@ -91,7 +93,7 @@ void result_pipeline::deliver() {
       schema_.columns = std::move(header);
       for (sink* s : sinks_) streams_.push_back(s->open(schema_));
     } else if (header != schema_.columns) {
-      fail(aqua_errc::header_mismatch, "its header differs from the first file's");
+      fail(aqua_errc::header_mismatch, "its header differs from the first file's header");
     }
     header_pending_ = false;
     first = 1;

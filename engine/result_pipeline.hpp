@@ -12,16 +12,23 @@
 #include <aquaduct/sink.hpp>
 
 #include <memory>
+#include <string>
 #include <system_error>
 #include <string>
 #include <vector>
 
 namespace aquaduct::engine_detail {
 
-// An error whose message already names its job, query and file.
+// An error whose message already names its job, query and file, and says
+// what went wrong: what() is exactly that text (std::system_error would
+// append the code's message a second time).
 class located_error : public std::system_error {
  public:
-  using std::system_error::system_error;
+  located_error(std::error_code ec, std::string what) : std::system_error(ec), what_(std::move(what)) {}
+  const char* what() const noexcept override { return what_.c_str(); }
+
+ private:
+  std::string what_;
 };
 
 class result_pipeline {

@@ -142,8 +142,19 @@ TEST_CASE("a download cut short or corrupted fails that query and leaves no file
     CHECK(report.exit_code() == 1);
     CHECK(report.jobs[0].queries[0].status == "failed");
     REQUIRE(report.jobs[0].queries[0].error);
-    CHECK(report.jobs[0].queries[0].error->find("query Account") != std::string::npos);
+    const std::string& error = *report.jobs[0].queries[0].error;
+    CHECK(error.find("query Account") != std::string::npos);
     CHECK(out.files().empty());
+    if (fault.find("truncate") != std::string::npos) {
+      CHECK(report.jobs[0].queries[0].bytes_downloaded == 300);  // what arrived before the cut
+    }
+    if (fault.find("corrupt_gzip") != std::string::npos) {
+      // Said once, with its position: not repeated by the error's own category message.
+      const auto first = error.find("gzip stream is corrupt");
+      REQUIRE(first != std::string::npos);
+      CHECK(error.find("gzip stream is corrupt", first + 1) == std::string::npos);
+      CHECK(error.find("at compressed byte") != std::string::npos);
+    }
   }
 }
 
