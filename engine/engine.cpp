@@ -9,7 +9,6 @@
 
 #include <chrono>
 #include <ctime>
-#include <deque>
 
 namespace aquaduct {
 
