@@ -53,29 +53,42 @@ TEST_CASE("keep-alive: two requests share one connection") {
   CHECK(reqs[0].find("Host: 127.0.0.1:" + std::to_string(srv.port())) != std::string::npos);
 }
 
-TEST_CASE("a GET on a keep-alive connection the server dropped is resent on a new one") {
+TEST_CASE("a keep-alive connection the server closed while idle is retired, not reused") {
   scripted_server srv({{ok_hello, /*close_after=*/true}, {ok_hello}});
   asio::io_context io;
   http_client c(io.get_executor(), local(srv.port()));
   CHECK(run_sync(io, fetch(&c, get("/a"))).body == "hello");
   CHECK(run_sync(io, fetch(&c, get("/b"))).body == "hello");
   CHECK(srv.connections() == 2);
+  CHECK(c.stats().retired == 1);
 }
 
-TEST_CASE("a POST without Idempotency-Key is not resent") {
-  scripted_server srv({{ok_hello, true}, {ok_hello}});
-  asio::io_context io;
-  http_client c(io.get_executor(), local(srv.port()));
-  CHECK(run_sync(io, fetch(&c, get("/a"))).status == 200);
+TEST_CASE("a reused connection that dies before answering: GET and keyed POST are resent, a bare POST is not") {
   http_request post;
   post.method = "POST";
   post.target = "/v1/batch-query/";
   post.body = "{}";
-  try {
-    run_sync(io, fetch(&c, post));
-    FAIL("expected a failure");
-  } catch (const std::system_error& e) {
-    CHECK(e.code() == transport_errc::connection_closed);
+  http_request keyed = post;
+  keyed.headers.push_back({"Idempotency-Key", "k1"});
+  for (const http_request* second : std::vector<const http_request*>{nullptr, &keyed, &post}) {
+    // The second request's connection is alive when reused, then closed unanswered.
+    scripted_server srv({{ok_hello}, {"", /*close_after=*/true}, {ok_hello}});
+    asio::io_context io;
+    http_client c(io.get_executor(), local(srv.port()));
+    CHECK(run_sync(io, fetch(&c, get("/a"))).status == 200);
+    const http_request req = second ? *second : get("/b");
+    if (second == &post) {
+      try {
+        run_sync(io, fetch(&c, req));
+        FAIL("expected a failure");
+      } catch (const std::system_error& e) {
+        CHECK(e.code() == transport_errc::connection_closed);
+      }
+      CHECK(srv.connections() == 1);
+    } else {
+      CHECK(run_sync(io, fetch(&c, req)).body == "hello");
+      CHECK(srv.connections() == 2);
+    }
   }
 }
 
