@@ -19,6 +19,7 @@ namespace aquaduct::transport {
 
 void fail_counter::step(io_op op) {
   if (++seen_ != n_) return;
+  failed_ = op;
   switch (op) {
     case io_op::connect: throw std::system_error(transport_errc::connect_failed, "connect: injected failure");
     case io_op::handshake: throw std::system_error(transport_errc::tls_failed, "TLS handshake: injected failure");

@@ -36,10 +36,12 @@ class fail_counter {
   void step(io_op op);
   std::size_t operations() const noexcept { return seen_; }
   bool fired() const noexcept { return seen_ >= n_; }
+  std::optional<io_op> failed_op() const noexcept { return failed_; }
 
  private:
   std::size_t n_;
   std::size_t seen_ = 0;
+  std::optional<io_op> failed_;
 };
 
 struct tls_options {

@@ -15,6 +15,7 @@
 #include <asio/write.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -53,6 +54,11 @@ class scripted_server {
   unsigned short port() const { return acceptor_.local_endpoint().port(); }
   int connections() const { return connections_; }
   int handshake_failures() const { return handshake_failures_; }
+  // Blocks until the server has closed `n` connections (a condition, not a sleep).
+  void wait_closed(int n) {
+    std::unique_lock lock(mu_);
+    closed_cv_.wait(lock, [&] { return closed_ >= n; });
+  }
   std::vector<std::string> requests() {
     std::lock_guard lock(mu_);
     return requests_;
@@ -67,17 +73,22 @@ class scripted_server {
       acceptor_.accept(sock, ec);
       if (ec || stopping_) return;
       ++connections_;
+      bool more = true;
       if (!tls_) {
-        if (!converse(sock, next)) return;
-        continue;
+        more = converse(sock, next);
+      } else {
+        asio::ssl::stream<asio::ip::tcp::socket&> s(sock, *tls_);
+        s.handshake(asio::ssl::stream_base::server, ec);
+        if (ec) ++handshake_failures_;
+        else more = converse(s, next);
       }
-      asio::ssl::stream<asio::ip::tcp::socket&> s(sock, *tls_);
-      s.handshake(asio::ssl::stream_base::server, ec);
-      if (ec) {
-        ++handshake_failures_;
-        continue;
+      sock.close(ec);
+      {
+        std::lock_guard lock(mu_);
+        ++closed_;
       }
-      if (!converse(s, next)) return;
+      closed_cv_.notify_all();
+      if (!more) return;
     }
   }
 
@@ -121,6 +132,8 @@ class scripted_server {
   std::atomic<int> connections_{0};
   std::atomic<int> handshake_failures_{0};
   std::mutex mu_;
+  std::condition_variable closed_cv_;
+  int closed_ = 0;
   std::vector<std::string> requests_;
 };
 
