@@ -133,11 +133,12 @@ asio::awaitable<transport::http_response> aqua_client::send(transport::http_requ
     }
     if (!failure && (resp.status == 200 || (resp.status == 206 && hooks.on_body))) co_return resp;
     if (!failure && transport::classify(resp.status) != transport::outcome::retriable) refuse(req, resp);
-    const std::string why = failure ? failure->what() : "HTTP " + std::to_string(resp.status);
+    const std::string progress = hooks.progress ? hooks.progress() : "";
+    const std::string why = (failure ? failure->what() : "HTTP " + std::to_string(resp.status)) + progress;
     if (!co_await back_off(req, attempt, started, failure ? std::nullopt : retry_after_of(resp), why)) {
       if (failure)
         throw std::system_error(failure->code(), transport::bare_what(*failure) + " (gave up after " +
-                                                     std::to_string(attempt) + " attempts)");
+                                                     std::to_string(attempt) + " attempts" + progress + ")");
       refuse(req, resp);
     }
   }
@@ -236,6 +237,9 @@ asio::awaitable<void> aqua_client::download(std::string file_id, transport::body
       throw std::system_error(transport_errc::restart_needed,
                               transport::bare_what(e) + " after " + std::to_string(accepted) +
                                   " bytes, and the server does not support Range: the download must restart");
+  };
+  hooks.progress = [&]() -> std::string {
+    return accepted ? "; resuming at byte " + std::to_string(accepted) : std::string();
   };
   co_await send(std::move(req), std::move(hooks));
 }

@@ -63,6 +63,7 @@ class aqua_client {
     transport::head_handler on_head;
     std::function<void(transport::http_request&)> prepare;  // adjusts each attempt's request
     std::function<void(const std::system_error&)> on_failure;  // a retriable failure; may throw to stop
+    std::function<std::string()> progress;  // said with each retry, e.g. where a download resumes
   };
   asio::awaitable<transport::http_response> send(transport::http_request req, attempt_hooks hooks = {});
   asio::awaitable<decode::aqua_job> job_call(transport::http_request req);

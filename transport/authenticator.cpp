@@ -61,8 +61,7 @@ void authenticator::token_rejected(std::uint64_t generation) noexcept {
 
 bool authenticator::token_fresh() const {
   if (token_.empty()) return false;
-  const auto ahead = std::min<std::chrono::steady_clock::duration>(settings_.refresh_ahead, token_lifetime_ / 10);
-  return std::chrono::steady_clock::now() + ahead < token_expiry_;
+  return std::chrono::steady_clock::now() + settings_.refresh_ahead < token_expiry_;
 }
 
 asio::awaitable<std::uint64_t> authenticator::authorize(http_client& client, http_request& req) {
@@ -84,41 +83,39 @@ asio::awaitable<std::uint64_t> authenticator::authorize(http_client& client, htt
 }
 
 asio::awaitable<void> authenticator::refresh(http_client& client) {
-  while (!token_fresh()) {
-    if (fetching_) {
-      // Single-flight: wait for the fetch in progress, then share its outcome.
-      const std::uint64_t round = round_;
-      waiter w{asio::steady_timer(co_await asio::this_coro::executor, std::chrono::steady_clock::time_point::max())};
-      const auto me = waiters_.insert(waiters_.end(), &w);
-      std::error_code ec;
-      co_await w.timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      if (!w.woken) {
-        waiters_.erase(me);
-        throw std::system_error(transport_errc::cancelled, "waiting for an OAuth token");
-      }
-      if (failed_round_ == round && round_error_) std::rethrow_exception(round_error_);
-      continue;
+  if (fetching_) {
+    // Single-flight: wait for the fetch in progress, then share its outcome.
+    const std::uint64_t round = round_;
+    waiter w{asio::steady_timer(co_await asio::this_coro::executor, std::chrono::steady_clock::time_point::max())};
+    const auto me = waiters_.insert(waiters_.end(), &w);
+    std::error_code ec;
+    co_await w.timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!w.woken) {
+      waiters_.erase(me);
+      throw std::system_error(transport_errc::cancelled, "waiting for an OAuth token");
     }
-    fetching_ = true;
-    const std::uint64_t round = ++round_;
-    std::exception_ptr error;
-    try {
-      co_await fetch_token(client);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    fetching_ = false;
-    if (error) {
-      failed_round_ = round;
-      round_error_ = error;
-    }
-    for (waiter* w : waiters_) {
-      w->woken = true;
-      w->timer.cancel();
-    }
-    waiters_.clear();
-    if (error) std::rethrow_exception(error);
+    if (failed_round_ == round && round_error_) std::rethrow_exception(round_error_);
+    co_return;  // a brand-new token, even if refresh_ahead would call it old
   }
+  fetching_ = true;
+  const std::uint64_t round = ++round_;
+  std::exception_ptr error;
+  try {
+    co_await fetch_token(client);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  fetching_ = false;
+  if (error) {
+    failed_round_ = round;
+    round_error_ = error;
+  }
+  for (waiter* w : waiters_) {
+    w->woken = true;
+    w->timer.cancel();
+  }
+  waiters_.clear();
+  if (error) std::rethrow_exception(error);
 }
 
 asio::awaitable<void> authenticator::fetch_token(http_client& client) {
@@ -144,8 +141,7 @@ asio::awaitable<void> authenticator::fetch_token(http_client& client) {
   json_.parse_token(resp.body, token, ec, what);
   if (ec) throw std::system_error(aqua_errc::bad_response, "POST /oauth/token: " + what);
   token_ = std::move(token.access_token);
-  token_lifetime_ = std::chrono::seconds(token.expires_in ? token.expires_in : 3599);
-  token_expiry_ = std::chrono::steady_clock::now() + token_lifetime_;
+  token_expiry_ = std::chrono::steady_clock::now() + std::chrono::seconds(token.expires_in ? token.expires_in : 3599);
   ++generation_;
 }
 

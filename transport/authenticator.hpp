@@ -29,7 +29,8 @@ struct auth_settings {
   auth_kind kind = auth_kind::none;
   std::string id;      // client_id, access key id or user name
   std::string secret;  // client secret, secret access key or password   SECRET
-  // Refresh this long before expiry (capped at a tenth of the token's lifetime).
+  // Refresh this long before expiry. Longer than the token's lifetime: every
+  // call fetches a new token (tests use that).
   std::chrono::milliseconds refresh_ahead{60000};
 };
 
@@ -62,7 +63,6 @@ class authenticator {
   auth_settings settings_;
   std::string token_;
   std::chrono::steady_clock::time_point token_expiry_{};
-  std::chrono::milliseconds token_lifetime_{0};
   std::uint64_t generation_ = 0;
   std::uint64_t fetches_ = 0;
   bool fetching_ = false;

@@ -14,6 +14,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/ssl/context.hpp>
 #include <asio/ssl/stream.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <array>
 #include <chrono>
@@ -61,11 +62,18 @@ struct deadline_clock {
   clock::time_point phase = clock::time_point::max();
   const char* phase_name = "request";
   std::chrono::milliseconds phase_length{0};
+  // The watchdog's timer: a phase that ends sooner than it is set for wakes it.
+  asio::steady_timer* watch = nullptr;
+  bool moved = false;
 
   void begin(const char* name, std::chrono::milliseconds length) {
     phase_name = name;
     phase_length = length;
     phase = clock::now() + length;
+    if (watch && due() < watch->expiry()) {
+      moved = true;
+      watch->cancel();
+    }
   }
   clock::time_point due() const { return phase < total ? phase : total; }
 };

@@ -211,7 +211,12 @@ asio::awaitable<http_response> http_client::perform(http_request req, body_handl
 }
 
 asio::awaitable<void> http_client::watchdog(exchange_state& st) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+  asio::steady_timer timer(co_await asio::this_coro::executor, clock::time_point::max());
+  st.deadlines.watch = &timer;
+  struct unwatch {
+    deadline_clock& d;
+    ~unwatch() { d.watch = nullptr; }
+  } guard{st.deadlines};
   for (;;) {
     const auto due = st.deadlines.due();
     if (clock::now() >= due) {
@@ -226,6 +231,10 @@ asio::awaitable<void> http_client::watchdog(exchange_state& st) {
     timer.expires_at(due);
     std::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec && st.deadlines.moved) {  // a phase began that ends sooner: look again
+      st.deadlines.moved = false;
+      continue;
+    }
     if (ec) {
       // Cancelled: by the group because the exchange finished, or by our caller.
       if (!st.done) {
