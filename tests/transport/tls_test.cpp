@@ -3,6 +3,7 @@
 // ca_file, insecure_skip_verify (with its warning), and the handshake deadline.
 #include "transport/http_client.hpp"
 
+#include "support/connect_proxy.hpp"
 #include "support/run_sync.hpp"
 #include "support/scripted_server.hpp"
 #include "support/temp_dir.hpp"
@@ -171,4 +172,40 @@ TEST_CASE("a server that never answers the ClientHello hits the handshake deadli
   CHECK(e.code() == transport_errc::timeout);
   CHECK(std::string(e.what()).find("TLS handshake deadline of 200 ms passed") != std::string::npos);
   CHECK(c.stats().open == 0);
+}
+
+TEST_CASE("through a proxy: CONNECT tunnels plain HTTP and verified TLS; a refusal is proxy_failed") {
+  test_ca ca;
+  trust_file trust(ca);
+  test::connect_proxy proxy;
+  {
+    scripted_server srv({{ok_hello}});
+    asio::io_context io;
+    transport::client_options o;
+    o.proxy = proxy.url();
+    std::error_code ec;
+    http_client c(io.get_executor(), transport::parse_base_url("http://127.0.0.1:" + std::to_string(srv.port()), ec), o);
+    CHECK(run_sync(io, fetch(&c, get("/plain"))).body == "hello");
+  }
+  {
+    scripted_server srv({{ok_hello}}, ca.issue({"localhost"}));
+    asio::io_context io;
+    auto o = trusting(trust);
+    o.proxy = proxy.url();
+    http_client c(io.get_executor(), https("localhost", srv.port()), o);
+    CHECK(run_sync(io, fetch(&c, get("/secure"))).body == "hello");
+    CHECK(srv.requests().size() == 1);
+  }
+  const auto targets = proxy.targets();
+  REQUIRE(targets.size() == 2);
+  CHECK(targets[1].rfind("localhost:", 0) == 0);  // the name, so the TLS host check still applies
+
+  test::connect_proxy refusing(403);
+  asio::io_context io;
+  auto o = trusting(trust);
+  o.proxy = refusing.url();
+  http_client c(io.get_executor(), https("localhost", 1), o);
+  const std::system_error e = failure_of(c, io);
+  CHECK(e.code() == transport_errc::proxy_failed);
+  CHECK(std::string(e.what()).find("403") != std::string::npos);
 }
