@@ -305,8 +305,16 @@ asio::awaitable<http_response> http_client::exchange(exchange_state& st, const s
       break;
     }
     st.response_started = true;
-    parser.put(std::string_view(buffer.data(), n), pec);
-    if (pec) throw std::system_error(pec, parser.error_reason());
+    std::string_view data(buffer.data(), n);
+    for (;;) {
+      parser.put(data, pec);
+      if (pec) throw std::system_error(pec, parser.error_reason());
+      // An interim 1xx answer precedes the real one: skip it.
+      if (!parser.message_complete() || parser.status() < 100 || parser.status() >= 200) break;
+      data = data.substr(data.size() - parser.trailing_bytes());
+      parser.reset(req.method == "HEAD");
+      if (data.empty()) break;
+    }
   }
   see_head();
   if (gzip) gzip->finish(deliver);

@@ -354,3 +354,13 @@ TEST_CASE("a corrupt gzip body is a bad_response") {
     CHECK(std::string(e.what()).find("gzip") != std::string::npos);
   }
 }
+
+TEST_CASE("an interim 100 Continue before the answer is skipped") {
+  scripted_server srv({{"HTTP/1.1 100 Continue\r\n\r\n" + ok_hello}});
+  asio::io_context io;
+  http_client c(io.get_executor(), local(srv.port()));
+  const http_response r = run_sync(io, fetch(&c, get("/a")));
+  CHECK(r.status == 200);
+  CHECK(r.body == "hello");
+  CHECK(c.stats().idle == 1);  // still reusable
+}
