@@ -4,6 +4,7 @@
 #include "engine/aqua_client.hpp"
 
 #include "emulator/emulator.hpp"
+#include "support/failure_of.hpp"
 #include "support/run_sync.hpp"
 #include "support/scripted_server.hpp"
 
@@ -90,15 +91,6 @@ std::string clean_copy() {
   return run_sync(s.io, download_all(&c, id));
 }
 
-std::system_error failure_of(asio::io_context& io, asio::awaitable<std::string> task) {
-  try {
-    run_sync(io, std::move(task));
-  } catch (const std::system_error& e) {
-    return e;
-  }
-  FAIL("expected a failure");
-  return std::system_error(std::error_code{});
-}
 
 }  // namespace
 
@@ -143,7 +135,7 @@ TEST_CASE("a 429 storm is ridden out under Retry-After; an endless one fails as 
     srv.start();
     session s(source(srv.base_url()));
     aqua_client c(s.s);
-    const std::system_error e = failure_of(s.io, completed_file(&c));
+    const std::system_error e = test::failure_of(s.io, completed_file(&c));
     CHECK(e.code() == aqua_errc::unavailable);
     CHECK(std::string(e.what()).find("HTTP 429") != std::string::npos);
     CHECK(s.log.size() == 4);  // five attempts, four waits
@@ -164,7 +156,7 @@ TEST_CASE("an expired token is refreshed once; a token refused twice is an auth 
     srv.start();
     session s(source(srv.base_url()));
     aqua_client c(s.s);
-    const std::system_error e = failure_of(s.io, completed_file(&c));
+    const std::system_error e = test::failure_of(s.io, completed_file(&c));
     CHECK(e.code() == aqua_errc::auth_refused);
     CHECK(e.code() == make_error_condition(condition::auth));
     CHECK(s.s.auth->token_fetches() == 2);  // one refresh, not a loop
@@ -259,7 +251,7 @@ TEST_CASE("a broken download from a server without Range support reports that it
     s.s.auth = std::make_shared<transport::authenticator>(transport::auth_settings{});
     aqua_client c(s.s);
     std::string got;
-    const std::system_error e = failure_of(s.io, download_all(&c, "f1"));
+    const std::system_error e = test::failure_of(s.io, download_all(&c, "f1"));
     CHECK(e.code() == transport_errc::restart_needed);
     CHECK(std::string(e.what()).find("after 4 bytes") != std::string::npos);
   }
@@ -269,7 +261,7 @@ TEST_CASE("a broken download from a server without Range support reports that it
     session s(source("http://127.0.0.1:" + std::to_string(srv.port())));
     s.s.auth = std::make_shared<transport::authenticator>(transport::auth_settings{});
     aqua_client c(s.s);
-    const std::system_error e = failure_of(s.io, download_all(&c, "f1"));
+    const std::system_error e = test::failure_of(s.io, download_all(&c, "f1"));
     CHECK(e.code() == transport_errc::restart_needed);
     CHECK(std::string(e.what()).find("ignored Range at byte 4") != std::string::npos);
     const auto reqs = srv.requests();
@@ -291,7 +283,7 @@ TEST_CASE("secrets stay out of every message and log line") {
     src.auth.access_key_id = src.auth.username = "aquaduct";
     session s(src);
     aqua_client c(s.s);
-    texts.push_back(failure_of(s.io, completed_file(&c)).what());
+    texts.push_back(test::failure_of(s.io, completed_file(&c)).what());
     texts.insert(texts.end(), s.log.begin(), s.log.end());
   }
   const std::string echo = "{\"message\":\"bad request; you sent Authorization: Bearer " + secret +
@@ -300,7 +292,7 @@ TEST_CASE("secrets stay out of every message and log line") {
   session s(source("http://127.0.0.1:" + std::to_string(echoing.port())));
   s.s.auth = std::make_shared<transport::authenticator>(transport::auth_settings{});
   aqua_client c(s.s);
-  texts.push_back(failure_of(s.io, [](aqua_client* cl) -> asio::awaitable<std::string> {
+  texts.push_back(test::failure_of(s.io, [](aqua_client* cl) -> asio::awaitable<std::string> {
                     co_return (co_await cl->get_job("x")).id;
                   }(&c)).what());
   // The insecure warning names the origin, never credentials.

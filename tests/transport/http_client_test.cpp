@@ -1,6 +1,7 @@
 #include "transport/http_client.hpp"
 
 #include "emulator/emulator.hpp"
+#include "support/failure_of.hpp"
 #include "support/run_sync.hpp"
 #include "support/scripted_server.hpp"
 #include "support/temp_dir.hpp"
@@ -91,12 +92,8 @@ TEST_CASE("a reused connection that dies before answering: GET and keyed POST ar
     CHECK(run_sync(io, fetch(&c, get("/a"))).status == 200);
     const http_request req = second ? *second : get("/b");
     if (second == &post) {
-      try {
-        run_sync(io, fetch(&c, req));
-        FAIL("expected a failure");
-      } catch (const std::system_error& e) {
-        CHECK(e.code() == transport_errc::connection_closed);
-      }
+      const std::system_error e = test::failure_of(io, fetch(&c, req));
+      CHECK(e.code() == transport_errc::connection_closed);
       CHECK(srv.connections() == 1);
     } else {
       CHECK(run_sync(io, fetch(&c, req)).body == "hello");
@@ -128,13 +125,9 @@ TEST_CASE("a silent server hits the idle deadline") {
   transport::client_options opts;
   opts.idle_timeout = std::chrono::milliseconds(200);
   http_client c(io.get_executor(), local(srv.port()), opts);
-  try {
-    run_sync(io, fetch(&c, get("/slow")));
-    FAIL("expected a timeout");
-  } catch (const std::system_error& e) {
-    CHECK(e.code() == transport_errc::timeout);
-    CHECK(std::string(e.what()).find("/slow") != std::string::npos);
-  }
+  const std::system_error e = test::failure_of(io, fetch(&c, get("/slow")));
+  CHECK(e.code() == transport_errc::timeout);
+  CHECK(std::string(e.what()).find("/slow") != std::string::npos);
 }
 
 TEST_CASE("buffered bodies have a limit") {
@@ -143,12 +136,8 @@ TEST_CASE("buffered bodies have a limit") {
   transport::client_options opts;
   opts.max_buffered_body = 3;
   http_client c(io.get_executor(), local(srv.port()), opts);
-  try {
-    run_sync(io, fetch(&c, get("/big")));
-    FAIL("expected body_too_large");
-  } catch (const std::system_error& e) {
-    CHECK(e.code() == transport_errc::body_too_large);
-  }
+  const std::system_error e = test::failure_of(io, fetch(&c, get("/big")));
+  CHECK(e.code() == transport_errc::body_too_large);
 }
 
 TEST_CASE("a handler that throws abandons the response and the client recovers") {
@@ -171,12 +160,8 @@ TEST_CASE("connection refused is connect_failed") {
   }
   asio::io_context io;
   http_client c(io.get_executor(), local(port));
-  try {
-    run_sync(io, fetch(&c, get("/")));
-    FAIL("expected connect_failed");
-  } catch (const std::system_error& e) {
-    CHECK(e.code() == transport_errc::connect_failed);
-  }
+  const std::system_error e = test::failure_of(io, fetch(&c, get("/")));
+  CHECK(e.code() == transport_errc::connect_failed);
 }
 
 // ---- pool, deadlines, cancellation, injected failures, gzip ----
@@ -230,13 +215,9 @@ TEST_CASE("the total deadline ends a request that keeps the connection busy") {
   opts.idle_timeout = std::chrono::milliseconds(60000);
   opts.request_timeout = std::chrono::milliseconds(200);
   http_client c(io.get_executor(), local(srv.port()), opts);
-  try {
-    run_sync(io, fetch(&c, get("/slow")));
-    FAIL("expected a timeout");
-  } catch (const std::system_error& e) {
-    CHECK(e.code() == transport_errc::timeout);
-    CHECK(std::string(e.what()).find("total deadline") != std::string::npos);
-  }
+  const std::system_error e = test::failure_of(io, fetch(&c, get("/slow")));
+  CHECK(e.code() == transport_errc::timeout);
+  CHECK(std::string(e.what()).find("total deadline") != std::string::npos);
   CHECK(c.stats().open == 0);
 }
 
@@ -346,13 +327,9 @@ TEST_CASE("a corrupt gzip body is a bad_response") {
                         "\r\n\r\n" + gz}});
   asio::io_context io;
   http_client c(io.get_executor(), local(srv.port()));
-  try {
-    run_sync(io, fetch(&c, get("/bad")));
-    FAIL("expected bad_response");
-  } catch (const std::system_error& e) {
-    CHECK(e.code() == transport_errc::bad_response);
-    CHECK(std::string(e.what()).find("gzip") != std::string::npos);
-  }
+  const std::system_error e = test::failure_of(io, fetch(&c, get("/bad")));
+  CHECK(e.code() == transport_errc::bad_response);
+  CHECK(std::string(e.what()).find("gzip") != std::string::npos);
 }
 
 TEST_CASE("an interim 100 Continue before the answer is skipped") {

@@ -4,6 +4,7 @@
 #include "transport/http_client.hpp"
 
 #include "support/connect_proxy.hpp"
+#include "support/failure_of.hpp"
 #include "support/run_sync.hpp"
 #include "support/scripted_server.hpp"
 #include "support/temp_dir.hpp"
@@ -59,17 +60,6 @@ transport::client_options trusting(const trust_file& f) {
   return o;
 }
 
-// Runs one GET and returns the error it failed with.
-std::system_error failure_of(http_client& c, asio::io_context& io) {
-  try {
-    run_sync(io, fetch(&c, get("/x")));
-  } catch (const std::system_error& e) {
-    return e;
-  }
-  FAIL("expected the request to fail");
-  return std::system_error(std::error_code{});
-}
-
 }  // namespace
 
 TEST_CASE("TLS with a private CA from ca_file: host names (SNI) and IP addresses verify; keep-alive holds") {
@@ -110,7 +100,7 @@ TEST_CASE("a wrong host name, an untrusted CA and an expired certificate are ref
     scripted_server srv({{ok_hello}}, rc.identity);
     asio::io_context io;
     http_client c(io.get_executor(), https("localhost", srv.port()), trusting(trust));
-    const std::system_error e = failure_of(c, io);
+    const std::system_error e = test::failure_of(io, fetch(&c, get("/x")));
     CHECK(e.code() == transport_errc::tls_failed);
     CHECK(e.code() != make_error_condition(condition::retriable));
     const std::string what = e.what();
@@ -128,7 +118,7 @@ TEST_CASE("without ca_file only the system store is trusted: a private CA is ref
   transport::client_options o;
   o.proxy = "none";
   http_client c(io.get_executor(), https("localhost", srv.port()), o);
-  CHECK(failure_of(c, io).code() == transport_errc::tls_failed);
+  CHECK(test::failure_of(io, fetch(&c, get("/x"))).code() == transport_errc::tls_failed);
 }
 
 TEST_CASE("insecure_skip_verify accepts any certificate, and says so every time a client is made") {
@@ -168,7 +158,7 @@ TEST_CASE("a server that never answers the ClientHello hits the handshake deadli
   o.proxy = "none";
   o.handshake_timeout = std::chrono::milliseconds(200);
   http_client c(io.get_executor(), https("127.0.0.1", mute.port()), o);
-  const std::system_error e = failure_of(c, io);
+  const std::system_error e = test::failure_of(io, fetch(&c, get("/x")));
   CHECK(e.code() == transport_errc::timeout);
   CHECK(std::string(e.what()).find("TLS handshake deadline of 200 ms passed") != std::string::npos);
   CHECK(c.stats().open == 0);
@@ -205,7 +195,7 @@ TEST_CASE("through a proxy: CONNECT tunnels plain HTTP and verified TLS; a refus
   auto o = trusting(trust);
   o.proxy = refusing.url();
   http_client c(io.get_executor(), https("localhost", 1), o);
-  const std::system_error e = failure_of(c, io);
+  const std::system_error e = test::failure_of(io, fetch(&c, get("/x")));
   CHECK(e.code() == transport_errc::proxy_failed);
   CHECK(std::string(e.what()).find("403") != std::string::npos);
 }
