@@ -1,5 +1,7 @@
 #include "transport/http_client.hpp"
 
+#include "client_fixtures.hpp"
+
 #include "emulator/emulator.hpp"
 #include "support/failure_of.hpp"
 #include "support/run_sync.hpp"
@@ -21,6 +23,7 @@
 #include <set>
 
 using namespace aquaduct;
+using namespace aquaduct::test;
 using aquaduct::test::run_sync;
 using aquaduct::test::script_step;
 using aquaduct::test::scripted_server;
@@ -30,26 +33,6 @@ using transport::http_response;
 
 namespace {
 
-transport::origin local(unsigned short port) {
-  std::error_code ec;
-  auto o = transport::parse_base_url("http://127.0.0.1:" + std::to_string(port), ec);
-  REQUIRE_FALSE(ec);
-  return o;
-}
-
-http_request get(std::string target) {
-  http_request r;
-  r.target = std::move(target);
-  return r;
-}
-
-asio::awaitable<http_response> fetch(http_client* c, http_request r) { co_return co_await c->request(std::move(r)); }
-
-asio::awaitable<http_response> fetch_streamed(http_client* c, http_request r, std::string* sink) {
-  co_return co_await c->stream(std::move(r), [sink](std::string_view piece) { sink->append(piece); });
-}
-
-const std::string ok_hello = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
 
 }  // namespace
 
@@ -254,9 +237,7 @@ TEST_CASE("cancellation by the caller stops a request at once and leaves the poo
 
 TEST_CASE("fail the Nth operation: connect, handshake, write and read each fail cleanly, and the client recovers") {
   test::test_ca ca;
-  test::temp_dir dir;
-  const std::string ca_file = (dir.path() / "ca.pem").string();
-  std::ofstream(ca_file) << ca.cert_pem();
+  const trust_file trust(ca);
   const test::pem_identity identity = ca.issue({"localhost"});
   std::set<transport::io_op> failed_ops;
   for (std::size_t n = 1;; ++n) {
@@ -265,11 +246,9 @@ TEST_CASE("fail the Nth operation: connect, handshake, write and read each fail 
     scripted_server srv(steps, identity);
     asio::io_context io;
     transport::client_options opts;
-    opts.tls.ca_file = ca_file;
+    opts.tls.ca_file = trust.path;
     opts.faults = std::make_shared<transport::fail_counter>(n);
-    std::error_code ec;
-    http_client c(io.get_executor(), transport::parse_base_url("https://localhost:" + std::to_string(srv.port()), ec),
-                  opts);
+    http_client c(io.get_executor(), https("localhost", srv.port()), opts);
     int failures = 0;
     for (int i = 0; i < 3; ++i) {
       try {

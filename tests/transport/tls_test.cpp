@@ -3,6 +3,8 @@
 // ca_file, insecure_skip_verify (with its warning), and the handshake deadline.
 #include "transport/http_client.hpp"
 
+#include "client_fixtures.hpp"
+
 #include "support/connect_proxy.hpp"
 #include "support/failure_of.hpp"
 #include "support/run_sync.hpp"
@@ -17,6 +19,7 @@
 #include <fstream>
 
 using namespace aquaduct;
+using namespace aquaduct::test;
 using aquaduct::test::run_sync;
 using aquaduct::test::scripted_server;
 using aquaduct::test::test_ca;
@@ -25,32 +28,6 @@ using transport::http_request;
 using transport::http_response;
 
 namespace {
-
-const std::string ok_hello = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
-
-transport::origin https(const std::string& host, unsigned short port) {
-  std::error_code ec;
-  auto o = transport::parse_base_url("https://" + host + ":" + std::to_string(port), ec);
-  REQUIRE_FALSE(ec);
-  return o;
-}
-
-http_request get(std::string target) {
-  http_request r;
-  r.target = std::move(target);
-  return r;
-}
-
-asio::awaitable<http_response> fetch(http_client* c, http_request r) { co_return co_await c->request(std::move(r)); }
-
-// The CA written where ca_file can name it.
-struct trust_file {
-  test::temp_dir dir;
-  std::string path;
-  explicit trust_file(const test_ca& ca) : path((dir.path() / "ca.pem").string()) {
-    std::ofstream(path) << ca.cert_pem();
-  }
-};
 
 transport::client_options trusting(const trust_file& f) {
   transport::client_options o;
@@ -173,8 +150,7 @@ TEST_CASE("through a proxy: CONNECT tunnels plain HTTP and verified TLS; a refus
     asio::io_context io;
     transport::client_options o;
     o.proxy = proxy.url();
-    std::error_code ec;
-    http_client c(io.get_executor(), transport::parse_base_url("http://127.0.0.1:" + std::to_string(srv.port()), ec), o);
+    http_client c(io.get_executor(), local(srv.port()), o);
     CHECK(run_sync(io, fetch(&c, get("/plain"))).body == "hello");
   }
   {
