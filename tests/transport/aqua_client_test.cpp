@@ -304,3 +304,93 @@ TEST_CASE("secrets stay out of every message and log line") {
   }
   CHECK(texts.size() >= 4);
 }
+
+namespace {
+
+const std::string jobs_and_sinks = R"(
+[[jobs]]
+name = "j"
+[[jobs.queries]]
+name = "Account"
+query = "select Id from Account"
+[[sinks]]
+type = "null"
+)";
+
+std::vector<std::string> problems_of(const std::string& source_toml) {
+  try {
+    parse_pipeline(source_toml + jobs_and_sinks, "p.toml");
+  } catch (const config_error& e) {
+    return e.problems();
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("[source] transport keys: environment, tls, deadlines, proxy, headers, retry") {
+  const pipeline_config cfg = parse_pipeline(R"([source]
+environment = "eu-sandbox"
+connect_timeout_ms = 1500
+handshake_timeout_ms = 2500
+write_timeout_ms = 3500
+idle_timeout_ms = 4500
+pool_idle_timeout_ms = 5500
+proxy = "http://proxy.corp:3128"
+gzip_request_bodies = true
+[source.tls]
+ca_file = "/etc/ssl/private-ca.pem"
+insecure_skip_verify = false
+[source.headers]
+track_id = "nightly-42"
+entity_ids = "e1"
+org_ids = "o1,o2"
+user_agent = "etl/1"
+[source.retry]
+max_attempts = 7
+initial_ms = 100
+max_ms = 9000
+budget_s = 60
+)" + jobs_and_sinks, "p.toml");
+  const source_config& s = cfg.source;
+  CHECK(s.base_url == transport::environment_base_url("eu-sandbox"));
+  CHECK(s.base_url.rfind("https://", 0) == 0);
+  CHECK(s.connect_timeout_ms == 1500);
+  CHECK(s.handshake_timeout_ms == 2500);
+  CHECK(s.write_timeout_ms == 3500);
+  CHECK(s.idle_timeout_ms == 4500);
+  CHECK(s.pool_idle_timeout_ms == 5500);
+  CHECK(s.proxy == "http://proxy.corp:3128");
+  CHECK(s.gzip_request_bodies);
+  CHECK(s.tls.ca_file == "/etc/ssl/private-ca.pem");
+  CHECK_FALSE(s.tls.insecure_skip_verify);
+  CHECK(s.headers.track_id == "nightly-42");
+  CHECK(s.headers.org_ids == "o1,o2");
+  CHECK(s.retry.max_attempts == 7);
+  CHECK(s.retry.budget_s == 60);
+}
+
+TEST_CASE("[source] transport keys are checked") {
+  std::string all;
+  for (const auto& p : problems_of(R"([source]
+environment = "moon-production"
+idle_timeout_ms = 0
+proxy = "socks5://x"
+[source.tls]
+ca_flie = "x"
+[source.headers]
+track_id = "a:b"
+[source.retry]
+max_attempts = 0
+)"))
+    all += p + "\n";
+  CHECK(all.find("p.toml:2:15: environment = \"moon-production\" is not one of: us-production") != std::string::npos);
+  CHECK(all.find("idle_timeout_ms must be an integer from 1") != std::string::npos);
+  CHECK(all.find("proxy must be \"none\" or http://host:port") != std::string::npos);
+  CHECK(all.find("unknown key 'ca_flie' in [source.tls]") != std::string::npos);
+  CHECK(all.find("track_id must be at most 64 US-ASCII characters") != std::string::npos);
+  CHECK(all.find("max_attempts must be an integer from 1 to 100") != std::string::npos);
+  const auto both = problems_of("[source]\nenvironment = \"us-sandbox\"\nbase_url = \"http://127.0.0.1:1\"\n");
+  REQUIRE(both.size() == 1);
+  CHECK(both[0].find("give environment or base_url, not both") != std::string::npos);
+}
