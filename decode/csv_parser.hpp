@@ -16,6 +16,11 @@
 // like LF does (old Mac line ends); after a closing quote only a quote, ','
 // CR or LF may follow, anything else is csv_bad_quote; a BOM anywhere but at
 // byte 0, or a BOM prefix that does not complete, is data.
+//
+// Two inner loops, one behaviour: a scalar state machine, and a SIMD path
+// (AVX2 compares + a carry-less multiply for the quote mask, as in simdcsv)
+// that handles whole 64-byte blocks of well-formed fields and hands anything
+// else to the scalar loop.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -60,9 +65,21 @@ class csv_records {
   std::vector<std::size_t> record_offsets_{0};
 };
 
+// Which inner loop parses. `automatic` is the SIMD path where the CPU has
+// AVX2 and PCLMUL (checked at run time; the build never assumes them), the
+// scalar one elsewhere. `simd` on a CPU without them falls back to scalar.
+// Both give identical records, errors and offsets; forcing is for tests and
+// benchmarks.
+enum class csv_path { automatic, simd, scalar };
+
 class csv_parser {
  public:
-  explicit csv_parser(csv_limits limits = {});
+  explicit csv_parser(csv_limits limits = {}, csv_path path = csv_path::automatic);
+
+  // True where this CPU can run the SIMD path.
+  static bool simd_supported() noexcept;
+  // True when this parser uses it.
+  bool simd() const noexcept { return simd_; }
 
   // Parses all of `in` unless an error occurs; returns the bytes consumed.
   // On error, `ec` is set (decode::errc) and error_record()/error_offset()
@@ -91,6 +108,10 @@ class csv_parser {
 
  private:
   csv_limits limits_;
+  bool simd_ = false;
+  // The SIMD path does not start again before this point of the current
+  // put(): past a block it could not classify, the scalar loop goes first.
+  const char* scalar_until_ = nullptr;
   csv_records records_;
   std::string buf_;   // unescaped bytes of complete records + the partial one
   int state_ = 0;
@@ -105,6 +126,12 @@ class csv_parser {
   // Parses [p, end); `base` is the stream offset of p. Returns where it stopped
   // (end, or the offending byte on error).
   const char* parse(const char* p, const char* end, std::uint64_t base, std::error_code& ec);
+  // The SIMD path, from a field start: emits the complete fields of whole
+  // 64-byte blocks and returns at a field start (or in after_cr). It never
+  // fails: anything unusual (a stray quote, a limit) is left to the scalar
+  // loop, which then produces the same result or error as without it.
+  const char* parse_simd(const char* p, const char* end);
+  void append_unescaped(const char* b, const char* e);
   // Feeds the bytes of a BOM prefix that turned out to be data; false on error.
   bool parse_bom_prefix(std::error_code& ec);
   bool end_field(char ender, std::uint64_t offset, std::error_code& ec);
