@@ -19,6 +19,8 @@ enum class errc {
   zip_truncated,          // input ended before the archive's central directory
   zip_unsupported,        // encrypted entry, a method other than stored/deflated, or more than one file
   json_too_large,         // a JSON document exceeds the decoder's stated size limit
+  xml_invalid,            // a describe answer that is not well-formed XML
+  xml_missing_field,      // a describe answer lacks a required element
 };
 
 const std::error_category& decode_category() noexcept;
