@@ -22,10 +22,15 @@ class gzip_decoder final : public content_decoder {
       in_member_ = true;
       seen_input_ = true;
     }
-    // ISA-L waits for a whole header before judging it; check the magic
-    // bytes as they arrive so that a stray "\x1f?" after a member is corrupt.
-    for (std::size_t k = 0; member_in_ + k < 2 && k < in.size(); ++k) {
-      if (static_cast<unsigned char>(in[k]) != (member_in_ + k == 0 ? 0x1f : 0x8b)) {
+    // The fixed start of a member (magic, CM = deflate, no reserved FLG
+    // bits) is checked here, byte by byte as it arrives: ISA-L judges a
+    // header only once it has all of it, which would make the verdict on a
+    // stray "\x1f?" after a member depend on the chunking.
+    for (std::size_t k = 0; member_in_ + k < 4 && k < in.size(); ++k) {
+      const auto byte = static_cast<unsigned char>(in[k]);
+      const std::uint64_t at = member_in_ + k;
+      const bool ok = at == 0 ? byte == 0x1f : at == 1 ? byte == 0x8b : at == 2 ? byte == 8 : (byte & 0xe0) == 0;
+      if (!ok) {
         ec = errc::gzip_corrupt;
         return {};
       }

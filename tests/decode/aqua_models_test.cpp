@@ -3,6 +3,7 @@
 #include "decode/aqua_models.hpp"
 #include "decode/batch_results.hpp"
 #include "decode/decode_error.hpp"
+#include "fuzz/seeds.hpp"
 
 #include <doctest/doctest.h>
 
@@ -13,62 +14,9 @@ using namespace aquaduct::decode;
 
 namespace {
 
-// The contract's examples, verbatim where it gives them.
-const std::string submit_ok = R"({
-  "encrypted": "none", "partner": "salesforce", "project": "00170000011K3Ub",
-  "useLastCompletedJobQueries": false,
-  "batches": [
-    {"localizedStatus": "pending", "apiVersion": "91.0", "full": true, "recordCount": 0,
-     "batchId": "2c92c0f84b58a2bd014b59e7eb4f0b3e", "batchType": "zoqlexport",
-     "status": "pending", "name": "Accounts", "query": "select ...",
-     "deleted": {"column": "IsDeleted", "format": "Boolean"}}
-  ],
-  "status": "submitted", "name": "Example",
-  "id": "2c92c0f84b58a2bd014b59e7eb460b3c",
-  "version": "1.2", "format": "CSV", "offset": 0,
-  "incrementalTime": 1421865001000, "notifyUrl": "..."
-})";
-
-const std::string get_job = R"({
-  "batches": [
-    {"full": true, "name": "Accounts", "message": "", "query": "select ...",
-     "status": "completed", "recordCount": 4, "apiVersion": "91.0",
-     "fileId": "2c92c0944b5fe4ba014b60225d6f4b4e",
-     "batchType": "zoqlexport", "batchId": "2c92c0f84b58a2bd014b59e7eb4f0b3e",
-     "localizedStatus": "completed",
-     "deleted": {"column": "IsDeleted", "format": "Boolean"}},
-    {"full": "false", "name": "Split", "status": "completed", "recordCount": "12",
-     "segments": ["aaaa", "bbbb", "cccc"], "batchId": "b2"}
-  ],
-  "project": "...", "partner": "...", "name": "Example", "id": "2c92c0f84b58a2bd014b59e7eb460b3c",
-  "version": "1.2", "format": "CSV", "startTime": "2014-09-03 08:20:07",
-  "status": "completed", "encrypted": "none", "sourceData": "LIVE",
-  "offset": 0, "useLastCompletedJobQueries": false, "incrementalTime": 1421865001000
-})";
-
-const std::string batch_results_example = R"({
-  "batchId": 4711,
-  "batchStatus": "Complete",
-  "batchResults": {
-    "records": {
-      "2": [
-        {"record": {"characteristics": {"department": "Finance", "first_name": "Ada", "last_name": "Byron"},
-                    "template": {"templateId": 1}, "title": "Person 7"},
-         "code": 200, "message": "Found.", "id": 9001},
-        {"record": {"characteristics": {}, "template": {"templateId": 1}, "title": "Person 8"},
-         "code": 404, "message": "Record Not Found.", "id": 9002}
-      ],
-      "1": [
-        {"record": {"characteristics": {"release_year": 2019}, "template": {"templateId": 3}, "title": "Catalog 4"},
-         "code": 201, "message": "Created.", "id": 77}
-      ]
-    },
-    "relationships": [
-      {"relationship": {"parentCharTypeId": 1, "parentRecordId": 77, "childCharTypeId": 2, "childRecordId": 9001},
-       "code": 201, "message": "Created.", "id": 5}
-    ]
-  }
-})";
+// The contract's examples live with the fuzz seeds (fuzz/seeds.hpp).
+using namespace aquaduct::fuzz::examples;
+const std::string& batch_results_example = batch_results_json;
 
 std::vector<std::vector<std::string>> rows_of(const result_table& t) {
   std::vector<std::vector<std::string>> out;
@@ -112,8 +60,7 @@ TEST_CASE("a refused submit (HTTP 200, status error, no id) and an aborted job")
   aqua_job job;
   std::error_code ec;
   std::string what;
-  r.parse_job(R"({"errorCode":"90005","message":"There is a syntax error in one of the queries in the AQuA input","status":"error"})",
-              job, ec, what);
+  r.parse_job(submit_refused, job, ec, what);
   REQUIRE_FALSE(ec);
   CHECK(job.status == "error");
   CHECK(job.error_code == "90005");
@@ -160,8 +107,7 @@ TEST_CASE("token answers") {
   oauth_token t;
   std::error_code ec;
   std::string what;
-  r.parse_token(R"({"access_token":"abc.def","token_type":"bearer","expires_in":3599,
-      "scope":"user.1 entity.2 service.x tenant.19","jti":"j"})", t, ec, what);
+  r.parse_token(token, t, ec, what);
   REQUIRE_FALSE(ec);
   CHECK(t.access_token == "abc.def");
   CHECK(t.expires_in == 3599);
@@ -179,7 +125,7 @@ TEST_CASE("error answers: AQuA's errorCode form, the platform's reasons form, an
   CHECK(e.code == "90002");
   CHECK(e.message == "Invalid Job Id");
   CHECK(e.status == "error");
-  e = r.parse_error(R"({"success":false,"reasons":[{"code":90000011,"message":"Authentication error"},{"code":2,"message":"x"}]})");
+  e = r.parse_error(platform_error);
   CHECK(e.code == "90000011");
   CHECK(e.message == "Authentication error");
   e = r.parse_error("Bad Gateway");
@@ -190,9 +136,7 @@ TEST_CASE("error answers: AQuA's errorCode form, the platform's reasons form, an
 }
 
 TEST_CASE("describe list and describe object (XML), with the export context") {
-  const std::string list = R"(<?xml version="1.0" encoding="UTF-8"?>
-<objects><object href="https://rest.zuora.com/v1/describe/Account"><name>Account</name><label>Account</label></object>
-<object href="https://rest.zuora.com/v1/describe/Invoice"><name>Invoice</name><label>Invoice &amp; Co</label></object></objects>)";
+  const std::string& list = describe_list_xml;
   std::vector<describe_object_ref> refs;
   std::error_code ec;
   std::string what;
@@ -203,15 +147,7 @@ TEST_CASE("describe list and describe object (XML), with the export context") {
   CHECK(refs[1].label == "Invoice & Co");
   CHECK(refs[0].href == "https://rest.zuora.com/v1/describe/Account");
 
-  const std::string object = R"(<object><name>Account</name><label>Account</label>
-  <fields><field><name>AccountNumber</name><label>Account Number</label><type>text</type>
-    <selectable>true</selectable><required>false</required>
-    <contexts><context>export</context><context>soap</context></contexts>
-    <options><option>a</option></options></field>
-    <field><name>Secret</name><label>S&#233;cret</label><type>text</type><required>true</required>
-    <contexts><context>soap</context></contexts></field></fields>
-  <related-objects><object href=".../describe/BillToContact"><name>BillToContact</name><label>Bill To</label></object></related-objects>
-</object>)";
+  const std::string& object = describe_object_xml;
   describe_object obj;
   parse_describe_object(object, obj, ec, what);
   REQUIRE_FALSE(ec);

@@ -4,6 +4,7 @@
 #include "decode/decode_error.hpp"
 #include <algorithm>  // temp_dir.hpp sorts
 
+#include "fuzz/fuzz_support.hpp"
 #include "support/csv_table.hpp"
 #include "support/gzip_bytes.hpp"
 #include "support/temp_dir.hpp"
@@ -234,27 +235,6 @@ void write_file(const temp_dir& dir, const std::string& name, const std::string&
   std::ofstream(dir.path() / name, std::ios::binary) << bytes;
 }
 
-std::string le_bytes(std::uint64_t v, int n) {
-  std::string s;
-  for (int i = 0; i < n; ++i) s += static_cast<char>((v >> (8 * i)) & 0xff);
-  return s;
-}
-
-// A stored entry with a data descriptor, as streaming writers produce (Info-ZIP
-// refuses -0 on a pipe, so the test writes it itself), then a central directory
-// record's signature (the decoder does not read further).
-std::string stored_with_descriptor(const std::string& name, const std::string& data, bool zip64) {
-  const auto crc = static_cast<std::uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()),
-                                                    static_cast<uInt>(data.size())));
-  std::string extra = zip64 ? le_bytes(1, 2) + le_bytes(16, 2) + std::string(16, '\0') : "";
-  std::string z = "PK\x03\x04" + le_bytes(45, 2) + le_bytes(8, 2) + le_bytes(0, 2) + le_bytes(0, 4) + le_bytes(0, 4) +
-                  le_bytes(zip64 ? 0xFFFFFFFF : 0, 4) + le_bytes(zip64 ? 0xFFFFFFFF : 0, 4) +
-                  le_bytes(name.size(), 2) + le_bytes(extra.size(), 2) + name + extra + data;
-  const int w = zip64 ? 8 : 4;
-  z += "PK\x07\x08" + le_bytes(crc, 4) + le_bytes(data.size(), w) + le_bytes(data.size(), w);
-  return z + "PK\x01\x02" + std::string(42, '\0');
-}
-
 // A CSV-like text with every byte value a zip could trip on, including a fake descriptor signature.
 std::string zip_payload(std::size_t n) {
   std::string s = sample_text(n);
@@ -295,7 +275,7 @@ TEST_CASE("a stored entry with a data descriptor ends at the descriptor that mat
   const std::string text = zip_payload(3000);
   auto d = make_zip_decoder(backend);
   for (bool zip64 : {false, true}) {
-    const std::string zip = stored_with_descriptor("q.csv", text, zip64);
+    const std::string zip = aquaduct::fuzz::zip_bytes("q.csv", text, {.deflated = false, .descriptor = true, .zip64 = zip64});
     for (std::size_t cut = 0; cut <= zip.size(); cut += 1 + cut / 50) {
       CAPTURE(zip64);
       CAPTURE(cut);
@@ -304,7 +284,7 @@ TEST_CASE("a stored entry with a data descriptor ends at the descriptor that mat
       CHECK(o.out == text);
     }
     // Without the descriptor the entry never ends.
-    CHECK(decode(*d, zip.substr(0, zip.size() - 46 - (zip64 ? 24 : 16)), 100, 64).ec == errc::zip_truncated);
+    CHECK(decode(*d, zip.substr(0, zip.find("PK\x01\x02") - (zip64 ? 24 : 16)), 100, 64).ec == errc::zip_truncated);
   }
 }
 
