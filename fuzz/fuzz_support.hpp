@@ -46,6 +46,23 @@ inline decoded run_decoder(decode::content_decoder& d, std::string_view in, std:
   return r;
 }
 
+// The oracle of the gzip and zip targets on arbitrary bytes: each decoder
+// gives the same verdict and output whole and in pieces of `step` through an
+// output buffer of `out_size`, and two decoders (ISA-L and zlib backends)
+// give the same output where both accept.
+inline void check_consistent(decode::content_decoder& a, decode::content_decoder& b, std::string_view in,
+                             std::size_t step, std::size_t out_size) {
+  decoded whole[2];
+  decode::content_decoder* both[2] = {&a, &b};
+  for (int i = 0; i < 2; ++i) {
+    whole[i] = run_decoder(*both[i], in, in.size() + 1, 4096);
+    const decoded pieces = run_decoder(*both[i], in, step, out_size);
+    if (whole[i].ec != pieces.ec) std::abort();
+    if (!whole[i].ec && whole[i].out != pieces.out) std::abort();
+  }
+  if (!whole[0].ec && !whole[1].ec && whole[0].out != whole[1].out) std::abort();
+}
+
 inline std::string le_bytes(std::uint64_t v, int n) {
   std::string s;
   for (int i = 0; i < n; ++i) s += static_cast<char>((v >> (8 * i)) & 0xff);
