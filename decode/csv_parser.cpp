@@ -5,6 +5,7 @@
 
 #include "decode/decode_error.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -56,6 +57,26 @@ bool csv_parser::simd_supported() noexcept {
 #else
   return false;
 #endif
+}
+
+void csv_parser::byte_buffer::grow(std::size_t need) {
+  const std::size_t cap = std::max({need, 2 * cap_, std::size_t{4096}});
+  std::unique_ptr<char[]> bigger(new char[cap]);
+  if (size_) std::memcpy(bigger.get(), store_.get(), size_);
+  store_ = std::move(bigger);
+  cap_ = cap;
+}
+
+void csv_parser::byte_buffer::append(const char* b, const char* e) {
+  const auto n = static_cast<std::size_t>(e - b);
+  reserve_more(n);
+  if (n) std::memcpy(end(), b, n);
+  size_ += n;
+}
+
+void csv_parser::byte_buffer::erase_front(std::size_t n) noexcept {
+  if (n && size_ > n) std::memmove(store_.get(), store_.get() + n, size_ - n);
+  size_ -= n;
 }
 
 void csv_parser::append_unescaped(const char* b, const char* const e) {
@@ -143,8 +164,18 @@ AQUADUCT_SIMD_TARGET const char* csv_parser::parse_simd(const char* p, const cha
         scalar_until_ = pos + 1;
         return field;
       }
-      if (quoted) append_unescaped(b, e);
-      else buf_.append(b, e);
+      if (quoted) {
+        append_unescaped(b, e);
+      } else if (e - b <= 32 && end - b >= 32) {
+        // Most fields are short: one unaligned 32-byte copy, of which the
+        // field's bytes count (the buffer keeps room for the rest).
+        buf_.reserve_more(32);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(buf_.end()),
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)));
+        buf_.advance(static_cast<std::size_t>(e - b));
+      } else {
+        buf_.append(b, e);
+      }
       offs.push_back(buf_.size());
       if (ender == ',') {
         ++columns;
@@ -295,7 +326,7 @@ const char* csv_parser::parse(const char* p, const char* const end, std::uint64_
       case quote_seen: {
         const char c = *p;
         if (c == '"') {
-          buf_ += '"';
+          buf_.push_back('"');
           if (!field_fits(at(p) + 1, ec)) return p;
           ++p;
           state_ = quoted;
@@ -365,7 +396,7 @@ void csv_parser::clear_records() {
   auto& offs = records_.field_offsets_;
   const std::size_t done_fields = records_.fields_;
   const std::size_t keep_from = offs[done_fields];
-  buf_.erase(0, keep_from);
+  buf_.erase_front(keep_from);
   // The partial record's finished fields move to the front.
   for (std::size_t i = done_fields; i < offs.size(); ++i) offs[i - done_fields] = offs[i] - keep_from;
   offs.resize(offs.size() - done_fields);

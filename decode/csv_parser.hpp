@@ -23,6 +23,7 @@
 // else to the scalar loop.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -113,7 +114,35 @@ class csv_parser {
   // put(): past a block it could not classify, the scalar loop goes first.
   const char* scalar_until_ = nullptr;
   csv_records records_;
-  std::string buf_;   // unescaped bytes of complete records + the partial one
+  // The unescaped bytes of complete records + the partial one. Like a
+  // std::string, but the SIMD path may write whole 32-byte stores past its
+  // end (into reserved room) and then advance by the bytes that count.
+  class byte_buffer {
+   public:
+    char* data() noexcept { return store_.get(); }
+    const char* data() const noexcept { return store_.get(); }
+    std::size_t size() const noexcept { return size_; }
+    std::size_t room() const noexcept { return cap_ - size_; }
+    char* end() noexcept { return store_.get() + size_; }
+    void advance(std::size_t n) noexcept { size_ += n; }
+    void clear() noexcept { size_ = 0; }
+    void reserve_more(std::size_t n) {
+      if (room() < n) grow(size_ + n);
+    }
+    void append(const char* b, const char* e);
+    void push_back(char c) {
+      reserve_more(1);
+      store_[size_++] = c;
+    }
+    void erase_front(std::size_t n) noexcept;
+
+   private:
+    void grow(std::size_t need);
+    std::unique_ptr<char[]> store_;
+    std::size_t size_ = 0;
+    std::size_t cap_ = 0;
+  };
+  byte_buffer buf_;
   int state_ = 0;
   bool at_stream_start_ = true;
   std::uint64_t records_total_ = 0;
