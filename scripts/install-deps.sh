@@ -14,6 +14,8 @@ packages=(
   libsqlite3-dev libpq-dev
   # PostgreSQL server for the sink tests; tools the tests and benches use as baselines
   postgresql gzip curl bc
+  # fuzzing (libFuzzer ships in libclang-rt) and the zip tests' archives
+  clang libclang-rt-14-dev zip unzip
 )
 
 missing=()
