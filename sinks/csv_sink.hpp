@@ -1,8 +1,8 @@
 #pragma once
-// The csv sink: PATH/<job>/<query>.csv, RFC 4180 with \n line ends, the
-// header exactly as in the result file, a field quoted only when it must be.
-// Each stream writes to a temporary name beside the final one; commit()
-// fsyncs and renames it, so a file under its final name is always complete.
+// The csv sink: PATH/<job>/<query>.csv (full load) or
+// PATH/<job>/<query>.<start>.csv (incremental), RFC 4180 with \n line ends,
+// the header exactly as in the result file, a field quoted only when it must
+// be, every other byte (invalid UTF-8 included) passed through unchanged.
 #include <aquaduct/config.hpp>
 #include <aquaduct/sink.hpp>
 

@@ -2,6 +2,8 @@
 
 #include "sinks/basic_sinks.hpp"
 #include "sinks/csv_sink.hpp"
+#include "sinks/ndjson_sink.hpp"
+#include "sinks/sink_common.hpp"
 
 #include <aquaduct/error.hpp>
 
@@ -9,24 +11,28 @@ namespace aquaduct::sinks {
 
 namespace {
 
+// Every configurable sink: its options struct reads and checks the [[sinks]]
+// entry, then the factory builds it. (callback is for embedders only: it
+// takes a C++ function, so no config can name it.)
+template <class Options, std::unique_ptr<sink> (*Make)(Options)>
+std::unique_ptr<sink> build_with(const sink_config& cfg, std::vector<std::string>& problems) {
+  auto opts = Options::from(cfg, problems);
+  return problems.empty() ? Make(std::move(opts)) : nullptr;
+}
+
+std::unique_ptr<sink> build_null(const sink_config& cfg, std::vector<std::string>& problems) {
+  option_reader(cfg, problems).finish();
+  return problems.empty() ? make_null_sink() : nullptr;
+}
+
 struct entry {
   std::string_view type;
   std::unique_ptr<sink> (*build)(const sink_config&, std::vector<std::string>& problems);
 };
 
-std::unique_ptr<sink> build_csv(const sink_config& cfg, std::vector<std::string>& problems) {
-  auto opts = csv_sink_options::from(cfg, problems);
-  return problems.empty() ? make_csv_sink(std::move(opts)) : nullptr;
-}
-
-std::unique_ptr<sink> build_null(const sink_config& cfg, std::vector<std::string>& problems) {
-  for (const auto& [key, value] : cfg.options)
-    problems.push_back(value.where.to_string() + ": unknown key '" + key + "' for sink type \"null\" (it has no options)");
-  return problems.empty() ? make_null_sink() : nullptr;
-}
-
 constexpr entry registry[] = {
-    {"csv", &build_csv},
+    {"csv", &build_with<csv_sink_options, &make_csv_sink>},
+    {"ndjson", &build_with<ndjson_sink_options, &make_ndjson_sink>},
     {"null", &build_null},
 };
 

@@ -162,7 +162,7 @@ TEST_CASE("the registry checks options and names every sink type") {
   c.type = "parquet";
   problems = sinks::check_sink_config(c);
   REQUIRE(problems.size() == 1);
-  CHECK(problems[0].find("unknown sink type \"parquet\" (available: csv, null)") != std::string::npos);
+  CHECK(problems[0].find("unknown sink type \"parquet\" (available: csv, ndjson, null)") != std::string::npos);
 }
 
 TEST_CASE("the callback sink sees every batch with its schema") {

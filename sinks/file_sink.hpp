@@ -1,0 +1,35 @@
+#pragma once
+// The shape shared by the file sinks (csv, ndjson): PATH/<job>/<file name>,
+// written through an atomic_file so a final name only ever holds a complete
+// file, a full load removing the query's older incremental files. Each
+// format supplies only a row_encoder.
+#include "sinks/sink_common.hpp"
+
+#include <aquaduct/sink.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace aquaduct::sinks {
+
+// Turns one stream's rows into bytes. One per stream.
+class row_encoder {
+ public:
+  virtual ~row_encoder() = default;
+  // Whatever precedes the rows (the CSV header); may append nothing.
+  virtual void begin(std::string& out) = 0;
+  // Appends every row of `rows` to out.buffer(), calling out.maybe_flush() between rows.
+  virtual void rows(atomic_file& out, const row_batch& rows) = 0;
+};
+
+struct file_sink_spec {
+  std::string type;  // "csv", "ndjson"
+  std::string ext;   // file extension without the dot
+  std::string root;  // the output root (the `path` option)
+  std::function<std::unique_ptr<row_encoder>(const stream_schema&)> make_encoder;
+};
+
+std::unique_ptr<sink> make_file_sink(file_sink_spec spec);
+
+}  // namespace aquaduct::sinks
