@@ -3,7 +3,10 @@
 #include "sinks/basic_sinks.hpp"
 #include "sinks/csv_sink.hpp"
 #include "sinks/ndjson_sink.hpp"
+#include "sinks/postgres_sink.hpp"
+#include "sinks/singer_sink.hpp"
 #include "sinks/sink_common.hpp"
+#include "sinks/sqlite_sink.hpp"
 
 #include <aquaduct/error.hpp>
 
@@ -34,6 +37,9 @@ constexpr entry registry[] = {
     {"csv", &build_with<csv_sink_options, &make_csv_sink>},
     {"ndjson", &build_with<ndjson_sink_options, &make_ndjson_sink>},
     {"null", &build_null},
+    {"postgres", &build_with<postgres_sink_options, &make_postgres_sink>},
+    {"singer", &build_with<singer_sink_options, &make_singer_sink>},
+    {"sqlite", &build_with<sqlite_sink_options, &make_sqlite_sink>},
 };
 
 std::unique_ptr<sink> build(const sink_config& cfg, std::vector<std::string>& problems) {

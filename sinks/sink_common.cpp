@@ -286,6 +286,73 @@ void append_json_escaped(std::string& out, std::string_view s) {
   out.append(s.data() + start, s.size() - start);
 }
 
+json_row_encoder::json_row_encoder(const stream_schema& schema, values v)
+    : null_value_(schema.null_value), where_(where(schema)), columns_(schema.columns) {
+  for (std::size_t i = 0; i < schema.columns.size(); ++i) {
+    std::string k = i ? ",\"" : "{\"";
+    append_json_escaped(k, schema.columns[i]);
+    k += "\":";
+    keys_.push_back(std::move(k));
+    types_.push_back(v == values::typed && i < schema.types.size() ? schema.types[i] : column_type::text);
+  }
+}
+
+namespace {
+
+// A JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+bool is_json_number(std::string_view s) noexcept {
+  std::size_t i = 0;
+  const auto digits = [&] {
+    const std::size_t from = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i > from;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') ++i;
+  else if (!digits()) return false;
+  if (i < s.size() && s[i] == '.' && (++i, !digits())) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == s.size();
+}
+
+}  // namespace
+
+void json_row_encoder::append(std::string& out, const row_batch& rows, std::size_t r, std::uint64_t row_number) const {
+  const std::size_t n = std::min(rows.field_count(r), keys_.size());
+  if (n == 0) out += '{';
+  for (std::size_t c = 0; c < n; ++c) {
+    out += keys_[c];
+    const std::string_view v = rows.field(r, c);
+    if (null_value_ && v == *null_value_) {
+      out += "null";
+      continue;
+    }
+    const column_type t = types_[c];
+    if (t == column_type::text || t == column_type::date || t == column_type::datetime) {
+      out += '"';
+      append_json_escaped(out, v);
+      out += '"';
+      continue;
+    }
+    const bool ok = v.empty() || (t == column_type::boolean ? v == "true" || v == "false"
+                                                             : is_json_number(v) &&
+                                                                   (t == column_type::decimal ||
+                                                                    v.find_first_of(".eE") == std::string_view::npos));
+    if (!ok)
+      throw std::system_error(sink_errc::bad_value, where_ + ", row " + std::to_string(row_number) + ", column " +
+                                                        columns_[c] + ": '" + std::string(v.substr(0, 40)) +
+                                                        "' is not " +
+                                                        (t == column_type::boolean ? "a boolean" : "a number"));
+    if (v.empty()) out += "null";
+    else out.append(v);
+  }
+  out += '}';
+}
+
 // ---- commits and columns ---------------------------------------------------
 
 commit_key make_commit_key(const stream_schema& schema, const file_token& token) {

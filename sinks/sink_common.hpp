@@ -83,6 +83,26 @@ std::string compact_utc(std::chrono::sys_seconds t);
 // becomes U+FFFD, one per maximal invalid sequence (docs/sinks.md).
 void append_json_escaped(std::string& out, std::string_view s);
 
+// Turns rows into JSON objects: keys = column names in file order, values =
+// field text as JSON strings, null for the job's null_value. With
+// `typed`, columns typed by describe become JSON numbers or booleans (an
+// empty field is null); a field that is not what its type says is a data
+// error naming the row and column.
+class json_row_encoder {
+ public:
+  enum class values { strings, typed };
+  json_row_encoder(const stream_schema& schema, values v);
+  // Appends row r of `rows` as one object (no newline). `row_number` names it in errors.
+  void append(std::string& out, const row_batch& rows, std::size_t r, std::uint64_t row_number) const;
+
+ private:
+  std::vector<std::string> keys_;  // "{\"Id\":" then ",\"Name\":" ...
+  std::vector<column_type> types_;
+  std::optional<std::string> null_value_;
+  std::string where_;
+  std::vector<std::string> columns_;
+};
+
 // What makes a commit unique: the stream's job and query, and the service's
 // file ids joined with ','. Recorded by transactional sinks.
 struct commit_key {

@@ -1,0 +1,59 @@
+#include "sinks/sql_table.hpp"
+
+#include "sinks/sink_common.hpp"
+#include "sinks/sink_names.hpp"
+
+namespace aquaduct::sinks {
+
+sql_table::sql_table(const stream_schema& schema, std::string schema_prefix, const char* (*type_name)(column_type))
+    : prefix_(std::move(schema_prefix)), name_(prefix_ + quote_ident(table_name(schema.job, schema.query))) {
+  for (std::size_t i = 0; i < schema.columns.size(); ++i) {
+    const std::string col = quote_ident(safe_sql_name(schema.columns[i]));
+    const column_type t = i < schema.types.size() ? schema.types[i] : column_type::text;
+    if (i) {
+      columns_ += ", ";
+      column_defs_ += ", ";
+    }
+    columns_ += col;
+    column_defs_ += col + " " + type_name(t);
+  }
+  if (const auto id = id_column(schema)) id_ = quote_ident(safe_sql_name(schema.columns[*id]));
+  if (const auto d = deleted_column_index(schema)) {
+    deleted_ = static_cast<int>(*d);
+    deleted_name_ = quote_ident(safe_sql_name(schema.columns[*d]));
+    deleted_format_ = schema.deleted->format;
+  }
+}
+
+std::string sql_table::create() const { return "CREATE TABLE IF NOT EXISTS " + name_ + " (" + column_defs_ + ")"; }
+
+std::string sql_table::create_staging(const std::string& staging, const char* suffix) const {
+  return "CREATE TEMP TABLE " + staging + " (" + column_defs_ + ")" + suffix;
+}
+
+const char* sql_table::deleted_true() const noexcept { return deleted_format_ == "Numeric" ? "1" : "true"; }
+
+std::vector<std::string> sql_table::merge(const std::string& staging) const {
+  std::vector<std::string> out;
+  if (!id_.empty())
+    out.push_back("DELETE FROM " + name_ + " WHERE " + id_ + " IN (SELECT " + id_ + " FROM " + staging + ")");
+  std::string insert = "INSERT INTO " + name_ + " (" + columns_ + ") SELECT " + columns_ + " FROM " + staging;
+  // CAST so a boolean or integer flag column compares as its text.
+  if (deleted_ >= 0) insert += " WHERE COALESCE(CAST(" + deleted_name_ + " AS TEXT), '') <> $1";
+  out.push_back(std::move(insert));
+  return out;
+}
+
+std::string sql_table::create_commits() const {
+  return "CREATE TABLE IF NOT EXISTS " + prefix_ +
+         "\"_aquaduct_commits\" (job TEXT NOT NULL, query TEXT NOT NULL, file_ids TEXT NOT NULL, job_id TEXT, "
+         "rows BIGINT, committed_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (job, query, file_ids))";
+}
+
+std::string sql_table::record_commit() const {
+  return "INSERT INTO " + prefix_ +
+         "\"_aquaduct_commits\" (job, query, file_ids, job_id, rows) VALUES ($1, $2, $3, $4, $5) "
+         "ON CONFLICT DO NOTHING";
+}
+
+}  // namespace aquaduct::sinks

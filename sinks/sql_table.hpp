@@ -1,0 +1,49 @@
+#pragma once
+// The SQL the two transactional sinks (sqlite, postgres) share: a query's
+// table, its staging twin for incremental loads, the merge from one to the
+// other, and the _aquaduct_commits ledger. Every identifier is made safe and
+// quoted here (sink_names.hpp); values always travel as bound parameters.
+#include <aquaduct/sink.hpp>
+
+#include <string>
+#include <vector>
+
+namespace aquaduct::sinks {
+
+class sql_table {
+ public:
+  // `type_name` maps a describe type to the dialect's column type.
+  // `schema_prefix` is "" or a quoted schema followed by '.'.
+  sql_table(const stream_schema& schema, std::string schema_prefix, const char* (*type_name)(column_type));
+
+  const std::string& name() const noexcept { return name_; }  // quoted, schema-qualified
+  const std::string& column_list() const noexcept { return columns_; }  // "a","b"
+  // CREATE TABLE IF NOT EXISTS for the table.
+  std::string create() const;
+  // CREATE TEMP TABLE `staging` with the same columns; `suffix` ends it (e.g. " ON COMMIT DROP").
+  std::string create_staging(const std::string& staging, const char* suffix) const;
+  // Moves an incremental load from `staging` into the table: deletes the
+  // rows whose Id is staged, then inserts the staged rows not flagged
+  // deleted. $1 is the deleted flag's "true" text when the schema has a
+  // deleted column (see merge_has_flag()).
+  std::vector<std::string> merge(const std::string& staging) const;
+  bool merge_has_flag() const noexcept { return deleted_ >= 0; }
+  const char* deleted_true() const noexcept;
+
+  // The ledger: CREATE, and an INSERT of ($1 job, $2 query, $3 file ids,
+  // $4 job id, $5 rows) that inserts nothing when the key is present.
+  std::string create_commits() const;
+  std::string record_commit() const;
+
+ private:
+  std::string prefix_;
+  std::string name_;
+  std::string columns_;
+  std::string column_defs_;
+  std::string id_;  // quoted Id column, or empty
+  int deleted_ = -1;
+  std::string deleted_name_;  // quoted
+  std::string deleted_format_;
+};
+
+}  // namespace aquaduct::sinks
