@@ -332,13 +332,13 @@ void json_row_encoder::append(std::string& out, const row_batch& rows, std::size
       continue;
     }
     const column_type t = types_[c];
-    if (t == column_type::text || t == column_type::date || t == column_type::datetime) {
+    if (t == column_type::text || ((t == column_type::date || t == column_type::datetime) && !v.empty())) {
       out += '"';
       append_json_escaped(out, v);
       out += '"';
       continue;
     }
-    const bool ok = v.empty() || (t == column_type::boolean ? v == "true" || v == "false"
+    const bool ok = v.empty() || t == column_type::date || t == column_type::datetime || (t == column_type::boolean ? v == "true" || v == "false"
                                                              : is_json_number(v) &&
                                                                    (t == column_type::decimal ||
                                                                     v.find_first_of(".eE") == std::string_view::npos));
@@ -355,14 +355,35 @@ void json_row_encoder::append(std::string& out, const row_batch& rows, std::size
 
 // ---- commits and columns ---------------------------------------------------
 
+namespace {
+// A name fit for a message: control characters (NUL included) as \xNN.
+std::string printable(std::string_view name) {
+  std::string out;
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      out += c;
+      continue;
+    }
+    static constexpr char hex[] = "0123456789abcdef";
+    out += "\\x";
+    out += hex[u >> 4];
+    out += hex[u & 15];
+  }
+  return out;
+}
+}  // namespace
+
+std::string where(const stream_schema& schema) {
+  return "job " + printable(schema.job) + ", query " + printable(schema.query);
+}
+
 commit_key make_commit_key(const stream_schema& schema, const file_token& token) {
-  commit_key k{schema.job, schema.query, {}};
+  commit_key k{printable(schema.job), printable(schema.query), {}};
   for (const auto& id : token.file_ids) k.file_ids += (k.file_ids.empty() ? "" : ",") + id;
   if (k.file_ids.empty()) k.file_ids = token.job_id;  // a stream with no files: one commit per service job
   return k;
 }
-
-std::string where(const stream_schema& schema) { return "job " + schema.job + ", query " + schema.query; }
 
 std::optional<std::size_t> id_column(const stream_schema& schema) {
   for (std::size_t i = 0; i < schema.columns.size(); ++i)

@@ -86,7 +86,7 @@ void append_json_escaped(std::string& out, std::string_view s);
 // Turns rows into JSON objects: keys = column names in file order, values =
 // field text as JSON strings, null for the job's null_value. With
 // `typed`, columns typed by describe become JSON numbers or booleans (an
-// empty field is null); a field that is not what its type says is a data
+// empty typed field, dates included, is null); a field that is not what its type says is a data
 // error naming the row and column.
 class json_row_encoder {
  public:
@@ -103,8 +103,9 @@ class json_row_encoder {
   std::vector<std::string> columns_;
 };
 
-// What makes a commit unique: the stream's job and query, and the service's
-// file ids joined with ','. Recorded by transactional sinks.
+// What makes a commit unique: the stream's job and query (control
+// characters written \xNN, as in messages), and the service's file ids
+// joined with ','. Recorded by transactional sinks.
 struct commit_key {
   std::string job;
   std::string query;

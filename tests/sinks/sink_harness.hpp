@@ -208,8 +208,10 @@ class sqlite_harness : public sink_harness {
   }
   rows read(const std::string& job, const std::string& query) override {
     const std::string table = sinks::table_name(job, query);
+    std::string literal = "'";
+    for (char c : table) literal += c == '\'' ? std::string("''") : std::string(1, c);
     if (!std::filesystem::exists(db()) ||
-        sqlite_query(db(), "SELECT 1 FROM sqlite_master WHERE name = '" + table + "'").empty())
+        sqlite_query(db(), "SELECT 1 FROM sqlite_master WHERE name = " + literal + "'").empty())
       return {};
     return sqlite_query(db(), "SELECT * FROM " + sinks::quote_ident(table));
   }
@@ -235,7 +237,9 @@ class postgres_harness : public sink_harness {
     return sinks::quote_ident(schema_) + "." + sinks::quote_ident(sinks::table_name(job, query));
   }
   rows read(const std::string& job, const std::string& query) override {
-    if (pg_query("SELECT to_regclass('" + qualified(job, query) + "') IS NOT NULL")[0][0] != "t") return {};
+    std::string literal = "'";
+    for (char c : qualified(job, query)) literal += c == '\'' ? std::string("''") : std::string(1, c);
+    if (pg_query("SELECT to_regclass(" + literal + "') IS NOT NULL")[0][0] != "t") return {};
     return pg_query("SELECT * FROM " + qualified(job, query));
   }
   const std::string& schema() const { return schema_; }
