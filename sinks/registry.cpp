@@ -66,4 +66,16 @@ std::unique_ptr<sink> make_sink(const sink_config& cfg) {
   return s;
 }
 
+std::string check_sink_health(const sink_config& cfg) {
+  std::string why;
+  try {
+    why = make_sink(cfg)->health_check();
+  } catch (const config_error& e) {
+    return e.problems().front();
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  return why.empty() ? why : cfg.where.to_string() + ": sink type \"" + cfg.type + "\": " + why;
+}
+
 }  // namespace aquaduct::sinks

@@ -3,6 +3,7 @@
 #include "sinks/sqlite_sink.hpp"
 
 #include "sinks/postgres_sink.hpp"
+#include "sinks/registry.hpp"
 #include "sinks/sink_harness.hpp"
 
 #include <aquaduct/error.hpp>
@@ -198,4 +199,18 @@ TEST_CASE("health checks: reachable destinations pass, unreachable ones say why 
   sinks::sqlite_sink_options lo;
   lo.path = "/nonexistent-dir/x.db";
   CHECK(sinks::make_sqlite_sink(lo)->health_check().find("cannot open") != std::string::npos);
+}
+
+TEST_CASE("validate --connect: the registry runs a configured sink's health check") {
+  sink_config c;
+  c.type = "postgres";
+  c.where = {"p.toml", 7, 1};
+  c.options["dsn"] = {shared_postgres().dsn(), {"p.toml", 8, 1}};
+  CHECK(sinks::check_sink_health(c).empty());
+  c.options["dsn"] = {"host=/nonexistent-socket-dir user=x password=hunter2", {"p.toml", 8, 1}};
+  const std::string why = sinks::check_sink_health(c);
+  CHECK(why.rfind("p.toml:7:1: sink type \"postgres\": postgres: cannot connect", 0) == 0);
+  CHECK(why.find("hunter2") == std::string::npos);
+  c.options["colour"] = {"blue", {"p.toml", 9, 1}};
+  CHECK(sinks::check_sink_health(c).rfind("p.toml:9:1: unknown key 'colour'", 0) == 0);
 }
