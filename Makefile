@@ -37,6 +37,7 @@ test: build
 
 bench: build
 	$(BUILD_DIR)/bench/decode_bench
+	$(BUILD_DIR)/bench/sink_bench
 	bash bench/e2e_bench.sh $(BUILD_DIR)/aquaduct
 
 clean:
