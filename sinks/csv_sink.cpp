@@ -69,16 +69,8 @@ class csv_encoder final : public row_encoder {
 
 }  // namespace
 
-csv_sink_options csv_sink_options::from(const sink_config& cfg, std::vector<std::string>& problems) {
-  csv_sink_options o;
-  option_reader r(cfg, problems);
-  r.text("path", o.path, option_reader::need::required);
-  r.finish();
-  return o;
-}
-
 std::unique_ptr<sink> make_csv_sink(csv_sink_options opts) {
-  return make_file_sink({"csv", "csv", std::move(opts.path),
+  return make_file_sink({"csv", std::move(opts.path),
                          [](const stream_schema& s) { return std::make_unique<csv_encoder>(s); }});
 }
 

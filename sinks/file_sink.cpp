@@ -19,7 +19,7 @@ namespace {
 class file_stream final : public sink_stream {
  public:
   file_stream(const stream_schema& schema, const file_sink_spec& spec, const fs::path& dir)
-      : schema_(schema), spec_(spec), dir_(dir), out_(dir / stream_file_name(schema, spec.ext)),
+      : schema_(schema), spec_(spec), dir_(dir), out_(dir / stream_file_name(schema, spec.type)),
         encoder_(spec.make_encoder(schema)) {
     encoder_->begin(out_.buffer());
   }
@@ -30,7 +30,7 @@ class file_stream final : public sink_stream {
   void commit(const file_token&) override {
     // A replay rewrites the same final name with the same rows: nothing is added.
     out_.commit();
-    if (schema_.load == load_kind::full) remove_incremental_files(dir_, schema_, spec_.ext);
+    if (schema_.load == load_kind::full) remove_incremental_files(dir_, schema_, spec_.type);
   }
 
   void abort() noexcept override { out_.abort(); }
@@ -61,7 +61,7 @@ class file_sink final : public sink {
       probe.abort();
       return {};
     } catch (const std::exception& e) {
-      return "sink type \"" + spec_.type + "\": cannot write under " + spec_.root + ": " + e.what();
+      return "cannot write under " + spec_.root + ": " + e.what();
     }
   }
 
@@ -70,6 +70,14 @@ class file_sink final : public sink {
 };
 
 }  // namespace
+
+file_sink_options file_sink_options::from(const sink_config& cfg, std::vector<std::string>& problems) {
+  file_sink_options o;
+  option_reader r(cfg, problems);
+  r.text("path", o.path, option_reader::need::required);
+  r.finish();
+  return o;
+}
 
 std::unique_ptr<sink> make_file_sink(file_sink_spec spec) { return std::make_unique<file_sink>(std::move(spec)); }
 

@@ -5,11 +5,13 @@
 // format supplies only a row_encoder.
 #include "sinks/sink_common.hpp"
 
+#include <aquaduct/config.hpp>
 #include <aquaduct/sink.hpp>
 
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace aquaduct::sinks {
 
@@ -23,9 +25,16 @@ class row_encoder {
   virtual void rows(atomic_file& out, const row_batch& rows) = 0;
 };
 
+// The options of csv and ndjson.
+struct file_sink_options {
+  std::string path;  // required: the output root; relative to the working directory; created when missing
+
+  // Reads and checks the options; appends "FILE:LINE:COL: message" problems.
+  static file_sink_options from(const sink_config& cfg, std::vector<std::string>& problems);
+};
+
 struct file_sink_spec {
-  std::string type;  // "csv", "ndjson"
-  std::string ext;   // file extension without the dot
+  std::string type;  // "csv", "ndjson": also the file extension
   std::string root;  // the output root (the `path` option)
   std::function<std::unique_ptr<row_encoder>(const stream_schema&)> make_encoder;
 };

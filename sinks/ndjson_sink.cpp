@@ -27,16 +27,8 @@ class ndjson_encoder final : public row_encoder {
 
 }  // namespace
 
-ndjson_sink_options ndjson_sink_options::from(const sink_config& cfg, std::vector<std::string>& problems) {
-  ndjson_sink_options o;
-  option_reader r(cfg, problems);
-  r.text("path", o.path, option_reader::need::required);
-  r.finish();
-  return o;
-}
-
 std::unique_ptr<sink> make_ndjson_sink(ndjson_sink_options opts) {
-  return make_file_sink({"ndjson", "ndjson", std::move(opts.path),
+  return make_file_sink({"ndjson", std::move(opts.path),
                          [](const stream_schema& s) { return std::make_unique<ndjson_encoder>(s); }});
 }
 

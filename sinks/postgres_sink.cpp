@@ -17,17 +17,8 @@ namespace aquaduct::sinks {
 
 namespace {
 
-const char* pg_type(column_type t) {
-  switch (t) {
-    case column_type::integer: return "BIGINT";
-    case column_type::decimal: return "NUMERIC";
-    case column_type::boolean: return "BOOLEAN";
-    case column_type::date: return "DATE";
-    case column_type::datetime: return "TIMESTAMPTZ";
-    case column_type::text: break;
-  }
-  return "TEXT";
-}
+// text, integer, decimal, boolean, date, datetime
+constexpr sql_type_names pg_types = {"TEXT", "BIGINT", "NUMERIC", "BOOLEAN", "DATE", "TIMESTAMPTZ"};
 
 [[noreturn]] void fail(const std::string& what) { throw std::system_error(sink_errc::io_error, what); }
 
@@ -135,7 +126,7 @@ constexpr auto copy_special = make_copy_special();
 class postgres_stream final : public sink_stream {
  public:
   postgres_stream(pg_pool& pool, const std::string& schema_prefix, const stream_schema& schema)
-      : pool_(pool), schema_(schema), table_(schema, schema_prefix, &pg_type), conn_(pool.acquire()) {
+      : pool_(pool), schema_(schema), table_(schema, schema_prefix, pg_types), conn_(pool.acquire()) {
     for (std::size_t i = 0; i < schema.columns.size(); ++i)
       typed_.push_back(i < schema.types.size() && schema.types[i] != column_type::text);
     const bool full = schema.load == load_kind::full;
@@ -289,7 +280,7 @@ class postgres_sink final : public sink {
     auto c = pool_.acquire();
     try {
       if (opts_.schema != "public") c->exec("CREATE SCHEMA IF NOT EXISTS " + prefix_.substr(0, prefix_.size() - 1));
-      c->exec(sql_table(stream_schema{}, prefix_, &pg_type).create_commits());
+      c->exec(sql_table(stream_schema{}, prefix_, pg_types).create_commits());
     } catch (const std::system_error& e) {
       fail(std::string("postgres: preparing schema ") + opts_.schema + ": " + e.what());
     }

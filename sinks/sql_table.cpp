@@ -5,7 +5,7 @@
 
 namespace aquaduct::sinks {
 
-sql_table::sql_table(const stream_schema& schema, std::string schema_prefix, const char* (*type_name)(column_type))
+sql_table::sql_table(const stream_schema& schema, std::string schema_prefix, const sql_type_names& types)
     : prefix_(std::move(schema_prefix)), name_(prefix_ + quote_ident(table_name(schema.job, schema.query))) {
   for (std::size_t i = 0; i < schema.columns.size(); ++i) {
     const std::string col = quote_ident(safe_sql_name(schema.columns[i]));
@@ -15,7 +15,7 @@ sql_table::sql_table(const stream_schema& schema, std::string schema_prefix, con
       column_defs_ += ", ";
     }
     columns_ += col;
-    column_defs_ += col + " " + type_name(t);
+    column_defs_ += col + " " + types[static_cast<std::size_t>(t)];
   }
   if (const auto id = id_column(schema)) id_ = quote_ident(safe_sql_name(schema.columns[*id]));
   if (const auto d = deleted_column_index(schema)) {

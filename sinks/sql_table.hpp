@@ -5,16 +5,19 @@
 // quoted here (sink_names.hpp); values always travel as bound parameters.
 #include <aquaduct/sink.hpp>
 
+#include <array>
 #include <string>
 #include <vector>
 
 namespace aquaduct::sinks {
 
+// A dialect's column type for each column_type, in the enum's order.
+using sql_type_names = std::array<const char*, 6>;
+
 class sql_table {
  public:
-  // `type_name` maps a describe type to the dialect's column type.
   // `schema_prefix` is "" or a quoted schema followed by '.'.
-  sql_table(const stream_schema& schema, std::string schema_prefix, const char* (*type_name)(column_type));
+  sql_table(const stream_schema& schema, std::string schema_prefix, const sql_type_names& types);
 
   const std::string& name() const noexcept { return name_; }  // quoted, schema-qualified
   const std::string& column_list() const noexcept { return columns_; }  // "a","b"

@@ -13,17 +13,8 @@ namespace aquaduct::sinks {
 
 namespace {
 
-const char* sqlite_type(column_type t) {
-  switch (t) {
-    case column_type::integer: return "INTEGER";
-    case column_type::decimal: return "NUMERIC";
-    case column_type::boolean: return "BOOLEAN";
-    case column_type::date: return "DATE";
-    case column_type::datetime: return "DATETIME";
-    case column_type::text: break;
-  }
-  return "TEXT";
-}
+// text, integer, decimal, boolean, date, datetime
+constexpr sql_type_names sqlite_types = {"TEXT", "INTEGER", "NUMERIC", "BOOLEAN", "DATE", "DATETIME"};
 
 [[noreturn]] void fail(const std::string& what) { throw std::system_error(sink_errc::io_error, what); }
 
@@ -88,7 +79,7 @@ class sqlite_db {
 class sqlite_stream final : public sink_stream {
  public:
   sqlite_stream(const sqlite_sink_options& o, const stream_schema& schema)
-      : schema_(schema), table_(schema, "main.", &sqlite_type), db_(o) {
+      : schema_(schema), table_(schema, "main.", sqlite_types), db_(o) {
     for (std::size_t i = 0; i < schema.columns.size(); ++i)
       typed_.push_back(i < schema.types.size() && schema.types[i] != column_type::text);
     try {

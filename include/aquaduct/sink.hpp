@@ -38,6 +38,7 @@ enum class load_kind {
 };
 
 // A column's type, from describe. Sinks that have no types store text.
+// Append new types at the end: sinks index tables by this order.
 enum class column_type { text, integer, decimal, boolean, date, datetime };
 
 // The deleted-flag column of an incremental load (interfaces.md §3 `deleted`).
