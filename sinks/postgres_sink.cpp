@@ -127,8 +127,6 @@ class postgres_stream final : public sink_stream {
  public:
   postgres_stream(pg_pool& pool, const std::string& schema_prefix, const stream_schema& schema)
       : pool_(pool), schema_(schema), table_(schema, schema_prefix, pg_types), conn_(pool.acquire()) {
-    for (std::size_t i = 0; i < schema.columns.size(); ++i)
-      typed_.push_back(i < schema.types.size() && schema.types[i] != column_type::text);
     const bool full = schema.load == load_kind::full;
     try {
       conn_->exec("BEGIN");
@@ -207,7 +205,7 @@ class postgres_stream final : public sink_stream {
 
  private:
   void append(std::string_view v, std::size_t col) {
-    if ((col < typed_.size() && typed_[col] && v.empty()) || (schema_.null_value && v == *schema_.null_value)) {
+    if (table_.is_null(col, v)) {
       buffer_ += "\\N";
       return;
     }
@@ -241,7 +239,6 @@ class postgres_stream final : public sink_stream {
   stream_schema schema_;
   sql_table table_;
   std::unique_ptr<pg_conn> conn_;
-  std::vector<bool> typed_;
   bool copying_ = false;
   std::uint64_t rows_ = 0;
   std::string buffer_;

@@ -6,7 +6,8 @@
 namespace aquaduct::sinks {
 
 sql_table::sql_table(const stream_schema& schema, std::string schema_prefix, const sql_type_names& types)
-    : prefix_(std::move(schema_prefix)), name_(prefix_ + quote_ident(table_name(schema.job, schema.query))) {
+    : prefix_(std::move(schema_prefix)), name_(prefix_ + quote_ident(table_name(schema.job, schema.query))),
+      null_value_(schema.null_value) {
   for (std::size_t i = 0; i < schema.columns.size(); ++i) {
     const std::string col = quote_ident(safe_sql_name(schema.columns[i]));
     const column_type t = i < schema.types.size() ? schema.types[i] : column_type::text;
@@ -15,6 +16,7 @@ sql_table::sql_table(const stream_schema& schema, std::string schema_prefix, con
       column_defs_ += ", ";
     }
     columns_ += col;
+    typed_.push_back(t != column_type::text);
     column_defs_ += col + " " + types[static_cast<std::size_t>(t)];
   }
   if (const auto id = id_column(schema)) id_ = quote_ident(safe_sql_name(schema.columns[*id]));

@@ -6,7 +6,9 @@
 #include <aquaduct/sink.hpp>
 
 #include <array>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace aquaduct::sinks {
@@ -21,6 +23,12 @@ class sql_table {
 
   const std::string& name() const noexcept { return name_; }  // quoted, schema-qualified
   const std::string& column_list() const noexcept { return columns_; }  // "a","b"
+  // Whether field `v` of column `col` is stored as NULL: an empty field of a
+  // column typed by describe, or the job's null_value.
+  bool is_null(std::size_t col, std::string_view v) const noexcept {
+    return (v.empty() && col < typed_.size() && typed_[col]) || (null_value_ && v == *null_value_);
+  }
+
   // CREATE TABLE IF NOT EXISTS for the table.
   std::string create() const;
   // CREATE TEMP TABLE `staging` with the same columns; `suffix` ends it (e.g. " ON COMMIT DROP").
@@ -47,6 +55,8 @@ class sql_table {
   int deleted_ = -1;
   std::string deleted_name_;  // quoted
   std::string deleted_format_;
+  std::vector<bool> typed_;
+  std::optional<std::string> null_value_;
 };
 
 }  // namespace aquaduct::sinks

@@ -80,8 +80,6 @@ class sqlite_stream final : public sink_stream {
  public:
   sqlite_stream(const sqlite_sink_options& o, const stream_schema& schema)
       : schema_(schema), table_(schema, "main.", sqlite_types), db_(o) {
-    for (std::size_t i = 0; i < schema.columns.size(); ++i)
-      typed_.push_back(i < schema.types.size() && schema.types[i] != column_type::text);
     try {
       db_.exec(table_.create_staging(staging, ""));
       db_.exec("BEGIN");
@@ -104,7 +102,7 @@ class sqlite_stream final : public sink_stream {
         const std::string_view v = rows.field(r, c);
         const int i = static_cast<int>(c + 1);
         // The view outlives the step below, so SQLite need not copy it.
-        if ((v.empty() && typed_[c]) || (schema_.null_value && v == *schema_.null_value)) sqlite3_bind_null(st, i);
+        if (table_.is_null(c, v)) sqlite3_bind_null(st, i);
         else sqlite3_bind_text(st, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
       }
       for (std::size_t c = n; c < width; ++c) sqlite3_bind_null(st, static_cast<int>(c + 1));
@@ -160,7 +158,6 @@ class sqlite_stream final : public sink_stream {
   sql_table table_;
   sqlite_db db_;
   std::unique_ptr<statement> insert_;
-  std::vector<bool> typed_;
   bool open_ = false;
   std::uint64_t rows_ = 0;
 };
