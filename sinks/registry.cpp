@@ -16,21 +16,24 @@ namespace {
 
 // Every configurable sink: its options struct reads and checks the [[sinks]]
 // entry, then the factory builds it. (callback is for embedders only: it
-// takes a C++ function, so no config can name it.)
+// takes a C++ function, so no config can name it.) Checking never builds:
+// a factory may touch its destination (create a file, open a database).
+enum class construct { no, yes };
+
 template <class Options, std::unique_ptr<sink> (*Make)(Options)>
-std::unique_ptr<sink> build_with(const sink_config& cfg, std::vector<std::string>& problems) {
+std::unique_ptr<sink> build_with(const sink_config& cfg, std::vector<std::string>& problems, construct c) {
   auto opts = Options::from(cfg, problems);
-  return problems.empty() ? Make(std::move(opts)) : nullptr;
+  return problems.empty() && c == construct::yes ? Make(std::move(opts)) : nullptr;
 }
 
-std::unique_ptr<sink> build_null(const sink_config& cfg, std::vector<std::string>& problems) {
+std::unique_ptr<sink> build_null(const sink_config& cfg, std::vector<std::string>& problems, construct c) {
   option_reader(cfg, problems).finish();
-  return problems.empty() ? make_null_sink() : nullptr;
+  return problems.empty() && c == construct::yes ? make_null_sink() : nullptr;
 }
 
 struct entry {
   std::string_view type;
-  std::unique_ptr<sink> (*build)(const sink_config&, std::vector<std::string>& problems);
+  std::unique_ptr<sink> (*build)(const sink_config&, std::vector<std::string>& problems, construct c);
 };
 
 constexpr entry registry[] = {
@@ -42,9 +45,9 @@ constexpr entry registry[] = {
     {"sqlite", &build_with<sqlite_sink_options, &make_sqlite_sink>},
 };
 
-std::unique_ptr<sink> build(const sink_config& cfg, std::vector<std::string>& problems) {
+std::unique_ptr<sink> build(const sink_config& cfg, std::vector<std::string>& problems, construct c) {
   for (const auto& e : registry)
-    if (e.type == cfg.type) return e.build(cfg, problems);
+    if (e.type == cfg.type) return e.build(cfg, problems, c);
   std::string known;
   for (const auto& e : registry) known += (known.empty() ? "" : ", ") + std::string(e.type);
   problems.push_back(cfg.where.to_string() + ": unknown sink type \"" + cfg.type + "\" (available: " + known + ")");
@@ -55,13 +58,13 @@ std::unique_ptr<sink> build(const sink_config& cfg, std::vector<std::string>& pr
 
 std::vector<std::string> check_sink_config(const sink_config& cfg) {
   std::vector<std::string> problems;
-  build(cfg, problems);
+  build(cfg, problems, construct::no);
   return problems;
 }
 
 std::unique_ptr<sink> make_sink(const sink_config& cfg) {
   std::vector<std::string> problems;
-  auto s = build(cfg, problems);
+  auto s = build(cfg, problems, construct::yes);
   if (!problems.empty()) throw config_error(config_errc::bad_value, std::move(problems));
   return s;
 }

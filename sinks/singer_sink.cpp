@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
@@ -83,11 +84,7 @@ class singer_stream final : public sink_stream {
 
 class singer_sink final : public sink {
  public:
-  explicit singer_sink(singer_sink_options opts) : opts_(std::move(opts)) {
-    if (opts_.path.empty()) return;
-    fd_ = ::open(opts_.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd_ < 0) io_failure("open " + opts_.path, errno);
-  }
+  explicit singer_sink(singer_sink_options opts) : opts_(std::move(opts)) {}
   ~singer_sink() override {
     if (fd_ > 2) ::close(fd_);
   }
@@ -97,16 +94,21 @@ class singer_sink final : public sink {
   }
   void close() override {}
   std::string health_check() override {
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0) return "singer: output " + name() + ": " + std::strerror(errno);
-    return {};
+    try {
+      std::lock_guard lock(m_);
+      output();
+      return {};
+    } catch (const std::exception& e) {
+      return e.what();
+    }
   }
 
   // Emits a committed stream's messages in one piece, then STATE.
   void emit(singer_stream& s, const file_token& token) {
     const commit_key key = make_commit_key(s.schema_, token);
     std::lock_guard lock(m_);
-    if (!committed_.insert({key.job, key.query, key.file_ids}).second) return;  // a replay
+    if (committed_.count({key.job, key.query, key.file_ids})) return;  // a replay
+    const int fd = output();
     std::string head = R"({"type":"SCHEMA","stream":)" + s.stream_ + R"(,"schema":{"type":"object","properties":{)";
     for (std::size_t i = 0; i < s.schema_.columns.size(); ++i) {
       if (i) head += ',';
@@ -117,15 +119,15 @@ class singer_sink final : public sink {
     head += R"(}},"key_properties":[)";
     if (const auto id = id_column(s.schema_)) head += quoted_json(s.schema_.columns[*id]);
     head += "]}\n";
-    write_all(fd_, head.data(), head.size(), name());
+    write_all(fd, head.data(), head.size(), name());
     if (s.spill_) {
       std::rewind(s.spill_);
       char buf[1 << 16];
       std::size_t n;
-      while ((n = std::fread(buf, 1, sizeof buf, s.spill_)) > 0) write_all(fd_, buf, n, name());
+      while ((n = std::fread(buf, 1, sizeof buf, s.spill_)) > 0) write_all(fd, buf, n, name());
       if (std::ferror(s.spill_)) io_failure("read back the held messages", errno);
     }
-    write_all(fd_, s.buffer_.data(), s.buffer_.size(), name());
+    write_all(fd, s.buffer_.data(), s.buffer_.size(), name());
     std::string file_ids;
     for (const auto& id : token.file_ids) {
       if (!file_ids.empty()) file_ids += ',';
@@ -144,15 +146,28 @@ class singer_sink final : public sink {
       first = false;
     }
     state += "}}}\n";
-    write_all(fd_, state.data(), state.size(), name());
+    write_all(fd, state.data(), state.size(), name());
     struct stat st {};
-    if (::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) && ::fsync(fd_) != 0) io_failure("fsync " + name(), errno);
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::fsync(fd) != 0) io_failure("fsync " + name(), errno);
+    committed_.insert({key.job, key.query, key.file_ids});
   }
 
  private:
   std::string name() const { return opts_.path.empty() ? "stdout" : opts_.path; }
+
+  // The output, opened (and its directory created) on first use. Call with m_ held.
+  int output() {
+    if (fd_ >= 0) return fd_;
+    if (opts_.path.empty()) return fd_ = 1;
+    const auto dir = std::filesystem::path(opts_.path).parent_path();
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+    fd_ = ::open(opts_.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd_ < 0) io_failure("open " + opts_.path, errno);
+    return fd_;
+  }
   singer_sink_options opts_;
-  int fd_ = 1;
+  int fd_ = -1;
   std::mutex m_;
   std::set<std::tuple<std::string, std::string, std::string>> committed_;
   std::map<std::string, std::string> bookmarks_;  // quoted stream -> bookmark object

@@ -7,6 +7,7 @@
 
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <system_error>
 
 namespace aquaduct::sinks {
@@ -36,7 +37,10 @@ class statement {
 // One connection; every stream has its own.
 class sqlite_db {
  public:
-  sqlite_db(const sqlite_sink_options& o) {
+  explicit sqlite_db(const sqlite_sink_options& o) {
+    const auto dir = std::filesystem::path(o.path).parent_path();
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::create_directories(dir, ec);  // a failure shows in the open below
     if (sqlite3_open_v2(o.path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         nullptr) != SQLITE_OK) {
       const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";

@@ -19,7 +19,7 @@
 namespace aquaduct::sinks {
 
 struct sqlite_sink_options {
-  std::string path;                      // required: the database file; created when missing
+  std::string path;                      // required: the database file; created (with its directory) when missing
   std::string synchronous = "full";      // "full": a commit survives power loss; "normal": faster, WAL may lose the last commits on power loss
   std::uint32_t busy_timeout_ms = 60000;  // how long a commit waits for another writer of the same file
 

@@ -86,3 +86,15 @@ TEST_CASE("singer refuses a field its describe type does not allow, naming row a
           std::string::npos);
   }
 }
+
+TEST_CASE("singer opens its output only when needed and creates its directory") {
+  temp_dir dir;
+  const auto path = dir.path() / "sub" / "dir" / "out.singer";
+  auto s = sinks::make_singer_sink({path.string()});
+  CHECK_FALSE(std::filesystem::exists(path));  // building the sink (e.g. to check the config) touches nothing
+  CHECK(s->health_check().empty());
+  CHECK(std::filesystem::exists(path));
+  std::ofstream(dir.path() / "a-file") << "x";
+  CHECK(sinks::make_singer_sink({(dir.path() / "a-file" / "out").string()})->health_check().find("singer: open") !=
+        std::string::npos);
+}

@@ -196,8 +196,10 @@ TEST_CASE("health checks: reachable destinations pass, unreachable ones say why 
   CHECK(why.find("cannot connect") != std::string::npos);
   CHECK(why.find("s3cret-value") == std::string::npos);
 
+  temp_dir dir;
+  std::ofstream(dir.path() / "a-file") << "x";
   sinks::sqlite_sink_options lo;
-  lo.path = "/nonexistent-dir/x.db";
+  lo.path = (dir.path() / "a-file" / "x.db").string();  // under a regular file: cannot exist
   CHECK(sinks::make_sqlite_sink(lo)->health_check().find("cannot open") != std::string::npos);
 }
 
