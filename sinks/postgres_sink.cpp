@@ -64,6 +64,23 @@ class pg_conn {
     return rows;
   }
 
+  // The first column of every row of a query.
+  std::vector<std::string> column(const std::string& sql, const std::vector<std::string>& params) {
+    std::vector<const char*> values;
+    for (const auto& p : params) values.push_back(p.c_str());
+    PGresult* r = PQexecParams(c_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                               nullptr, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+      const std::string why = trimmed(PQresultErrorMessage(r));
+      PQclear(r);
+      fail(why);
+    }
+    std::vector<std::string> out;
+    for (int i = 0; i < PQntuples(r); ++i) out.emplace_back(PQgetvalue(r, i, 0));
+    PQclear(r);
+    return out;
+  }
+
   void put(const std::string& data) {
     if (PQputCopyData(c_, data.data(), static_cast<int>(data.size())) != 1) fail(trimmed(PQerrorMessage(c_)));
   }
@@ -130,7 +147,11 @@ class postgres_stream final : public sink_stream {
     const bool full = schema.load == load_kind::full;
     try {
       conn_->exec("BEGIN");
-      conn_->exec(table_.create());
+      const auto existing = conn_->column(
+          "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped "
+          "ORDER BY attnum",
+          {table_.name()});
+      for (const auto& sql : table_.fit(existing, schema.load)) conn_->exec(sql);
       std::string target = table_.name();
       if (full) {
         conn_->exec("TRUNCATE " + target);

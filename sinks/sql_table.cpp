@@ -3,13 +3,16 @@
 #include "sinks/sink_common.hpp"
 #include "sinks/sink_names.hpp"
 
+#include <algorithm>
+
 namespace aquaduct::sinks {
 
 sql_table::sql_table(const stream_schema& schema, std::string schema_prefix, const sql_type_names& types)
     : prefix_(std::move(schema_prefix)), name_(prefix_ + quote_ident(table_name(schema.job, schema.query))),
       null_value_(schema.null_value) {
   for (std::size_t i = 0; i < schema.columns.size(); ++i) {
-    const std::string col = quote_ident(safe_sql_name(schema.columns[i]));
+    names_.push_back(safe_sql_name(schema.columns[i]));
+    const std::string col = quote_ident(names_.back());
     const column_type t = i < schema.types.size() ? schema.types[i] : column_type::text;
     if (i) {
       columns_ += ", ";
@@ -17,7 +20,8 @@ sql_table::sql_table(const stream_schema& schema, std::string schema_prefix, con
     }
     columns_ += col;
     typed_.push_back(t != column_type::text);
-    column_defs_ += col + " " + types[static_cast<std::size_t>(t)];
+    defs_.push_back(col + " " + types[static_cast<std::size_t>(t)]);
+    column_defs_ += defs_.back();
   }
   if (const auto id = id_column(schema)) id_ = quote_ident(safe_sql_name(schema.columns[*id]));
   if (const auto d = deleted_column_index(schema)) {
@@ -27,7 +31,17 @@ sql_table::sql_table(const stream_schema& schema, std::string schema_prefix, con
   }
 }
 
-std::string sql_table::create() const { return "CREATE TABLE IF NOT EXISTS " + name_ + " (" + column_defs_ + ")"; }
+std::vector<std::string> sql_table::fit(const std::vector<std::string>& existing, load_kind load) const {
+  const std::string create = "CREATE TABLE " + name_ + " (" + column_defs_ + ")";
+  if (existing.empty()) return {create};
+  const auto has = [&](const std::string& n) { return std::find(existing.begin(), existing.end(), n) != existing.end(); };
+  std::vector<std::string> missing;
+  for (std::size_t i = 0; i < names_.size(); ++i)
+    if (!has(names_[i])) missing.push_back("ALTER TABLE " + name_ + " ADD COLUMN " + defs_[i]);
+  if (load == load_kind::incremental) return missing;
+  if (missing.empty() && existing.size() == names_.size()) return {};
+  return {"DROP TABLE " + name_, create};
+}
 
 std::string sql_table::create_staging(const std::string& staging, const char* suffix) const {
   return "CREATE TEMP TABLE " + staging + " (" + column_defs_ + ")" + suffix;

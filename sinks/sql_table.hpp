@@ -29,8 +29,12 @@ class sql_table {
     return (v.empty() && col < typed_.size() && typed_[col]) || (null_value_ && v == *null_value_);
   }
 
-  // CREATE TABLE IF NOT EXISTS for the table.
-  std::string create() const;
+  // What makes the table fit this stream, given the names of the columns
+  // it has now (none: it does not exist): CREATE it when missing; for a full
+  // load whose columns differ, DROP and CREATE it (a full load replaces the
+  // structure with the content); for an incremental load, ADD the columns
+  // it lacks (older rows get NULL). Run inside the commit's transaction.
+  std::vector<std::string> fit(const std::vector<std::string>& existing, load_kind load) const;
   // CREATE TEMP TABLE `staging` with the same columns; `suffix` ends it (e.g. " ON COMMIT DROP").
   std::string create_staging(const std::string& staging, const char* suffix) const;
   // Moves an incremental load from `staging` into the table: deletes the
@@ -51,6 +55,8 @@ class sql_table {
   std::string name_;
   std::string columns_;
   std::string column_defs_;
+  std::vector<std::string> names_;  // safe, unquoted
+  std::vector<std::string> defs_;   // quoted name and type, one per column
   std::string id_;  // quoted Id column, or empty
   int deleted_ = -1;
   std::string deleted_name_;  // quoted

@@ -1,6 +1,7 @@
 #include "sinks/sqlite_sink.hpp"
 
 #include "sinks/sink_common.hpp"
+#include "sinks/sink_names.hpp"
 #include "sinks/sql_table.hpp"
 
 #include <aquaduct/error.hpp>
@@ -74,6 +75,21 @@ class sqlite_db {
     if (sqlite3_step(st.get()) != SQLITE_DONE) fail(sqlite3_errmsg(db_));
     return sqlite3_changes(db_);
   }
+  // The first column of every row of a query.
+  std::vector<std::string> column(const std::string& sql, const std::vector<std::string>& params) {
+    statement st(db_, sql);
+    for (std::size_t i = 0; i < params.size(); ++i)
+      sqlite3_bind_text(st.get(), static_cast<int>(i + 1), params[i].data(), static_cast<int>(params[i].size()),
+                        SQLITE_STATIC);
+    std::vector<std::string> out;
+    int rc;
+    while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+      const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0));
+      out.emplace_back(p ? p : "", static_cast<std::size_t>(sqlite3_column_bytes(st.get(), 0)));
+    }
+    if (rc != SQLITE_DONE) fail(sqlite3_errmsg(db_));
+    return out;
+  }
   sqlite3* get() const noexcept { return db_; }
 
  private:
@@ -123,7 +139,9 @@ class sqlite_stream final : public sink_stream {
       db_.exec("COMMIT");  // the staged rows (temporary: no fsync, no lock on the database file)
       db_.exec("BEGIN IMMEDIATE");
       db_.exec(table_.create_commits());
-      db_.exec(table_.create());
+      const auto existing = db_.column("SELECT name FROM pragma_table_info(?1, 'main') ORDER BY cid",
+                                       {table_name(schema_.job, schema_.query)});
+      for (const auto& sql : table_.fit(existing, schema_.load)) db_.exec(sql);
       const commit_key key = make_commit_key(schema_, token);
       if (db_.run(table_.record_commit(), {key.job, key.query, key.file_ids, token.job_id, std::to_string(rows_)}) ==
           0) {

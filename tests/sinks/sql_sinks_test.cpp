@@ -216,3 +216,16 @@ TEST_CASE("validate --connect: the registry runs a configured sink's health chec
   c.options["colour"] = {"blue", {"p.toml", 9, 1}};
   CHECK(sinks::check_sink_health(c).rfind("p.toml:9:1: unknown key 'colour'", 0) == 0);
 }
+
+TEST_CASE("the table follows the query's columns: a full load replaces them, an incremental one adds") {
+  for (auto& t : sql_targets()) {
+    CAPTURE(t.h->name());
+    auto s = t.h->make();
+    commit_rows(*s, schema_of("billing", "Account", {"Id", "Name"}), {{"1", "one"}}, "f1");
+    commit_rows(*s, schema_of("billing", "Account", {"Id", "Name", "Balance"}, load_kind::incremental),
+                {{"2", "two", "20"}}, "f2");
+    CHECK(sorted(t.h->read("billing", "Account")) == rows{{"1", "one", ""}, {"2", "two", "20"}});
+    commit_rows(*s, schema_of("billing", "Account", {"Id", "Status"}), {{"3", "Active"}}, "f3");
+    CHECK(t.h->read("billing", "Account") == rows{{"3", "Active"}});
+  }
+}
