@@ -251,7 +251,11 @@ class postgres_stream final : public sink_stream {
 
   void flush() {
     if (buffer_.empty()) return;
-    conn_->put(buffer_);
+    try {
+      conn_->put(buffer_);
+    } catch (const std::system_error& e) {
+      fail("postgres: " + where(schema_) + ", before row " + std::to_string(rows_ + 1) + ": " + e.what());
+    }
     buffer_.clear();
   }
 
