@@ -6,6 +6,7 @@
 #include <aquaduct/error.hpp>
 
 #include "emulator/emulator.hpp"
+#include "sinks/registry.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -94,10 +95,20 @@ int cmd_run(const std::string& path, const std::string& report_path) {
   return report.exit_code();
 }
 
-int cmd_validate(const std::string& path) {
+int cmd_validate(const std::string& path, bool connect) {
   std::vector<std::string> problems;
   auto cfg = load_checked(path, problems);
   if (!cfg) return print_problems(problems);
+  // --connect: every sink's health check; a config that is valid but whose
+  // destination is unreachable exits 1, not 2.
+  if (connect) {
+    for (const auto& s : cfg->sinks)
+      if (auto why = aquaduct::sinks::check_sink_health(s); !why.empty()) problems.push_back(std::move(why));
+    if (!problems.empty()) {
+      print_problems(problems);
+      return exit_failed;
+    }
+  }
   std::size_t queries = 0;
   for (const auto& j : cfg->jobs) queries += j.queries.size();
   std::cout << path << ": ok (" << cfg->jobs.size() << " jobs, " << queries << " queries, " << cfg->sinks.size()
@@ -131,6 +142,7 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  aquaduct run examples/demo.toml            no base_url: an embedded emulator serves the run\n"
       "  aquaduct validate pipeline.toml            every config problem as FILE:LINE:COL\n"
+      "  aquaduct validate --connect pipeline.toml  ... and every sink's health check\n"
       "  aquaduct run pipeline.toml --report r.json exit 0 ok, 1 failed, 2 config, 3 auth\n"
       "  aquaduct emulate --port 8080 --scale 10000 a local AQuA service for your own tests\n"
       "Docs: README.md, docs/config.md, docs/emulator.md");
@@ -149,6 +161,9 @@ int main(int argc, char** argv) {
   std::string validate_path;
   auto* validate = app.add_subcommand("validate", "Check a pipeline file; prints every problem as FILE:LINE:COL");
   validate->add_option("PIPELINE", validate_path, "The pipeline file (TOML)")->required()->check(CLI::ExistingFile);
+  bool validate_connect = false;
+  validate->add_flag("--connect", validate_connect,
+                     "Also run every sink's health check (connect, check write access; writes no rows)");
 
   aquaduct::emulator::options emu;
   std::uint64_t latency_ms = static_cast<std::uint64_t>(emu.latency.count());
@@ -173,7 +188,7 @@ int main(int argc, char** argv) {
   }
 
   if (*run) return cmd_run(pipeline, report_path);
-  if (*validate) return cmd_validate(validate_path);
+  if (*validate) return cmd_validate(validate_path, validate_connect);
   if (*emulate) {
     emu.latency = std::chrono::milliseconds(latency_ms);
     return cmd_emulate(std::move(emu));
