@@ -40,6 +40,7 @@ test: build
 bench: build
 	$(BUILD_DIR)/bench/decode_bench
 	$(BUILD_DIR)/bench/sink_bench
+	$(BUILD_DIR)/bench/transport_bench
 	bash bench/e2e_bench.sh $(BUILD_DIR)/aquaduct
 
 # libFuzzer targets with Debian's clang (fuzz/CMakeLists.txt), each run FUZZ_SECONDS

@@ -1,5 +1,7 @@
 #include "engine/aqua_client.hpp"
 
+#include "transport/redact.hpp"
+
 #include <aquaduct/error.hpp>
 
 #include <asio/steady_timer.hpp>
@@ -11,76 +13,141 @@
 
 namespace aquaduct::engine_detail {
 
+using steady = std::chrono::steady_clock;
+
 namespace {
 
-constexpr int max_attempts = 4;
-
-bool transient_status(unsigned status) { return status == 429 || status == 502 || status == 503 || status == 504; }
-
-// Exponential: 250 ms, 500 ms, 1 s, ...
-std::chrono::milliseconds backoff(int attempt) { return std::chrono::milliseconds(250) * (1 << attempt); }
-
-// Retry-After (seconds) when the service sent one, else the backoff.
-std::chrono::milliseconds retry_delay(const transport::http_response& resp, int attempt) {
-  if (auto ra = resp.find("Retry-After")) {
-    unsigned seconds = 0;
-    const auto [p, err] = std::from_chars(ra->data(), ra->data() + ra->size(), seconds);
-    if (err == std::errc{} && p == ra->data() + ra->size()) return std::chrono::seconds(std::min(seconds, 600u));
+transport::auth_settings auth_settings_of(const auth_config& a) {
+  switch (a.type) {
+    case auth_type::oauth: return {transport::auth_kind::oauth, a.client_id, a.client_secret};
+    case auth_type::api_key: return {transport::auth_kind::api_key, a.access_key_id, a.secret_access_key};
+    case auth_type::basic: return {transport::auth_kind::basic, a.username, a.password};
+    case auth_type::none: break;
   }
-  return backoff(attempt);
+  return {};
+}
+
+std::optional<std::chrono::milliseconds> retry_after_of(const transport::http_response& resp) {
+  const auto ra = resp.find("Retry-After");
+  if (!ra) return std::nullopt;
+  return transport::parse_retry_after(*ra, std::chrono::system_clock::now());
+}
+
+std::uint64_t number(std::string_view s, bool& ok) {
+  std::uint64_t v = 0;
+  const auto [p, err] = std::from_chars(s.data(), s.data() + s.size(), v);
+  ok = ok && err == std::errc{} && p == s.data() + s.size() && !s.empty();
+  return v;
 }
 
 }  // namespace
 
-aqua_client::aqua_client(asio::any_io_executor ex, transport::origin where, transport::client_options opts,
-                         std::shared_ptr<transport::authenticator> auth)
-    : http_(std::move(ex), std::move(where), std::move(opts)), auth_(std::move(auth)) {}
+aqua_session make_aqua_session(asio::any_io_executor ex, const source_config& src, const std::string& config_path,
+                               std::function<void(std::string_view)> log) {
+  std::error_code ec;
+  transport::origin where = transport::parse_base_url(src.base_url, ec);
+  if (ec)
+    throw config_error(config_errc::bad_value,
+                       {config_path + ": [source] base_url \"" + src.base_url + "\" is not http(s)://host[:port][/prefix]"});
+  transport::client_options o;
+  o.connect_timeout = std::chrono::milliseconds(src.connect_timeout_ms);
+  o.handshake_timeout = std::chrono::milliseconds(src.handshake_timeout_ms);
+  o.write_timeout = std::chrono::milliseconds(src.write_timeout_ms);
+  o.idle_timeout = std::chrono::milliseconds(src.idle_timeout_ms);
+  o.request_timeout = std::chrono::milliseconds(src.request_timeout_ms);
+  o.pool_idle_timeout = std::chrono::milliseconds(src.pool_idle_timeout_ms);
+  o.max_connections = src.max_connections;
+  o.proxy = src.proxy;
+  o.tls = {src.tls.ca_file, src.tls.insecure_skip_verify};
+  o.gzip_request_min_bytes = src.gzip_request_bodies ? 1024 : 0;
+  if (!src.headers.user_agent.empty()) o.user_agent = src.headers.user_agent;
+  o.log = std::move(log);
+  aqua_session s;
+  try {
+    s.http = std::make_shared<transport::http_client>(std::move(ex), std::move(where), std::move(o));
+  } catch (const std::system_error& e) {
+    throw config_error(config_errc::bad_value, {config_path + ": [source] " + transport::redact(e.what())});
+  }
+  s.auth = std::make_shared<transport::authenticator>(auth_settings_of(src.auth));
+  transport::retry_options r;
+  r.max_attempts = src.retry.max_attempts;
+  r.initial = std::chrono::milliseconds(src.retry.initial_ms);
+  r.max_delay = std::chrono::milliseconds(src.retry.max_ms);
+  r.budget = std::chrono::seconds(src.retry.budget_s);
+  s.retry = transport::retry_policy(r);
+  if (!src.headers.track_id.empty()) s.headers.push_back({"Zuora-Track-Id", src.headers.track_id});
+  if (!src.headers.entity_ids.empty()) s.headers.push_back({"Zuora-Entity-Ids", src.headers.entity_ids});
+  if (!src.headers.org_ids.empty()) s.headers.push_back({"Zuora-Org-Ids", src.headers.org_ids});
+  return s;
+}
 
 void aqua_client::refuse(const transport::http_request& req, const transport::http_response& resp) {
   const decode::error_reply reply = json_.parse_error(resp.body);
   std::string what = req.method + " " + req.target + ": HTTP " + std::to_string(resp.status);
   if (!reply.code.empty()) what += " " + reply.code;
   if (!reply.message.empty()) what += " " + reply.message;
-  const bool auth = resp.status == 401 || resp.status == 403;
-  throw std::system_error(auth ? aqua_errc::auth_refused : aqua_errc::http_error, what);
+  aqua_errc code = aqua_errc::http_error;
+  if (resp.status == 401 || resp.status == 403) code = aqua_errc::auth_refused;
+  else if (transport::classify(resp.status) == transport::outcome::retriable) code = aqua_errc::unavailable;
+  throw std::system_error(code, transport::redact(what));
 }
 
-asio::awaitable<transport::http_response> aqua_client::send(transport::http_request req,
-                                                            transport::body_handler on_body) {
+asio::awaitable<bool> aqua_client::back_off(const transport::http_request& req, unsigned attempt, steady::time_point started,
+                                            std::optional<std::chrono::milliseconds> retry_after,
+                                            const std::string& why) {
+  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started);
+  const transport::retry_decision d = s_.retry.next(attempt, elapsed, retry_after, transport::jitter_unit());
+  if (!d.retry) co_return false;
+  s_.http->warn("retrying " + req.method + " " + req.target + " in " + std::to_string(d.delay.count()) +
+                " ms (attempt " + std::to_string(attempt + 1) + "): " + why);
+  asio::steady_timer t(co_await asio::this_coro::executor, d.delay);
+  co_await t.async_wait(asio::use_awaitable);
+  co_return true;
+}
+
+asio::awaitable<transport::http_response> aqua_client::send(transport::http_request req, attempt_hooks hooks) {
+  for (const auto& h : s_.headers) req.headers.push_back(h);
+  const auto started = steady::now();
   bool refreshed = false;
-  for (int attempt = 0;; ++attempt) {
-    transport::http_request r = req;
-    co_await auth_->authorize(http_, r);
+  for (unsigned attempt = 1;; ++attempt) {
+    transport::http_request r = req;  // the same Idempotency-Key on every attempt
+    if (hooks.prepare) hooks.prepare(r);
     transport::http_response resp;
-    std::optional<std::chrono::milliseconds> wait;  // set: try again after waiting this long
+    std::uint64_t generation = 0;
+    std::optional<std::system_error> failure;
     try {
-      if (on_body) resp = co_await http_.stream(std::move(r), on_body);
-      else resp = co_await http_.request(std::move(r));
+      generation = co_await s_.auth->authorize(*s_.http, r);
+      if (hooks.on_body) resp = co_await s_.http->stream(std::move(r), hooks.on_body, hooks.on_head);
+      else resp = co_await s_.http->request(std::move(r));
     } catch (const std::system_error& e) {
-      if (on_body || attempt + 1 >= max_attempts || e.code() != make_error_condition(condition::retriable)) throw;
-      wait = backoff(attempt);  // co_await is not allowed in a handler: wait below
+      if (transport::classify(e.code()) != transport::outcome::retriable) throw;
+      if (hooks.on_failure) hooks.on_failure(e);
+      failure = e;  // co_await is not allowed in a handler: back off below
     }
-    if (!wait && resp.status == 401 && !refreshed) {
-      // An expired or revoked token: fetch a new one once.
+    if (!failure && resp.status == 401 && !refreshed) {
+      // An expired or revoked token: fetch a new one, once.
       refreshed = true;
-      auth_->token_rejected();
+      s_.auth->token_rejected(generation);
+      --attempt;
       continue;
     }
-    if (!wait && transient_status(resp.status) && attempt + 1 < max_attempts) wait = retry_delay(resp, attempt);
-    if (wait) {
-      asio::steady_timer t(co_await asio::this_coro::executor, *wait);
-      co_await t.async_wait(asio::use_awaitable);
-      continue;
+    if (!failure && (resp.status == 200 || (resp.status == 206 && hooks.on_body))) co_return resp;
+    if (!failure && transport::classify(resp.status) != transport::outcome::retriable) refuse(req, resp);
+    const std::string progress = hooks.progress ? hooks.progress() : "";
+    const std::string why = (failure ? failure->what() : "HTTP " + std::to_string(resp.status)) + progress;
+    if (!co_await back_off(req, attempt, started, failure ? std::nullopt : retry_after_of(resp), why)) {
+      if (failure)
+        throw std::system_error(failure->code(), transport::bare_what(*failure) + " (gave up after " +
+                                                     std::to_string(attempt) + " attempts" + progress + ")");
+      refuse(req, resp);
     }
-    if (resp.status != 200 && !(resp.status == 206 && on_body)) refuse(req, resp);
-    co_return resp;
   }
 }
 
 asio::awaitable<decode::aqua_job> aqua_client::job_call(transport::http_request req) {
   req.headers.push_back({"Accept", "application/json"});
   const std::string target = req.method + " " + req.target;
-  const transport::http_response resp = co_await send(std::move(req), {});
+  const transport::http_response resp = co_await send(std::move(req));
   decode::aqua_job job;
   std::error_code ec;
   std::string what;
@@ -88,7 +155,8 @@ asio::awaitable<decode::aqua_job> aqua_client::job_call(transport::http_request 
   if (ec) throw std::system_error(aqua_errc::bad_response, target + ": " + what);
   if (job.status == "error" || !job.error_code.empty())
     throw std::system_error(aqua_errc::submit_rejected,
-                            target + ": errorCode " + job.error_code + (job.message.empty() ? "" : ": " + job.message));
+                            transport::redact(target + ": errorCode " + job.error_code +
+                                              (job.message.empty() ? "" : ": " + job.message)));
   co_return job;
 }
 
@@ -118,7 +186,62 @@ asio::awaitable<decode::aqua_job> aqua_client::cancel_job(std::string job_id) {
 asio::awaitable<void> aqua_client::download(std::string file_id, transport::body_handler on_body) {
   transport::http_request req;
   req.target = "/v1/file/" + file_id;
-  co_await send(std::move(req), std::move(on_body));
+  const std::string target = req.target;
+  std::uint64_t accepted = 0;              // bytes the consumer took
+  std::optional<std::uint64_t> length;     // the whole file's length, from the first response
+  std::string etag;
+  bool resumable = false;                  // Accept-Ranges: bytes, no content coding
+
+  // A resumed response must continue exactly where the consumer stopped.
+  const auto check_head = [&](const transport::http_response& h) {
+    if (h.status < 200 || h.status >= 300) return;
+    if (accepted == 0) {
+      const auto ranges = h.find("Accept-Ranges");
+      resumable = ranges && ranges->find("bytes") != std::string_view::npos && !h.find("Content-Encoding");
+      bool ok = true;
+      if (const auto cl = h.find("Content-Length")) length = number(*cl, ok);
+      if (!ok) length.reset();
+      if (const auto e = h.find("ETag")) etag = std::string(*e);
+      return;
+    }
+    const std::string at = "at byte " + std::to_string(accepted);
+    if (h.status != 206)
+      throw std::system_error(transport_errc::restart_needed,
+                              "GET " + target + ": the server ignored Range " + at + ": the download must restart");
+    // Content-Range: bytes FIRST-LAST/TOTAL
+    const std::string_view cr = h.find("Content-Range").value_or("");
+    const auto dash = cr.find('-'), slash = cr.find('/');
+    bool ok = cr.substr(0, 6) == "bytes " && dash != std::string_view::npos && slash != std::string_view::npos;
+    const std::uint64_t first = ok ? number(cr.substr(6, dash - 6), ok) : 0;
+    const std::uint64_t total = ok ? number(cr.substr(slash + 1), ok) : 0;
+    if (!ok || first != accepted || (length && total != *length))
+      throw std::system_error(transport_errc::restart_needed, "GET " + target + ": resumed " + at +
+                                                                  " but got Content-Range \"" + std::string(cr) +
+                                                                  "\": the download must restart");
+  };
+  const auto take = [&](std::string_view piece) {
+    on_body(piece);
+    accepted += piece.size();
+  };
+
+  attempt_hooks hooks;
+  hooks.on_body = take;
+  hooks.on_head = check_head;
+  hooks.prepare = [&](transport::http_request& r) {
+    if (accepted == 0) return;
+    r.headers.push_back({"Range", "bytes=" + std::to_string(accepted) + "-"});
+    if (!etag.empty()) r.headers.push_back({"If-Range", etag});
+  };
+  hooks.on_failure = [&](const std::system_error& e) {
+    if (accepted > 0 && !resumable)
+      throw std::system_error(transport_errc::restart_needed,
+                              transport::bare_what(e) + " after " + std::to_string(accepted) +
+                                  " bytes, and the server does not support Range: the download must restart");
+  };
+  hooks.progress = [&]() -> std::string {
+    return accepted ? "; resuming at byte " + std::to_string(accepted) : std::string();
+  };
+  co_await send(std::move(req), std::move(hooks));
 }
 
 }  // namespace aquaduct::engine_detail

@@ -1,24 +1,49 @@
 #pragma once
-// The AQuA operations of aqua-contract.md §1 over one HTTP connection:
-// submit, get, cancel, and streaming a result file. Handles credentials
-// (with one token refresh on 401), retries of transient failures on the
-// small JSON calls (429 with Retry-After, 502/503/504, resets), and turns
-// every answer the contract does not allow into a clear std::system_error.
+// The AQuA operations of aqua-contract.md §1: submit, get, cancel, and
+// streaming a result file, over the run's shared HTTP client (one pool per
+// origin) with its credentials and common headers (§2).
+//
+// Every call retries what transport::classify() calls retriable (connect
+// errors, resets, timeouts, 429/502/503/504) under the run's retry_policy,
+// honouring Retry-After. A POST is retried only because it carries the same
+// Idempotency-Key on every attempt. After a 401 the token is refreshed once;
+// a second 401 is aqua_errc::auth_refused (exit code 3). HTTP 200 carrying an
+// AQuA errorCode is a failure with that code (aqua_errc::submit_rejected).
+// A download broken mid-body resumes with Range from the last byte the
+// consumer accepted, or fails with transport_errc::restart_needed when the
+// server cannot resume. Every message is redacted (transport/redact.hpp).
 #include "decode/aqua_models.hpp"
 #include "transport/authenticator.hpp"
 #include "transport/http_client.hpp"
+#include "transport/retry_policy.hpp"
+
+#include <aquaduct/config.hpp>
 
 #include <asio/awaitable.hpp>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace aquaduct::engine_detail {
 
+// What every AQuA call of a run shares.
+struct aqua_session {
+  std::shared_ptr<transport::http_client> http;
+  std::shared_ptr<transport::authenticator> auth;
+  transport::retry_policy retry;
+  std::vector<transport::header> headers;  // Zuora-Track-Id, Zuora-Entity-Ids, Zuora-Org-Ids
+};
+
+// The session for [source]: origin (base_url), TLS, proxy, deadlines, pool
+// size, credentials, headers and retry policy. Throws config_error naming
+// `config_path` when base_url, the proxy or ca_file is unusable.
+aqua_session make_aqua_session(asio::any_io_executor ex, const source_config& src, const std::string& config_path,
+                               std::function<void(std::string_view)> log = {});
+
 class aqua_client {
  public:
-  aqua_client(asio::any_io_executor ex, transport::origin where, transport::client_options opts,
-              std::shared_ptr<transport::authenticator> auth);
+  explicit aqua_client(aqua_session session) : s_(std::move(session)) {}
 
   // POST /v1/batch-query/. A validation error (HTTP 200, status "error")
   // throws aqua_errc::submit_rejected with the errorCode and message.
@@ -26,17 +51,29 @@ class aqua_client {
   asio::awaitable<decode::aqua_job> get_job(std::string job_id);
   asio::awaitable<decode::aqua_job> cancel_job(std::string job_id);
 
-  // GET /v1/file/{id}, the body streamed to `on_body`. Not retried here: the
-  // caller owns what the handler already consumed.
+  // GET /v1/file/{id}, the body streamed to `on_body`, each byte exactly once
+  // and in order even across resumed connections. An exception from
+  // `on_body` ends the download at once.
   asio::awaitable<void> download(std::string file_id, transport::body_handler on_body);
 
  private:
-  asio::awaitable<transport::http_response> send(transport::http_request req, transport::body_handler on_body);
+  // What varies between a JSON call and a download, per attempt.
+  struct attempt_hooks {
+    transport::body_handler on_body;  // empty: a buffered JSON call
+    transport::head_handler on_head;
+    std::function<void(transport::http_request&)> prepare;  // adjusts each attempt's request
+    std::function<void(const std::system_error&)> on_failure;  // a retriable failure; may throw to stop
+    std::function<std::string()> progress;  // said with each retry, e.g. where a download resumes
+  };
+  asio::awaitable<transport::http_response> send(transport::http_request req, attempt_hooks hooks = {});
   asio::awaitable<decode::aqua_job> job_call(transport::http_request req);
   [[noreturn]] void refuse(const transport::http_request& req, const transport::http_response& resp);
+  // Waits before another attempt, or returns false when the policy says stop.
+  asio::awaitable<bool> back_off(const transport::http_request& req, unsigned attempt,
+                                 std::chrono::steady_clock::time_point started,
+                                 std::optional<std::chrono::milliseconds> retry_after, const std::string& why);
 
-  transport::http_client http_;
-  std::shared_ptr<transport::authenticator> auth_;
+  aqua_session s_;
   decode::json_reader json_;
 };
 

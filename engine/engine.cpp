@@ -35,16 +35,6 @@ std::string utc_now_iso() {
   return buf;
 }
 
-transport::auth_settings auth_settings_of(const auth_config& a) {
-  switch (a.type) {
-    case auth_type::oauth: return {transport::auth_kind::oauth, a.client_id, a.client_secret};
-    case auth_type::api_key: return {transport::auth_kind::api_key, a.access_key_id, a.secret_access_key};
-    case auth_type::basic: return {transport::auth_kind::basic, a.username, a.password};
-    case auth_type::none: break;
-  }
-  return {};
-}
-
 // Runs the jobs with at most `limit` in flight; each finished job starts the next.
 class scheduler {
  public:
@@ -103,24 +93,15 @@ run_report engine::run() {
   std::vector<std::unique_ptr<sink>> built;
   for (const auto& sc : impl_->cfg.sinks) built.push_back(sinks::make_sink(sc));
 
+  asio::io_context io;
   auto ctx = std::make_shared<run_context>();
   ctx->source = impl_->cfg.source;
-  std::error_code ec;
-  ctx->where = transport::parse_base_url(ctx->source.base_url, ec);
-  if (ec)
-    throw config_error(config_errc::bad_value,
-                       {impl_->cfg.path + ": [source] base_url \"" + ctx->source.base_url +
-                        "\" is not http://host[:port][/prefix] (https comes with TLS support)"});
-  if (ctx->where.scheme == "https")
-    throw config_error(config_errc::unsupported, {impl_->cfg.path + ": [source] base_url: https is not supported yet"});
-  ctx->http.request_timeout = std::chrono::milliseconds(ctx->source.request_timeout_ms);
-  ctx->auth = std::make_shared<transport::authenticator>(auth_settings_of(ctx->source.auth));
+  ctx->aqua = engine_detail::make_aqua_session(io.get_executor(), ctx->source, impl_->cfg.path);
   for (auto& s : built) ctx->sinks.push_back(s.get());
   for (auto& s : impl_->extra_sinks) ctx->sinks.push_back(s.get());
   if (ctx->sinks.empty())
     throw config_error(config_errc::missing_key, {impl_->cfg.path + ": the pipeline has no [[sinks]]"});
 
-  asio::io_context io;
   scheduler sched(io, ctx, impl_->cfg.jobs, ctx->source.max_active_jobs);
   io.run();
   report.jobs = sched.take();

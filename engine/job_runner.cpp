@@ -141,7 +141,7 @@ asio::awaitable<job_report> run_job(std::shared_ptr<const run_context> ctx, job_
     report.queries.push_back(std::move(qr));
   }
   auto ex = co_await asio::this_coro::executor;
-  aqua_client client(ex, ctx->where, ctx->http, ctx->auth);
+  aqua_client client(ctx->aqua);
   const auto started = clock::now();
   try {
     decode::aqua_job remote = co_await client.submit(submit_body(job), random_key());

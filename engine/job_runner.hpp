@@ -18,9 +18,7 @@ namespace aquaduct::engine_detail {
 // What every job of a run shares. Owned by the engine for the whole run.
 struct run_context {
   source_config source;
-  transport::origin where;
-  transport::client_options http;
-  std::shared_ptr<transport::authenticator> auth;
+  aqua_session aqua;  // the run's HTTP client (one pool), credentials, headers, retry policy
   std::vector<sink*> sinks;
 };
 

@@ -4,9 +4,11 @@
 #include <aquaduct/error.hpp>
 
 #include "sinks/registry.hpp"
+#include "transport/url.hpp"
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <initializer_list>
@@ -138,15 +140,77 @@ class loader {
     const toml::table* t = table_at(root, "source");
     if (!t) return;
     only_keys(*t, "[source]", {"base_url", "environment", "max_active_jobs", "max_connections",
-                               "request_timeout_ms", "auth", "poll", "callout"});
+                               "request_timeout_ms", "auth", "poll", "callout", "connect_timeout_ms",
+                               "handshake_timeout_ms", "write_timeout_ms", "idle_timeout_ms",
+                               "pool_idle_timeout_ms", "proxy", "gzip_request_bodies", "tls", "headers", "retry"});
     read(*t, "base_url", src.base_url);
-    unsupported(*t, "environment", "give base_url instead");
+    read(*t, "environment", src.environment);
+    if (!src.environment.empty()) {
+      const std::string url = transport::environment_base_url(src.environment);
+      if (url.empty())
+        problem(t->get("environment")->source(), config_errc::bad_value,
+                "environment = \"" + src.environment + "\" is not one of: " + transport::environment_names());
+      else if (!src.base_url.empty())
+        problem(t->get("environment")->source(), config_errc::bad_value, "give environment or base_url, not both");
+      else
+        src.base_url = url;
+    }
     unsupported(*t, "callout", "jobs are polled");
     read(*t, "max_active_jobs", src.max_active_jobs, 1, 50);
     read(*t, "max_connections", src.max_connections, 1, 1024);
     read(*t, "request_timeout_ms", src.request_timeout_ms, 1);
+    read(*t, "connect_timeout_ms", src.connect_timeout_ms, 1);
+    read(*t, "handshake_timeout_ms", src.handshake_timeout_ms, 1);
+    read(*t, "write_timeout_ms", src.write_timeout_ms, 1);
+    read(*t, "idle_timeout_ms", src.idle_timeout_ms, 1);
+    read(*t, "pool_idle_timeout_ms", src.pool_idle_timeout_ms, 1);
+    read(*t, "proxy", src.proxy);
+    read(*t, "gzip_request_bodies", src.gzip_request_bodies);
+    if (!src.proxy.empty() && src.proxy != "none") {
+      std::error_code ec;
+      transport::parse_base_url(src.proxy, ec);
+      if (ec) problem(t->get("proxy")->source(), config_errc::bad_value, "proxy must be \"none\" or http://host:port");
+    }
     if (const toml::table* a = table_at(*t, "auth")) load_auth(*a, src.auth);
     if (const toml::table* p = table_at(*t, "poll")) load_poll(*p, src.poll);
+    if (const toml::table* x = table_at(*t, "tls")) load_tls(*x, src.tls);
+    if (const toml::table* h = table_at(*t, "headers")) load_headers(*h, src.headers);
+    if (const toml::table* r = table_at(*t, "retry")) load_retry(*r, src.retry);
+  }
+
+  void load_tls(const toml::table& t, tls_config& tls) {
+    only_keys(t, "[source.tls]", {"ca_file", "insecure_skip_verify"});
+    read(t, "ca_file", tls.ca_file);
+    read(t, "insecure_skip_verify", tls.insecure_skip_verify);
+  }
+
+  void load_headers(const toml::table& t, headers_config& h) {
+    only_keys(t, "[source.headers]", {"track_id", "entity_ids", "org_ids", "user_agent"});
+    read(t, "track_id", h.track_id);
+    read(t, "entity_ids", h.entity_ids);
+    read(t, "org_ids", h.org_ids);
+    read(t, "user_agent", h.user_agent);
+    const auto bad = [](unsigned char c) { return c < 0x20 || c > 0x7e; };
+    if (h.track_id.size() > 64 || h.track_id.find_first_of(":;\"'") != std::string::npos ||
+        std::any_of(h.track_id.begin(), h.track_id.end(), bad))
+      problem(t.get("track_id")->source(), config_errc::bad_value,
+              "track_id must be at most 64 US-ASCII characters without : ; \" '");
+    const auto printable = [&](std::string_view key, const std::string& v) {
+      if (std::any_of(v.begin(), v.end(), bad))
+        problem(t.get(key)->source(), config_errc::bad_value, std::string(key) + " must be printable US-ASCII");
+    };
+    printable("entity_ids", h.entity_ids);
+    printable("org_ids", h.org_ids);
+    printable("user_agent", h.user_agent);
+  }
+
+  void load_retry(const toml::table& t, retry_config& r) {
+    only_keys(t, "[source.retry]", {"max_attempts", "initial_ms", "max_ms", "budget_s"});
+    read(t, "max_attempts", r.max_attempts, 1, 100);
+    read(t, "initial_ms", r.initial_ms, 1);
+    read(t, "max_ms", r.max_ms, 1);
+    read(t, "budget_s", r.budget_s, 1);
+    if (r.max_ms < r.initial_ms) problem(t.source(), config_errc::bad_value, "max_ms must not be less than initial_ms");
   }
 
   void load_auth(const toml::table& t, auth_config& auth) {

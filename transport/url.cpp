@@ -2,7 +2,12 @@
 
 #include <aquaduct/error.hpp>
 
+#include <algorithm>
+#include <array>
+#include <cctype>
 #include <charconv>
+#include <cstdlib>
+#include <utility>
 
 namespace aquaduct::transport {
 
@@ -60,6 +65,90 @@ origin parse_base_url(std::string_view url, std::error_code& ec) {
   if (path.find_first_of("?#") != std::string_view::npos) return fail();
   o.path_prefix = std::string(path);
   ec.clear();
+  return o;
+}
+
+namespace {
+
+constexpr std::array<std::pair<std::string_view, std::string_view>, 11> environments{{
+    {"us-production", "rest.zuora.com"},
+    {"us-cloud2-production", "rest.na.zuora.com"},
+    {"us-sandbox", "rest.apisandbox.zuora.com"},
+    {"us-cloud2-sandbox", "rest.sandbox.na.zuora.com"},
+    {"us-central-sandbox", "rest.test.zuora.com"},
+    {"us-performance-test", "rest.pt1.zuora.com"},
+    {"eu-production", "rest.eu.zuora.com"},
+    {"eu-sandbox", "rest.sandbox.eu.zuora.com"},
+    {"eu-central-sandbox", "rest.test.eu.zuora.com"},
+    {"apac-production", "rest.ap.zuora.com"},
+    {"apac-central-sandbox", "rest.test.ap.zuora.com"},
+}};
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+const char* env(const char* upper, const char* lower_name) {
+  const char* v = std::getenv(upper);
+  if (!v || !*v) v = std::getenv(lower_name);
+  return v && *v ? v : nullptr;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+std::string environment_base_url(std::string_view name) {
+  for (const auto& [n, host] : environments)
+    if (n == name) return "https://" + std::string(host);
+  return {};
+}
+
+std::string environment_names() {
+  std::string out;
+  for (const auto& e : environments) out += (out.empty() ? "" : ", ") + std::string(e.first);
+  return out;
+}
+
+bool no_proxy_matches(std::string_view no_proxy, std::string_view host_in) {
+  const std::string host = lower(host_in);
+  while (!no_proxy.empty()) {
+    const auto comma = no_proxy.find(',');
+    std::string entry = lower(trim(no_proxy.substr(0, comma)));
+    no_proxy = comma == std::string_view::npos ? std::string_view{} : no_proxy.substr(comma + 1);
+    if (entry == "*") return true;
+    if (!entry.empty() && entry.front() == '[') entry = entry.substr(1, entry.find(']') - 1);  // [::1]:port
+    else if (std::count(entry.begin(), entry.end(), ':') == 1) entry = entry.substr(0, entry.find(':'));
+    if (!entry.empty() && entry.front() == '.') entry.erase(0, 1);
+    if (entry.empty()) continue;
+    if (host == entry) return true;
+    if (host.size() > entry.size() && host.compare(host.size() - entry.size(), entry.size(), entry) == 0 &&
+        host[host.size() - entry.size() - 1] == '.')
+      return true;
+  }
+  return false;
+}
+
+std::optional<origin> proxy_for(const origin& target, std::string_view configured, std::error_code& ec) {
+  ec.clear();
+  std::string url(configured);
+  if (url == "none") return std::nullopt;
+  if (url.empty()) {
+    const char* no_proxy = env("NO_PROXY", "no_proxy");
+    if (no_proxy && no_proxy_matches(no_proxy, target.host)) return std::nullopt;
+    const char* v = target.scheme == "https" ? env("HTTPS_PROXY", "https_proxy") : env("HTTP_PROXY", "http_proxy");
+    if (!v) return std::nullopt;
+    url = v;
+    if (url.find("://") == std::string::npos) url = "http://" + url;
+  }
+  origin o = parse_base_url(url, ec);
+  if (ec) return std::nullopt;
   return o;
 }
 

@@ -43,11 +43,43 @@ struct poll_config {
   std::uint32_t timeout_s = 10800;
 };
 
+struct tls_config {
+  std::string ca_file;                // PEM file of extra trusted CAs; the system store stays trusted
+  bool insecure_skip_verify = false;  // DANGEROUS: no certificate check; warned about on every run
+};
+
+// Extra request headers (aqua-contract.md §2.3); empty ones are not sent.
+struct headers_config {
+  std::string track_id;    // Zuora-Track-Id: <= 64 US-ASCII characters, none of : ; " '
+  std::string entity_ids;  // Zuora-Entity-Ids
+  std::string org_ids;     // Zuora-Org-Ids
+  std::string user_agent;  // User-Agent; empty: aquaduct/<version>
+};
+
+// Retries of one request (submit, poll, cancel, token, and resumed downloads).
+struct retry_config {
+  std::uint32_t max_attempts = 5;  // attempts in all, the first included
+  std::uint32_t initial_ms = 250;  // first backoff's upper bound (full jitter)
+  std::uint32_t max_ms = 30000;    // backoff cap
+  std::uint32_t budget_s = 300;    // all attempts and waits of one request together
+};
+
 struct source_config {
-  std::string base_url;  // empty: the CLI serves the run from the embedded emulator
+  std::string base_url;     // empty: the CLI serves the run from the embedded emulator
+  std::string environment;  // a Zuora environment name (aqua-contract.md §1.1); sets base_url
+  std::uint32_t connect_timeout_ms = 10000;    // resolve + connect (+ proxy CONNECT)
+  std::uint32_t handshake_timeout_ms = 10000;  // TLS handshake
+  std::uint32_t write_timeout_ms = 30000;      // sending a request
+  std::uint32_t idle_timeout_ms = 30000;       // longest wait for the next byte of a response
+  std::uint32_t pool_idle_timeout_ms = 60000;  // an unused pooled connection is closed after this
+  std::string proxy;                // "" = HTTPS_PROXY/HTTP_PROXY/NO_PROXY from the environment; "none"; or a URL
+  bool gzip_request_bodies = false;  // Content-Encoding: gzip on request bodies over 1 KiB
+  tls_config tls;
+  headers_config headers;
+  retry_config retry;
   std::uint32_t max_active_jobs = 50;
   std::uint32_t max_connections = 16;
-  std::uint32_t request_timeout_ms = 30000;
+  std::uint32_t request_timeout_ms = 30000;  // total for one JSON request
   auth_config auth;
   poll_config poll;
 };

@@ -19,6 +19,7 @@ enum class aqua_errc {
   bad_response,           // a response that is not the JSON the contract promises
   auth_refused,           // HTTP 401/403 from the service, or token refused
   http_error,             // an unexpected HTTP status
+  unavailable,            // 429/502/503/504 (or the token endpoint unavailable): worth another try later
 };
 
 // Bytes over HTTP.
@@ -29,6 +30,10 @@ enum class transport_errc {
   connection_closed,  // the peer closed or reset before the response was complete
   bad_response,       // the response is not valid HTTP/1.1
   body_too_large,     // a buffered body exceeded its limit
+  tls_failed,         // TLS handshake failed or the peer's certificate was refused
+  cancelled,          // the caller cancelled the operation
+  proxy_failed,       // the proxy refused or broke the CONNECT tunnel
+  restart_needed,     // a broken download cannot be resumed (no Range support): fetch it again from byte 0
 };
 
 // Pipeline configuration.
@@ -55,6 +60,7 @@ enum class condition {
   auth,           // credentials refused: exit code 3
   data,           // the data is bad: retrying will not help
   fatal,          // anything else that ends the operation
+  cancelled,      // the caller cancelled: not a failure of the remote side
 };
 
 // The categories. Defined inline so that every module, the sinks included
@@ -90,12 +96,14 @@ inline const char* describe(aqua_errc e) noexcept {
     case aqua_errc::bad_response: return "the service sent a response the AQuA contract does not allow";
     case aqua_errc::auth_refused: return "authentication refused";
     case aqua_errc::http_error: return "unexpected HTTP status";
+    case aqua_errc::unavailable: return "the service is unavailable or rate limiting";
   }
   return "unknown AQuA error";
 }
 inline condition classify(aqua_errc e) noexcept {
   switch (e) {
     case aqua_errc::auth_refused: return condition::auth;
+    case aqua_errc::unavailable: return condition::retriable;
     case aqua_errc::record_count_mismatch:
     case aqua_errc::header_mismatch: return condition::data;
     default: return condition::fatal;
@@ -109,6 +117,10 @@ inline const char* describe(transport_errc e) noexcept {
     case transport_errc::connection_closed: return "connection closed before the response was complete";
     case transport_errc::bad_response: return "malformed HTTP response";
     case transport_errc::body_too_large: return "response body too large";
+    case transport_errc::tls_failed: return "TLS handshake or certificate verification failed";
+    case transport_errc::cancelled: return "cancelled";
+    case transport_errc::proxy_failed: return "proxy CONNECT failed";
+    case transport_errc::restart_needed: return "download broken and not resumable: restart from byte 0";
   }
   return "unknown transport error";
 }
@@ -117,6 +129,7 @@ inline condition classify(transport_errc e) noexcept {
     case transport_errc::connect_failed:
     case transport_errc::timeout:
     case transport_errc::connection_closed: return condition::retriable;
+    case transport_errc::cancelled: return condition::cancelled;
     default: return condition::fatal;
   }
 }
@@ -154,6 +167,7 @@ class condition_category_impl final : public std::error_category {
       case condition::auth: return "authentication";
       case condition::data: return "bad data";
       case condition::fatal: return "fatal";
+      case condition::cancelled: return "cancelled";
     }
     return "unknown condition";
   }

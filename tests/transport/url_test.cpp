@@ -36,3 +36,51 @@ TEST_CASE("bad base URLs are refused") {
     CHECK(ec == aquaduct::transport_errc::bad_url);
   }
 }
+
+TEST_CASE("environments by name follow the contract's host table") {
+  using aquaduct::transport::environment_base_url;
+  CHECK(environment_base_url("us-production") == "https://rest.zuora.com");
+  CHECK(environment_base_url("us-sandbox") == "https://rest.apisandbox.zuora.com");
+  CHECK(environment_base_url("us-cloud2-sandbox") == "https://rest.sandbox.na.zuora.com");
+  CHECK(environment_base_url("eu-production") == "https://rest.eu.zuora.com");
+  CHECK(environment_base_url("apac-central-sandbox") == "https://rest.test.ap.zuora.com");
+  CHECK(environment_base_url("mars-production").empty());
+  CHECK(aquaduct::transport::environment_names().find("eu-central-sandbox") != std::string::npos);
+}
+
+TEST_CASE("NO_PROXY matching") {
+  using aquaduct::transport::no_proxy_matches;
+  CHECK(no_proxy_matches("*", "rest.zuora.com"));
+  CHECK(no_proxy_matches("localhost,.zuora.com", "rest.zuora.com"));
+  CHECK(no_proxy_matches("zuora.com", "rest.eu.zuora.com"));
+  CHECK(no_proxy_matches("zuora.com", "zuora.com"));
+  CHECK(no_proxy_matches(" 127.0.0.1:8080 , example.org", "127.0.0.1"));
+  CHECK(no_proxy_matches("[::1]:443", "::1"));
+  CHECK_FALSE(no_proxy_matches("zuora.com", "notzuora.com"));
+  CHECK_FALSE(no_proxy_matches("", "rest.zuora.com"));
+  CHECK_FALSE(no_proxy_matches("example.org", "rest.zuora.com"));
+}
+
+TEST_CASE("the proxy comes from the config, else the environment by scheme, unless NO_PROXY matches") {
+  using aquaduct::transport::proxy_for;
+  std::error_code ec;
+  const auto target = parse_base_url("https://rest.zuora.com", ec);
+  ::setenv("HTTPS_PROXY", "proxy.corp:3128", 1);
+  ::unsetenv("NO_PROXY");
+  ::unsetenv("no_proxy");
+  auto p = proxy_for(target, "", ec);
+  REQUIRE(p);
+  CHECK(p->host == "proxy.corp");
+  CHECK(p->port == "3128");
+  CHECK_FALSE(proxy_for(target, "none", ec));
+  p = proxy_for(target, "http://other:8080", ec);
+  REQUIRE(p);
+  CHECK(p->host == "other");
+  ::setenv("NO_PROXY", ".zuora.com", 1);
+  CHECK_FALSE(proxy_for(target, "", ec));
+  ::unsetenv("NO_PROXY");
+  ::unsetenv("HTTPS_PROXY");
+  CHECK_FALSE(proxy_for(target, "", ec));
+  CHECK_FALSE(proxy_for(target, "not a url", ec));
+  CHECK(ec);
+}
