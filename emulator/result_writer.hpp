@@ -52,6 +52,7 @@ struct export_spec {
   std::uint64_t segment_rows = 500'000;           // 0 = never split
   bool crlf = false;                              // --crlf (§7)
   bool bom = false;                               // --bom (§7)
+  bool zip_stream = false;  // --zip-stream (§7): zip entry sizes in a data descriptor
   int gzip_level = 1;                             // zlib level for gzip and zip
   // order by: rows sorted in memory at a time; more spill to sorted run files
   // in the output directory, merged at the end (deleted afterwards).
