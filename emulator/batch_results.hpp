@@ -3,7 +3,8 @@
 // tenant for one query: records grouped by char type id (object_def::
 // char_type_id), the base object's rows plus each distinct joined row; one
 // relationship entry per (joined row -> base row) pair. Live rows are
-// {code 200, "Found."}; deleted rows of an incremental window are
+// {code 200, "Found."} (in an incremental window: 201 "Created." when created
+// in it, else 200 "Updated."); deleted rows of an incremental window are
 // {code 404, "Record Not Found."}. characteristics = the selected columns
 // (API names, "Rel.Field" for joined ones), values typed (string, number,
 // boolean); title = the row's Name-like field, else its Id; record id = row
@@ -22,7 +23,9 @@ struct batch_results_info {
   std::uint64_t bytes = 0;
 };
 
-// Streams the document to `path` (via "<path>.part", renamed at the end).
+// The document is built in memory (the service this mirrors caps a batch at
+// 100 records: give the query a limit) and written to `path` via
+// "<path>.part", renamed at the end.
 // batch_status: "Created", "InProgress", "Complete", "Errored", "Cancelled";
 // records are only written for "Complete". Throws std::runtime_error naming
 // the file on I/O errors.
