@@ -231,7 +231,8 @@ void for_each_result_row(const tenant_snapshot& snapshot, const export_spec& spe
       check_cancel(i);
       std::int64_t deleted_at = 0;
       bool deleted = false;
-      if (!admit(rows.load_base(i, &deleted_at), deleted_at, deleted)) continue;
+      const auto status = rows.load_base(i, &deleted_at);
+      if (!admit(status, deleted_at, deleted)) continue;
       rows.load_joins();
       if (!zoql_matches(q, rows.slots(), now)) continue;
       if (!emit(deleted)) return;
@@ -257,7 +258,8 @@ void for_each_result_row(const tenant_snapshot& snapshot, const export_spec& spe
     check_cancel(i);
     std::int64_t deleted_at = 0;
     bool deleted = false;
-    if (!admit(rows.load_base(i, &deleted_at), deleted_at, deleted)) continue;
+    const auto status = rows.load_base(i, &deleted_at);
+    if (!admit(status, deleted_at, deleted)) continue;
     rows.load_joins();
     if (!zoql_matches(q, rows.slots(), now)) continue;
     encode_key(q, rows.slots(), i, deleted, key);
