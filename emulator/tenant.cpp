@@ -639,7 +639,11 @@ class row_builder {
   row_builder(record& r, std::uint64_t seed) : r_(r), seed_(seed) {}
 
   field_value& next() { return r_[n_++]; }
-  void null() { next().k = field_value::kind::null; }
+  void null() {
+    field_value& v = next();
+    v.k = field_value::kind::null;
+    v.s.clear();
+  }
   void text(std::string_view s) {
     field_value& v = next();
     v.k = field_value::kind::text;
@@ -704,10 +708,14 @@ struct layout {
       case k_subscription: return after(created(k_account, i / 2), year_s);
       case k_rate_plan: return after(created(k_subscription, i / 2), 3600);
       case k_rate_plan_charge: return after(created(k_rate_plan, i), 60);
-      case k_invoice: return after(created(k_account, i / invoices_per_account), 4 * year_s);
+      case k_invoice: {
+        // After both subscriptions its items bill (and their rate plans).
+        const std::uint64_t a = i / invoices_per_account;
+        return after(std::max(created(k_subscription, 2 * a), created(k_subscription, 2 * a + 1)) + 3700, 4 * year_s);
+      }
       case k_invoice_item: return created(k_invoice, i / items_per_invoice) + static_cast<std::int64_t>(i % items_per_invoice);
       case k_payment: return after(created(k_account, i / payments_per_account), 4 * year_s);
-      case k_invoice_payment: return created(k_payment, i) + 1;
+      case k_invoice_payment: return std::max(created(k_payment, i), created(k_invoice, invoice_of_payment(i))) + 1;
       case k_credit_balance_adjustment: return after(created(k_account, i * 2), 4 * year_s);
       case k_invoice_adjustment: return after(created(k_invoice, invoice_of_adjustment(i)), year_s);
       case k_accounting_period: return tenant_epoch_unix_s - 6 * year_s;
@@ -721,6 +729,9 @@ struct layout {
     return created_s + r.below_s(tenant_epoch_unix_s - created_s);
   }
 
+  static std::uint64_t invoice_of_payment(std::uint64_t i) {
+    return (i / payments_per_account) * invoices_per_account + (i % payments_per_account) * 2;
+  }
   static std::uint64_t invoice_of_adjustment(std::uint64_t i) { return i * 2 * invoices_per_account + 3; }
   static std::uint64_t subscription_of_usage(std::uint64_t i) { return (i / usage_per_account) * 2 + i % 2; }
   std::uint64_t plan_of_rate_plan(std::uint64_t rp) const {
@@ -955,7 +966,7 @@ void fill_object(const layout& L, int k, std::uint64_t i, row_builder& b, row_rn
       return;
     }
     case k_invoice_payment: {
-      b.id(k_invoice, (i / payments_per_account) * invoices_per_account + (i % payments_per_account) * 2);
+      b.id(k_invoice, layout::invoice_of_payment(i));
       b.id(k_payment, i);
       b.number(100 + r.below_s(500'000));
       return;
