@@ -85,8 +85,8 @@ server::~server() { stop(); }
 void server::start() {
   if (impl_->thread.joinable()) return;
   auto tls = make_tls_context(impl_->opts);
-  auto service = std::make_unique<aqua_service>(impl_->opts);
   auto ctx = std::make_unique<asio::io_context>(1);
+  auto service = std::make_unique<aqua_service>(impl_->opts, ctx->get_executor());
   const tcp::endpoint ep(asio::ip::make_address(impl_->opts.bind), impl_->opts.port);
   tcp::acceptor acceptor(*ctx);
   acceptor.open(ep.protocol());
@@ -107,6 +107,7 @@ void server::stop() {
   if (!impl_ || !impl_->thread.joinable()) return;
   impl_->ctx->stop();
   impl_->thread.join();
+  impl_->service->stop_workers();  // before the context goes: workers post to it
   impl_->ctx.reset();  // closes the acceptor and every connection
   impl_->service.reset();
 }
@@ -131,13 +132,15 @@ table tenant_rows(const options& opts, const std::string& object, const std::vec
     idx.push_back(*i);
     t.columns.emplace_back(obj->fields[*i].name);
   }
-  const tenant ten(opts.seed, opts.scale);
-  const std::uint64_t n = ten.row_count(*obj);
+  const tenant_generator gen(opts.seed, opts.scale);
+  const std::uint64_t n = gen.base_count(*obj);
   t.rows.reserve(n);
-  std::vector<std::string> texts;
+  record rec;
   for (std::uint64_t r = 0; r < n; ++r) {
-    ten.row_texts(*obj, r, idx, time_zone::utc, texts);
-    t.rows.push_back(texts);
+    gen.generate(*obj, r, rec);
+    std::vector<std::string> texts(idx.size());
+    for (std::size_t k = 0; k < idx.size(); ++k) render_value(rec[idx[k]], time_zone::utc, texts[k]);
+    t.rows.push_back(std::move(texts));
   }
   return t;
 }

@@ -44,6 +44,9 @@ struct options {
   std::chrono::seconds file_retention{72 * 3600};  // result files purged after this (404 then)
   bool range_requests = true;                 // false: Range is ignored, files always sent whole
   std::size_t worker_threads = 1;             // threads generating result files
+  // DECISION (contract §7): a stateful run with an explicit incrementalTime
+  // does not move the session's window start; true makes it move.
+  bool incremental_time_moves_window = false;
 };
 
 class server {
