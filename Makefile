@@ -38,6 +38,7 @@ test: build
 bench: build
 	$(BUILD_DIR)/bench/decode_bench
 	bash bench/e2e_bench.sh $(BUILD_DIR)/aquaduct
+	$(BUILD_DIR)/bench/emulator_bench
 
 clean:
 	rm -rf build
