@@ -226,16 +226,20 @@ void for_each_result_row(const tenant_snapshot& snapshot, const export_spec& spe
     return emitted < limit;
   };
 
+  // Loads row i with its joins; true when it belongs to the result.
+  const auto matches = [&](std::uint64_t i, bool& deleted) {
+    check_cancel(i);
+    std::int64_t deleted_at = 0;
+    const auto status = rows.load_base(i, &deleted_at);
+    if (!admit(status, deleted_at, deleted)) return false;
+    rows.load_joins();
+    return zoql_matches(q, rows.slots(), now);
+  };
+
   if (q.order_by.empty()) {
     for (std::uint64_t i = 0; i < total; ++i) {
-      check_cancel(i);
-      std::int64_t deleted_at = 0;
       bool deleted = false;
-      const auto status = rows.load_base(i, &deleted_at);
-      if (!admit(status, deleted_at, deleted)) continue;
-      rows.load_joins();
-      if (!zoql_matches(q, rows.slots(), now)) continue;
-      if (!emit(deleted)) return;
+      if (matches(i, deleted) && !emit(deleted)) return;
     }
     return;
   }
@@ -255,13 +259,8 @@ void for_each_result_row(const tenant_snapshot& snapshot, const export_spec& spe
     keys.clear();
   };
   for (std::uint64_t i = 0; i < total; ++i) {
-    check_cancel(i);
-    std::int64_t deleted_at = 0;
     bool deleted = false;
-    const auto status = rows.load_base(i, &deleted_at);
-    if (!admit(status, deleted_at, deleted)) continue;
-    rows.load_joins();
-    if (!zoql_matches(q, rows.slots(), now)) continue;
+    if (!matches(i, deleted)) continue;
     encode_key(q, rows.slots(), i, deleted, key);
     keys.push_back(key);
     if (keys.size() >= run_rows) spill();

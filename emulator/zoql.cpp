@@ -414,30 +414,20 @@ class parser {
     if (c.slot == 0) q_.fields.push_back(c.field);
   }
 
-  condition parse_or() {
-    condition left = parse_and();
-    if (!keyword(t_, "or")) return left;
-    condition node;
-    node.k = condition::kind::or_;
-    node.position = left.position;
-    node.children.push_back(std::move(left));
-    while (keyword(t_, "or")) {
-      advance();
-      node.children.push_back(parse_and());
-    }
-    return node;
-  }
+  // cond or cond ... / cond and cond ...: one node for a run of the same keyword.
+  condition parse_or() { return parse_chain("or", condition::kind::or_, &parser::parse_and); }
+  condition parse_and() { return parse_chain("and", condition::kind::and_, &parser::parse_not); }
 
-  condition parse_and() {
-    condition left = parse_not();
-    if (!keyword(t_, "and")) return left;
+  condition parse_chain(std::string_view kw, condition::kind k, condition (parser::*operand)()) {
+    condition left = (this->*operand)();
+    if (!keyword(t_, kw)) return left;
     condition node;
-    node.k = condition::kind::and_;
+    node.k = k;
     node.position = left.position;
     node.children.push_back(std::move(left));
-    while (keyword(t_, "and")) {
+    while (keyword(t_, kw)) {
       advance();
-      node.children.push_back(parse_not());
+      node.children.push_back((this->*operand)());
     }
     return node;
   }

@@ -18,14 +18,6 @@ using aquaduct::test::temp_dir;
 
 namespace {
 
-export_spec spec_for(std::string_view query) {
-  export_spec s;
-  std::string err;
-  REQUIRE_MESSAGE(parse_zoql(query, zoql_dialect::export_zoql, s.query, err), err);
-  s.name = "Q";
-  return s;
-}
-
 // The expected rows (no header), rendered directly from the records.
 csv_rows expected_rows(const tenant_snapshot& t, const export_spec& spec) {
   csv_rows out;

@@ -9,19 +9,14 @@
 #include "emulator/result_writer.hpp"
 #include "emulator/tenant_state.hpp"
 #include "emulator/zoql.hpp"
+#include "emulator/test_emulator_data_support.hpp"
 
 using namespace aquaduct::emulator;
+using emu_data_test::spec_for;
 
 namespace {
 
 constexpr std::int64_t day = 86400;
-
-export_spec spec_for(std::string_view query) {
-  export_spec s;
-  std::string err;
-  REQUIRE_MESSAGE(parse_zoql(query, zoql_dialect::export_zoql, s.query, err), err);
-  return s;
-}
 
 // id -> deleted flag of every result row.
 std::map<std::string, bool> result_of(const tenant_snapshot& t, const export_spec& spec) {

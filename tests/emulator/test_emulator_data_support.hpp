@@ -11,9 +11,24 @@
 
 #include <zlib.h>
 
+#include <doctest/doctest.h>
+
+#include "emulator/result_writer.hpp"
+#include "emulator/zoql.hpp"
+
 namespace emu_data_test {
 
 using csv_rows = std::vector<std::vector<std::string>>;
+
+// An export of an Export ZOQL query named "Q", defaults otherwise.
+inline aquaduct::emulator::export_spec spec_for(std::string_view query) {
+  aquaduct::emulator::export_spec s;
+  std::string err;
+  REQUIRE_MESSAGE(aquaduct::emulator::parse_zoql(query, aquaduct::emulator::zoql_dialect::export_zoql, s.query, err),
+                  err);
+  s.name.push_back('Q');  // (s.name = "Q" trips a g++ 12 -Wrestrict false positive)
+  return s;
+}
 
 // RFC 4180: quoted fields may hold commas, doubled quotes and line breaks;
 // records end with \n or \r\n. Throws on a malformed quote.

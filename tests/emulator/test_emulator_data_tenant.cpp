@@ -21,13 +21,6 @@ using aquaduct::test::temp_dir;
 
 namespace {
 
-export_spec spec_for(std::string_view query) {
-  export_spec s;
-  std::string err;
-  REQUIRE_MESSAGE(parse_zoql(query, zoql_dialect::export_zoql, s.query, err), err);
-  return s;
-}
-
 bool is_hex_id(const std::string& s) {
   return s.size() == 32 && std::all_of(s.begin(), s.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
