@@ -653,16 +653,29 @@ void aqua_service::start_job(job& j) {
     s = &sessions_[j.session_key];
     s->running = j.id;
   }
-  const std::int64_t now_s = now_unix_s();
+  // Timestamps have whole seconds. A job never starts in the second of a
+  // mutation: then every row of its snapshot has UpdatedDate < its start S,
+  // and every later change has UpdatedDate >= S, so windows [S_prev, S) meet
+  // exactly, without gaps or repeats.
+  const auto wall = std::chrono::system_clock::now();
+  const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(wall.time_since_epoch()).count();
+  if (last_mutation_s_ >= now_s) {
+    j.start_pending = true;
+    const auto into = wall.time_since_epoch() - std::chrono::seconds(now_s);
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(std::chrono::seconds(last_mutation_s_ - now_s + 1) - into);
+    asio::co_spawn(io_, start_later(j.id, wait + std::chrono::milliseconds(2)), ignore_result{});
+    return;
+  }
+  j.start_pending = false;
+  j.started_at = clock::now();
   j.start_unix_s = now_s;
   plan_batches(j, s);
 
-  // The window: [incrementalTime ?: last transaction start, now - offset]. A
-  // snapshot holds nothing later than now, so "up to now" is to = now + 1.
+  // The window: [incrementalTime ?: last transaction start, now - offset).
   std::optional<std::int64_t> from;
   if (j.req.incremental_time_ms) from = *j.req.incremental_time_ms / 1000;
   else if (s != nullptr) from = s->window_start_s;
-  const std::int64_t to = now_s - j.req.offset.value_or(0) + 1;
+  const std::int64_t to = now_s - j.req.offset.value_or(0);
 
   std::vector<export_spec> specs;
   std::vector<std::string> stems;
@@ -737,9 +750,16 @@ void aqua_service::on_generated(const std::string& job_id, export_outcome outcom
       }
     }
   }
-  const auto due = j.submitted_at + opts_.latency;
+  const auto due = j.started_at + opts_.latency;
   if (clock::now() >= due) finalize(j);
   else asio::co_spawn(io_, finalize_later(j.id, due), ignore_result{});
+}
+
+asio::awaitable<void> aqua_service::start_later(std::string job_id, std::chrono::milliseconds after) {
+  asio::steady_timer t(io_, after);
+  co_await t.async_wait(asio::use_awaitable);
+  auto it = jobs_.find(job_id);
+  if (it != jobs_.end() && it->second.start_pending && !terminal(it->second.status)) start_job(it->second);
 }
 
 asio::awaitable<void> aqua_service::finalize_later(std::string job_id, clock::time_point when) {
@@ -755,7 +775,7 @@ asio::awaitable<void> aqua_service::finalize_later(std::string job_id, clock::ti
 void aqua_service::refresh(job& j) {
   if (terminal(j.status)) return;
   if (!j.start_unix_s) return;  // queued behind the session's running job
-  const auto elapsed = clock::now() - j.submitted_at;
+  const auto elapsed = clock::now() - j.started_at;
   if (j.generated && elapsed >= opts_.latency) {
     finalize(j);
   } else if (j.status == "submitted" && elapsed * 2 >= opts_.latency) {
@@ -1143,8 +1163,10 @@ http_response aqua_service::mutate(const std::string& body) {
     return reasons_error(400, 400, "update_ids and delete_ids must be arrays of ids");
   mutation_outcome out;
   std::string error;
-  if (!apply_mutation(tenant_, m, now_unix_s(), out, error)) return reasons_error(400, 400, error);
+  const std::int64_t now_s = now_unix_s();
+  if (!apply_mutation(tenant_, m, now_s, out, error)) return reasons_error(400, 400, error);
   tenant_ = std::move(out.state);
+  last_mutation_s_ = now_s;
   json_writer w;
   w.begin_object().member("status", "ok").member("object", m.object);
   const auto list = [&w](std::string_view key, const std::vector<std::string>& v) {

@@ -69,7 +69,9 @@ class aqua_service final : public request_handler {
     std::vector<batch> batches;
     std::string session_key;  // empty: stateless
     clock::time_point submitted_at;
+    clock::time_point started_at;  // the latency counts from here
     std::int64_t submit_unix_s = 0;
+    bool start_pending = false;    // waiting for the next second (see start_job)
     std::optional<std::int64_t> start_unix_s;  // transaction start, set when the export starts
     std::string status = "submitted";
     bool generated = false;  // the export finished (files exist or failed)
@@ -153,6 +155,7 @@ class aqua_service final : public request_handler {
   void finalize(job& j);
   void end_job(job& j);  // leaves the session; starts the next waiting job; callout
   asio::awaitable<void> finalize_later(std::string job_id, clock::time_point when);
+  asio::awaitable<void> start_later(std::string job_id, std::chrono::milliseconds after);
   asio::awaitable<void> callout(std::string url);
   std::size_t active_jobs(bool stateful) const;
   std::string job_json(const job& j) const;
@@ -174,6 +177,7 @@ class aqua_service final : public request_handler {
   bool own_data_dir_ = false;
   std::unique_ptr<asio::thread_pool> workers_;
   tenant_snapshot tenant_;
+  std::int64_t last_mutation_s_ = 0;  // unix second of the last /_emulator/mutate
   fault_set faults_;
   simdjson::dom::parser json_parser_;
   std::uint64_t id_counter_ = 0;

@@ -23,6 +23,7 @@
 #include <asio/read.hpp>
 #include <asio/ssl.hpp>
 #include <asio/write.hpp>
+#include <doctest/doctest.h>
 #include <simdjson.h>
 #include <zlib.h>
 
@@ -205,6 +206,46 @@ struct json {
   std::unique_ptr<simdjson::dom::parser> parser;
   simdjson::dom::element root;
 };
+
+// Submits a job (REQUIREs status submitted); returns its id.
+inline std::string submit(client& c, const std::string& body,
+                          std::vector<std::pair<std::string, std::string>> headers = client::default_auth()) {
+  reply r = c.request("POST", "/v1/batch-query/", body, std::move(headers));
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  json j(r.body);
+  REQUIRE(j.str("status") == "submitted");
+  return j.str("id");
+}
+
+// Polls (with a deadline, never a fixed sleep as the wait) until the job is
+// terminal; returns the last job JSON text.
+inline std::string wait_terminal(client& c, const std::string& id,
+                                 std::chrono::seconds limit = std::chrono::seconds(60)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    reply r = c.request("GET", "/v1/batch-query/jobs/" + id);
+    REQUIRE(r.status == 200);
+    json j(r.body);
+    const std::string st = j.str("status");
+    if (st == "completed" || st == "aborted" || st == "cancelled") return r.body;
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+// The file ids of batch `index` of a job JSON text: fileId, or segments.
+inline std::vector<std::string> batch_files(const std::string& job_text, std::size_t index = 0) {
+  json j(job_text);
+  simdjson::dom::element b = j.root["batches"].at(index);
+  std::vector<std::string> out;
+  std::string_view fid;
+  if (!b["fileId"].get(fid)) out.emplace_back(fid);
+  simdjson::dom::array segs;
+  if (!b["segments"].get(segs))
+    for (simdjson::dom::element e : segs) out.emplace_back(std::string_view(e));
+  return out;
+}
 
 inline std::string gunzip(const std::string& in) {
   z_stream zs{};

@@ -14,6 +14,8 @@ using aquaduct::emulator::server;
 using emu_test::client;
 using emu_test::json;
 using emu_test::reply;
+using emu_test::submit;
+using emu_test::wait_terminal;
 
 namespace {
 
@@ -29,29 +31,6 @@ std::string job_body(const std::string& format, const std::string& query, const 
   return fmt::format(R"({{"format":"{}","version":"1.1","name":"t","useQueryLabels":"true","dateTimeUtc":true{},)"
                      R"("queries":[{{"name":"Accounts","query":"{}","type":"zoqlexport"}}]}})",
                      format, extra, query);
-}
-
-std::string submit(client& c, const std::string& body) {
-  reply r = c.request("POST", "/v1/batch-query/", body);
-  REQUIRE(r.status == 200);
-  json j(r.body);
-  INFO(r.body);
-  REQUIRE(j.str("status") == "submitted");
-  return j.str("id");
-}
-
-// Polls until the job is terminal; returns the last job JSON text.
-std::string wait_terminal(client& c, const std::string& id) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  for (;;) {
-    reply r = c.request("GET", "/v1/batch-query/jobs/" + id);
-    REQUIRE(r.status == 200);
-    json j(r.body);
-    const std::string st = j.str("status");
-    if (st == "completed" || st == "aborted" || st == "cancelled") return r.body;
-    REQUIRE(std::chrono::steady_clock::now() < deadline);
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
 }
 
 std::string first_file_id(const std::string& job_text) {
