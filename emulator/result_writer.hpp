@@ -56,7 +56,7 @@ struct export_spec {
   int gzip_level = 1;                             // zlib level for gzip and zip
   // order by: rows sorted in memory at a time; more spill to sorted run files
   // in the output directory, merged at the end (deleted afterwards).
-  std::uint64_t sort_run_rows = 1'000'000;
+  std::uint64_t sort_run_rows = 250'000;
   const std::atomic<bool>* cancel = nullptr;  // set => stop, throw export_cancelled
 };
 
