@@ -248,3 +248,36 @@ TEST_CASE("zoql: where and order by on joined fields") {
   CHECK(!expect.empty());
   CHECK(got == expect);
 }
+
+TEST_CASE("zoql: every prefix and single-byte corruption of valid queries parses or fails with an in-range position") {
+  const std::vector<std::string> queries{
+      "select Id, Name as \"N\", BillToContact.WorkEmail from Account where (Balance >= 10.5 or not AutoPay = true) "
+      "and Name like 'A%' and UpdatedDate > '2024-01-01T00:00:00+01:00' order by Name desc, Id limit 3, 4;",
+      "select * from InvoiceItem where Invoice.Status != 'Posted' and ChargeDate <= 'today - 3 days' and SKU is not null",
+  };
+  const std::string noise = "'\"(),;=<>!*. aZ9-\n\x80";
+  std::uint64_t n = 0;
+  for (const std::string& base : queries) {
+    for (std::size_t cut = 0; cut <= base.size(); ++cut) {
+      for (std::size_t k = 0; k <= noise.size(); ++k) {
+        std::string text = base.substr(0, cut);
+        if (k < noise.size()) text += noise[k];
+        text += base.substr(std::min(cut + 1, base.size()));
+        zoql_query q;
+        std::string err;
+        ++n;
+        if (parse_zoql(text, zoql_dialect::export_zoql, q, err)) {
+          CHECK(q.object != nullptr);
+          CHECK(!q.columns.empty());
+        } else {
+          INFO(text);
+          REQUIRE(err.starts_with("at position "));
+          const std::size_t pos = std::stoul(err.substr(12));
+          CHECK(pos >= 1);
+          CHECK(pos <= text.size() + 1);
+        }
+      }
+    }
+  }
+  CHECK(n > 5000);
+}
