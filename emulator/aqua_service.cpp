@@ -967,7 +967,7 @@ http_response aqua_service::download(const http_request& req, const std::string&
         "\n<Error xmlns:security=\"http://www.zuora.com/security\"><Code>AccessDenied</Code>"
         "<Message>The file is larger than the maximum object size</Message>"
         "<security:max-object-size>{}MB</security:max-object-size></Error>\n",
-        opts_.max_file_bytes >> 20));
+        (opts_.max_file_bytes + (1u << 20) - 1) >> 20));
     return r;
   }
   http_response r;
