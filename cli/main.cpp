@@ -184,6 +184,11 @@ int main(int argc, char** argv) {
   emulate->add_flag("--iso-start-time", emu.iso_start_time, "Job startTime as YYYY-MM-DDThh:mm:ss+0000");
   emulate->add_option("--data-dir", emu.data_dir, "Directory for result files (default: a temporary one)");
   emulate->add_option("--workers", emu.worker_threads, "Threads generating result files")->capture_default_str();
+  emulate->add_flag("--crlf", emu.crlf, "CSV results with CRLF line ends");
+  emulate->add_flag("--bom", emu.bom, "CSV results with a UTF-8 byte order mark");
+  emulate->add_flag("--zip-stream", emu.zip_stream, "Zip entries written with data descriptors");
+  emulate->add_flag("--incremental-time-moves-window", emu.incremental_time_moves_window,
+                    "A stateful run with incrementalTime moves the session's window start");
 
   auto* help = app.add_subcommand("help", "Show help for a command");
   std::string help_topic;

@@ -691,6 +691,9 @@ void aqua_service::start_job(job& j) {
     if (!b.full) spec.incremental = time_window{from, to};
     spec.now_unix_s = now_s;
     spec.segment_rows = opts_.segment_rows;
+    spec.crlf = opts_.crlf;
+    spec.bom = opts_.bom;
+    spec.zip_stream = opts_.zip_stream;
     spec.cancel = j.cancel.get();
     specs.push_back(std::move(spec));
     stems.push_back(b.batch_id);

@@ -47,6 +47,11 @@ struct options {
   // DECISION (contract §7): a stateful run with an explicit incrementalTime
   // does not move the session's window start; true makes it move.
   bool incremental_time_moves_window = false;
+  // CSV dialect switches to test clients (contract §7): CRLF line ends, a
+  // UTF-8 BOM, zip entries with data descriptors (streamed zip).
+  bool crlf = false;
+  bool bom = false;
+  bool zip_stream = false;
 };
 
 class server {
