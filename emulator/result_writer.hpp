@@ -100,27 +100,4 @@ void append_csv_field(std::string& out, std::string_view field);
 // Compresses `data` as one gzip member (deflateInit2 windowBits 31).
 std::string gzip_compress(std::string_view data);
 
-// ---- LEGACY (pre-seam; removed once aqua_service calls write_result_files) ----
-struct deleted_column {
-  std::string column;
-  bool numeric = false;
-};
-struct result_spec {
-  const object_def* object = nullptr;
-  std::vector<std::size_t> fields;
-  std::uint64_t offset = 0;
-  std::optional<std::uint64_t> limit;
-  bool use_query_labels = false;
-  time_zone tz = time_zone::tenant;
-  std::string null_replacement;
-  std::optional<deleted_column> deleted;
-  std::uint64_t segment_rows = 500'000;
-  bool gzip = false;
-};
-struct result_file {
-  std::shared_ptr<const std::string> bytes;
-  std::uint64_t rows = 0;
-};
-std::vector<result_file> write_result(const tenant& t, const result_spec& spec);
-
 }  // namespace aquaduct::emulator

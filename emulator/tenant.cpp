@@ -1094,15 +1094,4 @@ std::optional<std::uint64_t> tenant_generator::index_of_id(const object_def& obj
   return serial - 1;
 }
 
-void tenant::row_texts(const object_def& obj, std::uint64_t row, std::span<const std::size_t> fields, time_zone tz,
-                       std::vector<std::string>& out) const {
-  record rec;
-  gen_.generate(obj, row, rec);
-  out.clear();
-  for (std::size_t i : fields) {
-    out.emplace_back();
-    render_value(rec.at(i), tz, out.back());
-  }
-}
-
 }  // namespace aquaduct::emulator

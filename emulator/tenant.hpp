@@ -125,19 +125,4 @@ class tenant_generator {
   std::uint64_t scale_;
 };
 
-// LEGACY (the service's pre-seam calls; removed once aqua_service uses
-// tenant_state / write_result_files): Account-only text rendering.
-class tenant {
- public:
-  tenant(std::uint64_t seed, std::uint64_t scale) : gen_(seed, scale) {}
-
-  std::uint64_t row_count(const object_def& obj) const { return gen_.base_count(obj); }
-  // All fields of one row at once, rendered; null renders as "".
-  void row_texts(const object_def& obj, std::uint64_t row, std::span<const std::size_t> fields, time_zone tz,
-                 std::vector<std::string>& out) const;
-
- private:
-  tenant_generator gen_;
-};
-
 }  // namespace aquaduct::emulator

@@ -409,10 +409,7 @@ class parser {
     add_column(c, alias.value_or(std::string{}));
   }
 
-  void add_column(const column_ref& c, std::string alias) {
-    q_.columns.push_back({c, std::move(alias)});
-    if (c.slot == 0) q_.fields.push_back(c.field);
-  }
+  void add_column(const column_ref& c, std::string alias) { q_.columns.push_back({c, std::move(alias)}); }
 
   // cond or cond ... / cond and cond ...: one node for a run of the same keyword.
   condition parse_or() { return parse_chain("or", condition::kind::or_, &parser::parse_and); }

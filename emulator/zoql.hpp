@@ -86,10 +86,6 @@ struct zoql_query {
   std::vector<order_key> order_by;
   std::uint64_t offset = 0;
   std::optional<std::uint64_t> limit;
-
-  // LEGACY (removed once aqua_service uses write_result_files): the field
-  // indexes of base-object columns, in select order.
-  std::vector<std::size_t> fields;
 };
 
 enum class zoql_dialect { export_zoql, plain_zoql };
