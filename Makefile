@@ -42,6 +42,7 @@ bench: build
 	$(BUILD_DIR)/bench/sink_bench
 	$(BUILD_DIR)/bench/transport_bench
 	bash bench/e2e_bench.sh $(BUILD_DIR)/aquaduct
+	$(BUILD_DIR)/bench/emulator_bench
 
 # libFuzzer targets with Debian's clang (fuzz/CMakeLists.txt), each run FUZZ_SECONDS
 # from its seeds, two at a time, by fuzz/smoke.sh: part of `make test`.
