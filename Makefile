@@ -16,6 +16,7 @@ BUILD_DIR ?= build/$(shell echo $(BUILD_TYPE) | tr A-Z a-z)
 endif
 
 .PHONY: all deps configure build demo test bench clean
+.PHONY: fuzz-build fuzz-smoke
 
 all: build
 
@@ -34,11 +35,26 @@ demo: build
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 900
+	$(MAKE) fuzz-smoke
 
 bench: build
 	$(BUILD_DIR)/bench/decode_bench
+	$(BUILD_DIR)/bench/sink_bench
 	$(BUILD_DIR)/bench/transport_bench
 	bash bench/e2e_bench.sh $(BUILD_DIR)/aquaduct
+	$(BUILD_DIR)/bench/emulator_bench
+
+# libFuzzer targets with Debian's clang (fuzz/CMakeLists.txt), each run FUZZ_SECONDS
+# from its seeds, two at a time, by fuzz/smoke.sh: part of `make test`.
+FUZZ_DIR ?= build/fuzz
+FUZZ_SECONDS ?= 60
+
+fuzz-build: deps
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAQUADUCT_BUILD_FUZZ=ON -DAQUADUCT_BUILD_TESTS=OFF -DAQUADUCT_BUILD_BENCH=OFF
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_all
+
+fuzz-smoke: fuzz-build
+	bash fuzz/smoke.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build

@@ -6,6 +6,7 @@
 #include <aquaduct/error.hpp>
 
 #include "emulator/emulator.hpp"
+#include "sinks/registry.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -94,10 +95,20 @@ int cmd_run(const std::string& path, const std::string& report_path) {
   return report.exit_code();
 }
 
-int cmd_validate(const std::string& path) {
+int cmd_validate(const std::string& path, bool connect) {
   std::vector<std::string> problems;
   auto cfg = load_checked(path, problems);
   if (!cfg) return print_problems(problems);
+  // --connect: every sink's health check; a config that is valid but whose
+  // destination is unreachable exits 1, not 2.
+  if (connect) {
+    for (const auto& s : cfg->sinks)
+      if (auto why = aquaduct::sinks::check_sink_health(s); !why.empty()) problems.push_back(std::move(why));
+    if (!problems.empty()) {
+      print_problems(problems);
+      return exit_failed;
+    }
+  }
   std::size_t queries = 0;
   for (const auto& j : cfg->jobs) queries += j.queries.size();
   std::cout << path << ": ok (" << cfg->jobs.size() << " jobs, " << queries << " queries, " << cfg->sinks.size()
@@ -131,6 +142,7 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  aquaduct run examples/demo.toml            no base_url: an embedded emulator serves the run\n"
       "  aquaduct validate pipeline.toml            every config problem as FILE:LINE:COL\n"
+      "  aquaduct validate --connect pipeline.toml  ... and every sink's health check\n"
       "  aquaduct run pipeline.toml --report r.json exit 0 ok, 1 failed, 2 config, 3 auth\n"
       "  aquaduct emulate --port 8080 --scale 10000 a local AQuA service for your own tests\n"
       "Docs: README.md, docs/config.md, docs/emulator.md");
@@ -149,6 +161,9 @@ int main(int argc, char** argv) {
   std::string validate_path;
   auto* validate = app.add_subcommand("validate", "Check a pipeline file; prints every problem as FILE:LINE:COL");
   validate->add_option("PIPELINE", validate_path, "The pipeline file (TOML)")->required()->check(CLI::ExistingFile);
+  bool validate_connect = false;
+  validate->add_flag("--connect", validate_connect,
+                     "Also run every sink's health check (connect, check write access; writes no rows)");
 
   aquaduct::emulator::options emu;
   std::uint64_t latency_ms = static_cast<std::uint64_t>(emu.latency.count());
@@ -161,6 +176,34 @@ int main(int argc, char** argv) {
       CLI::PositiveNumber);
   emulate->add_option("--latency-ms", latency_ms, "Time a job takes from submit to completed")->capture_default_str();
   emulate->add_option("--faults", emu.faults_json, "Fault rules as JSON, as for POST /_emulator/faults");
+  emulate->add_option("--tls-cert", emu.tls_cert_file, "Serve HTTPS with this PEM certificate (chain)")
+      ->check(CLI::ExistingFile);
+  emulate->add_option("--tls-key", emu.tls_key_file, "PEM private key of --tls-cert")->check(CLI::ExistingFile);
+  std::uint64_t token_lifetime_s = static_cast<std::uint64_t>(emu.token_lifetime.count());
+  emulate->add_option("--token-lifetime-s", token_lifetime_s, "Lifetime of OAuth tokens")->capture_default_str();
+  emulate->add_option("--segment-rows", emu.segment_rows, "Rows per result file before a result is segmented")
+      ->capture_default_str();
+  emulate->add_option("--max-active-jobs", emu.max_active_jobs,
+                      "Active jobs per tenant, stateless and stateful each (90028 beyond)")
+      ->capture_default_str();
+  std::uint64_t rate_window_s = static_cast<std::uint64_t>(emu.rate_window.count());
+  emulate->add_option("--rate-limit", emu.rate_limit, "Requests per --rate-window-s (0 = unlimited; 429 beyond)")
+      ->capture_default_str();
+  emulate->add_option("--rate-window-s", rate_window_s, "Window of --rate-limit")->capture_default_str();
+  emulate->add_option("--max-file-bytes", emu.max_file_bytes, "Larger result files answer 403")->capture_default_str();
+  std::uint64_t retention_s = static_cast<std::uint64_t>(emu.file_retention.count());
+  emulate->add_option("--file-retention-s", retention_s, "Result files are purged after this (404 then)")
+      ->capture_default_str();
+  bool no_range = false;
+  emulate->add_flag("--no-range", no_range, "Ignore Range headers: files are always sent whole");
+  emulate->add_flag("--iso-start-time", emu.iso_start_time, "Job startTime as YYYY-MM-DDThh:mm:ss+0000");
+  emulate->add_option("--data-dir", emu.data_dir, "Directory for result files (default: a temporary one)");
+  emulate->add_option("--workers", emu.worker_threads, "Threads generating result files")->capture_default_str();
+  emulate->add_flag("--crlf", emu.crlf, "CSV results with CRLF line ends");
+  emulate->add_flag("--bom", emu.bom, "CSV results with a UTF-8 byte order mark");
+  emulate->add_flag("--zip-stream", emu.zip_stream, "Zip entries written with data descriptors");
+  emulate->add_flag("--incremental-time-moves-window", emu.incremental_time_moves_window,
+                    "A stateful run with incrementalTime moves the session's window start");
 
   auto* help = app.add_subcommand("help", "Show help for a command");
   std::string help_topic;
@@ -173,9 +216,13 @@ int main(int argc, char** argv) {
   }
 
   if (*run) return cmd_run(pipeline, report_path);
-  if (*validate) return cmd_validate(validate_path);
+  if (*validate) return cmd_validate(validate_path, validate_connect);
   if (*emulate) {
     emu.latency = std::chrono::milliseconds(latency_ms);
+    emu.token_lifetime = std::chrono::seconds(token_lifetime_s);
+    emu.rate_window = std::chrono::seconds(rate_window_s);
+    emu.file_retention = std::chrono::seconds(retention_s);
+    emu.range_requests = !no_range;
     return cmd_emulate(std::move(emu));
   }
   if (*help) {

@@ -29,3 +29,7 @@ target_compile_options(aquaduct_llhttp PRIVATE -w)
 if(AQUADUCT_BUILD_TESTS)
   find_package(doctest REQUIRED)
 endif()
+
+# Sinks: libpq for postgres, SQLite for sqlite.
+find_package(PostgreSQL REQUIRED)
+find_package(SQLite3 REQUIRED)

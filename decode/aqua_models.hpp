@@ -3,6 +3,9 @@
 // plain structs, parsed with simdjson's on-demand API. Unknown fields are
 // ignored; a missing required field is errc::json_missing_field.
 //
+// Job answers (submit and get) carry the batches: status is required, id
+// too unless status is "error" (a refused submit). A batch needs its status.
+//
 // json_reader keeps one simdjson parser and one padded buffer and reuses them:
 // use one reader per thread, and never keep a reader's document across a
 // co_await (the parse functions copy everything out before returning).
@@ -36,8 +39,9 @@ struct aqua_job {
 };
 
 struct oauth_token {
-  std::string access_token;
+  std::string access_token;  // required
   std::uint64_t expires_in = 0;
+  std::string token_type;
 };
 
 // An error body: AQuA's {"errorCode","message"} or the platform's
@@ -45,7 +49,40 @@ struct oauth_token {
 struct error_reply {
   std::string code;
   std::string message;
+  std::string status;  // "error" on AQuA's submit errors, else usually empty
 };
+
+// The describe API (contract §5.6) answers XML, not JSON; its models live
+// here beside the others. `GET /v1/describe` lists objects; `GET
+// /v1/describe/{Object}` gives an object's fields and related objects.
+struct describe_object_ref {
+  std::string name;   // required
+  std::string label;
+  std::string href;
+};
+
+struct describe_field {
+  std::string name;  // required
+  std::string label;
+  std::string type;
+  bool selectable = true;
+  bool required = false;
+  std::vector<std::string> contexts;  // "export", "soap", ...
+  bool exportable() const;            // has the export context (what AQuA can select)
+};
+
+struct describe_object {
+  std::string name;  // required
+  std::string label;
+  std::vector<describe_field> fields;
+  std::vector<describe_object_ref> related;
+};
+
+// Unknown elements are ignored; XML that is not well formed is
+// errc::xml_invalid, a missing <name> is errc::xml_missing_field.
+void parse_describe_list(std::string_view xml, std::vector<describe_object_ref>& out, std::error_code& ec,
+                         std::string& what);
+void parse_describe_object(std::string_view xml, describe_object& out, std::error_code& ec, std::string& what);
 
 class json_reader {
  public:

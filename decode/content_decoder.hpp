@@ -39,10 +39,31 @@ class content_decoder {
   virtual std::uint64_t total_in() const noexcept = 0;
 };
 
+// Which inflate implementation a gzip or zip decoder uses. `automatic` is
+// ISA-L where the CPU supports its fast paths, zlib elsewhere; the explicit
+// values are for tests and benchmarks.
+enum class inflate_backend { automatic, isal, zlib };
+bool isal_supported() noexcept;
+const char* to_string(inflate_backend backend) noexcept;  // "isa-l" or "zlib" (automatic resolved)
+
 // Passes bytes through unchanged.
 std::unique_ptr<content_decoder> make_identity_decoder();
 
-// RFC 1952 gzip, any number of concatenated members. zlib backend.
-std::unique_ptr<content_decoder> make_gzip_decoder();
+// RFC 1952 gzip, any number of concatenated members.
+std::unique_ptr<content_decoder> make_gzip_decoder(inflate_backend backend = inflate_backend::automatic);
+
+// A zip archive read front to back as it arrives (no seeking, the central
+// directory is not needed): local headers, then the entry's data. Stored and
+// deflated entries, with or without data descriptors (bit 3), Zip64 sizes.
+// The output is the archive's one file entry (directory entries are skipped);
+// a second file entry is errc::zip_unsupported, as are encryption and other
+// methods. CRC-32 and sizes are checked. finish() wants the central directory
+// to have begun, so a cut archive is errc::zip_truncated.
+std::unique_ptr<content_decoder> make_zip_decoder(inflate_backend backend = inflate_backend::automatic);
+
+// The decoder for a result format: "csv" (identity), "gzip" or "zip"
+// (case-insensitive); nullptr for anything else.
+std::unique_ptr<content_decoder> make_content_decoder(std::string_view format,
+                                                      inflate_backend backend = inflate_backend::automatic);
 
 }  // namespace aquaduct::decode

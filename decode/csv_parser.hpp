@@ -16,8 +16,14 @@
 // like LF does (old Mac line ends); after a closing quote only a quote, ','
 // CR or LF may follow, anything else is csv_bad_quote; a BOM anywhere but at
 // byte 0, or a BOM prefix that does not complete, is data.
+//
+// Two inner loops, one behaviour: a scalar state machine, and a SIMD path
+// (AVX2 compares + a carry-less multiply for the quote mask, as in simdcsv)
+// that handles whole 64-byte blocks of well-formed fields and hands anything
+// else to the scalar loop.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -60,9 +66,21 @@ class csv_records {
   std::vector<std::size_t> record_offsets_{0};
 };
 
+// Which inner loop parses. `automatic` is the SIMD path where the CPU has
+// AVX2 and PCLMUL (checked at run time; the build never assumes them), the
+// scalar one elsewhere. `simd` on a CPU without them falls back to scalar.
+// Both give identical records, errors and offsets; forcing is for tests and
+// benchmarks.
+enum class csv_path { automatic, simd, scalar };
+
 class csv_parser {
  public:
-  explicit csv_parser(csv_limits limits = {});
+  explicit csv_parser(csv_limits limits = {}, csv_path path = csv_path::automatic);
+
+  // True where this CPU can run the SIMD path.
+  static bool simd_supported() noexcept;
+  // True when this parser uses it.
+  bool simd() const noexcept { return simd_; }
 
   // Parses all of `in` unless an error occurs; returns the bytes consumed.
   // On error, `ec` is set (decode::errc) and error_record()/error_offset()
@@ -91,8 +109,40 @@ class csv_parser {
 
  private:
   csv_limits limits_;
+  bool simd_ = false;
+  // The SIMD path does not start again before this point of the current
+  // put(): past a block it could not classify, the scalar loop goes first.
+  const char* scalar_until_ = nullptr;
   csv_records records_;
-  std::string buf_;   // unescaped bytes of complete records + the partial one
+  // The unescaped bytes of complete records + the partial one. Like a
+  // std::string, but the SIMD path may write whole 32-byte stores past its
+  // end (into reserved room) and then advance by the bytes that count.
+  class byte_buffer {
+   public:
+    char* data() noexcept { return store_.get(); }
+    const char* data() const noexcept { return store_.get(); }
+    std::size_t size() const noexcept { return size_; }
+    std::size_t room() const noexcept { return cap_ - size_; }
+    char* end() noexcept { return store_.get() + size_; }
+    void advance(std::size_t n) noexcept { size_ += n; }
+    void clear() noexcept { size_ = 0; }
+    void reserve_more(std::size_t n) {
+      if (room() < n) grow(size_ + n);
+    }
+    void append(const char* b, const char* e);
+    void push_back(char c) {
+      reserve_more(1);
+      store_[size_++] = c;
+    }
+    void erase_front(std::size_t n) noexcept;
+
+   private:
+    void grow(std::size_t need);
+    std::unique_ptr<char[]> store_;
+    std::size_t size_ = 0;
+    std::size_t cap_ = 0;
+  };
+  byte_buffer buf_;
   int state_ = 0;
   bool at_stream_start_ = true;
   std::uint64_t records_total_ = 0;
@@ -105,6 +155,12 @@ class csv_parser {
   // Parses [p, end); `base` is the stream offset of p. Returns where it stopped
   // (end, or the offending byte on error).
   const char* parse(const char* p, const char* end, std::uint64_t base, std::error_code& ec);
+  // The SIMD path, from a field start: emits the complete fields of whole
+  // 64-byte blocks and returns at a field start (or in after_cr). It never
+  // fails: anything unusual (a stray quote, a limit) is left to the scalar
+  // loop, which then produces the same result or error as without it.
+  const char* parse_simd(const char* p, const char* end);
+  void append_unescaped(const char* b, const char* e);
   // Feeds the bytes of a BOM prefix that turned out to be data; false on error.
   bool parse_bom_prefix(std::error_code& ec);
   bool end_field(char ender, std::uint64_t offset, std::error_code& ec);

@@ -17,6 +17,12 @@ class category final : public std::error_category {
       case errc::csv_too_many_columns: return "CSV record has more fields than the limit";
       case errc::json_invalid: return "invalid JSON";
       case errc::json_missing_field: return "JSON lacks a required field";
+      case errc::zip_corrupt: return "zip stream is corrupt";
+      case errc::zip_truncated: return "zip stream is truncated";
+      case errc::zip_unsupported: return "zip archive uses an unsupported feature (encryption, a method other than stored or deflate, or more than one file)";
+      case errc::json_too_large: return "JSON document is larger than the limit";
+      case errc::xml_invalid: return "invalid XML";
+      case errc::xml_missing_field: return "XML lacks a required element";
     }
     return "unknown decode error";
   }

@@ -15,6 +15,12 @@ enum class errc {
   csv_too_many_columns,   // a record exceeds csv_limits::max_columns
   json_invalid,           // a JSON document that does not parse
   json_missing_field,     // a required field of a response model is absent or has the wrong type
+  zip_corrupt,            // not a zip stream, bad header, bad deflate data, CRC or size mismatch
+  zip_truncated,          // input ended before the archive's central directory
+  zip_unsupported,        // encrypted entry, a method other than stored/deflated, or more than one file
+  json_too_large,         // a JSON document exceeds the decoder's stated size limit
+  xml_invalid,            // a describe answer that is not well-formed XML
+  xml_missing_field,      // a describe answer lacks a required element
 };
 
 const std::error_category& decode_category() noexcept;

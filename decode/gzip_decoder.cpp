@@ -1,13 +1,9 @@
-// gzip (RFC 1952) with zlib: any number of concatenated members, as `gzip`
-// itself accepts. Whatever follows a member must be another member: trailing
+// gzip (RFC 1952): any number of concatenated members, as `gzip` itself
+// accepts. Whatever follows a member must be another member: trailing
 // garbage (even zeros) is corruption, never silently dropped.
 #include "decode/content_decoder.hpp"
 #include "decode/decode_error.hpp"
-
-#include <zlib.h>
-
-#include <limits>
-#include <new>
+#include "decode/inflater.hpp"
 
 namespace aquaduct::decode {
 
@@ -15,49 +11,37 @@ namespace {
 
 class gzip_decoder final : public content_decoder {
  public:
-  gzip_decoder() {
-    // 16 + MAX_WBITS: gzip wrapper only (no zlib or raw streams).
-    if (inflateInit2(&z_, 16 + MAX_WBITS) != Z_OK) throw std::bad_alloc();
-  }
-  ~gzip_decoder() override { inflateEnd(&z_); }
-  gzip_decoder(const gzip_decoder&) = delete;
-  gzip_decoder& operator=(const gzip_decoder&) = delete;
+  explicit gzip_decoder(inflate_backend backend) : inflater_(make_inflater(backend, inflate_wrapper::gzip)) {}
 
   decode_result put(std::string_view in, std::span<char> out, std::error_code& ec) override {
     ec.clear();
     if (!in_member_) {
       if (in.empty()) return {};  // between members nothing is buffered
-      // zlib wants both magic bytes before it judges a header, so a single
-      // stray byte at the end (a NUL pad, a newline) would read as a cut
-      // member. It is not one: call it corrupt at once.
-      if (static_cast<unsigned char>(in[0]) != 0x1f) {
-        ec = errc::gzip_corrupt;
-        return {};
-      }
-      inflateReset(&z_);
+      inflater_->reset();
+      member_in_ = 0;
       in_member_ = true;
       seen_input_ = true;
     }
-    if (out.empty()) return {};
-    // zlib counts in uInt; larger spans are handled over several calls.
-    constexpr std::size_t max_chunk = std::numeric_limits<uInt>::max();
-    z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    z_.avail_in = static_cast<uInt>(std::min(in.size(), max_chunk));
-    z_.next_out = reinterpret_cast<Bytef*>(out.data());
-    z_.avail_out = static_cast<uInt>(std::min(out.size(), max_chunk));
-    const uInt avail_in = z_.avail_in;
-    const uInt avail_out = z_.avail_out;
-    const int rc = inflate(&z_, Z_NO_FLUSH);
-    const decode_result r{avail_in - z_.avail_in, avail_out - z_.avail_out};
-    total_in_ += r.consumed;
-    switch (rc) {
-      case Z_OK: break;
-      case Z_BUF_ERROR: break;  // no progress possible with what was given: not an error
-      case Z_STREAM_END: in_member_ = false; break;
-      case Z_MEM_ERROR: throw std::bad_alloc();
-      default: ec = errc::gzip_corrupt; break;  // Z_DATA_ERROR (bad header, data, CRC or length), Z_NEED_DICT
+    // The fixed start of a member (magic, CM = deflate, no reserved FLG
+    // bits) is checked here, byte by byte as it arrives: ISA-L judges a
+    // header only once it has all of it, which would make the verdict on a
+    // stray "\x1f?" after a member depend on the chunking.
+    for (std::size_t k = 0; member_in_ + k < 4 && k < in.size(); ++k) {
+      const auto byte = static_cast<unsigned char>(in[k]);
+      const std::uint64_t at = member_in_ + k;
+      const bool ok = at == 0 ? byte == 0x1f : at == 1 ? byte == 0x8b : at == 2 ? byte == 8 : (byte & 0xe0) == 0;
+      if (!ok) {
+        ec = errc::gzip_corrupt;
+        return {};
+      }
     }
-    return r;
+    if (out.empty()) return {};
+    const inflate_step s = inflater_->run(in, out);
+    total_in_ += s.consumed;
+    member_in_ += s.consumed;
+    if (s.corrupt) ec = errc::gzip_corrupt;
+    else if (s.stream_end) in_member_ = false;
+    return {s.consumed, s.produced};
   }
 
   void finish(std::error_code& ec) override {
@@ -74,14 +58,17 @@ class gzip_decoder final : public content_decoder {
   std::uint64_t total_in() const noexcept override { return total_in_; }
 
  private:
-  z_stream z_{};
+  std::unique_ptr<inflater> inflater_;
   bool in_member_ = false;
+  std::uint64_t member_in_ = 0;  // bytes of the current member consumed
   bool seen_input_ = false;
   std::uint64_t total_in_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<content_decoder> make_gzip_decoder() { return std::make_unique<gzip_decoder>(); }
+std::unique_ptr<content_decoder> make_gzip_decoder(inflate_backend backend) {
+  return std::make_unique<gzip_decoder>(backend);
+}
 
 }  // namespace aquaduct::decode

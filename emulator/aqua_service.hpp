@@ -1,10 +1,18 @@
 #pragma once
-// The AQuA service proper: auth, batch-query jobs, result files, the
-// /_emulator/* control endpoints and fault selection. Synchronous: every
-// request is answered without suspending, so all state lives on the
-// emulator's single I/O thread and needs no lock. NOT thread-safe.
+// The AQuA service proper: auth, rate limits, batch-query jobs and stateful
+// sessions, result files, describe, the JSON batch endpoints (/v4/batch) and
+// the /_emulator/* control endpoints with fault selection.
+//
+// Threading: handle() and every member run on the emulator's single I/O
+// thread, so the state needs no lock. Result files are written by
+// write_result_files on a worker pool; a worker touches nothing of the
+// service but an immutable tenant snapshot and its job's cancel flag, and
+// posts its outcome back to the I/O thread.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -12,38 +20,43 @@
 #include <unordered_map>
 #include <vector>
 
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/thread_pool.hpp>
 #include <simdjson.h>
 
 #include "emulator/emulator.hpp"
 #include "emulator/faults.hpp"
 #include "emulator/http_server.hpp"
-#include "emulator/tenant.hpp"
-#include "emulator/zoql.hpp"
+#include "emulator/job_request.hpp"
+#include "emulator/result_writer.hpp"
+#include "emulator/tenant_state.hpp"
 
 namespace aquaduct::emulator {
 
 class aqua_service final : public request_handler {
  public:
-  // Throws std::invalid_argument when opts.faults_json is not a valid rule set.
-  explicit aqua_service(options opts);
+  // `io` is the executor of the thread that calls handle(). Throws
+  // std::invalid_argument when opts.faults_json is not a valid rule set, and
+  // std::system_error when the data directory cannot be made.
+  aqua_service(options opts, asio::any_io_executor io);
+  ~aqua_service() override;
 
   http_response handle(const http_request& req) override;
   http_response malformed(int status, std::string_view message) override;
   void on_body_bytes_sent(std::uint64_t n) override { bytes_served_ += n; }
+
+  // Cancels running exports and joins the workers. Call after the I/O thread
+  // stopped and before its io_context is destroyed (workers post to it).
+  void stop_workers();
 
  private:
   using clock = std::chrono::steady_clock;
 
   struct batch {
     std::string batch_id;
-    std::string name;
-    std::string query;
-    std::string type;         // zoqlexport | zoql
-    std::string api_version;  // echoed
-    std::string deleted_json;  // the request's "deleted" object, minified; empty if none
-    zoql_query parsed;
-    std::optional<std::string> deleted_column;
-    bool deleted_numeric = false;
+    query_request q;
+    bool full = true;
     std::string status = "pending";
     std::string message;
     std::uint64_t record_count = 0;
@@ -52,64 +65,138 @@ class aqua_service final : public request_handler {
 
   struct job {
     std::string id;
-    std::string name;
-    std::string format;  // "CSV" | "GZIP"
-    std::string version;
-    std::string encrypted = "none";
-    std::string partner, project;
-    std::optional<std::int64_t> offset;
-    std::optional<std::int64_t> incremental_time_ms;
-    std::string notify_url;
-    std::string source_data = "LIVE";
-    bool use_last_completed = false;
-    bool use_query_labels = false;
-    bool date_time_utc = false;
-    std::string null_replacement;
-    clock::time_point submitted_at;
-    std::int64_t start_unix_s = 0;
-    std::string status = "submitted";
-    std::optional<std::string> abort_message;
+    job_request req;
     std::vector<batch> batches;
+    std::string session_key;  // empty: stateless
+    clock::time_point submitted_at;
+    clock::time_point started_at;  // the latency counts from here
+    std::int64_t submit_unix_s = 0;
+    bool start_pending = false;    // waiting for the next second (see start_job)
+    std::optional<std::int64_t> start_unix_s;  // transaction start, set when the export starts
+    std::string status = "submitted";
+    bool generated = false;  // the export finished (files exist or failed)
+    std::optional<std::string> abort_message;
+    std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
   };
 
   struct stored_file {
-    std::shared_ptr<const std::string> bytes;
+    std::filesystem::path path;
+    std::string name;  // download name
+    std::string content_type;
     bool gzip = false;
-    std::string name;
+    std::uint64_t bytes = 0;
+    std::chrono::system_clock::time_point created;
   };
 
-  http_response route(const http_request& req, const std::string& path);
-  http_response control(const http_request& req, const std::string& path);
-  http_response oauth_token(const http_request& req);
-  http_response submit(const http_request& req, const std::string& path);
+  // Remembered per query of a session (§4.2): a change forces a full load.
+  struct query_memo {
+    std::string text;
+    std::string deleted_json;
+  };
+
+  struct session {
+    std::optional<std::int64_t> window_start_s;  // last completed job's transaction start
+    std::int64_t last_request_s = 0;
+    std::map<std::string, query_memo> queries;
+    std::vector<query_request> last_queries;  // of the last completed job
+    std::optional<std::string> running;        // job id
+    std::deque<std::string> waiting;           // job ids, submit order
+    std::string last_completed;                // job id
+  };
+
+  // One /v4/batch JSON batch (contract §6).
+  struct json_batch {
+    std::int64_t id = 0;
+    std::string status = "Created";
+    std::optional<std::string> file_id;
+    std::string error;
+    std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
+  };
+
+  struct idempotent_submit {
+    std::string body;
+    std::string response;
+  };
+
+  // A batch's generated files, or the error that stopped its export.
+  struct export_outcome {
+    std::vector<std::vector<written_file>> files;  // per batch
+    std::optional<std::string> error;
+    bool cancelled = false;
+  };
+
+  http_response route(const http_request& req, const std::string& path, const std::string& body);
+  http_response control(const http_request& req, const std::string& path, const std::string& body);
+  http_response oauth_token(const http_request& req, const std::string& body);
+  http_response submit(const http_request& req, const std::string& path, const std::string& body);
   http_response get_job(const std::string& id);
   http_response cancel_job(const std::string& id);
   http_response last_completed(const std::string& partner, const std::string& project);
   http_response download(const http_request& req, const std::string& path, const std::string& file_id);
+  http_response describe(const http_request& req, const std::string& object);
+  http_response json_batch_create(const std::string& body);
+  http_response json_batch_get(const http_request& req, const std::string& id);
+  http_response json_batch_cancel(const std::string& id);
+  http_response mutate(const std::string& body);
   http_response stats();
+  http_response reset();
+  http_response purge(const std::string& body);
 
-  bool authorized(const http_request& req) const;
+  bool authorized(const http_request& req);
+  // Counts the request against the rate window; the 429 to answer when over.
+  std::optional<http_response> rate_limited();
+  void add_rate_headers(http_response& r) const;
+
+  // The job machine: start (export on a worker) -> generated -> finalize.
+  void start_job(job& j);
+  void plan_batches(job& j, const session* s) const;
+  void on_generated(const std::string& job_id, export_outcome outcome);
   void refresh(job& j);
-  void complete(job& j);
+  void finalize(job& j);
+  void end_job(job& j);  // leaves the session; starts the next waiting job; callout
+  asio::awaitable<void> finalize_later(std::string job_id, clock::time_point when);
+  asio::awaitable<void> start_later(std::string job_id, std::chrono::milliseconds after);
+  asio::awaitable<void> callout(std::string url);
+  std::size_t active_jobs(bool stateful) const;
   std::string job_json(const job& j) const;
+  void drop_files(const std::vector<std::string>& file_ids);
+  bool purge_if_expired(const std::string& file_id);
+
   std::string new_id();
-  std::string request_id();
+  std::int64_t now_unix_s() const;
+  std::string base_url(const http_request& req) const;
 
   static http_response json(int status, std::string body);
   static http_response aqua_error(int http_status, std::string_view code, std::string_view message);
+  static http_response reasons_error(int http_status, std::int64_t code, std::string_view message);
   http_response auth_error();
 
   options opts_;
-  tenant tenant_;
+  asio::any_io_executor io_;
+  std::filesystem::path data_dir_;
+  bool own_data_dir_ = false;
+  std::unique_ptr<asio::thread_pool> workers_;
+  tenant_snapshot tenant_;
+  std::int64_t last_mutation_s_ = 0;  // unix second of the last /_emulator/mutate
   fault_set faults_;
   simdjson::dom::parser json_parser_;
   std::uint64_t id_counter_ = 0;
   std::unordered_map<std::string, clock::time_point> tokens_;
   std::map<std::string, job> jobs_;
-  std::vector<std::string> job_order_;  // submit order, for "last completed"
+  std::vector<std::string> job_order_;  // submit order
+  std::map<std::string, session> sessions_;
   std::unordered_map<std::string, stored_file> files_;
+  std::map<std::string, idempotent_submit> idempotency_;
+  std::map<std::int64_t, json_batch> json_batches_;
+  std::int64_t next_json_batch_ = 4711;
+  // Fixed rate window.
+  clock::time_point rate_window_start_;
+  std::uint64_t rate_count_ = 0;
+  // Stats.
   std::map<std::string, std::map<int, std::uint64_t>> requests_;
   std::uint64_t bytes_served_ = 0;
+  std::uint64_t callouts_sent_ = 0, callouts_failed_ = 0;
+  std::vector<std::string> callout_log_;  // "<status> <url>", last 100
 };
 
 }  // namespace aquaduct::emulator

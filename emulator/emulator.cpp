@@ -9,6 +9,7 @@
 #include <asio/io_context.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <fmt/format.h>
@@ -30,7 +31,9 @@ struct ignore_result {
   void operator()(const std::exception_ptr&) const noexcept {}
 };
 
-asio::awaitable<void> accept_loop(tcp::acceptor acceptor, request_handler* handler, http_limits limits) {
+// `tls` null: plain HTTP.
+asio::awaitable<void> accept_loop(tcp::acceptor acceptor, asio::ssl::context* tls, request_handler* handler,
+                                  http_limits limits) {
   for (;;) {
     std::error_code ec;
     tcp::socket sock = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
@@ -39,14 +42,34 @@ asio::awaitable<void> accept_loop(tcp::acceptor acceptor, request_handler* handl
       continue;  // e.g. EMFILE: keep serving the connections we have
     }
     sock.set_option(tcp::no_delay(true), ec);
-    asio::co_spawn(acceptor.get_executor(), serve_connection(std::move(sock), handler, limits), ignore_result{});
+    if (tls != nullptr)
+      asio::co_spawn(acceptor.get_executor(), serve_tls_connection(std::move(sock), tls, handler, limits),
+                     ignore_result{});
+    else
+      asio::co_spawn(acceptor.get_executor(), serve_connection(std::move(sock), handler, limits), ignore_result{});
   }
+}
+
+std::unique_ptr<asio::ssl::context> make_tls_context(const options& o) {
+  if (o.tls_cert_file.empty() && o.tls_key_file.empty()) return nullptr;
+  if (o.tls_cert_file.empty() || o.tls_key_file.empty())
+    throw std::invalid_argument("TLS needs both --tls-cert and --tls-key");
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  std::error_code ec;
+  ctx->use_certificate_chain_file(o.tls_cert_file, ec);
+  if (ec) throw std::system_error(ec, "TLS certificate " + o.tls_cert_file);
+  ctx->use_private_key_file(o.tls_key_file, asio::ssl::context::pem, ec);
+  if (ec) throw std::system_error(ec, "TLS key " + o.tls_key_file);
+  return ctx;
 }
 
 }  // namespace
 
 struct server::impl {
   options opts;
+  std::unique_ptr<asio::ssl::context> tls;
   std::unique_ptr<aqua_service> service;
   // Declared after `service`, reset first in stop(): destroying the context
   // destroys every suspended connection coroutine, which point at `service`.
@@ -61,8 +84,9 @@ server::~server() { stop(); }
 
 void server::start() {
   if (impl_->thread.joinable()) return;
-  auto service = std::make_unique<aqua_service>(impl_->opts);
+  auto tls = make_tls_context(impl_->opts);
   auto ctx = std::make_unique<asio::io_context>(1);
+  auto service = std::make_unique<aqua_service>(impl_->opts, ctx->get_executor());
   const tcp::endpoint ep(asio::ip::make_address(impl_->opts.bind), impl_->opts.port);
   tcp::acceptor acceptor(*ctx);
   acceptor.open(ep.protocol());
@@ -71,8 +95,10 @@ void server::start() {
   acceptor.listen();
   impl_->port = acceptor.local_endpoint().port();
   impl_->service = std::move(service);
+  impl_->tls = std::move(tls);
   impl_->ctx = std::move(ctx);
-  asio::co_spawn(*impl_->ctx, accept_loop(std::move(acceptor), impl_->service.get(), http_limits{}),
+  asio::co_spawn(*impl_->ctx,
+                 accept_loop(std::move(acceptor), impl_->tls.get(), impl_->service.get(), http_limits{}),
                  ignore_result{});
   impl_->thread = std::thread([c = impl_->ctx.get()] { c->run(); });
 }
@@ -81,6 +107,7 @@ void server::stop() {
   if (!impl_ || !impl_->thread.joinable()) return;
   impl_->ctx->stop();
   impl_->thread.join();
+  impl_->service->stop_workers();  // before the context goes: workers post to it
   impl_->ctx.reset();  // closes the acceptor and every connection
   impl_->service.reset();
 }
@@ -89,8 +116,9 @@ std::uint16_t server::port() const noexcept { return impl_->port; }
 
 std::string server::base_url() const {
   const std::string& host = impl_->opts.bind;
-  if (host.find(':') != std::string::npos) return fmt::format("http://[{}]:{}", host, impl_->port);
-  return fmt::format("http://{}:{}", host, impl_->port);
+  const char* scheme = impl_->opts.tls_cert_file.empty() ? "http" : "https";
+  if (host.find(':') != std::string::npos) return fmt::format("{}://[{}]:{}", scheme, host, impl_->port);
+  return fmt::format("{}://{}:{}", scheme, host, impl_->port);
 }
 
 table tenant_rows(const options& opts, const std::string& object, const std::vector<std::string>& fields) {
@@ -104,13 +132,15 @@ table tenant_rows(const options& opts, const std::string& object, const std::vec
     idx.push_back(*i);
     t.columns.emplace_back(obj->fields[*i].name);
   }
-  const tenant ten(opts.seed, opts.scale);
-  const std::uint64_t n = ten.row_count(*obj);
+  const tenant_generator gen(opts.seed, opts.scale);
+  const std::uint64_t n = gen.base_count(*obj);
   t.rows.reserve(n);
-  std::vector<std::string> texts;
+  record rec;
   for (std::uint64_t r = 0; r < n; ++r) {
-    ten.row_texts(*obj, r, idx, time_zone::utc, texts);
-    t.rows.push_back(texts);
+    gen.generate(*obj, r, rec);
+    std::vector<std::string> texts(idx.size());
+    for (std::size_t k = 0; k < idx.size(); ++k) render_value(rec[idx[k]], time_zone::utc, texts[k]);
+    t.rows.push_back(std::move(texts));
   }
   return t;
 }

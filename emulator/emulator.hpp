@@ -32,6 +32,26 @@ struct options {
   std::uint64_t segment_rows = 500'000;       // rows per result file; more rows => batch `segments`
   bool iso_start_time = false;                // job startTime as "YYYY-MM-DDThh:mm:ss+0000" instead of
                                               // "YYYY-MM-DD hh:mm:ss" (tenant time)
+  // TLS: both set => the server speaks only HTTPS (PEM files; the cert file may hold a chain).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string data_dir;                       // result files; empty = a fresh temporary directory,
+                                              // removed by stop()
+  std::size_t max_active_jobs = 50;           // per tenant, stateless and stateful each (90028 beyond)
+  std::uint64_t rate_limit = 50'000;          // requests per rate_window per tenant; 0 = unlimited
+  std::chrono::seconds rate_window{60};
+  std::uint64_t max_file_bytes = 2047ull << 20;  // larger result files answer 403 (max-object-size)
+  std::chrono::seconds file_retention{72 * 3600};  // result files purged after this (404 then)
+  bool range_requests = true;                 // false: Range is ignored, files always sent whole
+  std::size_t worker_threads = 1;             // threads generating result files
+  // DECISION (contract §7): a stateful run with an explicit incrementalTime
+  // does not move the session's window start; true makes it move.
+  bool incremental_time_moves_window = false;
+  // CSV dialect switches to test clients (contract §7): CRLF line ends, a
+  // UTF-8 BOM, zip entries with data descriptors (streamed zip).
+  bool crlf = false;
+  bool bom = false;
+  bool zip_stream = false;
 };
 
 class server {
@@ -48,7 +68,7 @@ class server {
   void stop();
 
   std::uint16_t port() const noexcept;
-  std::string base_url() const;  // "http://127.0.0.1:PORT"
+  std::string base_url() const;  // "http://127.0.0.1:PORT", or "https://..." with TLS
 
  private:
   struct impl;

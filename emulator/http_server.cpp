@@ -1,14 +1,24 @@
 #include "emulator/http_server.hpp"
 
+#include <fcntl.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <exception>
+#include <system_error>
+#include <type_traits>
+#include <vector>
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/read.hpp>
 #include <asio/redirect_error.hpp>
+#include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -55,6 +65,22 @@ const std::string* http_request::header(std::string_view name) const {
   for (const auto& [k, v] : headers)
     if (iequals(k, name)) return &v;
   return nullptr;
+}
+
+open_file::open_file(const std::string& path) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "cannot open result file " + path);
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) {
+    const int e = errno;
+    ::close(fd_);
+    throw std::system_error(e, std::generic_category(), "cannot stat result file " + path);
+  }
+  size_ = static_cast<std::uint64_t>(st.st_size);
+}
+
+open_file::~open_file() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void http_response::set_body(std::string s) {
@@ -214,6 +240,7 @@ std::string_view reason_phrase(int status) {
 namespace {
 
 using asio::ip::tcp;
+using tls_stream = asio::ssl::stream<tcp::socket>;
 using clock = std::chrono::steady_clock;
 using namespace asio::experimental::awaitable_operators;
 
@@ -241,12 +268,83 @@ std::string head_block(const http_response& r, bool keep_alive) {
 
 enum class ending { keep, close, reset };
 
+// Plain TCP and an untouched file: the kernel copies file pages to the socket.
+asio::awaitable<void> sendfile_range(tcp::socket& s, const http_response& r, std::uint64_t from, std::uint64_t to,
+                                     request_handler* handler, const http_limits& limits,
+                                     clock::time_point& deadline) {
+  s.native_non_blocking(true);
+  auto off = static_cast<off_t>(r.body_offset + from);
+  std::uint64_t remaining = to - from;
+  while (remaining > 0) {
+    deadline = clock::now() + limits.io_timeout;
+    const ssize_t n = ::sendfile(s.native_handle(), r.file->fd(), &off,
+                                 static_cast<std::size_t>(std::min<std::uint64_t>(remaining, 4u << 20)));
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        co_await s.async_wait(tcp::socket::wait_write, asio::use_awaitable);
+        continue;
+      }
+      if (errno == EINTR) continue;
+      throw std::system_error(errno, std::generic_category(), "sendfile");
+    }
+    if (n == 0) throw std::system_error(std::make_error_code(std::errc::io_error), "result file shrank while sent");
+    remaining -= static_cast<std::uint64_t>(n);
+    handler->on_body_bytes_sent(static_cast<std::uint64_t>(n));
+  }
+}
+
+// Sends body bytes [from, to) (relative to body_offset).
+template <class Stream>
+asio::awaitable<void> send_range(Stream& s, const http_response& r, std::uint64_t from, std::uint64_t to,
+                                 request_handler* handler, const http_limits& limits, clock::time_point& deadline) {
+  if (from >= to) co_return;
+  if constexpr (std::is_same_v<Stream, tcp::socket>) {
+    if (r.file && r.corrupt_at.empty()) {
+      co_await sendfile_range(s, r, from, to, handler, limits, deadline);
+      co_return;
+    }
+  }
+  std::vector<char> scratch;
+  if (r.file || !r.corrupt_at.empty()) scratch.resize(limits.write_chunk_bytes);
+  while (from < to) {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(limits.write_chunk_bytes, to - from));
+    const std::uint64_t abs = r.body_offset + from;
+    const char* data = nullptr;
+    if (r.file) {
+      std::size_t got = 0;
+      while (got < n) {
+        const ssize_t k = ::pread(r.file->fd(), scratch.data() + got, n - got, static_cast<off_t>(abs + got));
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) throw std::system_error(errno, std::generic_category(), "reading a result file");
+        if (k == 0) throw std::system_error(std::make_error_code(std::errc::io_error), "result file shrank while sent");
+        got += static_cast<std::size_t>(k);
+      }
+      data = scratch.data();
+    } else if (!r.corrupt_at.empty()) {
+      std::copy_n(r.body->data() + abs, n, scratch.data());
+      data = scratch.data();
+    } else {
+      data = r.body->data() + abs;
+    }
+    if (!r.corrupt_at.empty()) {
+      for (const std::uint64_t pos : r.corrupt_at)
+        if (pos >= abs && pos < abs + n)
+          scratch[pos - abs] = static_cast<char>(static_cast<unsigned char>(scratch[pos - abs]) ^ 0x5a);
+    }
+    deadline = clock::now() + limits.io_timeout;
+    co_await asio::async_write(s, asio::buffer(data, n), asio::use_awaitable);
+    from += n;
+    handler->on_body_bytes_sent(n);
+  }
+}
+
 // Writes one response; returns how the connection must end.
-asio::awaitable<ending> write_response(tcp::socket& sock, const http_response& r, bool keep_alive,
+template <class Stream>
+asio::awaitable<ending> write_response(Stream& s, const http_response& r, bool keep_alive,
                                        request_handler* handler, const http_limits& limits,
                                        clock::time_point& deadline) {
   const std::string head = head_block(r, keep_alive);
-  const std::size_t total = r.head_only ? 0 : r.body_size;
+  const std::uint64_t total = r.head_only ? 0 : r.body_size;
   std::uint64_t limit = total;
   ending end = keep_alive ? ending::keep : ending::close;
   if (r.faults.truncate_at && *r.faults.truncate_at < limit) {
@@ -257,57 +355,48 @@ asio::awaitable<ending> write_response(tcp::socket& sock, const http_response& r
     limit = *r.faults.reset_at;
     end = ending::reset;
   }
-  const char* body = r.body ? r.body->data() + r.body_offset : nullptr;
 
   deadline = clock::now() + limits.io_timeout;
-  std::size_t sent = 0;
-  if (limit <= limits.write_chunk_bytes && !r.faults.stall_after) {
-    std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(body, limit)};
-    co_await asio::async_write(sock, bufs, asio::use_awaitable);
-    sent = limit;
-  } else {
-    co_await asio::async_write(sock, asio::buffer(head), asio::use_awaitable);
-    bool stalled = false;
-    while (sent < limit) {
-      if (r.faults.stall_after && !stalled && sent >= *r.faults.stall_after) {
-        stalled = true;
-        deadline = clock::now() + r.faults.stall_ms + limits.io_timeout;
-        asio::steady_timer t(sock.get_executor(), r.faults.stall_ms);
-        co_await t.async_wait(asio::use_awaitable);
-      }
-      std::size_t n = std::min<std::size_t>(limits.write_chunk_bytes, limit - sent);
-      if (r.faults.stall_after && !stalled && sent < *r.faults.stall_after)
-        n = std::min<std::size_t>(n, *r.faults.stall_after - sent);
-      deadline = clock::now() + limits.io_timeout;
-      co_await asio::async_write(sock, asio::buffer(body + sent, n), asio::use_awaitable);
-      sent += n;
-      handler->on_body_bytes_sent(n);
-    }
-    if (r.faults.stall_after && !stalled && *r.faults.stall_after >= limit && limit == total &&
-        r.faults.stall_ms.count() > 0) {
-      // A stall at the very end of the body: hold the response open, then finish.
-      deadline = clock::now() + r.faults.stall_ms + limits.io_timeout;
-      asio::steady_timer t(sock.get_executor(), r.faults.stall_ms);
-      co_await t.async_wait(asio::use_awaitable);
-    }
+  if (r.body && !r.file && limit <= limits.write_chunk_bytes && !r.faults.stall_after && r.corrupt_at.empty()) {
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(head),
+                                           asio::buffer(r.body->data() + r.body_offset, static_cast<std::size_t>(limit))};
+    co_await asio::async_write(s, bufs, asio::use_awaitable);
+    handler->on_body_bytes_sent(limit);
     co_return end;
   }
-  handler->on_body_bytes_sent(sent);
+  co_await asio::async_write(s, asio::buffer(head), asio::use_awaitable);
+  if (r.faults.stall_after && *r.faults.stall_after <= limit) {
+    const std::uint64_t at = *r.faults.stall_after;
+    co_await send_range(s, r, 0, at, handler, limits, deadline);
+    deadline = clock::now() + r.faults.stall_ms + limits.io_timeout;
+    asio::steady_timer t(s.get_executor(), r.faults.stall_ms);
+    co_await t.async_wait(asio::use_awaitable);
+    co_await send_range(s, r, at, limit, handler, limits, deadline);
+  } else {
+    co_await send_range(s, r, 0, limit, handler, limits, deadline);
+  }
   co_return end;
 }
 
-void finish(tcp::socket& sock, ending how) {
+template <class Stream>
+asio::awaitable<void> finish(Stream& s, ending how, clock::time_point& deadline) {
   std::error_code ec;
+  auto& sock = s.lowest_layer();
   if (how == ending::reset) {
     sock.set_option(asio::socket_base::linger(true, 0), ec);
   } else {
+    if constexpr (std::is_same_v<Stream, tls_stream>) {
+      // close_notify, bounded: a peer that never answers it is not waited for.
+      deadline = clock::now() + std::chrono::seconds(2);
+      co_await s.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+    }
     sock.shutdown(tcp::socket::shutdown_send, ec);
   }
   sock.close(ec);
 }
 
-asio::awaitable<void> session(tcp::socket& sock, request_handler* handler, http_limits limits,
-                              clock::time_point& deadline) {
+template <class Stream>
+asio::awaitable<void> session(Stream& s, request_handler* handler, http_limits limits, clock::time_point& deadline) {
   std::string buf;
   request_parser parser{limits};
   std::array<char, 16 * 1024> chunk{};
@@ -317,8 +406,8 @@ asio::awaitable<void> session(tcp::socket& sock, request_handler* handler, http_
     const auto r = parser.parse(buf, req);
     if (r == request_parser::result::error) {
       http_response resp = handler->malformed(parser.error_status(), parser.error_message());
-      co_await write_response(sock, resp, false, handler, limits, deadline);
-      finish(sock, ending::close);
+      co_await write_response(s, resp, false, handler, limits, deadline);
+      co_await finish(s, ending::close, deadline);
       co_return;
     }
     if (r == request_parser::result::need_more) {
@@ -326,15 +415,15 @@ asio::awaitable<void> session(tcp::socket& sock, request_handler* handler, http_
         continue_sent = true;
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
         deadline = clock::now() + limits.io_timeout;
-        co_await asio::async_write(sock, asio::buffer(cont.data(), cont.size()), asio::use_awaitable);
+        co_await asio::async_write(s, asio::buffer(cont.data(), cont.size()), asio::use_awaitable);
       }
       deadline = clock::now() + (buf.empty() ? limits.idle_timeout : limits.io_timeout);
       std::error_code ec;
       const std::size_t n =
-          co_await sock.async_read_some(asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
+          co_await s.async_read_some(asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
         std::error_code ignored;
-        sock.close(ignored);
+        s.lowest_layer().close(ignored);
         co_return;
       }
       buf.append(chunk.data(), n);
@@ -350,12 +439,18 @@ asio::awaitable<void> session(tcp::socket& sock, request_handler* handler, http_
       resp = handler->malformed(500, fmt::format("internal emulator error: {}", e.what()));
     }
     const bool keep = req.keep_alive && !resp.close;
-    const ending how = co_await write_response(sock, resp, keep, handler, limits, deadline);
+    const ending how = co_await write_response(s, resp, keep, handler, limits, deadline);
     if (how != ending::keep) {
-      finish(sock, how);
+      co_await finish(s, how, deadline);
       co_return;
     }
   }
+}
+
+asio::awaitable<void> tls_session(tls_stream& s, request_handler* handler, http_limits limits,
+                                  clock::time_point& deadline) {
+  co_await s.async_handshake(asio::ssl::stream_base::server, asio::use_awaitable);
+  co_await session(s, handler, limits, deadline);
 }
 
 }  // namespace
@@ -369,6 +464,19 @@ asio::awaitable<void> serve_connection(tcp::socket socket, request_handler* hand
   }
   std::error_code ec;
   socket.close(ec);
+}
+
+asio::awaitable<void> serve_tls_connection(tcp::socket socket, asio::ssl::context* tls, request_handler* handler,
+                                           http_limits limits) {
+  tls_stream stream(std::move(socket), *tls);
+  clock::time_point deadline = clock::now() + limits.io_timeout;
+  try {
+    co_await (tls_session(stream, handler, limits, deadline) || watchdog(deadline));
+  } catch (const std::exception&) {
+    // A failed handshake or a peer that vanished: nothing to report to anyone.
+  }
+  std::error_code ec;
+  stream.lowest_layer().close(ec);
 }
 
 }  // namespace aquaduct::emulator

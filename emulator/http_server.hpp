@@ -14,6 +14,7 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
 
 namespace aquaduct::emulator {
 
@@ -39,14 +40,35 @@ struct delivery_faults {
   std::chrono::milliseconds stall_ms{0};
 };
 
+// A result file opened for one response. The descriptor keeps the bytes
+// readable even when the file is purged (unlinked) while it is being sent.
+class open_file {
+ public:
+  // Throws std::system_error naming `path` when it cannot be opened.
+  explicit open_file(const std::string& path);
+  ~open_file();
+  open_file(const open_file&) = delete;
+  open_file& operator=(const open_file&) = delete;
+  int fd() const noexcept { return fd_; }
+  std::uint64_t size() const noexcept { return size_; }
+
+ private:
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+};
+
 struct http_response {
   int status = 200;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
-  // The body may be shared with a stored result file; [offset, offset+size) is sent.
+  // The body is either in memory or a file streamed from disk (never both);
+  // [body_offset, body_offset+body_size) of it is sent.
   std::shared_ptr<const std::string> body;
-  std::size_t body_offset = 0;
-  std::size_t body_size = 0;
+  std::shared_ptr<const open_file> file;
+  std::uint64_t body_offset = 0;
+  std::uint64_t body_size = 0;
+  // Absolute body offsets whose bytes are flipped on the way out (corrupt_gzip).
+  std::vector<std::uint64_t> corrupt_at;
   bool head_only = false;  // HEAD: headers (with the GET Content-Length) but no body
   bool close = false;      // close the connection after this response
   delivery_faults faults;
@@ -108,5 +130,9 @@ std::string_view reason_phrase(int status);
 // coroutine (the server owns both and destroys the io_context first).
 asio::awaitable<void> serve_connection(asio::ip::tcp::socket socket, request_handler* handler,
                                        http_limits limits);
+// The same over TLS: handshake first (within limits.io_timeout), then HTTP.
+// `tls` must outlive the coroutine.
+asio::awaitable<void> serve_tls_connection(asio::ip::tcp::socket socket, asio::ssl::context* tls,
+                                           request_handler* handler, http_limits limits);
 
 }  // namespace aquaduct::emulator

@@ -1,46 +1,98 @@
 #pragma once
-// Renders a batch result as AQuA does (contract §5.5, §7): CSV with `\n` line
-// ends, no BOM, RFC-4180 quoting only where a field needs it, and for the gzip
-// format the whole CSV compressed as one gzip member.
+// Result files of a batch (contract §3.4, §5.5, §7): the rows of one query
+// streamed to files on disk, one per segment, as csv, gzip (one gzip member)
+// or zip (one entry "<query name>.csv"). CSV dialect: `\n` line ends (CRLF
+// optional), no BOM (optional), RFC-4180 quoting only where a field needs it,
+// useQueryLabels headers, the deleted column first, nullReplacement, datetimes
+// in the tenant zone or UTC. Results never live whole in memory.
+#include <atomic>
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "emulator/tenant.hpp"
+#include "emulator/tenant_state.hpp"
+#include "emulator/zoql.hpp"
 
 namespace aquaduct::emulator {
 
-struct deleted_column {
-  std::string column;   // "IsDeleted" -> header "Account.IsDeleted"
-  bool numeric = false;  // format Numeric (1/0) instead of Boolean (true/false)
+enum class result_format { csv, gzip, zip };
+
+// A query's `deleted` spec: first column "<Base>.<column>", Boolean
+// (true/false) or Numeric (1/0).
+struct deleted_spec {
+  std::string column;
+  bool numeric = false;
 };
 
-struct result_spec {
-  const object_def* object = nullptr;
-  std::vector<std::size_t> fields;
-  std::uint64_t offset = 0;
-  std::optional<std::uint64_t> limit;
+// The incremental window of a stateful batch: rows whose base UpdatedDate is
+// in [from, to), plus tombstones deleted in it (only with a deleted spec),
+// except rows created and deleted inside it. No `from` = everything up to `to`.
+struct time_window {
+  std::optional<std::int64_t> from_unix_s;
+  std::int64_t to_unix_s = 0;
+};
+
+struct export_spec {
+  zoql_query query;
+  std::string name;  // the query's name: zip entry "<name>.csv", download names
+  result_format format = result_format::csv;
   bool use_query_labels = false;
   time_zone tz = time_zone::tenant;
   std::string null_replacement;
-  std::optional<deleted_column> deleted;
-  std::uint64_t segment_rows = 500'000;  // rows per file before the result is split
-  bool gzip = false;
+  std::optional<deleted_spec> deleted;
+  std::optional<time_window> incremental;  // nullopt = full load (no deleted rows)
+  std::int64_t now_unix_s = tenant_epoch_unix_s;  // resolves 'now'/'today' literals
+  std::uint64_t segment_rows = 500'000;           // 0 = never split
+  bool crlf = false;                              // --crlf (§7)
+  bool bom = false;                               // --bom (§7)
+  bool zip_stream = false;  // --zip-stream (§7): zip entry sizes in a data descriptor
+  int gzip_level = 1;                             // zlib level for gzip and zip
+  // order by: rows sorted in memory at a time; more spill to sorted run files
+  // in the output directory, merged at the end (deleted afterwards).
+  std::uint64_t sort_run_rows = 250'000;
+  const std::atomic<bool>* cancel = nullptr;  // set => stop, throw export_cancelled
 };
 
-struct result_file {
-  std::shared_ptr<const std::string> bytes;
+struct written_file {
+  std::filesystem::path path;  // on disk, final name
+  std::string name;            // download name: "<name>.csv[.gz|.zip]", "<name>_<n>..." when segmented
   std::uint64_t rows = 0;
+  std::uint64_t bytes = 0;
 };
 
-// One file per segment (at least one: an empty result is a header-only file).
-std::vector<result_file> write_result(const tenant& t, const result_spec& spec);
+struct export_cancelled : std::runtime_error {
+  export_cancelled() : std::runtime_error("export cancelled") {}
+};
+
+// Writes the result of `spec` over `snapshot` into `dir` as
+// "<stem>-<n>.<ext>", one file per segment (at least one: an empty result is a
+// header-only file). Blocking; run it on a worker thread. Files are written
+// under a ".part" name and renamed when complete. Throws std::runtime_error
+// naming the file on I/O errors (nothing is left behind), export_cancelled
+// when spec.cancel is set.
+std::vector<written_file> write_result_files(const tenant_snapshot& snapshot, const export_spec& spec,
+                                             const std::filesystem::path& dir, std::string_view stem);
 
 // Header names for `spec`, in column order.
-std::vector<std::string> result_header(const result_spec& spec);
+std::vector<std::string> result_header(const export_spec& spec);
+
+// One row of a result, in output order.
+struct result_row {
+  row_slots slots;  // [0] base record, [k] joined records (nullptr: none)
+  bool deleted = false;
+};
+// Calls `fn` for every row of the result (where, incremental window and
+// tombstones, order by, offset/limit), in output order. Sort runs go to
+// `scratch_dir`. Used by the CSV writer and the JSON batch results.
+void for_each_result_row(const tenant_snapshot& snapshot, const export_spec& spec,
+                         const std::filesystem::path& scratch_dir, const std::function<void(const result_row&)>& fn);
 
 // Appends `field` to `out`, quoted only if it contains a comma, quote, CR or LF.
 void append_csv_field(std::string& out, std::string_view field);

@@ -1,7 +1,9 @@
 #pragma once
-// The emulated tenant's data (contract §8). Rows are generated on demand from
-// (seed, index), so memory does not grow with the scale. Only Account exists
-// so far.
+// The emulated tenant (contract §8): its schema (objects, fields, the dotted
+// relationships of §5.3) and the deterministic row generator. Rows are made on
+// demand from (seed, object, index), in id order, so memory does not grow with
+// the scale. Changes to the data (mutations) live in tenant_state.hpp.
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -19,7 +21,8 @@ inline std::uint64_t splitmix(std::uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-enum class field_type { id, text, decimal, integer, boolean, picklist, datetime };
+// Describe types (§5.6). `id` describes as "text".
+enum class field_type { id, text, decimal, integer, boolean, picklist, date, datetime };
 
 struct field_def {
   std::string_view name;   // API name, canonical casing ("AccountNumber")
@@ -27,16 +30,49 @@ struct field_def {
   field_type type;
 };
 
+// A dotted-name relationship of a data source ("BillToContact" on Account):
+// the target row is found by following foreign-key fields, the first on the
+// base object, each next one on the object the previous id points to
+// (InvoiceItem.Account = InvoiceId -> Invoice.AccountId).
+struct relation_def {
+  std::string_view name;    // "BillToContact"
+  std::string_view label;   // "Bill To" (header prefix in label mode)
+  std::string_view target;  // object name, "Contact"
+  std::array<std::string_view, 4> path;  // fk field names; unused slots empty
+};
+
 struct object_def {
   std::string_view name;   // "Account"
   std::string_view label;  // "Account", used in "Account: Account Number" headers
   std::span<const field_def> fields;
+  std::span<const relation_def> relations;
+  bool supports_deleted = true;  // false => a deleted spec is error 90017
+  std::uint32_t id_prefix = 0;   // first 8 hex digits of every id of this object
+  int char_type_id = 0;          // the JSON batch-results char type id (§6)
 };
 
-// Case-insensitive lookup; nullptr when unknown.
+// Every object of the tenant, in a fixed order (describe lists them so).
+std::span<const object_def* const> all_objects();
+// Case-insensitive lookups; nullptr / nullopt when unknown.
 const object_def* find_object(std::string_view name);
-// Index of `field` in obj.fields (case-insensitive), or nullopt.
 std::optional<std::size_t> find_field(const object_def& obj, std::string_view field);
+const relation_def* find_relation(const object_def& obj, std::string_view name);
+bool iequals(std::string_view a, std::string_view b);
+
+// One typed value of a generated or mutated row.
+//   number: `i` in hundredths (every tenant decimal has at most 2 places;
+//           integers are multiples of 100); date: days since 1970-01-01;
+//   datetime: unix seconds; boolean: 0/1; id/text/picklist: `s`.
+struct field_value {
+  enum class kind : std::uint8_t { null, text, number, boolean, date, datetime };
+  kind k = kind::null;
+  std::int64_t i = 0;
+  std::string s;
+
+  bool is_null() const { return k == kind::null; }
+};
+// One row: a value per obj.fields entry, in that order.
+using record = std::vector<field_value>;
 
 // How datetimes are rendered: UTC "+0000", or the tenant's fixed offset.
 enum class time_zone { utc, tenant };
@@ -46,27 +82,43 @@ enum class time_zone { utc, tenant };
 // depend on the date.
 inline constexpr int tenant_utc_offset_minutes = -8 * 60;
 
-// The tenant's "now": the fixed epoch all generated dates lie before, so that
-// data is reproducible (never the wall clock). 2026-01-01T00:00:00Z.
+// The generator's "now": the fixed instant all generated dates lie before, so
+// that data is reproducible (never the wall clock). 2026-01-01T00:00:00Z.
+// Mutations stamp the service's clock instead.
 inline constexpr std::int64_t tenant_epoch_unix_s = 1767225600;
 
 // Formats unix seconds as YYYY-MM-DDThh:mm:ss±hhmm.
 std::string format_datetime(std::int64_t unix_s, time_zone tz);
 // Formats unix seconds as "YYYY-MM-DD hh:mm:ss" shifted by offset_minutes.
 std::string format_plain_datetime(std::int64_t unix_s, int offset_minutes);
+// Appends `v` as result text (§5.5): numbers plain, booleans true/false, dates
+// YYYY-MM-DD, datetimes in `tz`. Null appends nothing.
+void render_value(const field_value& v, time_zone tz, std::string& out);
+// Days since 1970-01-01 <-> civil date.
+std::int64_t days_from_civil(int y, unsigned m, unsigned d);
 
-class tenant {
+// The generated base data. Per object, row i (0-based) has the id whose last
+// 16 hex digits are i+1, so id order is index order.
+//   Account N; Contact 2/account (bill-to, sold-to); PaymentMethod 1/account;
+//   Subscription 2/account; RatePlan 2/subscription; RatePlanCharge 1/rate plan;
+//   Invoice 10/account; InvoiceItem 5/invoice (50·N); Payment 5/account;
+//   InvoicePayment 1/payment; CreditBalanceAdjustment and InvoiceAdjustment
+//   1 per 2 accounts; Usage 3/account; Product 20, ProductRatePlan 3/product,
+//   ProductRatePlanCharge 2/plan, AccountingPeriod 72 months: fixed catalogues.
+class tenant_generator {
  public:
-  tenant(std::uint64_t seed, std::uint64_t scale) : seed_(seed), scale_(scale) {}
+  tenant_generator(std::uint64_t seed, std::uint64_t scale) : seed_(seed), scale_(scale) {}
 
-  std::uint64_t row_count(const object_def& obj) const;
-  // Renders field `field_index` of row `row` (0-based, id order) as result
-  // text. Null values render as the empty string.
-  std::string field_text(const object_def& obj, std::uint64_t row, std::size_t field_index,
-                         time_zone tz) const;
-  // All fields of one row at once (cheaper than field_text per field).
-  void row_texts(const object_def& obj, std::uint64_t row, std::span<const std::size_t> fields,
-                 time_zone tz, std::vector<std::string>& out) const;
+  std::uint64_t seed() const { return seed_; }
+  std::uint64_t scale() const { return scale_; }
+  std::uint64_t base_count(const object_def& obj) const;
+  // Fills `out` (resized to obj.fields.size(); string capacity is reused) with
+  // row `index`. Any index is valid: indexes past base_count make rows for
+  // created records (the caller then fixes their dates).
+  void generate(const object_def& obj, std::uint64_t index, record& out) const;
+  std::string make_id(const object_def& obj, std::uint64_t index) const;
+  // The index an id of `obj` stands for, or nullopt when it is not one.
+  static std::optional<std::uint64_t> index_of_id(const object_def& obj, std::string_view id);
 
  private:
   std::uint64_t seed_;

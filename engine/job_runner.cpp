@@ -65,7 +65,15 @@ asio::awaitable<void> run_batch(const run_context& ctx, aqua_client& client, con
     co_return;
   }
   const auto started = clock::now();
-  result_pipeline pipe(job.format, stream_schema{job.name, remote.id, batch.name, {}}, ctx.sinks);
+  stream_schema schema;
+  schema.job = job.name;
+  schema.job_id = remote.id;
+  schema.query = batch.name;
+  schema.load = batch.full ? load_kind::full : load_kind::incremental;
+  if (!job.null_replacement.empty()) schema.null_value = job.null_replacement;
+  for (const auto& qc : job.queries)
+    if (qc.name == batch.name && qc.deleted) schema.deleted = deleted_column{qc.deleted->column, qc.deleted->format};
+  result_pipeline pipe(job.format, std::move(schema), ctx.sinks);
   try {
     for (const auto& file_id : batch.files) {
       pipe.begin_file(file_id);

@@ -294,7 +294,6 @@ class loader {
       problem(t.get("name")->source(), config_errc::bad_value, "job name is longer than AQuA's 32 characters");
     read(t, "format", job.format);
     one_of(t, "format", job.format, {"csv", "gzip", "zip"});
-    if (job.format == "zip") unsupported(t, "format", "zip results come with the decode work");
     if (const toml::node* v = t.get("version")) {
       if (auto f = v->as_floating_point()) {
         std::ostringstream s;

@@ -7,10 +7,14 @@
 namespace aquaduct::engine_detail {
 
 result_pipeline::result_pipeline(std::string format, stream_schema schema, std::vector<sink*> sinks)
-    : decoder_(format == "gzip" ? decode::make_gzip_decoder() : decode::make_identity_decoder()),
+    : decoder_(decode::make_content_decoder(format)),
       schema_(std::move(schema)),
       sinks_(std::move(sinks)),
-      out_(256u << 10) {}
+      out_(256u << 10) {
+  if (!decoder_)
+    throw located_error(aqua_errc::bad_response, "job " + schema_.job + ", query " + schema_.query +
+                                                     ": unknown result format '" + format + "' (csv, gzip or zip)");
+}
 
 result_pipeline::~result_pipeline() { abort(); }
 
@@ -47,7 +51,7 @@ void result_pipeline::put(std::string_view body) {
     body.remove_prefix(r.consumed);
     drain(std::string_view(out_.data(), r.produced));
     if (r.consumed == 0 && r.produced == 0)
-      fail(decode::errc::gzip_corrupt, "the decoder made no progress at compressed byte " +
+      fail(aqua_errc::bad_response, "the decoder made no progress at compressed byte " +
                                            std::to_string(decoder_->total_in()));
   }
 }

@@ -1,6 +1,6 @@
 #pragma once
 // One query's result files on their way to the sinks:
-//   body bytes -> content decoder (identity | gzip) -> CSV parser -> row_batch -> sink streams
+//   body bytes -> content decoder (identity | gzip | zip) -> CSV parser -> row_batch -> sink streams
 // Synchronous and free of I/O, so it can be fed any chunk split in tests.
 // Each file starts with its own header; the first file's header opens the
 // sink streams, later files (segments) must repeat it exactly.
@@ -33,7 +33,8 @@ class located_error : public std::system_error {
 
 class result_pipeline {
  public:
-  // `format` is the job's result format: "csv" or "gzip".
+  // `format` is the job's result format: "csv", "gzip" or "zip" (any case);
+  // anything else throws located_error (aqua_errc::bad_response).
   result_pipeline(std::string format, stream_schema schema, std::vector<sink*> sinks);
   ~result_pipeline();  // aborts streams that were neither committed nor aborted
 

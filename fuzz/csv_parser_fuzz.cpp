@@ -1,6 +1,7 @@
 // Fuzz target: the CSV parser must never crash, must give the same records
-// and the same error whatever the chunking (differential oracle), and what it
-// parses must come back unchanged through a quoting writer (round trip).
+// and the same error whatever the chunking and whichever inner loop (SIMD or
+// scalar; differential oracle), and what it parses must come back unchanged
+// through a quoting writer (round trip).
 // Input: byte 0 picks the chunking, byte 1 the limits, the rest is the CSV.
 // Small limits are drawn on purpose so the limit paths (including a field
 // that is only a BOM prefix) are exercised, not just the happy path.
@@ -25,8 +26,9 @@ struct result {
 
 using table = std::vector<std::vector<std::string>>;
 
-result run(std::string_view in, std::size_t step, bool clear_each, aquaduct::decode::csv_limits limits) {
-  aquaduct::decode::csv_parser p(limits);
+result run(std::string_view in, std::size_t step, bool clear_each, aquaduct::decode::csv_limits limits,
+           aquaduct::decode::csv_path path) {
+  aquaduct::decode::csv_parser p(limits, path);
   result r;
   const auto take = [&] {
     const auto& recs = p.records();
@@ -91,15 +93,20 @@ extern "C" int AQUADUCT_FUZZ_ENTRY(const std::uint8_t* data, std::size_t size) {
   limits.max_field_bytes = (data[1] & 0x80) ? 64 : data[1] % 8;
   limits.max_columns = (data[1] & 0x40) ? 16 : 1 + (data[1] >> 3) % 4;
   const std::string_view in(reinterpret_cast<const char*>(data) + 2, size - 2);
-  const result whole = run(in, in.size() + 1, true, limits);
-  const result pieces = run(in, step, (data[0] & 0x80) != 0, limits);
-  if (whole.ec != pieces.ec || whole.error_offset != pieces.error_offset) std::abort();
-  // Records completed before an error may differ in how many were handed
-  // over; on success they must be identical.
+  using aquaduct::decode::csv_path;
+  const result whole = run(in, in.size() + 1, true, limits, csv_path::scalar);
+  for (const csv_path path : {csv_path::simd, csv_path::scalar}) {
+    for (const std::size_t s : {in.size() + 1, step}) {
+      const result other = run(in, s, (data[0] & 0x80) != 0, limits, path);
+      if (whole.ec != other.ec || whole.error_offset != other.error_offset) std::abort();
+      // Records completed before an error may differ in how many were handed
+      // over; on success they must be identical.
+      if (!whole.ec && whole.rows != other.rows) std::abort();
+    }
+  }
   if (whole.ec) return 0;
-  if (whole.rows != pieces.rows) std::abort();
   const std::string again = write(whole.rows);
-  const result back = run(again, step, true, limits);
+  const result back = run(again, step, true, limits, csv_path::simd);
   if (back.ec || back.rows != whole.rows) std::abort();
   return 0;
 }

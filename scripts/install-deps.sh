@@ -14,6 +14,10 @@ packages=(
   libsqlite3-dev libpq-dev
   # PostgreSQL server for the sink tests; tools the tests and benches use as baselines
   postgresql gzip curl bc
+  # fuzzing (libFuzzer ships in libclang-rt) and the zip tests' archives
+  clang libclang-rt-14-dev zip unzip
+  # the sqlite3 CLI: the sink bench's baseline
+  sqlite3
 )
 
 missing=()
@@ -22,6 +26,12 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# The sink tests run PostgreSQL, which refuses root: as root, they run it as this
+# unprivileged user (tests/support/postgres_server.hpp).
+if [ "$(id -u)" -eq 0 ] && ! id aquaduct-pg >/dev/null 2>&1; then
+  useradd --system --no-create-home --shell /usr/sbin/nologin aquaduct-pg
+fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"

@@ -8,30 +8,45 @@ namespace {
 
 class callback_stream final : public sink_stream {
  public:
-  explicit callback_stream(const std::function<void(const row_batch&)>& fn) : fn_(fn) {}
-  void write(const row_batch& rows) override { fn_(rows); }
-  void commit(const file_token&) override {}
-  void abort() noexcept override {}
+  callback_stream(const callback_handlers& h, const stream_schema& schema) : h_(h), schema_(schema) {}
+  void write(const row_batch& rows) override { h_.on_rows(rows); }
+  void commit(const file_token& token) override {
+    if (h_.on_commit) h_.on_commit(schema_, token);
+  }
+  void abort() noexcept override {
+    if (!h_.on_abort) return;
+    try {
+      h_.on_abort(schema_);
+    } catch (...) {  // abort() must not throw; the embedder's failure changes nothing here
+    }
+  }
 
  private:
-  const std::function<void(const row_batch&)>& fn_;
+  const callback_handlers& h_;
+  stream_schema schema_;
 };
 
 class callback_sink final : public sink {
  public:
-  explicit callback_sink(std::function<void(const row_batch&)> fn) : fn_(std::move(fn)) {}
+  explicit callback_sink(callback_handlers h) : h_(std::move(h)) {}
   std::string_view type() const noexcept override { return "callback"; }
-  std::unique_ptr<sink_stream> open(const stream_schema&) override { return std::make_unique<callback_stream>(fn_); }
+  std::unique_ptr<sink_stream> open(const stream_schema& schema) override {
+    return std::make_unique<callback_stream>(h_, schema);
+  }
   void close() override {}
 
  private:
-  std::function<void(const row_batch&)> fn_;
+  callback_handlers h_;
 };
 
 }  // namespace
 
 std::unique_ptr<sink> make_callback_sink(std::function<void(const row_batch&)> on_rows) {
-  return std::make_unique<callback_sink>(std::move(on_rows));
+  return make_callback_sink(callback_handlers{std::move(on_rows), {}, {}});
+}
+
+std::unique_ptr<sink> make_callback_sink(callback_handlers handlers) {
+  return std::make_unique<callback_sink>(std::move(handlers));
 }
 
 namespace sinks {
@@ -59,17 +74,21 @@ class null_stream final : public sink_stream {
 
 class null_sink final : public sink {
  public:
+  explicit null_sink(null_sink_counters* c) : counters_(c ? c : &own_) {}
   std::string_view type() const noexcept override { return "null"; }
-  std::unique_ptr<sink_stream> open(const stream_schema&) override { return std::make_unique<null_stream>(counters_); }
+  std::unique_ptr<sink_stream> open(const stream_schema&) override {
+    return std::make_unique<null_stream>(*counters_);
+  }
   void close() override {}
 
  private:
-  null_sink_counters counters_;
+  null_sink_counters own_;
+  null_sink_counters* counters_;
 };
 
 }  // namespace
 
-std::unique_ptr<sink> make_null_sink() { return std::make_unique<null_sink>(); }
+std::unique_ptr<sink> make_null_sink(null_sink_counters* counters) { return std::make_unique<null_sink>(counters); }
 
 }  // namespace sinks
 }  // namespace aquaduct

@@ -51,6 +51,7 @@ enum class sink_errc {
   io_error = 1,     // writing, syncing or renaming failed
   bad_name,         // a job or query name that cannot be made a safe file or table name
   bad_options,      // sink options rejected
+  bad_value,        // a field its column cannot hold (a NUL byte in SQL text, "abc" in a number column)
 };
 
 // Classification used by the retry loop and the exit code.
@@ -149,10 +150,13 @@ inline const char* describe(sink_errc e) noexcept {
     case sink_errc::io_error: return "sink I/O error";
     case sink_errc::bad_name: return "name cannot be made safe";
     case sink_errc::bad_options: return "bad sink options";
+    case sink_errc::bad_value: return "a field its column cannot hold";
   }
   return "unknown sink error";
 }
-inline condition classify(sink_errc) noexcept { return condition::fatal; }
+inline condition classify(sink_errc e) noexcept {
+  return e == sink_errc::bad_value ? condition::data : condition::fatal;
+}
 
 class condition_category_impl final : public std::error_category {
  public:

@@ -8,10 +8,22 @@
 // delivered. abort() discards everything written since open(): nothing of an
 // aborted stream may ever be visible under a final name or in a committed
 // transaction. close() ends the sink after all its streams are finished.
+//
+// Several streams of one sink may be open at once (one per query in flight);
+// each stream is used by one thread at a time. docs/sinks.md maps this onto
+// the flat open/write/commit/abort/close list of the design.
+//
+// A commit is idempotent: committing a stream whose file_token a sink has
+// already committed (a replay after a crash) leaves the destination as it
+// was. Transactional sinks record (job, query, file ids) in
+// _aquaduct_commits in the same transaction as the rows; file sinks get it
+// from the atomic rename onto the same final name.
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,11 +31,34 @@
 
 namespace aquaduct {
 
+// How a stream's rows relate to what the destination already holds.
+enum class load_kind {
+  full,         // the stream is the whole object: replaces the file or table content
+  incremental,  // changes since the last run: a new file beside the full one, or an upsert by Id
+};
+
+// A column's type, from describe. Sinks that have no types store text.
+// Append new types at the end: sinks index tables by this order.
+enum class column_type { text, integer, decimal, boolean, date, datetime };
+
+// The deleted-flag column of an incremental load (interfaces.md §3 `deleted`).
+struct deleted_column {
+  std::string column;              // its name in the header
+  std::string format = "Boolean";  // "Boolean": true/false; "Numeric": 1/0
+};
+
 struct stream_schema {
   std::string job;                   // job name from the config
   std::string job_id;                // the service's job id
   std::string query;                 // query (batch) name
   std::vector<std::string> columns;  // header of the result file, exactly as written
+  // Filled by the engine where it knows them; the defaults give a full load
+  // of text columns, which is what a stateless job produces.
+  load_kind load = load_kind::full;
+  std::chrono::sys_seconds started_at{};   // the job's start; names incremental files
+  std::optional<deleted_column> deleted{};  // present: rows flagged true are deletions
+  std::vector<column_type> types{};        // empty: every column is text; else one per column
+  std::optional<std::string> null_value{};  // the job's null_replacement, when set
 };
 
 // A batch of rows: views into the decoder's buffers.
@@ -77,10 +112,23 @@ class sink {
   virtual std::string_view type() const noexcept = 0;
   virtual std::unique_ptr<sink_stream> open(const stream_schema& schema) = 0;
   virtual void close() = 0;
+  // Checks that the destination is reachable and writable without writing
+  // any rows (`aquaduct validate --connect`). Empty when healthy, else why
+  // not. NEVER includes secrets (passwords in a DSN).
+  virtual std::string health_check() { return {}; }
 };
 
 // For embedders: calls `on_rows` for every batch of every stream. The
 // callback runs on the engine's thread; see row_batch for view lifetimes.
+// Rows arrive before their stream commits; an embedder that needs the
+// commit semantics passes callback_handlers instead.
 std::unique_ptr<sink> make_callback_sink(std::function<void(const row_batch&)> on_rows);
+
+struct callback_handlers {
+  std::function<void(const row_batch&)> on_rows;                             // required
+  std::function<void(const stream_schema&, const file_token&)> on_commit;  // optional
+  std::function<void(const stream_schema&)> on_abort;                      // optional
+};
+std::unique_ptr<sink> make_callback_sink(callback_handlers handlers);
 
 }  // namespace aquaduct

@@ -1,17 +1,24 @@
-// Runs the fuzz targets' bodies on a few thousand deterministic inputs:
-// random bytes drawn from CSV-ish and binary alphabets, and mutations of
-// valid CSV and valid gzip. A target that finds a problem aborts.
-#include "support/gzip_bytes.hpp"
+// Runs the fuzz targets' bodies on deterministic inputs in every ctest run
+// (and every sanitizer run): each target's seeds (fuzz/seeds.hpp), mutations
+// of them, and random bytes from CSV-ish and binary alphabets. A target that
+// finds a problem aborts.
+#include "fuzz/seeds.hpp"
 
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <random>
 #include <string>
 
 extern "C" int fuzz_csv_parser(const std::uint8_t* data, std::size_t size);
 extern "C" int fuzz_gzip_decoder(const std::uint8_t* data, std::size_t size);
+extern "C" int fuzz_zip_decoder(const std::uint8_t* data, std::size_t size);
+extern "C" int fuzz_aqua_json(const std::uint8_t* data, std::size_t size);
+extern "C" int fuzz_batch_results(const std::uint8_t* data, std::size_t size);
 
 namespace {
+
+using entry = int (*)(const std::uint8_t*, std::size_t);
 
 std::string random_text(std::mt19937_64& rng, std::size_t n, std::string_view alphabet) {
   std::string s;
@@ -19,42 +26,46 @@ std::string random_text(std::mt19937_64& rng, std::size_t n, std::string_view al
   return s;
 }
 
+// A few byte flips, deletions, insertions and duplications of a slice.
 std::string mutate(std::mt19937_64& rng, std::string s) {
   const int edits = 1 + static_cast<int>(rng() % 4);
   for (int e = 0; e < edits && !s.empty(); ++e) {
     const std::size_t at = rng() % s.size();
-    switch (rng() % 3) {
+    switch (rng() % 4) {
       case 0: s[at] = static_cast<char>(rng()); break;
       case 1: s.erase(at, 1 + rng() % 3); break;
-      default: s.insert(at, 1, static_cast<char>(rng())); break;
+      case 2: s.insert(at, 1, static_cast<char>(rng())); break;
+      default: s.insert(at, s.substr(rng() % s.size(), 1 + rng() % 16)); break;
     }
   }
   return s;
 }
 
-// `head` is the targets' control prefix (chunking, limits), then the body.
-int call(int (*fn)(const std::uint8_t*, std::size_t), const std::string& head, const std::string& body) {
-  std::string in = head + body;
-  return fn(reinterpret_cast<const std::uint8_t*>(in.data()), in.size());
-}
+int call(entry fn, const std::string& in) { return fn(reinterpret_cast<const std::uint8_t*>(in.data()), in.size()); }
 
 }  // namespace
 
 int main() {
+  const std::map<std::string, entry> targets = {{"csv_parser", fuzz_csv_parser},
+                                                {"gzip_decoder", fuzz_gzip_decoder},
+                                                {"zip_decoder", fuzz_zip_decoder},
+                                                {"aqua_json", fuzz_aqua_json},
+                                                {"batch_results", fuzz_batch_results}};
+  const std::string alphabet = std::string("ab,\"\r\n {}[]:<>/&;PK\x03\x04\x07\x08\x1f\x8b\xEF\xBB\xBF", 35) + std::string(1, '\0');
   std::mt19937_64 rng(1123);
-  const std::string csv_alphabet = std::string("ab,\"\r\n \xEF\xBB\xBF", 11) + std::string(1, '\0');
-  const std::string valid = "Id,Name,Notes\n1,\"Smith, J\",\"a\"\"b\nc\"\r\n2,x,\n,,\n";
-  const std::string gz = aquaduct::test::gzip_bytes(valid) + aquaduct::test::gzip_bytes("second\n");
   int runs = 0;
-  for (int i = 0; i < 3000; ++i) {
-    // The CSV target reads two control bytes; the second picks the limits.
-    const std::string head = {static_cast<char>(rng()), static_cast<char>(rng())};
-    call(fuzz_csv_parser, head, random_text(rng, rng() % 200, csv_alphabet));
-    call(fuzz_csv_parser, head, mutate(rng, valid));
-    call(fuzz_gzip_decoder, head.substr(0, 1), mutate(rng, gz));
-    call(fuzz_gzip_decoder, head.substr(0, 1), random_text(rng, rng() % 100, csv_alphabet));
-    runs += 4;
+  for (const auto& [name, inputs] : aquaduct::fuzz::seeds()) {
+    const entry fn = targets.at(name);
+    for (const std::string& seed : inputs) {
+      call(fn, seed);
+      ++runs;
+      for (int i = 0; i < 600; ++i) {
+        call(fn, mutate(rng, seed));
+        call(fn, random_text(rng, rng() % 200, alphabet));
+        runs += 2;
+      }
+    }
   }
-  std::printf("fuzz_replay: %d passed, 0 failed\n", runs);
+  std::printf("fuzz_replay: %d inputs through %zu targets, no finding\n", runs, targets.size());
   return 0;
 }

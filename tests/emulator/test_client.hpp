@@ -3,9 +3,14 @@
 // purpose: the emulator is tested without aquaduct's own transport.
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -16,7 +21,9 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
+#include <asio/ssl.hpp>
 #include <asio/write.hpp>
+#include <doctest/doctest.h>
 #include <simdjson.h>
 #include <zlib.h>
 
@@ -41,6 +48,41 @@ struct reply {
   }
 };
 
+// A throwaway CA and a server certificate for 127.0.0.1/localhost signed by
+// it, made with the openssl command at test time in a fresh directory.
+struct test_pki {
+  std::filesystem::path dir;
+  std::filesystem::path ca_cert, server_cert, server_key;
+
+  test_pki() {
+    dir = std::filesystem::temp_directory_path() /
+          ("emu-pki-" + std::to_string(::getpid()) + "-" +
+           std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+    std::filesystem::create_directories(dir);
+    ca_cert = dir / "ca.pem";
+    server_cert = dir / "server.pem";
+    server_key = dir / "server.key";
+    std::ofstream(dir / "san.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+    const std::string d = dir.string();
+    const std::string script =
+        "cd '" + d + "' && "
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem "
+        "-days 1 -subj /CN=emulator-test-ca && "
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr "
+        "-subj /CN=127.0.0.1 && "
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 1 "
+        "-extfile san.ext";
+    const std::string cmd = "(" + script + ") > '" + d + "/openssl.log' 2>&1";
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl failed; see " + d + "/openssl.log");
+  }
+  ~test_pki() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  test_pki(const test_pki&) = delete;
+  test_pki& operator=(const test_pki&) = delete;
+};
+
 class client {
  public:
   explicit client(std::uint16_t port) : sock_(io_) {
@@ -49,7 +91,24 @@ class client {
     ::setsockopt(sock_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
 
-  void send_raw(const std::string& bytes) { asio::write(sock_, asio::buffer(bytes)); }
+  // TLS to the emulator, verifying its certificate against `ca_file` and the
+  // name 127.0.0.1. Throws std::system_error when the handshake fails.
+  client(std::uint16_t port, const std::filesystem::path& ca_file)
+      : sock_(io_), tls_ctx_(std::in_place, asio::ssl::context::tls_client) {
+    tls_ctx_->load_verify_file(ca_file.string());
+    tls_ctx_->set_verify_mode(asio::ssl::verify_peer);
+    tls_.emplace(io_, *tls_ctx_);
+    tls_->set_verify_callback(asio::ssl::host_name_verification("127.0.0.1"));
+    tls_->lowest_layer().connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    timeval tv{10, 0};
+    ::setsockopt(tls_->lowest_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    tls_->handshake(asio::ssl::stream_base::client);
+  }
+
+  void send_raw(const std::string& bytes) {
+    if (tls_) asio::write(*tls_, asio::buffer(bytes));
+    else asio::write(sock_, asio::buffer(bytes));
+  }
 
   reply request(const std::string& method, const std::string& target, const std::string& body = {},
                 std::vector<std::pair<std::string, std::string>> headers = default_auth(),
@@ -116,7 +175,7 @@ class client {
   bool fill() {
     char tmp[65536];
     std::error_code ec;
-    const std::size_t n = sock_.read_some(asio::buffer(tmp), ec);
+    const std::size_t n = tls_ ? tls_->read_some(asio::buffer(tmp), ec) : sock_.read_some(asio::buffer(tmp), ec);
     if (ec) {
       last_ec_ = ec;
       return false;
@@ -127,6 +186,8 @@ class client {
 
   asio::io_context io_;
   asio::ip::tcp::socket sock_;
+  std::optional<asio::ssl::context> tls_ctx_;
+  std::optional<asio::ssl::stream<asio::ip::tcp::socket>> tls_;
   std::string buf_;
   std::error_code last_ec_;
 };
@@ -145,6 +206,46 @@ struct json {
   std::unique_ptr<simdjson::dom::parser> parser;
   simdjson::dom::element root;
 };
+
+// Submits a job (REQUIREs status submitted); returns its id.
+inline std::string submit(client& c, const std::string& body,
+                          std::vector<std::pair<std::string, std::string>> headers = client::default_auth()) {
+  reply r = c.request("POST", "/v1/batch-query/", body, std::move(headers));
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  json j(r.body);
+  REQUIRE(j.str("status") == "submitted");
+  return j.str("id");
+}
+
+// Polls (with a deadline, never a fixed sleep as the wait) until the job is
+// terminal; returns the last job JSON text.
+inline std::string wait_terminal(client& c, const std::string& id,
+                                 std::chrono::seconds limit = std::chrono::seconds(60)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    reply r = c.request("GET", "/v1/batch-query/jobs/" + id);
+    REQUIRE(r.status == 200);
+    json j(r.body);
+    const std::string st = j.str("status");
+    if (st == "completed" || st == "aborted" || st == "cancelled") return r.body;
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+// The file ids of batch `index` of a job JSON text: fileId, or segments.
+inline std::vector<std::string> batch_files(const std::string& job_text, std::size_t index = 0) {
+  json j(job_text);
+  simdjson::dom::element b = j.root["batches"].at(index);
+  std::vector<std::string> out;
+  std::string_view fid;
+  if (!b["fileId"].get(fid)) out.emplace_back(fid);
+  simdjson::dom::array segs;
+  if (!b["segments"].get(segs))
+    for (simdjson::dom::element e : segs) out.emplace_back(std::string_view(e));
+  return out;
+}
 
 inline std::string gunzip(const std::string& in) {
   z_stream zs{};

@@ -2,6 +2,7 @@
 
 #include "sinks/registry.hpp"
 #include "sinks/sink_names.hpp"
+#include "sinks/sink_harness.hpp"
 #include "support/csv_table.hpp"
 #include "support/temp_dir.hpp"
 
@@ -19,22 +20,7 @@ using aquaduct::test::temp_dir;
 
 namespace {
 
-// Builds a row_batch over `rows` the way the decoder lays one out.
-struct batch_builder {
-  std::string data;
-  std::vector<std::size_t> fields{0};
-  std::vector<std::size_t> records{0};
-  explicit batch_builder(const test::rows& rows) {
-    for (const auto& r : rows) {
-      for (const auto& f : r) {
-        data += f;
-        fields.push_back(data.size());
-      }
-      records.push_back(fields.size() - 1);
-    }
-  }
-  row_batch batch(const stream_schema& s) const { return row_batch(s, data, fields, records); }
-};
+using test::batch_builder;
 
 std::unique_ptr<sink> csv_at(const std::filesystem::path& root) {
   sinks::csv_sink_options o;
@@ -162,7 +148,7 @@ TEST_CASE("the registry checks options and names every sink type") {
   c.type = "parquet";
   problems = sinks::check_sink_config(c);
   REQUIRE(problems.size() == 1);
-  CHECK(problems[0].find("unknown sink type \"parquet\" (available: csv, null)") != std::string::npos);
+  CHECK(problems[0].find("unknown sink type \"parquet\" (available: csv, ndjson, null, postgres, singer, sqlite)") != std::string::npos);
 }
 
 TEST_CASE("the callback sink sees every batch with its schema") {

@@ -1,0 +1,44 @@
+#pragma once
+// The shape shared by the file sinks (csv, ndjson): PATH/<job>/<file name>,
+// written through an atomic_file so a final name only ever holds a complete
+// file, a full load removing the query's older incremental files. Each
+// format supplies only a row_encoder.
+#include "sinks/sink_common.hpp"
+
+#include <aquaduct/config.hpp>
+#include <aquaduct/sink.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace aquaduct::sinks {
+
+// Turns one stream's rows into bytes. One per stream.
+class row_encoder {
+ public:
+  virtual ~row_encoder() = default;
+  // Whatever precedes the rows (the CSV header); may append nothing.
+  virtual void begin(std::string& out) = 0;
+  // Appends every row of `rows` to out.buffer(), calling out.maybe_flush() between rows.
+  virtual void rows(atomic_file& out, const row_batch& rows) = 0;
+};
+
+// The options of csv and ndjson.
+struct file_sink_options {
+  std::string path;  // required: the output root; relative to the working directory; created when missing
+
+  // Reads and checks the options; appends "FILE:LINE:COL: message" problems.
+  static file_sink_options from(const sink_config& cfg, std::vector<std::string>& problems);
+};
+
+struct file_sink_spec {
+  std::string type;  // "csv", "ndjson": also the file extension
+  std::string root;  // the output root (the `path` option)
+  std::function<std::unique_ptr<row_encoder>(const stream_schema&)> make_encoder;
+};
+
+std::unique_ptr<sink> make_file_sink(file_sink_spec spec);
+
+}  // namespace aquaduct::sinks

@@ -1,0 +1,409 @@
+#include "sinks/sink_common.hpp"
+
+#include "sinks/sink_names.hpp"
+
+#include <aquaduct/error.hpp>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <system_error>
+#include <utility>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+namespace aquaduct::sinks {
+
+namespace fs = std::filesystem;
+
+// ---- options ---------------------------------------------------------------
+
+const option_value* option_reader::find(std::string_view key) {
+  known_.emplace_back(key);
+  const auto it = cfg_.options.find(std::string(key));
+  return it == cfg_.options.end() ? nullptr : &it->second;
+}
+
+void option_reader::bad(const option_value& v, std::string_view key, const std::string& why) {
+  problems_.push_back(v.where.to_string() + ": sink type \"" + cfg_.type + "\": '" + std::string(key) + "' " + why);
+}
+
+void option_reader::text(std::string_view key, std::string& out, need n) {
+  if (const auto* v = find(key)) out = v->text;
+  else if (n == need::required)
+    problems_.push_back(cfg_.where.to_string() + ": sink type \"" + cfg_.type + "\" needs '" + std::string(key) + "'");
+}
+
+void option_reader::integer(std::string_view key, std::uint32_t& out, std::uint32_t min, std::uint32_t max) {
+  const auto* v = find(key);
+  if (!v) return;
+  std::uint64_t n = 0;
+  const auto* end = v->text.data() + v->text.size();
+  const auto [p, ec] = std::from_chars(v->text.data(), end, n);
+  if (ec != std::errc() || p != end || n < min || n > max)
+    bad(*v, key, "must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+  else
+    out = static_cast<std::uint32_t>(n);
+}
+
+void option_reader::boolean(std::string_view key, bool& out) {
+  const auto* v = find(key);
+  if (!v) return;
+  if (v->text == "true") out = true;
+  else if (v->text == "false") out = false;
+  else bad(*v, key, "must be true or false");
+}
+
+void option_reader::choice(std::string_view key, std::string& out, std::initializer_list<std::string_view> allowed) {
+  const auto* v = find(key);
+  if (!v) return;
+  std::string list;
+  for (auto a : allowed) {
+    if (a == v->text) {
+      out = v->text;
+      return;
+    }
+    list += (list.empty() ? "" : " | ") + std::string(a);
+  }
+  bad(*v, key, "must be one of " + list);
+}
+
+void option_reader::finish() {
+  std::string list;
+  for (const auto& k : known_) list += (list.empty() ? "" : ", ") + k;
+  for (const auto& [key, value] : cfg_.options) {
+    bool ok = false;
+    for (const auto& k : known_) ok |= k == key;
+    if (!ok)
+      problems_.push_back(value.where.to_string() + ": unknown key '" + key + "' for sink type \"" + cfg_.type +
+                          "\" (" + (list.empty() ? "it has no options" : "known: " + list) + ")");
+  }
+}
+
+// ---- atomic_file -------------------------------------------------------------
+
+namespace {
+
+[[noreturn]] void io_failure(const std::string& what, int err) {
+  throw std::system_error(sink_errc::io_error, what + ": " + std::strerror(err));
+}
+
+void fsync_dir(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) io_failure("open " + dir.string(), errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) io_failure("fsync " + dir.string(), err);
+}
+
+// Removes the temporaries of `base` in `dir` whose writer process is gone.
+void sweep_stale_temps(const fs::path& dir, const std::string& base) {
+  const std::string prefix = "." + base + ".tmp-";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) fs::remove(entry.path(), ec);
+  }
+}
+
+}  // namespace
+
+atomic_file::atomic_file(fs::path final_path) : final_(std::move(final_path)) {
+  const fs::path dir = final_.parent_path();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw std::system_error(sink_errc::io_error, "create " + dir.string() + ": " + ec.message());
+  const std::string base = final_.filename().string();
+  sweep_stale_temps(dir, base);
+  static std::atomic<unsigned> counter{0};
+  temp_ = dir / ("." + base + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1)));
+  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0) io_failure("create " + temp_.string(), errno);
+  buffer_.reserve(flush_at + 64 * 1024);
+}
+
+atomic_file::~atomic_file() { abort(); }
+
+void atomic_file::flush() {
+  std::size_t done = 0;
+  while (done < buffer_.size()) {
+    const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      io_failure("write " + temp_.string(), errno);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  buffer_.clear();
+}
+
+void atomic_file::commit() {
+  flush();
+  if (::fsync(fd_) != 0) io_failure("fsync " + temp_.string(), errno);
+  if (::close(std::exchange(fd_, -1)) != 0) io_failure("close " + temp_.string(), errno);
+  if (::rename(temp_.c_str(), final_.c_str()) != 0) io_failure("rename to " + final_.string(), errno);
+  committed_ = true;
+  fsync_dir(final_.parent_path());
+}
+
+void atomic_file::abort() noexcept {
+  if (committed_) return;
+  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  if (!temp_.empty()) ::unlink(temp_.c_str());
+  temp_.clear();
+  buffer_.clear();
+}
+
+// ---- file names ------------------------------------------------------------
+
+std::string compact_utc(std::chrono::sys_seconds t) {
+  const auto day = std::chrono::floor<std::chrono::days>(t);
+  const std::chrono::year_month_day ymd{day};
+  const std::chrono::hh_mm_ss hms{t - day};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d%02u%02uT%02d%02d%02dZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                static_cast<int>(hms.seconds().count()));
+  return buf;
+}
+
+std::string stream_file_name(const stream_schema& schema, std::string_view ext) {
+  std::string name = safe_file_name(schema.query);
+  if (schema.load == load_kind::incremental) {
+    name += '.';
+    name += compact_utc(schema.started_at);
+  }
+  name += '.';
+  name += ext;
+  return name;
+}
+
+void remove_incremental_files(const fs::path& dir, const stream_schema& schema, std::string_view ext) {
+  std::string prefix = safe_file_name(schema.query);
+  prefix += '.';
+  std::string suffix(1, '.');
+  suffix += ext;
+  const bool all = schema.started_at == std::chrono::sys_seconds{};
+  const std::string upto = compact_utc(schema.started_at);
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() != prefix.size() + 16 + suffix.size() || name.rfind(prefix, 0) != 0 ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const std::string stamp = name.substr(prefix.size(), 16);
+    bool is_stamp = stamp[8] == 'T' && stamp[15] == 'Z';
+    for (std::size_t i = 0; i < 15; ++i)
+      if (i != 8) is_stamp &= stamp[i] >= '0' && stamp[i] <= '9';
+    if (is_stamp && (all || stamp <= upto)) fs::remove(entry.path(), ec);
+  }
+}
+
+// ---- JSON ------------------------------------------------------------------
+
+namespace {
+
+// 0: copy; 1: needs an escape; 2: start of a multi-byte (or invalid) UTF-8 sequence.
+constexpr std::array<std::uint8_t, 256> make_json_class() {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = 1;
+  t['"'] = 1;
+  t['\\'] = 1;
+  for (int c = 0x80; c < 0x100; ++c) t[static_cast<std::size_t>(c)] = 2;
+  return t;
+}
+constexpr auto json_class = make_json_class();
+
+// Length of the valid UTF-8 sequence at s[i], or 0 when it is invalid.
+std::size_t utf8_length(std::string_view s, std::size_t i) noexcept {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const auto cont = [&](std::size_t k) { return k < s.size() && (b(k) & 0xC0) == 0x80; };
+  const unsigned char c = b(i);
+  if (c >= 0xC2 && c <= 0xDF) return cont(i + 1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(i + 1) || !cont(i + 2)) return 0;
+    const unsigned char c1 = b(i + 1);
+    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F)) return 0;  // overlong, surrogate
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
+    const unsigned char c1 = b(i + 1);
+    if ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F)) return 0;  // overlong, > U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void append_json_escaped(std::string& out, std::string_view s) {
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const std::uint8_t k = json_class[c];
+    if (k == 0) {
+      ++i;
+      continue;
+    }
+    out.append(s.data() + start, i - start);
+    if (k == 2) {
+      const std::size_t n = utf8_length(s, i);
+      if (n) {
+        out.append(s.data() + i, n);
+        i += n;
+      } else {
+        out += "\xEF\xBF\xBD";  // U+FFFD; skip the continuation bytes of the broken sequence
+        ++i;
+        while (i < s.size() && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) ++i;
+      }
+    } else {
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default: {
+          static constexpr char hex[] = "0123456789abcdef";
+          const char esc[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+          out.append(esc, sizeof esc);
+        }
+      }
+      ++i;
+    }
+    start = i;
+  }
+  out.append(s.data() + start, s.size() - start);
+}
+
+json_row_encoder::json_row_encoder(const stream_schema& schema, values v)
+    : null_value_(schema.null_value), where_(where(schema)), columns_(schema.columns) {
+  for (std::size_t i = 0; i < schema.columns.size(); ++i) {
+    std::string k = i ? ",\"" : "{\"";
+    append_json_escaped(k, schema.columns[i]);
+    k += "\":";
+    keys_.push_back(std::move(k));
+    types_.push_back(v == values::typed && i < schema.types.size() ? schema.types[i] : column_type::text);
+  }
+}
+
+namespace {
+
+// A JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+bool is_json_number(std::string_view s) noexcept {
+  std::size_t i = 0;
+  const auto digits = [&] {
+    const std::size_t from = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i > from;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') ++i;
+  else if (!digits()) return false;
+  if (i < s.size() && s[i] == '.' && (++i, !digits())) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == s.size();
+}
+
+}  // namespace
+
+void json_row_encoder::append(std::string& out, const row_batch& rows, std::size_t r, std::uint64_t row_number) const {
+  const std::size_t n = std::min(rows.field_count(r), keys_.size());
+  if (n == 0) out += '{';
+  for (std::size_t c = 0; c < n; ++c) {
+    out += keys_[c];
+    const std::string_view v = rows.field(r, c);
+    if (null_value_ && v == *null_value_) {
+      out += "null";
+      continue;
+    }
+    const column_type t = types_[c];
+    if (t == column_type::text || ((t == column_type::date || t == column_type::datetime) && !v.empty())) {
+      out += '"';
+      append_json_escaped(out, v);
+      out += '"';
+      continue;
+    }
+    const bool ok = v.empty() || t == column_type::date || t == column_type::datetime || (t == column_type::boolean ? v == "true" || v == "false"
+                                                             : is_json_number(v) &&
+                                                                   (t == column_type::decimal ||
+                                                                    v.find_first_of(".eE") == std::string_view::npos));
+    if (!ok)
+      throw std::system_error(sink_errc::bad_value, where_ + ", row " + std::to_string(row_number) + ", column " +
+                                                        columns_[c] + ": '" + std::string(v.substr(0, 40)) +
+                                                        "' is not " +
+                                                        (t == column_type::boolean ? "a boolean" : "a number"));
+    if (v.empty()) out += "null";
+    else out.append(v);
+  }
+  out += '}';
+}
+
+// ---- commits and columns ---------------------------------------------------
+
+namespace {
+// A name fit for a message: control characters (NUL included) as \xNN.
+std::string printable(std::string_view name) {
+  std::string out;
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      out += c;
+      continue;
+    }
+    static constexpr char hex[] = "0123456789abcdef";
+    out += "\\x";
+    out += hex[u >> 4];
+    out += hex[u & 15];
+  }
+  return out;
+}
+}  // namespace
+
+std::string where(const stream_schema& schema) {
+  return "job " + printable(schema.job) + ", query " + printable(schema.query);
+}
+
+commit_key make_commit_key(const stream_schema& schema, const file_token& token) {
+  commit_key k{printable(schema.job), printable(schema.query), {}};
+  for (const auto& id : token.file_ids) k.file_ids += (k.file_ids.empty() ? "" : ",") + id;
+  if (k.file_ids.empty()) k.file_ids = token.job_id;  // a stream with no files: one commit per service job
+  return k;
+}
+
+std::optional<std::size_t> id_column(const stream_schema& schema) {
+  for (std::size_t i = 0; i < schema.columns.size(); ++i)
+    if (schema.columns[i] == "Id") return i;
+  for (std::size_t i = 0; i < schema.columns.size(); ++i) {
+    const auto& c = schema.columns[i];
+    if (c.size() > 3 && c.compare(c.size() - 3, 3, ".Id") == 0 && c.find('.') == c.size() - 3) return i;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::size_t> deleted_column_index(const stream_schema& schema) {
+  if (!schema.deleted) return std::nullopt;
+  for (std::size_t i = 0; i < schema.columns.size(); ++i)
+    if (schema.columns[i] == schema.deleted->column) return i;
+  return std::nullopt;
+}
+
+bool is_deleted_flag(const deleted_column& d, std::string_view value) noexcept {
+  return d.format == "Numeric" ? value == "1" : value == "true";
+}
+
+}  // namespace aquaduct::sinks

@@ -1,0 +1,127 @@
+#pragma once
+// What more than one sink needs, and nothing else: reading a sink's options
+// strictly, an atomically renamed output file, the file names of full and
+// incremental loads, JSON string escaping, and the key of an idempotent
+// commit. Sinks depend only on include/aquaduct/ and this.
+#include <aquaduct/config.hpp>
+#include <aquaduct/sink.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aquaduct::sinks {
+
+// Reads the options of one [[sinks]] entry. Every key must be read by one of
+// the typed getters; finish() reports the others as unknown, naming the keys
+// the type knows. Problems are "FILE:LINE:COL: message".
+class option_reader {
+ public:
+  option_reader(const sink_config& cfg, std::vector<std::string>& problems) : cfg_(cfg), problems_(problems) {}
+  enum class need { optional, required };
+  void text(std::string_view key, std::string& out, need n = need::optional);
+  void integer(std::string_view key, std::uint32_t& out, std::uint32_t min, std::uint32_t max);
+  void boolean(std::string_view key, bool& out);
+  // One of `allowed`.
+  void choice(std::string_view key, std::string& out, std::initializer_list<std::string_view> allowed);
+  void finish();
+
+ private:
+  const option_value* find(std::string_view key);
+  void bad(const option_value& v, std::string_view key, const std::string& why);
+  const sink_config& cfg_;
+  std::vector<std::string>& problems_;
+  std::vector<std::string> known_;
+};
+
+// A file that appears under its final name only complete: rows go to a
+// temporary name in the same directory (".NAME.tmp-PID-N"); commit() flushes,
+// fsyncs, renames and fsyncs the directory; abort() or the destructor before
+// commit() removes the temporary. Temporaries left by a killed process are
+// removed the next time the same final name is opened.
+class atomic_file {
+ public:
+  explicit atomic_file(std::filesystem::path final_path);
+  ~atomic_file();
+  atomic_file(const atomic_file&) = delete;
+  atomic_file& operator=(const atomic_file&) = delete;
+
+  // Append here, then call maybe_flush() now and then.
+  std::string& buffer() noexcept { return buffer_; }
+  void maybe_flush() {
+    if (buffer_.size() >= flush_at) flush();
+  }
+  void flush();
+  void commit();
+  void abort() noexcept;
+  const std::filesystem::path& final_path() const noexcept { return final_; }
+
+  static constexpr std::size_t flush_at = 1u << 20;
+
+ private:
+  std::filesystem::path final_;
+  std::filesystem::path temp_;
+  int fd_ = -1;
+  bool committed_ = false;
+  std::string buffer_;
+};
+
+// "<query>.<ext>" for a full load, "<query>.<YYYYmmddTHHMMSSZ>.<ext>" for an
+// incremental one; the query part made safe by safe_file_name().
+std::string stream_file_name(const stream_schema& schema, std::string_view ext);
+// After a full load: removes the query's incremental files in `dir` that
+// started no later than this load (all of them when started_at is unset).
+void remove_incremental_files(const std::filesystem::path& dir, const stream_schema& schema, std::string_view ext);
+// YYYYmmddTHHMMSSZ
+std::string compact_utc(std::chrono::sys_seconds t);
+
+// Appends `s` as the inside of a JSON string (no quotes). Invalid UTF-8
+// becomes U+FFFD, one per maximal invalid sequence (docs/sinks.md).
+void append_json_escaped(std::string& out, std::string_view s);
+
+// Turns rows into JSON objects: keys = column names in file order, values =
+// field text as JSON strings, null for the job's null_value. With
+// `typed`, columns typed by describe become JSON numbers or booleans (an
+// empty typed field, dates included, is null); a field that is not what its type says is a data
+// error naming the row and column.
+class json_row_encoder {
+ public:
+  enum class values { strings, typed };
+  json_row_encoder(const stream_schema& schema, values v);
+  // Appends row r of `rows` as one object (no newline). `row_number` names it in errors.
+  void append(std::string& out, const row_batch& rows, std::size_t r, std::uint64_t row_number) const;
+
+ private:
+  std::vector<std::string> keys_;  // "{\"Id\":" then ",\"Name\":" ...
+  std::vector<column_type> types_;
+  std::optional<std::string> null_value_;
+  std::string where_;
+  std::vector<std::string> columns_;
+};
+
+// What makes a commit unique: the stream's job and query (control
+// characters written \xNN, as in messages), and the service's file ids
+// joined with ','. Recorded by transactional sinks.
+struct commit_key {
+  std::string job;
+  std::string query;
+  std::string file_ids;
+};
+commit_key make_commit_key(const stream_schema& schema, const file_token& token);
+
+// "job J, query Q" for messages.
+std::string where(const stream_schema& schema);
+
+// The column whose value identifies a row for upserts: "Id", else the first
+// column named "<Object>.Id". None when there is none.
+std::optional<std::size_t> id_column(const stream_schema& schema);
+// The index of the deleted column, when the schema names one present in the header.
+std::optional<std::size_t> deleted_column_index(const stream_schema& schema);
+// Whether `value` of the deleted column says the row was deleted.
+bool is_deleted_flag(const deleted_column& d, std::string_view value) noexcept;
+
+}  // namespace aquaduct::sinks

@@ -1,0 +1,68 @@
+#pragma once
+// The SQL the two transactional sinks (sqlite, postgres) share: a query's
+// table, its staging twin for incremental loads, the merge from one to the
+// other, and the _aquaduct_commits ledger. Every identifier is made safe and
+// quoted here (sink_names.hpp); values always travel as bound parameters.
+#include <aquaduct/sink.hpp>
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aquaduct::sinks {
+
+// A dialect's column type for each column_type, in the enum's order.
+using sql_type_names = std::array<const char*, 6>;
+
+class sql_table {
+ public:
+  // `schema_prefix` is "" or a quoted schema followed by '.'.
+  sql_table(const stream_schema& schema, std::string schema_prefix, const sql_type_names& types);
+
+  const std::string& name() const noexcept { return name_; }  // quoted, schema-qualified
+  const std::string& column_list() const noexcept { return columns_; }  // "a","b"
+  // Whether field `v` of column `col` is stored as NULL: an empty field of a
+  // column typed by describe, or the job's null_value.
+  bool is_null(std::size_t col, std::string_view v) const noexcept {
+    return (v.empty() && col < typed_.size() && typed_[col]) || (null_value_ && v == *null_value_);
+  }
+
+  // What makes the table fit this stream, given the names of the columns
+  // it has now (none: it does not exist): CREATE it when missing; for a full
+  // load whose columns differ, DROP and CREATE it (a full load replaces the
+  // structure with the content); for an incremental load, ADD the columns
+  // it lacks (older rows get NULL). Run inside the commit's transaction.
+  std::vector<std::string> fit(const std::vector<std::string>& existing, load_kind load) const;
+  // CREATE TEMP TABLE `staging` with the same columns; `suffix` ends it (e.g. " ON COMMIT DROP").
+  std::string create_staging(const std::string& staging, const char* suffix) const;
+  // Moves an incremental load from `staging` into the table: deletes the
+  // rows whose Id is staged, then inserts the staged rows not flagged
+  // deleted. $1 is the deleted flag's "true" text when the schema has a
+  // deleted column (see merge_has_flag()).
+  std::vector<std::string> merge(const std::string& staging) const;
+  bool merge_has_flag() const noexcept { return deleted_ >= 0; }
+  const char* deleted_true() const noexcept;
+
+  // The ledger: CREATE, and an INSERT of ($1 job, $2 query, $3 file ids,
+  // $4 job id, $5 rows) that inserts nothing when the key is present.
+  std::string create_commits() const;
+  std::string record_commit() const;
+
+ private:
+  std::string prefix_;
+  std::string name_;
+  std::string columns_;
+  std::string column_defs_;
+  std::vector<std::string> names_;  // safe, unquoted
+  std::vector<std::string> defs_;   // quoted name and type, one per column
+  std::string id_;  // quoted Id column, or empty
+  int deleted_ = -1;
+  std::string deleted_name_;  // quoted
+  std::string deleted_format_;
+  std::vector<bool> typed_;
+  std::optional<std::string> null_value_;
+};
+
+}  // namespace aquaduct::sinks

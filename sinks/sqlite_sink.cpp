@@ -1,0 +1,224 @@
+#include "sinks/sqlite_sink.hpp"
+
+#include "sinks/sink_common.hpp"
+#include "sinks/sink_names.hpp"
+#include "sinks/sql_table.hpp"
+
+#include <aquaduct/error.hpp>
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <system_error>
+
+namespace aquaduct::sinks {
+
+namespace {
+
+// text, integer, decimal, boolean, date, datetime
+constexpr sql_type_names sqlite_types = {"TEXT", "INTEGER", "NUMERIC", "BOOLEAN", "DATE", "DATETIME"};
+
+[[noreturn]] void fail(const std::string& what) { throw std::system_error(sink_errc::io_error, what); }
+
+class statement {
+ public:
+  statement(sqlite3* db, const std::string& sql) {
+    if (sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &s_, nullptr) != SQLITE_OK)
+      fail(sqlite3_errmsg(db));
+  }
+  ~statement() { sqlite3_finalize(s_); }
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+  sqlite3_stmt* get() const noexcept { return s_; }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+};
+
+// One connection; every stream has its own.
+class sqlite_db {
+ public:
+  explicit sqlite_db(const sqlite_sink_options& o) {
+    const auto dir = std::filesystem::path(o.path).parent_path();
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::create_directories(dir, ec);  // a failure shows in the open below
+    if (sqlite3_open_v2(o.path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK) {
+      const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      fail("sqlite: cannot open " + o.path + ": " + why);
+    }
+    sqlite3_busy_timeout(db_, static_cast<int>(o.busy_timeout_ms));
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=" + o.synchronous);
+    exec("PRAGMA cache_size=-65536");
+    exec("PRAGMA temp_store=FILE");
+  }
+  ~sqlite_db() { sqlite3_close(db_); }
+  sqlite_db(const sqlite_db&) = delete;
+  sqlite_db& operator=(const sqlite_db&) = delete;
+
+  void exec(const std::string& sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      const std::string why = err ? err : sqlite3_errmsg(db_);
+      sqlite3_free(err);
+      fail(why);
+    }
+  }
+  // Runs a statement with text parameters; returns the rows it changed.
+  int run(const std::string& sql, const std::vector<std::string>& params) {
+    statement st(db_, sql);
+    for (std::size_t i = 0; i < params.size(); ++i)
+      sqlite3_bind_text(st.get(), static_cast<int>(i + 1), params[i].data(), static_cast<int>(params[i].size()),
+                        SQLITE_STATIC);
+    if (sqlite3_step(st.get()) != SQLITE_DONE) fail(sqlite3_errmsg(db_));
+    return sqlite3_changes(db_);
+  }
+  // The first column of every row of a query.
+  std::vector<std::string> column(const std::string& sql, const std::vector<std::string>& params) {
+    statement st(db_, sql);
+    for (std::size_t i = 0; i < params.size(); ++i)
+      sqlite3_bind_text(st.get(), static_cast<int>(i + 1), params[i].data(), static_cast<int>(params[i].size()),
+                        SQLITE_STATIC);
+    std::vector<std::string> out;
+    int rc;
+    while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+      const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0));
+      out.emplace_back(p ? p : "", static_cast<std::size_t>(sqlite3_column_bytes(st.get(), 0)));
+    }
+    if (rc != SQLITE_DONE) fail(sqlite3_errmsg(db_));
+    return out;
+  }
+  sqlite3* get() const noexcept { return db_; }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+class sqlite_stream final : public sink_stream {
+ public:
+  sqlite_stream(const sqlite_sink_options& o, const stream_schema& schema)
+      : schema_(schema), table_(schema, "main.", sqlite_types), db_(o) {
+    try {
+      db_.exec(table_.create_staging(staging, ""));
+      db_.exec("BEGIN");
+      std::string sql = "INSERT INTO " + std::string(staging) + " VALUES (";
+      for (std::size_t i = 0; i < schema.columns.size(); ++i) sql += i ? ",?" : "?";
+      insert_ = std::make_unique<statement>(db_.get(), sql + ")");
+      open_ = true;
+    } catch (const std::system_error& e) {
+      fail("sqlite: " + where(schema_) + ": " + e.what());
+    }
+  }
+  ~sqlite_stream() override { abort(); }
+
+  void write(const row_batch& rows) override {
+    sqlite3_stmt* st = insert_->get();
+    const std::size_t width = schema_.columns.size();
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      const std::size_t n = std::min(rows.field_count(r), width);
+      for (std::size_t c = 0; c < n; ++c) {
+        const std::string_view v = rows.field(r, c);
+        const int i = static_cast<int>(c + 1);
+        // The view outlives the step below, so SQLite need not copy it.
+        if (table_.is_null(c, v)) sqlite3_bind_null(st, i);
+        else sqlite3_bind_text(st, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+      }
+      for (std::size_t c = n; c < width; ++c) sqlite3_bind_null(st, static_cast<int>(c + 1));
+      ++rows_;
+      if (sqlite3_step(st) != SQLITE_DONE)
+        fail("sqlite: " + where(schema_) + ", row " + std::to_string(rows_) + ": " + sqlite3_errmsg(db_.get()));
+      sqlite3_reset(st);
+    }
+  }
+
+  void commit(const file_token& token) override {
+    try {
+      insert_.reset();
+      db_.exec("COMMIT");  // the staged rows (temporary: no fsync, no lock on the database file)
+      db_.exec("BEGIN IMMEDIATE");
+      db_.exec(table_.create_commits());
+      const auto existing = db_.column("SELECT name FROM pragma_table_info(?1, 'main') ORDER BY cid",
+                                       {table_name(schema_.job, schema_.query)});
+      for (const auto& sql : table_.fit(existing, schema_.load)) db_.exec(sql);
+      const commit_key key = make_commit_key(schema_, token);
+      if (db_.run(table_.record_commit(), {key.job, key.query, key.file_ids, token.job_id, std::to_string(rows_)}) ==
+          0) {
+        db_.exec("ROLLBACK");  // a replay: this stream's files are in already
+      } else {
+        if (schema_.load == load_kind::full) {
+          db_.exec("DELETE FROM " + table_.name());
+          db_.exec("INSERT INTO " + table_.name() + " (" + table_.column_list() + ") SELECT * FROM " + staging);
+        } else {
+          for (const auto& sql : table_.merge(staging)) {
+            if (sql.find("$1") != std::string::npos) db_.run(sql, {table_.deleted_true()});
+            else db_.exec(sql);
+          }
+        }
+        db_.exec("COMMIT");
+      }
+      open_ = false;
+      db_.exec(std::string("DROP TABLE ") + staging);
+    } catch (const std::system_error& e) {
+      abort();
+      fail("sqlite: " + where(schema_) + ": commit failed: " + e.what());
+    }
+  }
+
+  void abort() noexcept override {
+    if (!open_) return;
+    open_ = false;
+    insert_.reset();
+    // Closing the connection rolls back and drops the staging table.
+    sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+
+ private:
+  static constexpr const char* staging = "temp.\"_aquaduct_stage\"";
+  stream_schema schema_;
+  sql_table table_;
+  sqlite_db db_;
+  std::unique_ptr<statement> insert_;
+  bool open_ = false;
+  std::uint64_t rows_ = 0;
+};
+
+class sqlite_sink final : public sink {
+ public:
+  explicit sqlite_sink(sqlite_sink_options opts) : opts_(std::move(opts)) {}
+  std::string_view type() const noexcept override { return "sqlite"; }
+  std::unique_ptr<sink_stream> open(const stream_schema& schema) override {
+    return std::make_unique<sqlite_stream>(opts_, schema);
+  }
+  void close() override {}
+  std::string health_check() override {
+    try {
+      sqlite_db db(opts_);
+      db.exec("BEGIN IMMEDIATE");
+      db.exec("ROLLBACK");
+      return {};
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+  }
+
+ private:
+  sqlite_sink_options opts_;
+};
+
+}  // namespace
+
+sqlite_sink_options sqlite_sink_options::from(const sink_config& cfg, std::vector<std::string>& problems) {
+  sqlite_sink_options o;
+  option_reader r(cfg, problems);
+  r.text("path", o.path, option_reader::need::required);
+  r.choice("synchronous", o.synchronous, {"full", "normal"});
+  r.integer("busy_timeout_ms", o.busy_timeout_ms, 0, 3600000);
+  r.finish();
+  return o;
+}
+
+std::unique_ptr<sink> make_sqlite_sink(sqlite_sink_options opts) { return std::make_unique<sqlite_sink>(std::move(opts)); }
+
+}  // namespace aquaduct::sinks

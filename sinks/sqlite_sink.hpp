@@ -1,0 +1,31 @@
+#pragma once
+// The sqlite sink: one database file, WAL mode, a table per query
+// ("<job>__<query>" made safe) created when missing, TEXT columns unless
+// describe typed them. A stream stages its rows in a temporary table of its
+// own connection, so concurrent streams never wait for each other's
+// downloads; commit() moves them into the table in one IMMEDIATE
+// transaction (full load: the table's rows replaced; incremental: rows with
+// the same Id replaced, rows flagged deleted removed) together with the
+// (job, query, file ids) record in "_aquaduct_commits" that makes a replay
+// a no-op.
+#include <aquaduct/config.hpp>
+#include <aquaduct/sink.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace aquaduct::sinks {
+
+struct sqlite_sink_options {
+  std::string path;                      // required: the database file; created (with its directory) when missing
+  std::string synchronous = "full";      // "full": a commit survives power loss; "normal": faster, WAL may lose the last commits on power loss
+  std::uint32_t busy_timeout_ms = 60000;  // how long a commit waits for another writer of the same file
+
+  static sqlite_sink_options from(const sink_config& cfg, std::vector<std::string>& problems);
+};
+
+std::unique_ptr<sink> make_sqlite_sink(sqlite_sink_options opts);
+
+}  // namespace aquaduct::sinks

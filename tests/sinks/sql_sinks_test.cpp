@@ -1,0 +1,231 @@
+// sqlite and postgres: incremental upserts and deletes, describe types, the
+// commit ledger, hostile names, health checks and per-sink errors.
+#include "sinks/sqlite_sink.hpp"
+
+#include "sinks/postgres_sink.hpp"
+#include "sinks/registry.hpp"
+#include "sinks/sink_harness.hpp"
+
+#include <aquaduct/error.hpp>
+
+#include <doctest/doctest.h>
+
+using namespace aquaduct;
+using namespace aquaduct::test;
+
+namespace {
+
+stream_schema schema_of(std::string job, std::string query, std::vector<std::string> columns,
+                        load_kind load = load_kind::full) {
+  stream_schema s;
+  s.job = std::move(job);
+  s.job_id = "j1";
+  s.query = std::move(query);
+  s.columns = std::move(columns);
+  s.load = load;
+  return s;
+}
+
+void commit_rows(sink& s, const stream_schema& schema, const rows& data, std::string file_id) {
+  auto stream = s.open(schema);
+  stream->write(batch_builder(data).batch(schema));
+  stream->commit(file_token{"j1", schema.query, {std::move(file_id)}, data.size()});
+}
+
+// Both transactional sinks, each over a fresh destination, and a way to run SQL on it.
+struct sql_target {
+  std::unique_ptr<sink_harness> h;
+  std::function<rows(const std::string&)> query;  // sql with {T} for the table of (job, query) "billing"/"Account"
+};
+
+std::vector<sql_target> sql_targets() {
+  std::vector<sql_target> out;
+  auto lite = std::make_unique<sqlite_harness>();
+  const std::string db = lite->db();
+  out.push_back({std::move(lite), [db](const std::string& sql) { return sqlite_query(db, sql); }});
+  auto pg = std::make_unique<postgres_harness>();
+  const std::string schema = pg->schema();
+  out.push_back({std::move(pg), [schema](const std::string& sql) {
+                   return pg_query("SET search_path TO " + sinks::quote_ident(schema) + "; " + sql);
+                 }});
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("an incremental load upserts by Id and applies the deleted column") {
+  for (auto& t : sql_targets()) {
+    CAPTURE(t.h->name());
+    auto s = t.h->make();
+    const std::vector<std::string> cols = {"Account.Id", "Account.Name", "Account.IsDeleted"};
+    commit_rows(*s, schema_of("billing", "Account", cols),
+                {{"1", "one", "false"}, {"2", "two", "false"}, {"3", "three", "false"}, {"4", "four", "false"}},
+                "full-1");
+    auto inc = schema_of("billing", "Account", cols, load_kind::incremental);
+    inc.deleted = deleted_column{"Account.IsDeleted", "Boolean"};
+    commit_rows(*s, inc, {{"2", "two v2", "false"}, {"3", "three", "true"}, {"5", "five", "false"}}, "inc-1");
+    CHECK(sorted(t.h->read("billing", "Account")) ==
+          rows{{"1", "one", "false"}, {"2", "two v2", "false"}, {"4", "four", "false"}, {"5", "five", "false"}});
+
+    // Numeric flags; a replay of that file changes nothing even with other rows.
+    inc.deleted = deleted_column{"Account.IsDeleted", "Numeric"};
+    commit_rows(*s, inc, {{"1", "", "1"}, {"4", "four v2", "0"}}, "inc-2");
+    commit_rows(*s, inc, {{"5", "", "1"}}, "inc-2");
+    CHECK(sorted(t.h->read("billing", "Account")) ==
+          rows{{"2", "two v2", "false"}, {"4", "four v2", "0"}, {"5", "five", "false"}});
+
+    // A full load replaces everything.
+    commit_rows(*s, schema_of("billing", "Account", cols), {{"9", "nine", "false"}}, "full-2");
+    CHECK(t.h->read("billing", "Account") == rows{{"9", "nine", "false"}});
+    CHECK(t.query("SELECT job, query, file_ids, rows FROM \"_aquaduct_commits\" ORDER BY file_ids") ==
+          rows{{"billing", "Account", "full-1", "4"},
+               {"billing", "Account", "full-2", "1"},
+               {"billing", "Account", "inc-1", "3"},
+               {"billing", "Account", "inc-2", "2"}});
+  }
+}
+
+TEST_CASE("a replayed commit leaves the table as the first commit left it") {
+  for (auto& t : sql_targets()) {
+    CAPTURE(t.h->name());
+    commit_rows(*t.h->make(), schema_of("billing", "Account", {"Id", "V"}), {{"1", "first"}}, "f1");
+    commit_rows(*t.h->make(), schema_of("billing", "Account", {"Id", "V"}), {{"1", "replayed"}, {"2", "x"}}, "f1");
+    CHECK(t.h->read("billing", "Account") == rows{{"1", "first"}});
+  }
+}
+
+TEST_CASE("columns typed by describe get SQL types; empty typed fields are NULL") {
+  for (auto& t : sql_targets()) {
+    CAPTURE(t.h->name());
+    auto s = t.h->make();
+    auto schema = schema_of("billing", "Account", {"Id", "Count", "Amount", "Active", "Day", "At", "Note"});
+    schema.types = {column_type::text,    column_type::integer, column_type::decimal, column_type::boolean,
+                    column_type::date,    column_type::datetime, column_type::text};
+    commit_rows(*s, schema, {{"1", "42", "12.50", "true", "2026-11-22", "2026-11-22T03:00:00Z", ""},
+                             {"2", "", "", "", "", "", ""}},
+                "f1");
+    const bool pg = t.h->name() == "postgres";
+    const rows types = t.query(pg ? "SELECT data_type FROM information_schema.columns WHERE table_name = "
+                                    "'billing__Account' AND table_schema = current_schema() ORDER BY ordinal_position"
+                                  : "SELECT type FROM pragma_table_info('billing__Account') ORDER BY cid");
+    const rows expected = pg ? rows{{"text"}, {"bigint"}, {"numeric"}, {"boolean"}, {"date"},
+                                    {"timestamp with time zone"}, {"text"}}
+                             : rows{{"TEXT"}, {"INTEGER"}, {"NUMERIC"}, {"BOOLEAN"}, {"DATE"}, {"DATETIME"}, {"TEXT"}};
+    CHECK(types == expected);
+    const rows nulls = t.query(
+        "SELECT COUNT(*) FROM \"billing__Account\" WHERE \"Count\" IS NULL AND \"Amount\" IS NULL AND \"Note\" = ''");
+    CHECK(nulls == rows{{"1"}});  // the typed empties of row 2 are NULL; an empty text stays ''
+    const rows sums = t.query("SELECT SUM(\"Count\") * 2, SUM(\"Amount\") * 2 FROM \"billing__Account\"");
+    CHECK(sums[0][0] == "84");
+  }
+}
+
+TEST_CASE("hostile job and query names become quoted, distinct tables and inject nothing") {
+  const std::vector<std::string> names = {"../escape", "quote\"double", "quote'single",
+                                          "x\"; DROP TABLE \"_aquaduct_commits\"; --", std::string("nul\0byte", 8),
+                                          std::string(300, 'q'), std::string(299, 'q') + "r", "\x01\x1f\x7f", ""};
+  for (auto& t : sql_targets()) {
+    CAPTURE(t.h->name());
+    auto s = t.h->make();
+    std::size_t n = 0;
+    for (const auto& name : names) {
+      std::string file_id = "f";
+      file_id += std::to_string(n++);
+      // PostgreSQL text cannot hold NUL, so the value (not the names) goes without it.
+      std::string value = name;
+      std::erase(value, '\0');
+      commit_rows(*s, schema_of(name, name, {"Id", name}), {{"1", value}}, file_id);
+      const rows got = t.h->read(name, name);
+      REQUIRE(got.size() == 1);
+      CHECK(got[0][1] == value);
+    }
+    // Every stream got its own table (the two 300-byte names differ only at the end) and the ledger survived.
+    CHECK(t.query("SELECT COUNT(*) FROM \"_aquaduct_commits\"") == rows{{std::to_string(names.size())}});
+    for (std::size_t i = 0; i < names.size(); ++i)
+      for (std::size_t j = i + 1; j < names.size(); ++j)
+        CHECK(sinks::table_name(names[i], names[i]) != sinks::table_name(names[j], names[j]));
+    for (const auto& name : names) CHECK(sinks::table_name(name, name).size() <= 63);
+  }
+}
+
+TEST_CASE("postgres names a field it cannot store, and the transaction leaves nothing") {
+  postgres_harness h;
+  auto s = h.make();
+  const auto schema = schema_of("billing", "Account", {"Id", "Text"});
+  auto stream = s->open(schema);
+  try {
+    stream->write(batch_builder({{"1", "ok"}, {"2", std::string("a\0b", 3)}}).batch(schema));
+    FAIL("a NUL byte was accepted");
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == sink_errc::bad_value);
+    CHECK(e.code() == condition::data);
+    CHECK(std::string(e.what()).find("job billing, query Account, row 2, column Text") != std::string::npos);
+  }
+  stream->abort();
+  CHECK(h.read("billing", "Account").empty());
+
+  // Invalid UTF-8: the server refuses it at commit, naming the COPY line.
+  auto bad = s->open(schema);
+  bad->write(batch_builder({{"1", "ok"}, {"2", "\xC3\x28"}}).batch(schema));
+  try {
+    bad->commit(file_token{"j1", "Account", {"f1"}, 2});
+    FAIL("invalid UTF-8 was accepted");
+  } catch (const std::system_error& e) {
+    CHECK(std::string(e.what()).find("job billing, query Account: commit failed") != std::string::npos);
+    CHECK(std::string(e.what()).find("UTF8") != std::string::npos);
+  }
+  CHECK(h.read("billing", "Account").empty());
+}
+
+TEST_CASE("sqlite keeps bytes as they came, runs in WAL mode") {
+  sqlite_harness h;
+  auto s = h.make();
+  const rows data = {{"1", "\xC3\x28 bad"}, {"2", "tab\t\"q\"\n"}};
+  commit_rows(*s, schema_of("billing", "Account", {"Id", "Text"}), data, "f1");
+  CHECK(h.read("billing", "Account") == data);
+  CHECK(sqlite_query(h.db(), "PRAGMA journal_mode") == rows{{"wal"}});
+}
+
+TEST_CASE("health checks: reachable destinations pass, unreachable ones say why without secrets") {
+  CHECK(postgres_harness().make()->health_check().empty());
+  CHECK(sqlite_harness().make()->health_check().empty());
+
+  sinks::postgres_sink_options o;
+  o.dsn = "host=" + shared_postgres().dir() + "/missing user=aquaduct password=s3cret-value dbname=postgres";
+  const std::string why = sinks::make_postgres_sink(o)->health_check();
+  CHECK(why.find("cannot connect") != std::string::npos);
+  CHECK(why.find("s3cret-value") == std::string::npos);
+
+  temp_dir dir;
+  std::ofstream(dir.path() / "a-file") << "x";
+  sinks::sqlite_sink_options lo;
+  lo.path = (dir.path() / "a-file" / "x.db").string();  // under a regular file: cannot exist
+  CHECK(sinks::make_sqlite_sink(lo)->health_check().find("cannot open") != std::string::npos);
+}
+
+TEST_CASE("validate --connect: the registry runs a configured sink's health check") {
+  sink_config c;
+  c.type = "postgres";
+  c.where = {"p.toml", 7, 1};
+  c.options["dsn"] = {shared_postgres().dsn(), {"p.toml", 8, 1}};
+  CHECK(sinks::check_sink_health(c).empty());
+  c.options["dsn"] = {"host=/nonexistent-socket-dir user=x password=hunter2", {"p.toml", 8, 1}};
+  const std::string why = sinks::check_sink_health(c);
+  CHECK(why.rfind("p.toml:7:1: sink type \"postgres\": postgres: cannot connect", 0) == 0);
+  CHECK(why.find("hunter2") == std::string::npos);
+  c.options["colour"] = {"blue", {"p.toml", 9, 1}};
+  CHECK(sinks::check_sink_health(c).rfind("p.toml:9:1: unknown key 'colour'", 0) == 0);
+}
+
+TEST_CASE("the table follows the query's columns: a full load replaces them, an incremental one adds") {
+  for (auto& t : sql_targets()) {
+    CAPTURE(t.h->name());
+    auto s = t.h->make();
+    commit_rows(*s, schema_of("billing", "Account", {"Id", "Name"}), {{"1", "one"}}, "f1");
+    commit_rows(*s, schema_of("billing", "Account", {"Id", "Name", "Balance"}, load_kind::incremental),
+                {{"2", "two", "20"}}, "f2");
+    CHECK(sorted(t.h->read("billing", "Account")) == rows{{"1", "one", ""}, {"2", "two", "20"}});
+    commit_rows(*s, schema_of("billing", "Account", {"Id", "Status"}), {{"3", "Active"}}, "f3");
+    CHECK(t.h->read("billing", "Account") == rows{{"3", "Active"}});
+  }
+}
