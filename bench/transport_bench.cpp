@@ -210,6 +210,8 @@ int main(int argc, char** argv) {
   {
     bench_server plain(bytes, nullptr);
     throughput("plain HTTP", "http://127.0.0.1:" + std::to_string(plain.port()), "", bytes);
+    std::printf("  peak RSS after 3 x %llu MB streamed (server included): %.1f MB\n",
+                static_cast<unsigned long long>(mb), static_cast<double>(status_kb("VmHWM:")) / 1024);
     many_small("http://127.0.0.1:" + std::to_string(plain.port()), 1000, 16);
   }
   {
