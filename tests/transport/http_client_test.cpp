@@ -4,6 +4,7 @@
 
 #include "emulator/emulator.hpp"
 #include "support/failure_of.hpp"
+#include "support/loopback_listener.hpp"
 #include "support/run_sync.hpp"
 #include "support/scripted_server.hpp"
 #include "support/temp_dir.hpp"
@@ -20,6 +21,7 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <mutex>
 #include <set>
 
 using namespace aquaduct;
@@ -319,4 +321,28 @@ TEST_CASE("an interim 100 Continue before the answer is skipped") {
   CHECK(r.status == 200);
   CHECK(r.body == "hello");
   CHECK(c.stats().idle == 1);  // still reusable
+}
+
+TEST_CASE("a server that stops reading hits the write deadline") {
+  std::mutex mu;
+  std::vector<asio::ip::tcp::socket> held;  // accepted, never read
+  loopback_listener deaf([&](asio::ip::tcp::socket& s) {
+    std::lock_guard lock(mu);
+    held.push_back(std::move(s));
+    return true;
+  });
+  asio::io_context io;
+  transport::client_options opts;
+  opts.write_timeout = std::chrono::milliseconds(200);
+  http_client c(io.get_executor(), local(deaf.port()), opts);
+  http_request post;
+  post.method = "POST";
+  post.target = "/big";
+  post.body.assign(64u << 20, 'x');  // far more than the socket buffers hold
+  const std::system_error e = failure_of(io, fetch(&c, post));
+  CHECK(e.code() == transport_errc::timeout);
+  CHECK(std::string(e.what()).find("write deadline of 200 ms passed") != std::string::npos);
+  CHECK(c.stats().open == 0);
+  std::lock_guard lock(mu);
+  held.clear();  // before the listener's io_context goes
 }
