@@ -126,6 +126,7 @@ struct http_client::exchange_state {
   bool done = false;              // the exchange finished (either way)
   bool fired = false;             // the watchdog's deadline passed
   bool cancelled = false;         // the caller cancelled
+  std::chrono::milliseconds total{0};  // the request's total deadline; 0 = none
   std::string expired_phase;
 
   explicit exchange_state(connection_pool& p) : pool(p) {}
@@ -178,12 +179,12 @@ asio::awaitable<http_response> http_client::perform(http_request req, body_handl
     head += "Content-Length: " + std::to_string(req.body.size()) + "\r\n";
   head += "\r\n";
 
-  const auto total = on_body ? opts_.stream_timeout : opts_.request_timeout;
-  const auto started = clock::now();
   auto ex = co_await asio::this_coro::executor;
   for (int attempt = 0;; ++attempt) {
     exchange_state st(pool_);
-    if (total.count() > 0) st.deadlines.total = started + total;
+    // Waiting for a pooled connection has no deadline of its own (a long
+    // download may hold every slot); the total runs once one is ours.
+    st.total = on_body ? opts_.stream_timeout : opts_.request_timeout;
     st.deadlines.phase_name = "waiting for a connection";
     // The exchange races its watchdog; whichever finishes first cancels the other.
     auto [order, exchange_error, response, watchdog_error] =
@@ -255,6 +256,7 @@ asio::awaitable<http_response> http_client::exchange(exchange_state& st, const s
   } guard{st};
 
   st.conn = co_await pool_.acquire();
+  if (st.total.count() > 0) st.deadlines.total = clock::now() + st.total;
   connection& conn = *st.conn;
   st.reused = conn.is_open();
   if (!conn.is_open()) co_await conn.open(st.deadlines);

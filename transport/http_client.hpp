@@ -52,7 +52,7 @@ struct client_options {
   std::chrono::milliseconds handshake_timeout{10000};  // TLS handshake
   std::chrono::milliseconds write_timeout{30000};      // sending the request
   std::chrono::milliseconds idle_timeout{30000};       // longest wait for the next byte
-  std::chrono::milliseconds request_timeout{30000};    // total for a buffered request
+  std::chrono::milliseconds request_timeout{30000};    // total for a buffered request, from getting a connection
   std::chrono::milliseconds stream_timeout{0};         // total for a streamed request; 0 = none
   std::size_t max_connections = 16;
   std::chrono::milliseconds pool_idle_timeout{60000};

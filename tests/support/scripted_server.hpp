@@ -16,6 +16,7 @@
 #include <asio/write.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,7 @@ struct script_step {
   std::string response;      // raw bytes sent back
   bool close_after = false;  // close the connection after sending
   bool silent = false;       // send nothing; wait until the client goes away
+  std::chrono::milliseconds delay{0};  // a slow server: think this long before answering
 };
 
 class scripted_server {
@@ -98,6 +100,7 @@ class scripted_server {
         sock.read_some(asio::buffer(&c, 1), ec);  // returns when the client closes
         return true;
       }
+      if (step.delay.count() > 0) std::this_thread::sleep_for(step.delay);
       asio::write(sock, asio::buffer(step.response), ec);
       if (ec || step.close_after) return true;
     }

@@ -346,3 +346,22 @@ TEST_CASE("a server that stops reading hits the write deadline") {
   std::lock_guard lock(mu);
   held.clear();  // before the listener's io_context goes
 }
+
+TEST_CASE("waiting for a pooled connection does not count against a request's total deadline") {
+  // Five requests through one connection to a server that takes 300 ms per
+  // answer: the last waits 1.2 s for the connection, beyond its 1 s total,
+  // yet each exchange itself is well inside it.
+  script_step slow{ok_hello};
+  slow.delay = std::chrono::milliseconds(300);
+  scripted_server srv(std::vector<script_step>(5, slow));
+  asio::io_context io;
+  transport::client_options opts;
+  opts.max_connections = 1;
+  opts.request_timeout = std::chrono::milliseconds(1000);
+  http_client c(io.get_executor(), local(srv.port()), opts);
+  std::vector<unsigned> statuses;
+  for (int i = 0; i < 5; ++i) asio::co_spawn(io, fetch_into(&c, get("/slow"), &statuses), asio::detached);
+  io.run();
+  CHECK(statuses == std::vector<unsigned>(5, 200));
+  CHECK(c.stats().created == 1);
+}
