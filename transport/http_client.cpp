@@ -200,6 +200,8 @@ asio::awaitable<http_response> http_client::perform(http_request req, body_handl
     try {
       std::rethrow_exception(exchange_error);
     } catch (const std::system_error& e) {
+      // Asio refuses any co_await once the caller has cancelled.
+      if (e.code() == asio::error::operation_aborted) fail(transport_errc::cancelled, req, "cancelled by the caller");
       const bool stale = st.reused && attempt == 0 && !st.response_started && safe_to_resend(req) &&
                          e.code() == make_error_condition(condition::retriable);
       if (!stale) {

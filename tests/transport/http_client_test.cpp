@@ -20,6 +20,7 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -364,4 +365,42 @@ TEST_CASE("waiting for a pooled connection does not count against a request's to
   io.run();
   CHECK(statuses == std::vector<unsigned>(5, 200));
   CHECK(c.stats().created == 1);
+}
+
+TEST_CASE("cancelling a request that waits for a pooled connection frees nothing it did not hold") {
+  scripted_server srv({{"", false, /*silent=*/true}, {ok_hello}});
+  asio::io_context io;
+  transport::client_options opts;
+  opts.max_connections = 1;
+  http_client c(io.get_executor(), local(srv.port()), opts);
+  auto race = [](http_client* cl) -> asio::awaitable<std::array<std::exception_ptr, 2>> {
+    auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer t(ex, std::chrono::milliseconds(150));
+    auto [order, holder_error, r1, waiter_error, r2, timer_error] =
+        co_await asio::experimental::make_parallel_group(
+            asio::co_spawn(ex, cl->request(get("/holds-the-slot")), asio::experimental::deferred),
+            asio::co_spawn(ex, cl->request(get("/waits")), asio::experimental::deferred),
+            t.async_wait(asio::experimental::deferred))
+            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+    CHECK(order[0] == 2);
+    (void)r1;
+    (void)r2;
+    (void)timer_error;
+    co_return std::array<std::exception_ptr, 2>{holder_error, waiter_error};
+  };
+  const auto errors = run_sync(io, race(&c));
+  for (std::size_t i = 0; i < errors.size(); ++i) {
+    const auto& error = errors[i];
+    CAPTURE(i);
+    REQUIRE(error);
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::system_error& e) {
+      const std::string what = e.what();
+      CAPTURE(what);
+      CHECK(e.code() == transport_errc::cancelled);
+    }
+  }
+  CHECK(c.stats().open == 0);
+  CHECK(run_sync(io, fetch(&c, get("/next"))).body == "hello");
 }
