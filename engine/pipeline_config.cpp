@@ -168,8 +168,10 @@ class loader {
     read(*t, "gzip_request_bodies", src.gzip_request_bodies);
     if (!src.proxy.empty() && src.proxy != "none") {
       std::error_code ec;
-      transport::parse_base_url(src.proxy, ec);
-      if (ec) problem(t->get("proxy")->source(), config_errc::bad_value, "proxy must be \"none\" or http://host:port");
+      transport::proxy_for(transport::origin{}, src.proxy, ec);
+      if (ec)
+        problem(t->get("proxy")->source(), config_errc::bad_value,
+                "proxy must be \"none\" or http://[user:password@]host:port");
     }
     if (const toml::table* a = table_at(*t, "auth")) load_auth(*a, src.auth);
     if (const toml::table* p = table_at(*t, "poll")) load_poll(*p, src.poll);

@@ -73,7 +73,5 @@ class authenticator {
   decode::json_reader json_;
 };
 
-std::string base64_encode(std::string_view in);
-std::string form_url_encode(std::string_view in);
 
 }  // namespace aquaduct::transport

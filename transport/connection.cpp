@@ -61,7 +61,7 @@ bool connection::peer_closed() const noexcept {
 }
 
 asio::awaitable<void> connection::open(deadline_clock& deadlines) {
-  const origin& hop = opts_.proxy ? *opts_.proxy : opts_.target;
+  const origin& hop = opts_.proxy ? opts_.proxy->via : opts_.target;
   deadlines.begin("connect", opts_.timeouts.connect);
   step(io_op::connect);
   asio::ip::tcp::resolver resolver(socket_.get_executor());
@@ -102,10 +102,12 @@ asio::awaitable<void> connection::tunnel(deadline_clock& deadlines) {
   deadlines.begin("proxy CONNECT", opts_.timeouts.connect);
   const origin& t = opts_.target;
   const std::string authority = (t.host.find(':') != std::string::npos ? "[" + t.host + "]" : t.host) + ":" + t.port;
-  const std::string req = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n";
+  std::string req = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n";
+  if (!opts_.proxy->authorization.empty()) req += "Proxy-Authorization: " + opts_.proxy->authorization + "\r\n";
+  req += "\r\n";
   std::error_code ec;
   co_await asio::async_write(socket_, asio::buffer(req), asio::redirect_error(asio::use_awaitable, ec));
-  const std::string via = " through proxy " + opts_.proxy->to_string();
+  const std::string via = " through proxy " + opts_.proxy->via.to_string();
   if (ec) throw std::system_error(transport_errc::proxy_failed, "CONNECT " + authority + via + ": " + ec.message());
   asio::streambuf buf(16 * 1024);
   const std::size_t n =

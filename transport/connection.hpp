@@ -85,7 +85,7 @@ struct connect_timeouts {
 
 struct connect_options {
   origin target;
-  std::optional<origin> proxy;                // reached with CONNECT target-host:port
+  std::optional<proxy_route> proxy;           // reached with CONNECT target-host:port
   std::shared_ptr<asio::ssl::context> tls;    // set exactly when target.scheme == "https"
   connect_timeouts timeouts;
   std::shared_ptr<fail_counter> faults;       // tests only

@@ -135,7 +135,67 @@ bool no_proxy_matches(std::string_view no_proxy, std::string_view host_in) {
   return false;
 }
 
-std::optional<origin> proxy_for(const origin& target, std::string_view configured, std::error_code& ec) {
+std::string base64_encode(std::string_view in) {
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                       static_cast<unsigned char>(in[i + 2]);
+    out += alphabet[(v >> 18) & 63];
+    out += alphabet[(v >> 12) & 63];
+    out += alphabet[(v >> 6) & 63];
+    out += alphabet[v & 63];
+  }
+  if (i < in.size()) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += alphabet[(v >> 18) & 63];
+    out += alphabet[(v >> 12) & 63];
+    out += i + 1 < in.size() ? alphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::string form_url_encode(std::string_view in) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char c : in) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || u == '-' || u == '.' ||
+        u == '_' || u == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    }
+  }
+  return out;
+}
+
+std::string percent_decode(std::string_view in, std::error_code& ec) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    unsigned v = 0;
+    const auto [p, err] = std::from_chars(in.data() + i + 1, in.data() + std::min(in.size(), i + 3), v, 16);
+    if (i + 2 >= in.size() || err != std::errc{} || p != in.data() + i + 3) {
+      ec = transport_errc::bad_url;
+      return {};
+    }
+    out += static_cast<char>(v);
+    i += 2;
+  }
+  return out;
+}
+
+std::optional<proxy_route> proxy_for(const origin& target, std::string_view configured, std::error_code& ec) {
   ec.clear();
   std::string url(configured);
   if (url == "none") return std::nullopt;
@@ -147,9 +207,19 @@ std::optional<origin> proxy_for(const origin& target, std::string_view configure
     url = v;
     if (url.find("://") == std::string::npos) url = "http://" + url;
   }
-  origin o = parse_base_url(url, ec);
+  proxy_route route;
+  // user:password@ goes to Proxy-Authorization, not to the origin.
+  const auto start = url.find("://");
+  const auto at = url.find('@', start == std::string::npos ? 0 : start + 3);
+  if (start != std::string::npos && at != std::string::npos && url.find('/', start + 3) > at) {
+    const std::string userinfo = percent_decode(std::string_view(url).substr(start + 3, at - start - 3), ec);
+    if (ec) return std::nullopt;
+    route.authorization = "Basic " + base64_encode(userinfo);
+    url.erase(start + 3, at - start - 2);
+  }
+  route.via = parse_base_url(url, ec);
   if (ec) return std::nullopt;
-  return o;
+  return route;
 }
 
 }  // namespace aquaduct::transport

@@ -33,6 +33,11 @@ class connect_proxy {
     std::lock_guard lock(mu_);
     return targets_;
   }
+  // The CONNECT requests' heads, in order.
+  std::vector<std::string> heads() {
+    std::lock_guard lock(mu_);
+    return heads_;
+  }
 
  private:
   bool serve(asio::ip::tcp::socket& accepted) {
@@ -47,6 +52,7 @@ class connect_proxy {
     {
       std::lock_guard lock(mu_);
       targets_.push_back(authority);
+      heads_.push_back(head);
     }
     if (refuse_) {
       asio::write(*client, asio::buffer("HTTP/1.1 " + std::to_string(refuse_) + " Forbidden\r\nContent-Length: 0\r\n\r\n"), ec);
@@ -81,6 +87,7 @@ class connect_proxy {
   std::vector<std::thread> tunnels_;
   std::mutex mu_;
   std::vector<std::string> targets_;
+  std::vector<std::string> heads_;
   std::unique_ptr<loopback_listener> listener_ =
       std::make_unique<loopback_listener>([this](asio::ip::tcp::socket& s) { return serve(s); });  // last
 };

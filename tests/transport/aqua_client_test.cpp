@@ -395,7 +395,7 @@ max_attempts = 0
     all += p + "\n";
   CHECK(all.find("p.toml:2:15: environment = \"moon-production\" is not one of: us-production") != std::string::npos);
   CHECK(all.find("idle_timeout_ms must be an integer from 1") != std::string::npos);
-  CHECK(all.find("proxy must be \"none\" or http://host:port") != std::string::npos);
+  CHECK(all.find("proxy must be \"none\" or http://[user:password@]host:port") != std::string::npos);
   CHECK(all.find("unknown key 'ca_flie' in [source.tls]") != std::string::npos);
   CHECK(all.find("track_id must be at most 64 US-ASCII characters") != std::string::npos);
   CHECK(all.find("max_attempts must be an integer from 1 to 100") != std::string::npos);

@@ -157,7 +157,7 @@ TEST_CASE("through a proxy: CONNECT tunnels plain HTTP and verified TLS; a refus
     scripted_server srv({{ok_hello}}, ca.issue({"localhost"}));
     asio::io_context io;
     auto o = trusting(trust);
-    o.proxy = proxy.url();
+    o.proxy = "http://proxy%20user:pa%3Ass@127.0.0.1:" + std::to_string(proxy.port());
     http_client c(io.get_executor(), https("localhost", srv.port()), o);
     CHECK(run_sync(io, fetch(&c, get("/secure"))).body == "hello");
     CHECK(srv.requests().size() == 1);
@@ -165,6 +165,10 @@ TEST_CASE("through a proxy: CONNECT tunnels plain HTTP and verified TLS; a refus
   const auto targets = proxy.targets();
   REQUIRE(targets.size() == 2);
   CHECK(targets[1].rfind("localhost:", 0) == 0);  // the name, so the TLS host check still applies
+  const auto heads = proxy.heads();
+  CHECK(heads[0].find("Proxy-Authorization") == std::string::npos);
+  CHECK(heads[1].find("Proxy-Authorization: Basic " + transport::base64_encode("proxy user:pa:ss") + "\r\n") !=
+        std::string::npos);
 
   test::connect_proxy refusing(403);
   asio::io_context io;

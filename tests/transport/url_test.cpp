@@ -70,12 +70,20 @@ TEST_CASE("the proxy comes from the config, else the environment by scheme, unle
   ::unsetenv("no_proxy");
   auto p = proxy_for(target, "", ec);
   REQUIRE(p);
-  CHECK(p->host == "proxy.corp");
-  CHECK(p->port == "3128");
+  CHECK(p->via.host == "proxy.corp");
+  CHECK(p->via.port == "3128");
+  CHECK(p->authorization.empty());
   CHECK_FALSE(proxy_for(target, "none", ec));
   p = proxy_for(target, "http://other:8080", ec);
   REQUIRE(p);
-  CHECK(p->host == "other");
+  CHECK(p->via.host == "other");
+  // Credentials in the URL become Proxy-Authorization, percent-decoded.
+  p = proxy_for(target, "http://us%40er:p%3Ass@other:8080", ec);
+  REQUIRE(p);
+  CHECK(p->via.host == "other");
+  CHECK(p->authorization == "Basic " + aquaduct::transport::base64_encode("us@er:p:ss"));
+  CHECK_FALSE(proxy_for(target, "http://u:%zz@other:8080", ec));
+  CHECK(ec);
   ::setenv("NO_PROXY", ".zuora.com", 1);
   CHECK_FALSE(proxy_for(target, "", ec));
   ::unsetenv("NO_PROXY");
