@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace aquaduct::transport {
 
@@ -109,6 +110,12 @@ class connection {
   // (either way it must not be reused).
   bool peer_closed() const noexcept;
 
+  // This connection's read buffer, allocated once (`bytes` on first use).
+  std::vector<char>& read_buffer(std::size_t bytes) {
+    if (buffer_.size() != bytes) buffer_.resize(bytes);
+    return buffer_;
+  }
+
   clock::time_point idle_since{};
   std::uint64_t requests = 0;  // completed on this connection
 
@@ -122,6 +129,7 @@ class connection {
   asio::ip::tcp::socket socket_;
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
   bool open_ = false;
+  std::vector<char> buffer_;
 };
 
 }  // namespace aquaduct::transport

@@ -298,7 +298,7 @@ asio::awaitable<http_response> http_client::exchange(exchange_state& st, const s
     else deliver(piece);
   });
 
-  std::vector<char> buffer(opts_.read_buffer_bytes);
+  std::vector<char>& buffer = conn.read_buffer(opts_.read_buffer_bytes);
   while (!parser.message_complete()) {
     st.deadlines.begin("idle read", opts_.idle_timeout);
     const std::size_t n = co_await conn.read_some(asio::buffer(buffer));
