@@ -285,9 +285,15 @@ class postgres_sink final : public sink {
   std::string health_check() override {
     try {
       auto c = pool_.acquire();
-      c->exec("SELECT 1");
+      // May this user create the tables (in the schema, or the schema itself)? Nothing is created here.
+      const auto ok = c->column(
+          "SELECT CASE WHEN to_regnamespace($1) IS NULL "
+          "THEN has_database_privilege(current_database(), 'CREATE') "
+          "ELSE has_schema_privilege($2, 'CREATE') END",
+          {prefix_.substr(0, prefix_.size() - 1), safe_sql_name(opts_.schema)});
       pool_.release(std::move(c));
-      prepare();
+      if (ok.empty() || ok[0] != "t")
+        return "postgres: the user may not create tables in schema " + safe_sql_name(opts_.schema);
       return {};
     } catch (const std::exception& e) {
       return e.what();

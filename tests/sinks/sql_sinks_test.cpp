@@ -229,3 +229,19 @@ TEST_CASE("the table follows the query's columns: a full load replaces them, an 
     CHECK(t.h->read("billing", "Account") == rows{{"3", "Active"}});
   }
 }
+
+TEST_CASE("postgres health check: a user without CREATE is told so, and nothing is created") {
+  pg_query("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'reader') THEN CREATE ROLE reader LOGIN; "
+           "END IF; END $$; REVOKE CREATE ON SCHEMA public FROM PUBLIC; SELECT 1");
+  sinks::postgres_sink_options o;
+  o.dsn = "host=" + shared_postgres().dir() + " user=reader dbname=postgres";
+  o.schema = "public";
+  CHECK(sinks::make_postgres_sink(o)->health_check() ==
+        "postgres: the user may not create tables in schema public");
+  o.schema = "not_there_yet";
+  CHECK(sinks::make_postgres_sink(o)->health_check().find("may not create") != std::string::npos);
+  CHECK(pg_query("SELECT COUNT(*) FROM pg_namespace WHERE nspname = 'not_there_yet'") == rows{{"0"}});
+  o.dsn = "host=" + shared_postgres().dir() + " user=aquaduct dbname=postgres";
+  CHECK(sinks::make_postgres_sink(o)->health_check().empty());
+  CHECK(pg_query("SELECT COUNT(*) FROM pg_namespace WHERE nspname = 'not_there_yet'") == rows{{"0"}});
+}
