@@ -17,8 +17,8 @@ namespace aquaduct::sinks {
 
 namespace {
 
-// text, integer, decimal, boolean, date, datetime
-constexpr sql_type_names pg_types = {"TEXT", "BIGINT", "NUMERIC", "BOOLEAN", "DATE", "TIMESTAMPTZ"};
+// Types for text, integer, decimal, boolean, date, datetime; the row id.
+constexpr sql_dialect pg_dialect = {{"TEXT", "BIGINT", "NUMERIC", "BOOLEAN", "DATE", "TIMESTAMPTZ"}, "ctid"};
 
 [[noreturn]] void fail(const std::string& what) { throw std::system_error(sink_errc::io_error, what); }
 
@@ -143,7 +143,7 @@ constexpr auto copy_special = make_copy_special();
 class postgres_stream final : public sink_stream {
  public:
   postgres_stream(pg_pool& pool, const std::string& schema_prefix, const stream_schema& schema)
-      : pool_(pool), schema_(schema), table_(schema, schema_prefix, pg_types), conn_(pool.acquire()) {
+      : pool_(pool), schema_(schema), table_(schema, schema_prefix, pg_dialect), conn_(pool.acquire()) {
     const bool full = schema.load == load_kind::full;
     try {
       conn_->exec("BEGIN");
@@ -308,7 +308,7 @@ class postgres_sink final : public sink {
     auto c = pool_.acquire();
     try {
       if (opts_.schema != "public") c->exec("CREATE SCHEMA IF NOT EXISTS " + prefix_.substr(0, prefix_.size() - 1));
-      c->exec(sql_table(stream_schema{}, prefix_, pg_types).create_commits());
+      c->exec(sql_table(stream_schema{}, prefix_, pg_dialect).create_commits());
     } catch (const std::system_error& e) {
       fail(std::string("postgres: preparing schema ") + opts_.schema + ": " + e.what());
     }

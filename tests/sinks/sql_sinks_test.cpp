@@ -74,6 +74,14 @@ TEST_CASE("an incremental load upserts by Id and applies the deleted column") {
     CHECK(sorted(t.h->read("billing", "Account")) ==
           rows{{"2", "two v2", "false"}, {"4", "four v2", "0"}, {"5", "five", "false"}});
 
+    // A file that names one Id twice: its last row wins.
+    inc.deleted.reset();
+    commit_rows(*s, inc, {{"7", "seven", "0"}, {"2", "two v3", "0"}, {"7", "seven v2", "0"}}, "inc-3");
+    CHECK(sorted(t.h->read("billing", "Account")) == rows{{"2", "two v3", "0"},
+                                                          {"4", "four v2", "0"},
+                                                          {"5", "five", "false"},
+                                                          {"7", "seven v2", "0"}});
+
     // A full load replaces everything.
     commit_rows(*s, schema_of("billing", "Account", cols), {{"9", "nine", "false"}}, "full-2");
     CHECK(t.h->read("billing", "Account") == rows{{"9", "nine", "false"}});
@@ -81,7 +89,8 @@ TEST_CASE("an incremental load upserts by Id and applies the deleted column") {
           rows{{"billing", "Account", "full-1", "4"},
                {"billing", "Account", "full-2", "1"},
                {"billing", "Account", "inc-1", "3"},
-               {"billing", "Account", "inc-2", "2"}});
+               {"billing", "Account", "inc-2", "2"},
+               {"billing", "Account", "inc-3", "3"}});
   }
 }
 
