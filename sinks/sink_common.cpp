@@ -51,14 +51,6 @@ void option_reader::integer(std::string_view key, std::uint32_t& out, std::uint3
     out = static_cast<std::uint32_t>(n);
 }
 
-void option_reader::boolean(std::string_view key, bool& out) {
-  const auto* v = find(key);
-  if (!v) return;
-  if (v->text == "true") out = true;
-  else if (v->text == "false") out = false;
-  else bad(*v, key, "must be true or false");
-}
-
 void option_reader::choice(std::string_view key, std::string& out, std::initializer_list<std::string_view> allowed) {
   const auto* v = find(key);
   if (!v) return;
