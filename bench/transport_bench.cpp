@@ -9,6 +9,7 @@
 //   transport_bench [MEGABYTES]     (default 1024)
 #include "transport/http_client.hpp"
 
+#include "support/loopback_listener.hpp"
 #include "support/test_pki.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -39,42 +40,27 @@ using namespace aquaduct;
 class bench_server {
  public:
   bench_server(std::uint64_t big_bytes, const test::pem_identity* tls)
-      : big_(big_bytes), chunk_(1 << 20, 'x'), acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+      : big_(big_bytes), chunk_(1 << 20, 'x'), tls_(tls ? test::server_context(*tls) : nullptr) {
     for (std::size_t i = 0; i < chunk_.size(); i += 64) chunk_[i] = '\n';
-    if (tls) {
-      tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
-      tls_->use_certificate_chain(asio::buffer(tls->cert));
-      tls_->use_private_key(asio::buffer(tls->key), asio::ssl::context::pem);
-    }
-    thread_ = std::thread([this] { accept_loop(); });
   }
   ~bench_server() {
-    stopping_ = true;
-    asio::io_context io;
-    asio::ip::tcp::socket s(io);
-    std::error_code ec;
-    s.connect(acceptor_.local_endpoint(), ec);
-    thread_.join();
+    listener_.reset();
     for (auto& t : workers_) t.join();
   }
-  unsigned short port() const { return acceptor_.local_endpoint().port(); }
+  unsigned short port() const { return listener_->port(); }
 
  private:
-  void accept_loop() {
-    while (!stopping_) {
-      auto sock = std::make_shared<asio::ip::tcp::socket>(io_);
-      std::error_code ec;
-      acceptor_.accept(*sock, ec);
-      if (ec || stopping_) return;
-      sock->set_option(asio::ip::tcp::no_delay(true));
-      workers_.emplace_back([this, sock] {
-        if (!tls_) return serve(*sock);
-        asio::ssl::stream<asio::ip::tcp::socket&> s(*sock, *tls_);
-        std::error_code hec;
-        s.handshake(asio::ssl::stream_base::server, hec);
-        if (!hec) serve(s);
-      });
-    }
+  bool accept(asio::ip::tcp::socket& accepted) {
+    auto sock = std::make_shared<asio::ip::tcp::socket>(std::move(accepted));
+    sock->set_option(asio::ip::tcp::no_delay(true));
+    workers_.emplace_back([this, sock] {
+      if (!tls_) return serve(*sock);
+      asio::ssl::stream<asio::ip::tcp::socket&> s(*sock, *tls_);
+      std::error_code hec;
+      s.handshake(asio::ssl::stream_base::server, hec);
+      if (!hec) serve(s);
+    });
+    return true;
   }
   template <class Stream>
   void serve(Stream& s) {
@@ -104,12 +90,10 @@ class bench_server {
 
   std::uint64_t big_;
   std::string chunk_;
-  asio::io_context io_;
-  asio::ip::tcp::acceptor acceptor_;
   std::unique_ptr<asio::ssl::context> tls_;
-  std::thread thread_;
   std::vector<std::thread> workers_;
-  std::atomic<bool> stopping_{false};
+  std::unique_ptr<test::loopback_listener> listener_ =
+      std::make_unique<test::loopback_listener>([this](asio::ip::tcp::socket& s) { return accept(s); });  // last
 };
 
 double seconds_since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
@@ -226,6 +210,8 @@ int main(int argc, char** argv) {
   {
     bench_server plain(bytes, nullptr);
     throughput("plain HTTP", "http://127.0.0.1:" + std::to_string(plain.port()), "", bytes);
+    std::printf("  peak RSS after 3 x %llu MB streamed (server included): %.1f MB\n",
+                static_cast<unsigned long long>(mb), static_cast<double>(status_kb("VmHWM:")) / 1024);
     many_small("http://127.0.0.1:" + std::to_string(plain.port()), 1000, 16);
   }
   {

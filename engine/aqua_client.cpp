@@ -48,7 +48,8 @@ aqua_session make_aqua_session(asio::any_io_executor ex, const source_config& sr
   transport::origin where = transport::parse_base_url(src.base_url, ec);
   if (ec)
     throw config_error(config_errc::bad_value,
-                       {config_path + ": [source] base_url \"" + src.base_url + "\" is not http(s)://host[:port][/prefix]"});
+                       {transport::redact(config_path + ": [source] base_url \"" + src.base_url +
+                                          "\" is not http(s)://host[:port][/prefix]")});
   transport::client_options o;
   o.connect_timeout = std::chrono::milliseconds(src.connect_timeout_ms);
   o.handshake_timeout = std::chrono::milliseconds(src.handshake_timeout_ms);

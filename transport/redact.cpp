@@ -62,6 +62,19 @@ std::string redact(std::string_view text) {
       break;
     }
     if (matched) continue;
+    // URL credentials: scheme://user:password@host
+    if (text.compare(i, 3, "://") == 0) {
+      const std::size_t start = i + 3;
+      std::size_t end = start;
+      while (end < text.size() && text[end] != '@' && text[end] != '/' && text[end] != ' ' && text[end] != '"')
+        ++end;
+      if (end < text.size() && text[end] == '@' && end > start) {
+        out.append("://");
+        out.append(redacted);
+        i = end;
+        continue;
+      }
+    }
     for (auto scheme : secret_schemes) {
       if (!iequal_at(text, i, scheme) || (i > 0 && std::isalnum(static_cast<unsigned char>(text[i - 1])))) continue;
       std::size_t end = i + scheme.size();

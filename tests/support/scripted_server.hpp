@@ -3,6 +3,7 @@
 // driving the HTTP client through odd corners (chunked bodies, early closes,
 // silence), over plain TCP or, given an identity, TLS. Each request (read up
 // to the end of its headers and Content-Length body) consumes the next step.
+#include "support/loopback_listener.hpp"
 #include "support/test_pki.hpp"
 
 #include <asio/io_context.hpp>
@@ -34,24 +35,8 @@ struct script_step {
 class scripted_server {
  public:
   explicit scripted_server(std::vector<script_step> steps, std::optional<pem_identity> tls = std::nullopt)
-      : steps_(std::move(steps)), acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
-    if (tls) {
-      tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
-      tls_->use_certificate_chain(asio::buffer(tls->cert));
-      tls_->use_private_key(asio::buffer(tls->key), asio::ssl::context::pem);
-    }
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~scripted_server() {
-    stopping_ = true;
-    std::error_code ec;
-    // Wake the accept loop with a throwaway connection.
-    asio::io_context io;
-    asio::ip::tcp::socket s(io);
-    s.connect(acceptor_.local_endpoint(), ec);
-    thread_.join();
-  }
-  unsigned short port() const { return acceptor_.local_endpoint().port(); }
+      : steps_(std::move(steps)), tls_(tls ? server_context(*tls) : nullptr) {}
+  unsigned short port() const { return listener_.port(); }
   int connections() const { return connections_; }
   int handshake_failures() const { return handshake_failures_; }
   // Blocks until the server has closed `n` connections (a condition, not a sleep).
@@ -65,31 +50,26 @@ class scripted_server {
   }
 
  private:
-  void serve() {
-    std::size_t next = 0;
-    while (!stopping_) {
-      asio::ip::tcp::socket sock(io_);
-      std::error_code ec;
-      acceptor_.accept(sock, ec);
-      if (ec || stopping_) return;
-      ++connections_;
-      bool more = true;
-      if (!tls_) {
-        more = converse(sock, next);
-      } else {
-        asio::ssl::stream<asio::ip::tcp::socket&> s(sock, *tls_);
-        s.handshake(asio::ssl::stream_base::server, ec);
-        if (ec) ++handshake_failures_;
-        else more = converse(s, next);
-      }
-      sock.close(ec);
-      {
-        std::lock_guard lock(mu_);
-        ++closed_;
-      }
-      closed_cv_.notify_all();
-      if (!more) return;
+  // One accepted connection; false when the script is used up.
+  bool serve(asio::ip::tcp::socket& sock) {
+    ++connections_;
+    bool more = true;
+    std::error_code ec;
+    if (!tls_) {
+      more = converse(sock, next_);
+    } else {
+      asio::ssl::stream<asio::ip::tcp::socket&> s(sock, *tls_);
+      s.handshake(asio::ssl::stream_base::server, ec);
+      if (ec) ++handshake_failures_;
+      else more = converse(s, next_);
     }
+    sock.close(ec);
+    {
+      std::lock_guard lock(mu_);
+      ++closed_;
+    }
+    closed_cv_.notify_all();
+    return more;
   }
 
   // Serves requests on one connection; false when the script is used up.
@@ -124,17 +104,15 @@ class scripted_server {
   }
 
   std::vector<script_step> steps_;
-  asio::io_context io_;
-  asio::ip::tcp::acceptor acceptor_;
   std::unique_ptr<asio::ssl::context> tls_;
-  std::thread thread_;
-  std::atomic<bool> stopping_{false};
+  std::size_t next_ = 0;
   std::atomic<int> connections_{0};
   std::atomic<int> handshake_failures_{0};
   std::mutex mu_;
   std::condition_variable closed_cv_;
   int closed_ = 0;
   std::vector<std::string> requests_;
+  loopback_listener listener_{[this](asio::ip::tcp::socket& s) { return serve(s); }};  // last: stops first
 };
 
 }  // namespace aquaduct::test

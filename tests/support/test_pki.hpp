@@ -2,6 +2,8 @@
 // Certificates made at test time (nothing committed): a CA, and server
 // certificates it issues for given names and validity windows, as PEM text.
 // EC P-256 keys, so a test pays microseconds, not a second of RSA keygen.
+#include <asio/ssl/context.hpp>
+
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -19,6 +21,14 @@ struct pem_identity {
   std::string cert;  // PEM certificate
   std::string key;   // PEM private key
 };
+
+// A TLS server context presenting `id`.
+inline std::unique_ptr<asio::ssl::context> server_context(const pem_identity& id) {
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->use_certificate_chain(asio::buffer(id.cert));
+  ctx->use_private_key(asio::buffer(id.key), asio::ssl::context::pem);
+  return ctx;
+}
 
 class test_ca {
  public:

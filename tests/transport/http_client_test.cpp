@@ -1,6 +1,10 @@
 #include "transport/http_client.hpp"
 
+#include "client_fixtures.hpp"
+
 #include "emulator/emulator.hpp"
+#include "support/failure_of.hpp"
+#include "support/loopback_listener.hpp"
 #include "support/run_sync.hpp"
 #include "support/scripted_server.hpp"
 #include "support/temp_dir.hpp"
@@ -17,9 +21,11 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <mutex>
 #include <set>
 
 using namespace aquaduct;
+using namespace aquaduct::test;
 using aquaduct::test::run_sync;
 using aquaduct::test::script_step;
 using aquaduct::test::scripted_server;
@@ -29,26 +35,6 @@ using transport::http_response;
 
 namespace {
 
-transport::origin local(unsigned short port) {
-  std::error_code ec;
-  auto o = transport::parse_base_url("http://127.0.0.1:" + std::to_string(port), ec);
-  REQUIRE_FALSE(ec);
-  return o;
-}
-
-http_request get(std::string target) {
-  http_request r;
-  r.target = std::move(target);
-  return r;
-}
-
-asio::awaitable<http_response> fetch(http_client* c, http_request r) { co_return co_await c->request(std::move(r)); }
-
-asio::awaitable<http_response> fetch_streamed(http_client* c, http_request r, std::string* sink) {
-  co_return co_await c->stream(std::move(r), [sink](std::string_view piece) { sink->append(piece); });
-}
-
-const std::string ok_hello = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
 
 }  // namespace
 
@@ -91,12 +77,8 @@ TEST_CASE("a reused connection that dies before answering: GET and keyed POST ar
     CHECK(run_sync(io, fetch(&c, get("/a"))).status == 200);
     const http_request req = second ? *second : get("/b");
     if (second == &post) {
-      try {
-        run_sync(io, fetch(&c, req));
-        FAIL("expected a failure");
-      } catch (const std::system_error& e) {
-        CHECK(e.code() == transport_errc::connection_closed);
-      }
+      const std::system_error e = test::failure_of(io, fetch(&c, req));
+      CHECK(e.code() == transport_errc::connection_closed);
       CHECK(srv.connections() == 1);
     } else {
       CHECK(run_sync(io, fetch(&c, req)).body == "hello");
@@ -128,13 +110,9 @@ TEST_CASE("a silent server hits the idle deadline") {
   transport::client_options opts;
   opts.idle_timeout = std::chrono::milliseconds(200);
   http_client c(io.get_executor(), local(srv.port()), opts);
-  try {
-    run_sync(io, fetch(&c, get("/slow")));
-    FAIL("expected a timeout");
-  } catch (const std::system_error& e) {
-    CHECK(e.code() == transport_errc::timeout);
-    CHECK(std::string(e.what()).find("/slow") != std::string::npos);
-  }
+  const std::system_error e = test::failure_of(io, fetch(&c, get("/slow")));
+  CHECK(e.code() == transport_errc::timeout);
+  CHECK(std::string(e.what()).find("/slow") != std::string::npos);
 }
 
 TEST_CASE("buffered bodies have a limit") {
@@ -143,12 +121,8 @@ TEST_CASE("buffered bodies have a limit") {
   transport::client_options opts;
   opts.max_buffered_body = 3;
   http_client c(io.get_executor(), local(srv.port()), opts);
-  try {
-    run_sync(io, fetch(&c, get("/big")));
-    FAIL("expected body_too_large");
-  } catch (const std::system_error& e) {
-    CHECK(e.code() == transport_errc::body_too_large);
-  }
+  const std::system_error e = test::failure_of(io, fetch(&c, get("/big")));
+  CHECK(e.code() == transport_errc::body_too_large);
 }
 
 TEST_CASE("a handler that throws abandons the response and the client recovers") {
@@ -171,12 +145,8 @@ TEST_CASE("connection refused is connect_failed") {
   }
   asio::io_context io;
   http_client c(io.get_executor(), local(port));
-  try {
-    run_sync(io, fetch(&c, get("/")));
-    FAIL("expected connect_failed");
-  } catch (const std::system_error& e) {
-    CHECK(e.code() == transport_errc::connect_failed);
-  }
+  const std::system_error e = test::failure_of(io, fetch(&c, get("/")));
+  CHECK(e.code() == transport_errc::connect_failed);
 }
 
 // ---- pool, deadlines, cancellation, injected failures, gzip ----
@@ -230,13 +200,9 @@ TEST_CASE("the total deadline ends a request that keeps the connection busy") {
   opts.idle_timeout = std::chrono::milliseconds(60000);
   opts.request_timeout = std::chrono::milliseconds(200);
   http_client c(io.get_executor(), local(srv.port()), opts);
-  try {
-    run_sync(io, fetch(&c, get("/slow")));
-    FAIL("expected a timeout");
-  } catch (const std::system_error& e) {
-    CHECK(e.code() == transport_errc::timeout);
-    CHECK(std::string(e.what()).find("total deadline") != std::string::npos);
-  }
+  const std::system_error e = test::failure_of(io, fetch(&c, get("/slow")));
+  CHECK(e.code() == transport_errc::timeout);
+  CHECK(std::string(e.what()).find("total deadline") != std::string::npos);
   CHECK(c.stats().open == 0);
 }
 
@@ -273,9 +239,7 @@ TEST_CASE("cancellation by the caller stops a request at once and leaves the poo
 
 TEST_CASE("fail the Nth operation: connect, handshake, write and read each fail cleanly, and the client recovers") {
   test::test_ca ca;
-  test::temp_dir dir;
-  const std::string ca_file = (dir.path() / "ca.pem").string();
-  std::ofstream(ca_file) << ca.cert_pem();
+  const trust_file trust(ca);
   const test::pem_identity identity = ca.issue({"localhost"});
   std::set<transport::io_op> failed_ops;
   for (std::size_t n = 1;; ++n) {
@@ -284,11 +248,9 @@ TEST_CASE("fail the Nth operation: connect, handshake, write and read each fail 
     scripted_server srv(steps, identity);
     asio::io_context io;
     transport::client_options opts;
-    opts.tls.ca_file = ca_file;
+    opts.tls.ca_file = trust.path;
     opts.faults = std::make_shared<transport::fail_counter>(n);
-    std::error_code ec;
-    http_client c(io.get_executor(), transport::parse_base_url("https://localhost:" + std::to_string(srv.port()), ec),
-                  opts);
+    http_client c(io.get_executor(), https("localhost", srv.port()), opts);
     int failures = 0;
     for (int i = 0; i < 3; ++i) {
       try {
@@ -346,13 +308,9 @@ TEST_CASE("a corrupt gzip body is a bad_response") {
                         "\r\n\r\n" + gz}});
   asio::io_context io;
   http_client c(io.get_executor(), local(srv.port()));
-  try {
-    run_sync(io, fetch(&c, get("/bad")));
-    FAIL("expected bad_response");
-  } catch (const std::system_error& e) {
-    CHECK(e.code() == transport_errc::bad_response);
-    CHECK(std::string(e.what()).find("gzip") != std::string::npos);
-  }
+  const std::system_error e = test::failure_of(io, fetch(&c, get("/bad")));
+  CHECK(e.code() == transport_errc::bad_response);
+  CHECK(std::string(e.what()).find("gzip") != std::string::npos);
 }
 
 TEST_CASE("an interim 100 Continue before the answer is skipped") {
@@ -363,4 +321,28 @@ TEST_CASE("an interim 100 Continue before the answer is skipped") {
   CHECK(r.status == 200);
   CHECK(r.body == "hello");
   CHECK(c.stats().idle == 1);  // still reusable
+}
+
+TEST_CASE("a server that stops reading hits the write deadline") {
+  std::mutex mu;
+  std::vector<asio::ip::tcp::socket> held;  // accepted, never read
+  loopback_listener deaf([&](asio::ip::tcp::socket& s) {
+    std::lock_guard lock(mu);
+    held.push_back(std::move(s));
+    return true;
+  });
+  asio::io_context io;
+  transport::client_options opts;
+  opts.write_timeout = std::chrono::milliseconds(200);
+  http_client c(io.get_executor(), local(deaf.port()), opts);
+  http_request post;
+  post.method = "POST";
+  post.target = "/big";
+  post.body.assign(64u << 20, 'x');  // far more than the socket buffers hold
+  const std::system_error e = failure_of(io, fetch(&c, post));
+  CHECK(e.code() == transport_errc::timeout);
+  CHECK(std::string(e.what()).find("write deadline of 200 ms passed") != std::string::npos);
+  CHECK(c.stats().open == 0);
+  std::lock_guard lock(mu);
+  held.clear();  // before the listener's io_context goes
 }

@@ -19,6 +19,7 @@ TEST_CASE("secrets are replaced wherever they appear in text") {
       "the token Bearer " + secret + " was refused",
       "password=" + secret,
       "Proxy-Authorization: Basic " + secret,
+      "base_url \"https://user:" + secret + "@rest.zuora.com\" is not valid",
   };
   for (const auto& t : texts) {
     CAPTURE(t);

@@ -3,7 +3,10 @@
 // ca_file, insecure_skip_verify (with its warning), and the handshake deadline.
 #include "transport/http_client.hpp"
 
+#include "client_fixtures.hpp"
+
 #include "support/connect_proxy.hpp"
+#include "support/failure_of.hpp"
 #include "support/run_sync.hpp"
 #include "support/scripted_server.hpp"
 #include "support/temp_dir.hpp"
@@ -16,6 +19,7 @@
 #include <fstream>
 
 using namespace aquaduct;
+using namespace aquaduct::test;
 using aquaduct::test::run_sync;
 using aquaduct::test::scripted_server;
 using aquaduct::test::test_ca;
@@ -25,49 +29,12 @@ using transport::http_response;
 
 namespace {
 
-const std::string ok_hello = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
-
-transport::origin https(const std::string& host, unsigned short port) {
-  std::error_code ec;
-  auto o = transport::parse_base_url("https://" + host + ":" + std::to_string(port), ec);
-  REQUIRE_FALSE(ec);
-  return o;
-}
-
-http_request get(std::string target) {
-  http_request r;
-  r.target = std::move(target);
-  return r;
-}
-
-asio::awaitable<http_response> fetch(http_client* c, http_request r) { co_return co_await c->request(std::move(r)); }
-
-// The CA written where ca_file can name it.
-struct trust_file {
-  test::temp_dir dir;
-  std::string path;
-  explicit trust_file(const test_ca& ca) : path((dir.path() / "ca.pem").string()) {
-    std::ofstream(path) << ca.cert_pem();
-  }
-};
-
 transport::client_options trusting(const trust_file& f) {
   transport::client_options o;
   o.tls.ca_file = f.path;
   o.proxy = "none";
   o.log = [](std::string_view) {};
   return o;
-}
-
-// Runs one GET and returns the error it failed with.
-std::system_error failure_of(http_client& c, asio::io_context& io) {
-  try {
-    run_sync(io, fetch(&c, get("/x")));
-  } catch (const std::system_error& e) {
-    return e;
-  }
-  FAIL("expected the request to fail");
-  return std::system_error(std::error_code{});
 }
 
 }  // namespace
@@ -110,7 +77,7 @@ TEST_CASE("a wrong host name, an untrusted CA and an expired certificate are ref
     scripted_server srv({{ok_hello}}, rc.identity);
     asio::io_context io;
     http_client c(io.get_executor(), https("localhost", srv.port()), trusting(trust));
-    const std::system_error e = failure_of(c, io);
+    const std::system_error e = test::failure_of(io, fetch(&c, get("/x")));
     CHECK(e.code() == transport_errc::tls_failed);
     CHECK(e.code() != make_error_condition(condition::retriable));
     const std::string what = e.what();
@@ -128,7 +95,7 @@ TEST_CASE("without ca_file only the system store is trusted: a private CA is ref
   transport::client_options o;
   o.proxy = "none";
   http_client c(io.get_executor(), https("localhost", srv.port()), o);
-  CHECK(failure_of(c, io).code() == transport_errc::tls_failed);
+  CHECK(test::failure_of(io, fetch(&c, get("/x"))).code() == transport_errc::tls_failed);
 }
 
 TEST_CASE("insecure_skip_verify accepts any certificate, and says so every time a client is made") {
@@ -168,7 +135,7 @@ TEST_CASE("a server that never answers the ClientHello hits the handshake deadli
   o.proxy = "none";
   o.handshake_timeout = std::chrono::milliseconds(200);
   http_client c(io.get_executor(), https("127.0.0.1", mute.port()), o);
-  const std::system_error e = failure_of(c, io);
+  const std::system_error e = test::failure_of(io, fetch(&c, get("/x")));
   CHECK(e.code() == transport_errc::timeout);
   CHECK(std::string(e.what()).find("TLS handshake deadline of 200 ms passed") != std::string::npos);
   CHECK(c.stats().open == 0);
@@ -183,8 +150,7 @@ TEST_CASE("through a proxy: CONNECT tunnels plain HTTP and verified TLS; a refus
     asio::io_context io;
     transport::client_options o;
     o.proxy = proxy.url();
-    std::error_code ec;
-    http_client c(io.get_executor(), transport::parse_base_url("http://127.0.0.1:" + std::to_string(srv.port()), ec), o);
+    http_client c(io.get_executor(), local(srv.port()), o);
     CHECK(run_sync(io, fetch(&c, get("/plain"))).body == "hello");
   }
   {
@@ -205,7 +171,7 @@ TEST_CASE("through a proxy: CONNECT tunnels plain HTTP and verified TLS; a refus
   auto o = trusting(trust);
   o.proxy = refusing.url();
   http_client c(io.get_executor(), https("localhost", 1), o);
-  const std::system_error e = failure_of(c, io);
+  const std::system_error e = test::failure_of(io, fetch(&c, get("/x")));
   CHECK(e.code() == transport_errc::proxy_failed);
   CHECK(std::string(e.what()).find("403") != std::string::npos);
 }
