@@ -724,7 +724,11 @@ void aqua_service::start_job(job& j) {
 
 void aqua_service::on_generated(const std::string& job_id, export_outcome outcome) {
   auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return;  // reset meanwhile; the worker removed nothing of ours
+  if (it == jobs_.end()) {  // dropped by a reset while its export ran
+    std::error_code ec;
+    std::filesystem::remove_all(data_dir_ / job_id, ec);
+    return;
+  }
   job& j = it->second;
   if (terminal(j.status)) {  // cancelled while exporting
     std::error_code ec;
