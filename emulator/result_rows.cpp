@@ -233,7 +233,7 @@ void for_each_result_row(const tenant_snapshot& snapshot, const export_spec& spe
     const auto status = rows.load_base(i, &deleted_at);
     if (!admit(status, deleted_at, deleted)) return false;
     rows.load_joins();
-    return zoql_matches(q, rows.slots(), now);
+    return zoql_matches(q, rows.slots(), now, spec.zone);
   };
 
   if (q.order_by.empty()) {

@@ -605,9 +605,41 @@ std::int64_t days_from_civil(int y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
-std::string format_datetime(std::int64_t unix_s, time_zone tz) {
+namespace {
+
+std::int64_t weekday(std::int64_t days) { return ((days + 4) % 7 + 7) % 7; }  // 0 = Sunday; 1970-01-01 was a Thursday
+
+// Unix seconds at which US daylight saving time starts and ends in `year`
+// (02:00 local: 10:00 UTC in March, 09:00 UTC in November).
+std::pair<std::int64_t, std::int64_t> us_dst_bounds(int year) {
+  const std::int64_t mar1 = days_from_civil(year, 3, 1);
+  const std::int64_t nov1 = days_from_civil(year, 11, 1);
+  const std::int64_t second_sunday_mar = mar1 + (7 - weekday(mar1)) % 7 + 7;
+  const std::int64_t first_sunday_nov = nov1 + (7 - weekday(nov1)) % 7;
+  return {second_sunday_mar * 86400 + 10 * 3600, first_sunday_nov * 86400 + 9 * 3600};
+}
+
+}  // namespace
+
+int tenant_offset_minutes(tenant_zone z, std::int64_t unix_s) {
+  if (z == tenant_zone::utc) return 0;
+  int y;
+  unsigned m, d;
+  civil_from_days(floor_div(unix_s, 86400), y, m, d);
+  const auto [start, end] = us_dst_bounds(y);
+  return unix_s >= start && unix_s < end ? -7 * 60 : -8 * 60;
+}
+
+std::int64_t tenant_local_to_utc(tenant_zone z, std::int64_t local_s) {
+  if (z == tenant_zone::utc) return local_s;
+  const std::int64_t daylight = local_s + 7 * 3600;
+  if (tenant_offset_minutes(z, daylight) == -7 * 60) return daylight;
+  return local_s + 8 * 3600;
+}
+
+std::string format_datetime(std::int64_t unix_s, time_zone tz, tenant_zone zone) {
   std::string out;
-  append_datetime(unix_s, tz == time_zone::utc ? 0 : tenant_utc_offset_minutes, out);
+  append_datetime(unix_s, tz == time_zone::utc ? 0 : tenant_offset_minutes(zone, unix_s), out);
   return out;
 }
 
@@ -616,7 +648,7 @@ std::string format_plain_datetime(std::int64_t unix_s, int offset_minutes) {
   return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", b.year, b.month, b.day, b.hour, b.minute, b.second);
 }
 
-void render_value(const field_value& v, time_zone tz, std::string& out) {
+void render_value(const field_value& v, time_zone tz, std::string& out, tenant_zone zone) {
   switch (v.k) {
     case field_value::kind::null: return;
     case field_value::kind::text: out += v.s; return;
@@ -624,7 +656,7 @@ void render_value(const field_value& v, time_zone tz, std::string& out) {
     case field_value::kind::boolean: out += v.i != 0 ? "true" : "false"; return;
     case field_value::kind::date: append_date(v.i, out); return;
     case field_value::kind::datetime:
-      append_datetime(v.i, tz == time_zone::utc ? 0 : tenant_utc_offset_minutes, out);
+      append_datetime(v.i, tz == time_zone::utc ? 0 : tenant_offset_minutes(zone, v.i), out);
       return;
   }
 }

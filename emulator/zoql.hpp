@@ -100,8 +100,10 @@ bool parse_zoql(std::string_view text, zoql_dialect dialect, zoql_query& out, st
 // row or nullptr when the relationship leads nowhere (its fields are null).
 using row_slots = std::span<const record* const>;
 
-// Evaluates `where` on one row. `now_unix_s` resolves 'now'/'today' literals.
-bool zoql_matches(const zoql_query& q, row_slots rows, std::int64_t now_unix_s);
+// Evaluates `where` on one row. `now_unix_s` resolves 'now'/'today' literals;
+// dates and zone-less datetimes are wall-clock times in `zone`.
+bool zoql_matches(const zoql_query& q, row_slots rows, std::int64_t now_unix_s,
+                  tenant_zone zone = tenant_zone::pacific);
 
 // The value of `c` in `rows` (a null value when the slot is empty).
 const field_value& column_value(const column_ref& c, row_slots rows);
