@@ -28,6 +28,7 @@ struct field_def {
   std::string_view name;   // API name, canonical casing ("AccountNumber")
   std::string_view label;  // display label ("Account Number")
   field_type type;
+  std::span<const std::string_view> options{};  // picklist values (describe <options>)
 };
 
 // A dotted-name relationship of a data source ("BillToContact" on Account):
