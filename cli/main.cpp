@@ -184,6 +184,10 @@ int main(int argc, char** argv) {
   emulate->add_flag("--iso-start-time", emu.iso_start_time, "Job startTime as YYYY-MM-DDThh:mm:ss+0000");
   emulate->add_option("--data-dir", emu.data_dir, "Directory for result files (default: a temporary one)");
   emulate->add_option("--workers", emu.worker_threads, "Threads generating result files")->capture_default_str();
+  std::string credentials_file;
+  emulate->add_option("--credentials", credentials_file,
+                      "JSON file with client_id, client_secret, access_key_id, secret_access_key (default: all aquaduct)")
+      ->check(CLI::ExistingFile);
   emulate->add_flag("--crlf", emu.crlf, "CSV results with CRLF line ends");
   emulate->add_flag("--bom", emu.bom, "CSV results with a UTF-8 byte order mark");
   emulate->add_flag("--zip-stream", emu.zip_stream, "Zip entries written with data descriptors");
@@ -208,6 +212,14 @@ int main(int argc, char** argv) {
     emu.rate_window = std::chrono::seconds(rate_window_s);
     emu.file_retention = std::chrono::seconds(retention_s);
     emu.range_requests = !no_range;
+    if (!credentials_file.empty()) {
+      try {
+        emu.creds = aquaduct::emulator::load_credentials(credentials_file);
+      } catch (const std::invalid_argument& e) {
+        std::cerr << "error: " << e.what() << '\n';
+        return exit_usage;
+      }
+    }
     return cmd_emulate(std::move(emu));
   }
   if (*help) {

@@ -20,6 +20,11 @@ struct credentials {
   std::string secret_access_key = "aquaduct";
 };
 
+// Reads credentials from a JSON file: {"client_id": ..., "client_secret": ...,
+// "access_key_id": ..., "secret_access_key": ...}; absent keys keep the
+// defaults. Throws std::invalid_argument naming the file (never a secret).
+credentials load_credentials(const std::string& path);
+
 struct options {
   std::string bind = "127.0.0.1";
   std::uint16_t port = 0;                     // 0 = ephemeral

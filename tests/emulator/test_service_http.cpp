@@ -252,3 +252,30 @@ TEST_CASE("faults: method and path glob select the request; probability 0 never 
   CHECK(c.request("DELETE", "/_emulator/faults").status == 200);
   CHECK(json(c.request("GET", "/_emulator/stats").body).root["faults_armed"].get_uint64().value() == 0);
 }
+
+TEST_CASE("credentials file: other credentials replace the defaults; bad files are refused without secrets") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   fmt::format("emu-creds-{}-{}", ::getpid(), std::chrono::steady_clock::now().time_since_epoch().count());
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "c.json") << R"({"client_id":"cid","client_secret":"s3cret","access_key_id":"ak","secret_access_key":"sk"})";
+  std::ofstream(dir / "bad.json") << R"({"client_id":"cid","password":"hunter2"})";
+  options o = small();
+  o.creds = aquaduct::emulator::load_credentials((dir / "c.json").string());
+  server s{o};
+  s.start();
+  client c{s.port()};
+  CHECK(c.request("GET", "/v1/describe").status == 401);  // aquaduct/aquaduct no longer
+  CHECK(c.request("GET", "/v1/describe", {}, {{"apiAccessKeyId", "ak"}, {"apiSecretAccessKey", "sk"}}).status == 200);
+  CHECK(c.request("POST", "/oauth/token", "client_id=cid&client_secret=s3cret&grant_type=client_credentials", {},
+                  "application/x-www-form-urlencoded")
+            .status == 200);
+  try {
+    aquaduct::emulator::load_credentials((dir / "bad.json").string());
+    FAIL("a file with an unknown key must be refused");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("password") != std::string::npos);
+    CHECK(std::string(e.what()).find("hunter2") == std::string::npos);
+  }
+  CHECK_THROWS_AS(aquaduct::emulator::load_credentials((dir / "missing.json").string()), std::invalid_argument);
+  std::filesystem::remove_all(dir);
+}
