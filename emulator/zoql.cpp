@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "emulator/wildcard.hpp"
+
 namespace aquaduct::emulator {
 
 namespace {
@@ -577,27 +579,6 @@ bool apply(compare_op op, int c) {
   }
 }
 
-// SQL-like pattern: % any run, _ one byte.
-bool like_match(std::string_view s, std::string_view p) {
-  std::size_t si = 0, pi = 0, star_p = std::string_view::npos, star_s = 0;
-  while (si < s.size()) {
-    if (pi < p.size() && (p[pi] == '_' || p[pi] == s[si])) {
-      ++si;
-      ++pi;
-    } else if (pi < p.size() && p[pi] == '%') {
-      star_p = pi++;
-      star_s = si;
-    } else if (star_p != std::string_view::npos) {
-      pi = star_p + 1;
-      si = ++star_s;
-    } else {
-      return false;
-    }
-  }
-  while (pi < p.size() && p[pi] == '%') ++pi;
-  return pi == p.size();
-}
-
 // A datetime or date value as UTC seconds (a date counts from its local midnight).
 std::int64_t as_seconds(const field_value& v, tenant_zone zone) {
   return v.k == field_value::kind::date ? local_midnight_utc(v.i, zone) : v.i;
@@ -608,7 +589,7 @@ bool compare_literal(const field_value& v, const condition& c, std::int64_t now,
   if (v.is_null()) return c.op == compare_op::ne;  // DECISION: null differs from every value
   switch (lit.k) {
     case zoql_literal::kind::string:
-      if (c.op == compare_op::like) return like_match(v.s, lit.text);
+      if (c.op == compare_op::like) return wildcard_match(lit.text, v.s, '%', '_');
       return apply(c.op, v.s.compare(lit.text) < 0 ? -1 : (v.s == lit.text ? 0 : 1));
     case zoql_literal::kind::number:
     case zoql_literal::kind::boolean: return apply(c.op, cmp3(v.i, lit.i));

@@ -7,6 +7,7 @@
 
 #include "emulator/result_writer.hpp"
 #include "emulator/tenant_state.hpp"
+#include "emulator/wildcard.hpp"
 #include "emulator/zoql.hpp"
 
 using namespace aquaduct::emulator;
@@ -318,4 +319,18 @@ TEST_CASE("zoql: the Pacific zone keeps daylight saving time; a UTC tenant has n
   r[upd].i = mar10 + 2 * 3600;  // 2024-03-10T02:00Z: the 10th in UTC, the 9th in Pacific time
   CHECK_FALSE(zoql_matches(spec.query, slots, 0));
   CHECK(zoql_matches(spec.query, slots, 0, tenant_zone::utc));
+}
+
+TEST_CASE("wildcard_match: like and glob flavours") {
+  CHECK(wildcard_match("a%c", "abbbc", '%', '_'));
+  CHECK(wildcard_match("a_c", "abc", '%', '_'));
+  CHECK_FALSE(wildcard_match("a_c", "abbc", '%', '_'));
+  CHECK(wildcard_match("%", "", '%', '_'));
+  CHECK(wildcard_match("%b%b%", "abcbd", '%', '_'));
+  CHECK_FALSE(wildcard_match("%b%b%", "abcd", '%', '_'));
+  CHECK(wildcard_match("/v1/file/*", "/v1/file/abc", '*', '?'));
+  CHECK_FALSE(wildcard_match("/v1/file/*", "/v1/files/abc", '*', '?'));
+  CHECK(wildcard_match("/v1/?ile/*", "/v1/file/x", '*', '?'));
+  CHECK(wildcard_match("100%", "100%", '*', '?'));  // '%' is literal in a glob
+  CHECK_FALSE(wildcard_match("a*", "ab", '%', '_'));  // '*' is literal in like
 }
