@@ -300,7 +300,11 @@ class parser {
 
     if (keyword(t_, "where")) {
       advance();
+      const token where = t_;
       q_.where = parse_or();
+      if (plain() && predicates(*q_.where) > max_plain_conditions)
+        fail(where, fmt::format("plain ZOQL allows at most {} conditions in WHERE ({} given)", max_plain_conditions,
+                                predicates(*q_.where)));
     }
     if (keyword(t_, "group") || keyword(t_, "having"))
       fail(t_, fmt::format("'{}' is not supported by the emulator", t_.text));
@@ -541,6 +545,15 @@ class parser {
         return lit;
     }
     return lit;
+  }
+
+  static constexpr std::size_t max_plain_conditions = 200;  // contract §3.1
+
+  static std::size_t predicates(const condition& c) {
+    if (c.k == condition::kind::predicate) return 1;
+    std::size_t n = 0;
+    for (const condition& ch : c.children) n += predicates(ch);
+    return n;
   }
 
   lexer lx_;

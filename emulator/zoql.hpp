@@ -10,7 +10,8 @@
 // <Obj> is the base object or one of its relationships (§5.3, tenant.hpp).
 // Keywords and names are case-insensitive. group by / having / functions are
 // rejected with a message that says so. Plain ZOQL (type zoql) also rejects
-// joins, `*`, order by, field-to-field comparison and parentheses.
+// joins, `*`, order by, field-to-field comparison, parentheses and more than
+// 200 WHERE conditions.
 #include <cstdint>
 #include <memory>
 #include <optional>

@@ -139,6 +139,12 @@ TEST_CASE("zoql: plain ZOQL refuses Export ZOQL features") {
   CHECK(parse_err("select Id from Account where (Balance > 0)", plain).find("parentheses") != std::string::npos);
   CHECK(parse_err("select Id from Account where Balance > CreditBalance", plain).find("field-to-field") !=
         std::string::npos);
+  std::string many = "select Id from Account where Balance = 0";
+  for (int i = 1; i < 200; ++i) many += " or Balance = " + std::to_string(i);
+  parse_ok(many, plain);  // 200 conditions
+  parse_ok(many + " or Balance = 200");  // Export ZOQL has no such limit
+  CHECK(parse_err(many + " or Balance = 200", plain).find("at most 200 conditions in WHERE (201 given)") !=
+        std::string::npos);
 }
 
 TEST_CASE("zoql: where over generated rows equals the predicate computed directly") {
