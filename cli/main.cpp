@@ -175,6 +175,9 @@ int main(int argc, char** argv) {
   emulate->add_option("--rate-limit", emu.rate_limit, "Requests per --rate-window-s (0 = unlimited; 429 beyond)")
       ->capture_default_str();
   emulate->add_option("--rate-window-s", rate_window_s, "Window of --rate-limit")->capture_default_str();
+  emulate->add_option("--max-concurrent-downloads", emu.max_concurrent_downloads,
+                      "File downloads in flight before 429 (code 50000070, Retry-After 120); 0 = unlimited")
+      ->capture_default_str();
   emulate->add_option("--max-file-bytes", emu.max_file_bytes, "Larger result files answer 403")->capture_default_str();
   std::uint64_t retention_s = static_cast<std::uint64_t>(emu.file_retention.count());
   emulate->add_option("--file-retention-s", retention_s, "Result files are purged after this (404 then)")

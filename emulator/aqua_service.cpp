@@ -809,6 +809,14 @@ bool aqua_service::purge_if_expired(const std::string& file_id) {
 http_response aqua_service::download(const http_request& req, const std::string& path, const std::string& file_id) {
   if (purge_if_expired(file_id)) return reasons_error(404, 50000040, "File not found");
   const stored_file& f = files_.at(file_id);
+  if (opts_.max_concurrent_downloads != 0 && downloads_in_flight_ >= opts_.max_concurrent_downloads) {
+    http_response busy = reasons_error(
+        429, 50000070,
+        "The total number of concurrent requests has exceeded the limit allowed by the system. Please resubmit your "
+        "request later.");
+    busy.headers.emplace_back("Retry-After", "120");
+    return busy;
+  }
   if (f.bytes > opts_.max_file_bytes) {
     http_response r;
     r.status = 403;
@@ -831,6 +839,8 @@ http_response aqua_service::download(const http_request& req, const std::string&
     return reasons_error(404, 50000040, "File not found");
   }
   r.body_size = r.file->size();
+  ++downloads_in_flight_;
+  r.in_flight = std::shared_ptr<void>(nullptr, [this](void*) { --downloads_in_flight_; });
   if (opts_.range_requests) r.headers.emplace_back("Accept-Ranges", "bytes");
 
   if (f.gzip && r.body_size > 18 && faults_.take(fault_kind::corrupt_gzip, req.method, path)) {
@@ -1053,6 +1063,7 @@ http_response aqua_service::stats() {
   w.member("active_stateless", static_cast<std::uint64_t>(active_jobs(false)));
   w.member("active_stateful", static_cast<std::uint64_t>(active_jobs(true)));
   w.member("files", static_cast<std::uint64_t>(files_.size()));
+  w.member("downloads_in_flight", static_cast<std::uint64_t>(downloads_in_flight_));
   w.member("bytes_served", bytes_served_);
   w.member("faults_armed", static_cast<std::uint64_t>(faults_.size()));
   w.key("callouts").begin_object().member("sent", callouts_sent_).member("failed", callouts_failed_);
