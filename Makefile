@@ -35,7 +35,10 @@ demo: build
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 900
+# The fuzzers carry ASan+UBSan themselves: the sanitizer run does not repeat them.
+ifneq ($(SANITIZE),1)
 	$(MAKE) fuzz-smoke
+endif
 
 bench: build
 	$(BUILD_DIR)/bench/decode_bench

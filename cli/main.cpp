@@ -190,6 +190,9 @@ int main(int argc, char** argv) {
   emulate->add_option("--rate-limit", emu.rate_limit, "Requests per --rate-window-s (0 = unlimited; 429 beyond)")
       ->capture_default_str();
   emulate->add_option("--rate-window-s", rate_window_s, "Window of --rate-limit")->capture_default_str();
+  emulate->add_option("--max-concurrent-downloads", emu.max_concurrent_downloads,
+                      "File downloads in flight before 429 (code 50000070, Retry-After 120); 0 = unlimited")
+      ->capture_default_str();
   emulate->add_option("--max-file-bytes", emu.max_file_bytes, "Larger result files answer 403")->capture_default_str();
   std::uint64_t retention_s = static_cast<std::uint64_t>(emu.file_retention.count());
   emulate->add_option("--file-retention-s", retention_s, "Result files are purged after this (404 then)")
@@ -199,6 +202,10 @@ int main(int argc, char** argv) {
   emulate->add_flag("--iso-start-time", emu.iso_start_time, "Job startTime as YYYY-MM-DDThh:mm:ss+0000");
   emulate->add_option("--data-dir", emu.data_dir, "Directory for result files (default: a temporary one)");
   emulate->add_option("--workers", emu.worker_threads, "Threads generating result files")->capture_default_str();
+  std::string credentials_file;
+  emulate->add_option("--credentials", credentials_file,
+                      "JSON file with client_id, client_secret, access_key_id, secret_access_key (default: all aquaduct)")
+      ->check(CLI::ExistingFile);
   emulate->add_flag("--crlf", emu.crlf, "CSV results with CRLF line ends");
   emulate->add_flag("--bom", emu.bom, "CSV results with a UTF-8 byte order mark");
   emulate->add_flag("--zip-stream", emu.zip_stream, "Zip entries written with data descriptors");
@@ -223,6 +230,14 @@ int main(int argc, char** argv) {
     emu.rate_window = std::chrono::seconds(rate_window_s);
     emu.file_retention = std::chrono::seconds(retention_s);
     emu.range_requests = !no_range;
+    if (!credentials_file.empty()) {
+      try {
+        emu.creds = aquaduct::emulator::load_credentials(credentials_file);
+      } catch (const std::invalid_argument& e) {
+        std::cerr << "error: " << e.what() << '\n';
+        return exit_usage;
+      }
+    }
     return cmd_emulate(std::move(emu));
   }
   if (*help) {

@@ -3,6 +3,13 @@
 // into the bytes of the CSV inside it. Push style, like zlib: the caller offers
 // input and an output buffer; the decoder says how much of each it used.
 // No I/O, no allocation per call, resumable at any byte boundary.
+//
+// Limits: a decoder's memory is fixed once built (the caller's output buffer
+// bounds every call; ISA-L/zlib state ~100 KiB/~45 KiB; a zip header is at
+// most 30 + 2 x 65535 bytes by its format; a stored zip entry of unknown
+// size holds back at most 23 bytes). The decompressed size is not capped:
+// AQuA results are legitimately tens of GB, and the CSV parser's field and
+// column limits bound what one record can hold.
 #include <cstddef>
 #include <cstdint>
 #include <memory>

@@ -16,6 +16,7 @@
 #include "emulator/batch_results.hpp"
 #include "emulator/callout.hpp"
 #include "emulator/describe.hpp"
+#include "emulator/http_util.hpp"
 #include "emulator/json_writer.hpp"
 
 namespace aquaduct::emulator {
@@ -43,163 +44,6 @@ std::string stats_key(std::string_view path) {
     path.remove_prefix(slash);
   }
   return out;
-}
-
-bool base64_decode(std::string_view in, std::string& out) {
-  const auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-  };
-  out.clear();
-  unsigned acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=') break;
-    const int v = val(c);
-    if (v < 0) return false;
-    acc = (acc << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xffu);
-    }
-  }
-  return true;
-}
-
-int hex_val(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string url_decode(std::string_view s, bool plus_is_space) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+' && plus_is_space) {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hex_val(s[i + 1]) >= 0 && hex_val(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex_val(s[i + 1]) * 16 + hex_val(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-std::map<std::string, std::string> parse_form(std::string_view body) {
-  std::map<std::string, std::string> out;
-  while (!body.empty()) {
-    const auto amp = body.find('&');
-    const std::string_view pair = body.substr(0, amp);
-    const auto eq = pair.find('=');
-    if (eq != std::string_view::npos)
-      out[url_decode(pair.substr(0, eq), true)] = url_decode(pair.substr(eq + 1), true);
-    else if (!pair.empty())
-      out[url_decode(pair, true)] = "";
-    if (amp == std::string_view::npos) break;
-    body.remove_prefix(amp + 1);
-  }
-  return out;
-}
-
-// Does the comma-separated header value list `token` (case-insensitive, q=0 excluded)?
-bool accepts(const std::string* value, std::string_view token) {
-  if (value == nullptr) return false;
-  std::string_view v = *value;
-  while (!v.empty()) {
-    const auto comma = v.find(',');
-    std::string_view item = v.substr(0, comma);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    const auto semi = item.find(';');
-    std::string_view name = item.substr(0, semi);
-    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
-    if (ascii_lower(name) == token) {
-      const bool refused = semi != std::string_view::npos &&
-                           item.substr(semi).find("q=0") != std::string_view::npos &&
-                           item.substr(semi).find("q=0.") == std::string_view::npos;
-      return !refused;
-    }
-    if (comma == std::string_view::npos) break;
-    v.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
-// Inflates a gzip request body. 0 = ok, else the HTTP status to answer (400, 413).
-int gunzip_body(std::string_view in, std::size_t limit, std::string& out, std::string& error) {
-  z_stream zs{};
-  if (inflateInit2(&zs, 15 + 32) != Z_OK) {
-    error = "cannot initialise zlib";
-    return 500;
-  }
-  out.clear();
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = static_cast<uInt>(in.size());
-  char buf[65536];
-  int rc = Z_OK;
-  while (rc != Z_STREAM_END) {
-    zs.next_out = reinterpret_cast<Bytef*>(buf);
-    zs.avail_out = sizeof buf;
-    rc = inflate(&zs, Z_NO_FLUSH);
-    if (rc != Z_OK && rc != Z_STREAM_END) break;
-    out.append(buf, sizeof buf - zs.avail_out);
-    if (out.size() > limit) {
-      inflateEnd(&zs);
-      error = fmt::format("request body too large after gzip decoding (limit {} bytes)", limit);
-      return 413;
-    }
-    if (rc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0) {
-      rc = Z_BUF_ERROR;
-      break;
-    }
-  }
-  const std::uint64_t at = zs.total_in;
-  inflateEnd(&zs);
-  if (rc != Z_STREAM_END) {
-    error = fmt::format("the gzip request body is corrupt or truncated at compressed byte {}", at);
-    return 400;
-  }
-  return 0;
-}
-
-enum class range_result { ignore, ok, unsatisfiable };
-
-// A single byte range: "bytes=a-b", "bytes=a-", "bytes=-n". Multiple ranges
-// and other units are ignored (the whole file is sent, as RFC 9110 allows).
-range_result parse_range(std::string_view rv, std::uint64_t size, std::uint64_t& first, std::uint64_t& last) {
-  if (!starts_with(rv, "bytes=") || rv.find(',') != std::string_view::npos) return range_result::ignore;
-  const std::string_view spec = rv.substr(6);
-  const auto dash = spec.find('-');
-  if (dash == std::string_view::npos) return range_result::ignore;
-  const auto num = [](std::string_view s, std::uint64_t& out) {
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    return !s.empty() && ec == std::errc{} && p == s.data() + s.size();
-  };
-  std::uint64_t a = 0, b = 0;
-  if (dash == 0) {  // suffix: the last b bytes
-    if (!num(spec.substr(1), b)) return range_result::ignore;
-    if (b == 0 || size == 0) return range_result::unsatisfiable;
-    first = b >= size ? 0 : size - b;
-    last = size - 1;
-    return range_result::ok;
-  }
-  if (!num(spec.substr(0, dash), a)) return range_result::ignore;
-  if (dash + 1 < spec.size()) {
-    if (!num(spec.substr(dash + 1), b) || b < a) return range_result::ignore;
-  } else {
-    b = UINT64_MAX;
-  }
-  if (a >= size) return range_result::unsatisfiable;
-  first = a;
-  last = std::min<std::uint64_t>(b, size - 1);
-  return range_result::ok;
 }
 
 bool terminal(std::string_view status) {
@@ -724,7 +568,11 @@ void aqua_service::start_job(job& j) {
 
 void aqua_service::on_generated(const std::string& job_id, export_outcome outcome) {
   auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return;  // reset meanwhile; the worker removed nothing of ours
+  if (it == jobs_.end()) {  // dropped by a reset while its export ran
+    std::error_code ec;
+    std::filesystem::remove_all(data_dir_ / job_id, ec);
+    return;
+  }
   job& j = it->second;
   if (terminal(j.status)) {  // cancelled while exporting
     std::error_code ec;
@@ -961,6 +809,14 @@ bool aqua_service::purge_if_expired(const std::string& file_id) {
 http_response aqua_service::download(const http_request& req, const std::string& path, const std::string& file_id) {
   if (purge_if_expired(file_id)) return reasons_error(404, 50000040, "File not found");
   const stored_file& f = files_.at(file_id);
+  if (opts_.max_concurrent_downloads != 0 && downloads_in_flight_ >= opts_.max_concurrent_downloads) {
+    http_response busy = reasons_error(
+        429, 50000070,
+        "The total number of concurrent requests has exceeded the limit allowed by the system. Please resubmit your "
+        "request later.");
+    busy.headers.emplace_back("Retry-After", "120");
+    return busy;
+  }
   if (f.bytes > opts_.max_file_bytes) {
     http_response r;
     r.status = 403;
@@ -975,7 +831,7 @@ http_response aqua_service::download(const http_request& req, const std::string&
   }
   http_response r;
   r.content_type = f.content_type;
-  r.headers.emplace_back("Content-Disposition", fmt::format("attachment; filename=\"{}\"", f.name));
+  r.headers.emplace_back("Content-Disposition", fmt::format("attachment; filename=\"{}\"", header_safe(f.name)));
   try {
     r.file = std::make_shared<const open_file>(f.path.string());
   } catch (const std::system_error&) {
@@ -983,6 +839,8 @@ http_response aqua_service::download(const http_request& req, const std::string&
     return reasons_error(404, 50000040, "File not found");
   }
   r.body_size = r.file->size();
+  ++downloads_in_flight_;
+  r.in_flight = std::shared_ptr<void>(nullptr, [this](void*) { --downloads_in_flight_; });
   if (opts_.range_requests) r.headers.emplace_back("Accept-Ranges", "bytes");
 
   if (f.gzip && r.body_size > 18 && faults_.take(fault_kind::corrupt_gzip, req.method, path)) {
@@ -1205,6 +1063,7 @@ http_response aqua_service::stats() {
   w.member("active_stateless", static_cast<std::uint64_t>(active_jobs(false)));
   w.member("active_stateful", static_cast<std::uint64_t>(active_jobs(true)));
   w.member("files", static_cast<std::uint64_t>(files_.size()));
+  w.member("downloads_in_flight", static_cast<std::uint64_t>(downloads_in_flight_));
   w.member("bytes_served", bytes_served_);
   w.member("faults_armed", static_cast<std::uint64_t>(faults_.size()));
   w.key("callouts").begin_object().member("sent", callouts_sent_).member("failed", callouts_failed_);

@@ -192,6 +192,7 @@ class aqua_service final : public request_handler {
   // Fixed rate window.
   clock::time_point rate_window_start_;
   std::uint64_t rate_count_ = 0;
+  std::size_t downloads_in_flight_ = 0;
   // Stats.
   std::map<std::string, std::map<int, std::uint64_t>> requests_;
   std::uint64_t bytes_served_ = 0;

@@ -23,19 +23,19 @@ std::string title_of(const object_def& obj, const record& r) {
   return r[0].s;
 }
 
-void typed_value(json_writer& w, const field_value& v, time_zone tz) {
+void typed_value(json_writer& w, const field_value& v, const export_spec& spec) {
   std::string s;
   switch (v.k) {
     case field_value::kind::null: w.null(); return;
     case field_value::kind::text: w.value(v.s); return;
     case field_value::kind::boolean: w.value(v.i != 0); return;
     case field_value::kind::number:
-      render_value(v, tz, s);
+      render_value(v, spec.tz, s, spec.zone);
       w.raw(s);
       return;
     case field_value::kind::date:
     case field_value::kind::datetime:
-      render_value(v, tz, s);
+      render_value(v, spec.tz, s, spec.zone);
       w.value(s);
       return;
   }
@@ -58,7 +58,7 @@ void write_entry(json_writer& w, const object_def& obj, const record& r, const e
       const field_value& v = r[c.column.field];
       if (v.is_null()) continue;  // a missing key is an empty field
       w.key(c.alias.empty() ? obj.fields[c.column.field].name : std::string_view{c.alias});
-      typed_value(w, v, spec.tz);
+      typed_value(w, v, spec);
     }
   }
   w.end_object();

@@ -73,7 +73,17 @@ std::optional<std::string> describe_object_xml(std::string_view object, std::str
     out += type_name(f.type);
     // Every field is exportable and selectable; Id is the only required one.
     out += fmt::format("</type><selectable>true</selectable><required>{}</required>", f.name == "Id");
-    out += "<contexts><context>export</context><context>soap</context></contexts></field>";
+    out += "<contexts><context>export</context><context>soap</context></contexts>";
+    if (!f.options.empty()) {
+      out += "<options>";
+      for (std::string_view opt : f.options) {
+        out += "<option>";
+        append_xml_text(out, opt);
+        out += "</option>";
+      }
+      out += "</options>";
+    }
+    out += "</field>";
   }
   out += "</fields><related-objects>";
   for (const relation_def& r : o->relations) object_ref(out, base_url, r.name, r.label);

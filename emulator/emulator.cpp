@@ -13,6 +13,7 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <fmt/format.h>
+#include <simdjson.h>
 
 #include "emulator/aqua_service.hpp"
 #include "emulator/http_server.hpp"
@@ -119,6 +120,28 @@ std::string server::base_url() const {
   const char* scheme = impl_->opts.tls_cert_file.empty() ? "http" : "https";
   if (host.find(':') != std::string::npos) return fmt::format("{}://[{}]:{}", scheme, host, impl_->port);
   return fmt::format("{}://{}:{}", scheme, host, impl_->port);
+}
+
+credentials load_credentials(const std::string& path) {
+  simdjson::padded_string text;
+  if (simdjson::padded_string::load(path).get(text))
+    throw std::invalid_argument(fmt::format("credentials file {}: cannot be read", path));
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  if (parser.parse(text).get(o))
+    throw std::invalid_argument(fmt::format("credentials file {}: not a JSON object", path));
+  credentials c;
+  for (auto [key, value] : o) {
+    std::string_view v;
+    if (value.get(v))
+      throw std::invalid_argument(fmt::format("credentials file {}: \"{}\" must be a string", path, key));
+    if (key == "client_id") c.client_id = std::string(v);
+    else if (key == "client_secret") c.client_secret = std::string(v);
+    else if (key == "access_key_id") c.access_key_id = std::string(v);
+    else if (key == "secret_access_key") c.secret_access_key = std::string(v);
+    else throw std::invalid_argument(fmt::format("credentials file {}: unknown key \"{}\"", path, key));
+  }
+  return c;
 }
 
 table tenant_rows(const options& opts, const std::string& object, const std::vector<std::string>& fields) {

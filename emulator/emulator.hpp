@@ -20,6 +20,11 @@ struct credentials {
   std::string secret_access_key = "aquaduct";
 };
 
+// Reads credentials from a JSON file: {"client_id": ..., "client_secret": ...,
+// "access_key_id": ..., "secret_access_key": ...}; absent keys keep the
+// defaults. Throws std::invalid_argument naming the file (never a secret).
+credentials load_credentials(const std::string& path);
+
 struct options {
   std::string bind = "127.0.0.1";
   std::uint16_t port = 0;                     // 0 = ephemeral
@@ -40,6 +45,10 @@ struct options {
   std::size_t max_active_jobs = 50;           // per tenant, stateless and stateful each (90028 beyond)
   std::uint64_t rate_limit = 50'000;          // requests per rate_window per tenant; 0 = unlimited
   std::chrono::seconds rate_window{60};
+  // File downloads in flight at once (contract §3.2, "Big Data" 20); beyond:
+  // 429, code 50000070, Retry-After 120. 0 = unlimited (the default, so the
+  // client's own tests are not slowed by 2-minute waits).
+  std::size_t max_concurrent_downloads = 0;
   std::uint64_t max_file_bytes = 2047ull << 20;  // larger result files answer 403 (max-object-size)
   std::chrono::seconds file_retention{72 * 3600};  // result files purged after this (404 then)
   bool range_requests = true;                 // false: Range is ignored, files always sent whole

@@ -72,6 +72,9 @@ struct http_response {
   bool head_only = false;  // HEAD: headers (with the GET Content-Length) but no body
   bool close = false;      // close the connection after this response
   delivery_faults faults;
+  // Released when the response has been written (or its connection ended):
+  // the handler's way to count requests in flight.
+  std::shared_ptr<void> in_flight;
 
   void set_body(std::string s);
 };

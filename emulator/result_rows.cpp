@@ -233,7 +233,7 @@ void for_each_result_row(const tenant_snapshot& snapshot, const export_spec& spe
     const auto status = rows.load_base(i, &deleted_at);
     if (!admit(status, deleted_at, deleted)) return false;
     rows.load_joins();
-    return zoql_matches(q, rows.slots(), now);
+    return zoql_matches(q, rows.slots(), now, spec.zone);
   };
 
   if (q.order_by.empty()) {
@@ -281,23 +281,19 @@ void for_each_result_row(const tenant_snapshot& snapshot, const export_spec& spe
     return;
   }
   if (!keys.empty()) spill();
-  // k-way merge of the runs.
-  struct head {
-    std::string key;
-    std::size_t run;
-  };
-  const auto greater = [](const head& a, const head& b) { return byte_less{}(b.key, a.key); };
-  std::priority_queue<head, std::vector<head>, decltype(greater)> heap(greater);
-  for (std::size_t r = 0; r < runs.size(); ++r) {
-    head h{{}, r};
-    if (runs[r]->get(h.key)) heap.push(std::move(h));
-  }
+  // k-way merge of the runs: a heap of run numbers ordered by their current
+  // key (keys stay in place, never copied).
+  std::vector<std::string> current(runs.size());
+  const auto greater = [&current](std::size_t a, std::size_t b) { return byte_less{}(current[b], current[a]); };
+  std::priority_queue<std::size_t, std::vector<std::size_t>, decltype(greater)> heap(greater);
+  for (std::size_t r = 0; r < runs.size(); ++r)
+    if (runs[r]->get(current[r])) heap.push(r);
   while (!heap.empty()) {
     check_cancel(++n);
-    head h = heap.top();
+    const std::size_t r = heap.top();
     heap.pop();
-    if (!output(h.key)) return;
-    if (runs[h.run]->get(h.key)) heap.push(std::move(h));
+    if (!output(current[r])) return;
+    if (runs[r]->get(current[r])) heap.push(r);
   }
 }
 

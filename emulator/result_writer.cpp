@@ -229,7 +229,7 @@ void append_cell(std::string& out, const field_value& v, const export_spec& spec
     append_csv_field(out, v.s);
   } else {
     scratch.clear();
-    render_value(v, spec.tz, scratch);
+    render_value(v, spec.tz, scratch, spec.zone);
     out += scratch;
   }
 }

@@ -44,7 +44,8 @@ struct export_spec {
   std::string name;  // the query's name: zip entry "<name>.csv", download names
   result_format format = result_format::csv;
   bool use_query_labels = false;
-  time_zone tz = time_zone::tenant;
+  time_zone tz = time_zone::tenant;               // dateTimeUtc => utc
+  tenant_zone zone = tenant_zone::pacific;        // the tenant's zone (--tz)
   std::string null_replacement;
   std::optional<deleted_spec> deleted;
   std::optional<time_window> incremental;  // nullopt = full load (no deleted rows)

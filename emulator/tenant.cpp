@@ -21,6 +21,32 @@ using ft = field_type;
       field_def{"CreatedById", "Created By ID", ft::id},        \
       field_def{"UpdatedById", "Updated By ID", ft::id}
 
+// Picklist options (describe lists them; the generator draws from them).
+template <std::size_t N>
+using option_list = std::array<std::string_view, N>;
+constexpr option_list<5> currency_options{"USD", "EUR", "GBP", "JPY", "CHF"};
+constexpr option_list<3> account_status_options{"Draft", "Active", "Canceled"};
+constexpr option_list<4> batch_options{"Batch1", "Batch2", "Batch3", "Batch20"};
+constexpr option_list<3> payment_method_type_options{"CreditCard", "ACH", "PayPal"};
+constexpr option_list<2> card_type_options{"Visa", "MasterCard"};
+constexpr option_list<2> active_closed_options{"Active", "Closed"};
+constexpr option_list<4> charge_model_options{"Flat Fee Pricing", "Per Unit Pricing", "Tiered Pricing",
+                                              "Volume Pricing"};
+constexpr option_list<3> charge_type_options{"Recurring", "OneTime", "Usage"};
+constexpr option_list<3> billing_period_options{"Month", "Quarter", "Annual"};
+constexpr option_list<3> subscription_status_options{"Active", "Cancelled", "Expired"};
+constexpr option_list<2> term_type_options{"TERMED", "EVERGREEN"};
+constexpr option_list<2> amendment_type_options{"NewProduct", "UpdateProduct"};
+constexpr option_list<3> invoice_status_options{"Draft", "Posted", "Canceled"};
+constexpr option_list<3> payment_status_options{"Processed", "Error", "Voided"};
+constexpr option_list<2> payment_type_options{"Electronic", "External"};
+constexpr option_list<2> source_transaction_options{"Invoice", "Payment"};
+constexpr option_list<2> processed_canceled_options{"Processed", "Canceled"};
+constexpr option_list<2> increase_decrease_options{"Increase", "Decrease"};
+constexpr option_list<2> credit_charge_options{"Credit", "Charge"};
+constexpr option_list<3> reason_code_options{"Standard Adjustment", "Write-off", "Goodwill, \"courtesy\" credit"};
+constexpr option_list<2> open_closed_options{"Open", "Closed"};
+
 constexpr std::array account_fields{
     field_def{"Id", "ID", ft::id},
     field_def{"AccountNumber", "Account Number", ft::text},
@@ -28,11 +54,11 @@ constexpr std::array account_fields{
     field_def{"Balance", "Balance", ft::decimal},
     field_def{"CreditBalance", "Credit Balance", ft::decimal},
     field_def{"AutoPay", "Auto Pay", ft::boolean},
-    field_def{"Currency", "Currency", ft::picklist},
+    field_def{"Currency", "Currency", ft::picklist, currency_options},
     field_def{"BillCycleDay", "Bill Cycle Day", ft::integer},
     field_def{"PaymentTerm", "Payment Term", ft::text},
-    field_def{"Status", "Status", ft::picklist},
-    field_def{"Batch", "Batch", ft::picklist},
+    field_def{"Status", "Status", ft::picklist, account_status_options},
+    field_def{"Batch", "Batch", ft::picklist, batch_options},
     field_def{"SalesRepName", "Sales Rep Name", ft::text},
     field_def{"ParentId", "Parent ID", ft::id},
     field_def{"CrmId", "CRM ID", ft::text},
@@ -67,10 +93,10 @@ constexpr std::array account_only{relation_def{"Account", "Account", "Account", 
 constexpr std::array payment_method_fields{
     field_def{"Id", "ID", ft::id},
     field_def{"AccountId", "Account ID", ft::id},
-    field_def{"Type", "Type", ft::picklist},
-    field_def{"CreditCardType", "Credit Card Type", ft::picklist},
+    field_def{"Type", "Type", ft::picklist, payment_method_type_options},
+    field_def{"CreditCardType", "Credit Card Type", ft::picklist, card_type_options},
     field_def{"CreditCardMaskNumber", "Credit Card Mask Number", ft::text},
-    field_def{"PaymentMethodStatus", "Payment Method Status", ft::picklist},
+    field_def{"PaymentMethodStatus", "Payment Method Status", ft::picklist, active_closed_options},
     AQ_COMMON_TAIL,
 };
 
@@ -101,9 +127,9 @@ constexpr std::array product_rate_plan_charge_fields{
     field_def{"Id", "ID", ft::id},
     field_def{"ProductRatePlanId", "Product Rate Plan ID", ft::id},
     field_def{"Name", "Name", ft::text},
-    field_def{"ChargeModel", "Charge Model", ft::picklist},
-    field_def{"ChargeType", "Charge Type", ft::picklist},
-    field_def{"BillingPeriod", "Billing Period", ft::picklist},
+    field_def{"ChargeModel", "Charge Model", ft::picklist, charge_model_options},
+    field_def{"ChargeType", "Charge Type", ft::picklist, charge_type_options},
+    field_def{"BillingPeriod", "Billing Period", ft::picklist, billing_period_options},
     AQ_COMMON_TAIL,
 };
 constexpr std::array product_rate_plan_charge_relations{
@@ -115,10 +141,10 @@ constexpr std::array subscription_fields{
     field_def{"Id", "ID", ft::id},
     field_def{"AccountId", "Account ID", ft::id},
     field_def{"Name", "Name", ft::text},
-    field_def{"Status", "Status", ft::picklist},
+    field_def{"Status", "Status", ft::picklist, subscription_status_options},
     field_def{"Version", "Version", ft::integer},
     field_def{"AutoRenew", "Auto Renew", ft::boolean},
-    field_def{"TermType", "Term Type", ft::picklist},
+    field_def{"TermType", "Term Type", ft::picklist, term_type_options},
     field_def{"TermStartDate", "Term Start Date", ft::date},
     field_def{"TermEndDate", "Term End Date", ft::date},
     field_def{"SubscriptionStartDate", "Subscription Start Date", ft::date},
@@ -136,7 +162,7 @@ constexpr std::array rate_plan_fields{
     field_def{"SubscriptionId", "Subscription ID", ft::id},
     field_def{"ProductRatePlanId", "Product Rate Plan ID", ft::id},
     field_def{"Name", "Name", ft::text},
-    field_def{"AmendmentType", "Amendment Type", ft::picklist},
+    field_def{"AmendmentType", "Amendment Type", ft::picklist, amendment_type_options},
     AQ_COMMON_TAIL,
 };
 constexpr std::array rate_plan_relations{
@@ -152,15 +178,15 @@ constexpr std::array rate_plan_charge_fields{
     field_def{"ProductRatePlanChargeId", "Product Rate Plan Charge ID", ft::id},
     field_def{"Name", "Name", ft::text},
     field_def{"ChargeNumber", "Charge Number", ft::text},
-    field_def{"ChargeModel", "Charge Model", ft::picklist},
-    field_def{"ChargeType", "Charge Type", ft::picklist},
+    field_def{"ChargeModel", "Charge Model", ft::picklist, charge_model_options},
+    field_def{"ChargeType", "Charge Type", ft::picklist, charge_type_options},
     field_def{"Quantity", "Quantity", ft::decimal},
     field_def{"Price", "Price", ft::decimal},
     field_def{"MRR", "MRR", ft::decimal},
     field_def{"TCV", "TCV", ft::decimal},
     field_def{"EffectiveStartDate", "Effective Start Date", ft::date},
     field_def{"EffectiveEndDate", "Effective End Date", ft::date},
-    field_def{"BillingPeriod", "Billing Period", ft::picklist},
+    field_def{"BillingPeriod", "Billing Period", ft::picklist, billing_period_options},
     AQ_COMMON_TAIL,
 };
 constexpr std::array rate_plan_charge_relations{
@@ -184,7 +210,7 @@ constexpr std::array invoice_fields{
     field_def{"AmountWithoutTax", "Amount Without Tax", ft::decimal},
     field_def{"TaxAmount", "Tax Amount", ft::decimal},
     field_def{"Balance", "Balance", ft::decimal},
-    field_def{"Status", "Status", ft::picklist},
+    field_def{"Status", "Status", ft::picklist, invoice_status_options},
     AQ_COMMON_TAIL,
 };
 
@@ -237,8 +263,8 @@ constexpr std::array payment_fields{
     field_def{"Amount", "Amount", ft::decimal},
     field_def{"AppliedAmount", "Applied Amount", ft::decimal},
     field_def{"EffectiveDate", "Effective Date", ft::date},
-    field_def{"Status", "Status", ft::picklist},
-    field_def{"Type", "Type", ft::picklist},
+    field_def{"Status", "Status", ft::picklist, payment_status_options},
+    field_def{"Type", "Type", ft::picklist, payment_type_options},
     field_def{"ReferenceId", "Reference ID", ft::text},
     AQ_COMMON_TAIL,
 };
@@ -267,9 +293,9 @@ constexpr std::array credit_balance_adjustment_fields{
     field_def{"Number", "Number", ft::text},
     field_def{"AdjustmentDate", "Adjustment Date", ft::date},
     field_def{"Amount", "Amount", ft::decimal},
-    field_def{"SourceTransactionType", "Source Transaction Type", ft::picklist},
-    field_def{"Status", "Status", ft::picklist},
-    field_def{"Type", "Type", ft::picklist},
+    field_def{"SourceTransactionType", "Source Transaction Type", ft::picklist, source_transaction_options},
+    field_def{"Status", "Status", ft::picklist, processed_canceled_options},
+    field_def{"Type", "Type", ft::picklist, increase_decrease_options},
     field_def{"AccountingCode", "Accounting Code", ft::text},
     AQ_COMMON_TAIL,
 };
@@ -281,9 +307,9 @@ constexpr std::array invoice_adjustment_fields{
     field_def{"AdjustmentDate", "Adjustment Date", ft::date},
     field_def{"Amount", "Amount", ft::decimal},
     field_def{"ImpactAmount", "Impact Amount", ft::decimal},
-    field_def{"Status", "Status", ft::picklist},
-    field_def{"Type", "Type", ft::picklist},
-    field_def{"ReasonCode", "Reason Code", ft::picklist},
+    field_def{"Status", "Status", ft::picklist, processed_canceled_options},
+    field_def{"Type", "Type", ft::picklist, credit_charge_options},
+    field_def{"ReasonCode", "Reason Code", ft::picklist, reason_code_options},
     field_def{"AccountingCode", "Accounting Code", ft::text},
     field_def{"CancelledOn", "Cancelled On", ft::datetime},
     AQ_COMMON_TAIL,
@@ -299,7 +325,7 @@ constexpr std::array accounting_period_fields{
     field_def{"StartDate", "Start Date", ft::date},
     field_def{"EndDate", "End Date", ft::date},
     field_def{"FiscalYear", "Fiscal Year", ft::integer},
-    field_def{"Status", "Status", ft::picklist},
+    field_def{"Status", "Status", ft::picklist, open_closed_options},
     AQ_COMMON_TAIL,
 };
 
@@ -551,7 +577,6 @@ constexpr std::array batch_names{"Batch1", "Batch1", "Batch2", "Batch3", "Batch2
 constexpr std::array product_words{"Cloud", "Analytics", "Storage", "Support", "Premium", "Caf\xC3\xA9", "Edge",
                                    "Data", "Compute", "Insights"};
 constexpr std::array plan_words{"Basic", "Pro", "Enterprise"};
-constexpr std::array charge_models{"Flat Fee Pricing", "Per Unit Pricing", "Tiered Pricing", "Volume Pricing"};
 constexpr std::array charge_types{"Recurring", "Recurring", "OneTime", "Usage"};
 constexpr std::array billing_periods{"Month", "Month", "Quarter", "Annual"};
 constexpr std::array uoms{"Each", "GB", "Hours", "Seats", "API Calls"};
@@ -605,9 +630,41 @@ std::int64_t days_from_civil(int y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
-std::string format_datetime(std::int64_t unix_s, time_zone tz) {
+namespace {
+
+std::int64_t weekday(std::int64_t days) { return ((days + 4) % 7 + 7) % 7; }  // 0 = Sunday; 1970-01-01 was a Thursday
+
+// Unix seconds at which US daylight saving time starts and ends in `year`
+// (02:00 local: 10:00 UTC in March, 09:00 UTC in November).
+std::pair<std::int64_t, std::int64_t> us_dst_bounds(int year) {
+  const std::int64_t mar1 = days_from_civil(year, 3, 1);
+  const std::int64_t nov1 = days_from_civil(year, 11, 1);
+  const std::int64_t second_sunday_mar = mar1 + (7 - weekday(mar1)) % 7 + 7;
+  const std::int64_t first_sunday_nov = nov1 + (7 - weekday(nov1)) % 7;
+  return {second_sunday_mar * 86400 + 10 * 3600, first_sunday_nov * 86400 + 9 * 3600};
+}
+
+}  // namespace
+
+int tenant_offset_minutes(tenant_zone z, std::int64_t unix_s) {
+  if (z == tenant_zone::utc) return 0;
+  int y;
+  unsigned m, d;
+  civil_from_days(floor_div(unix_s, 86400), y, m, d);
+  const auto [start, end] = us_dst_bounds(y);
+  return unix_s >= start && unix_s < end ? -7 * 60 : -8 * 60;
+}
+
+std::int64_t tenant_local_to_utc(tenant_zone z, std::int64_t local_s) {
+  if (z == tenant_zone::utc) return local_s;
+  const std::int64_t daylight = local_s + 7 * 3600;
+  if (tenant_offset_minutes(z, daylight) == -7 * 60) return daylight;
+  return local_s + 8 * 3600;
+}
+
+std::string format_datetime(std::int64_t unix_s, time_zone tz, tenant_zone zone) {
   std::string out;
-  append_datetime(unix_s, tz == time_zone::utc ? 0 : tenant_utc_offset_minutes, out);
+  append_datetime(unix_s, tz == time_zone::utc ? 0 : tenant_offset_minutes(zone, unix_s), out);
   return out;
 }
 
@@ -616,7 +673,7 @@ std::string format_plain_datetime(std::int64_t unix_s, int offset_minutes) {
   return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", b.year, b.month, b.day, b.hour, b.minute, b.second);
 }
 
-void render_value(const field_value& v, time_zone tz, std::string& out) {
+void render_value(const field_value& v, time_zone tz, std::string& out, tenant_zone zone) {
   switch (v.k) {
     case field_value::kind::null: return;
     case field_value::kind::text: out += v.s; return;
@@ -624,7 +681,7 @@ void render_value(const field_value& v, time_zone tz, std::string& out) {
     case field_value::kind::boolean: out += v.i != 0 ? "true" : "false"; return;
     case field_value::kind::date: append_date(v.i, out); return;
     case field_value::kind::datetime:
-      append_datetime(v.i, tz == time_zone::utc ? 0 : tenant_utc_offset_minutes, out);
+      append_datetime(v.i, tz == time_zone::utc ? 0 : tenant_offset_minutes(zone, v.i), out);
       return;
   }
 }
@@ -857,7 +914,7 @@ void fill_object(const layout& L, int k, std::uint64_t i, row_builder& b, row_rn
     case k_product_rate_plan_charge: {
       b.id(k_product_rate_plan, i / charges_per_plan);
       b.textf("{} fee", i % 2 == 0 ? "Base" : "Overage");
-      b.text(r.pick(charge_models));
+      b.text(r.pick(charge_model_options));
       b.text(r.pick(charge_types));
       b.text(r.pick(billing_periods));
       return;
@@ -891,7 +948,7 @@ void fill_object(const layout& L, int k, std::uint64_t i, row_builder& b, row_rn
       b.id(k_product_rate_plan_charge, pc);
       b.textf("{} fee", pc % 2 == 0 ? "Base" : "Overage");
       b.textf("C-{:08}", i + 1);
-      b.text(r.pick(charge_models));
+      b.text(r.pick(charge_model_options));
       b.text(r.pick(charge_types));
       const std::int64_t qty = 1 + r.below_s(50);
       const std::int64_t price = 500 + r.below_s(20'000);
@@ -993,7 +1050,7 @@ void fill_object(const layout& L, int k, std::uint64_t i, row_builder& b, row_rn
       const bool cancelled = r.chance(5);
       b.text(cancelled ? "Canceled" : "Processed");
       b.text(credit ? "Credit" : "Charge");
-      b.text(r.pick(std::array{"Standard Adjustment", "Write-off", "Goodwill, \"courtesy\" credit"}));
+      b.text(r.pick(reason_code_options));
       b.text("Accounts Receivable");
       if (cancelled) b.datetime(L.created(k, i) + 86400); else b.null();
       return;

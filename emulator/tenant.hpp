@@ -28,6 +28,7 @@ struct field_def {
   std::string_view name;   // API name, canonical casing ("AccountNumber")
   std::string_view label;  // display label ("Account Number")
   field_type type;
+  std::span<const std::string_view> options{};  // picklist values (describe <options>)
 };
 
 // A dotted-name relationship of a data source ("BillToContact" on Account):
@@ -74,12 +75,24 @@ struct field_value {
 // One row: a value per obj.fields entry, in that order.
 using record = std::vector<field_value>;
 
-// How datetimes are rendered: UTC "+0000", or the tenant's fixed offset.
+// How datetimes are rendered: UTC "+0000", or the tenant's zone.
 enum class time_zone { utc, tenant };
 
-// The tenant's fixed offset from UTC (minutes), used when dateTimeUtc is false.
-// DECISION: a fixed -08:00 (Pacific standard time, no DST), so output does not
-// depend on the date.
+// The tenant's time zone (contract §7): Pacific (America/Los_Angeles, US
+// daylight-saving rules since 2007: -0800, or -0700 from the second Sunday of
+// March 02:00 to the first Sunday of November 02:00) for US environments, UTC
+// for EU ones. Applies to tenant-zone datetimes, date literals and 'today'.
+enum class tenant_zone { pacific, utc };
+
+// The zone's offset from UTC at `unix_s`, in minutes (-480 or -420; 0).
+int tenant_offset_minutes(tenant_zone z, std::int64_t unix_s);
+// Wall-clock seconds in the zone -> unix seconds. A time that occurs twice
+// (the November hour) is taken as its first occurrence; one skipped in March
+// as standard time.
+std::int64_t tenant_local_to_utc(tenant_zone z, std::int64_t local_s);
+
+// Pacific standard time (-08:00), the zone's offset outside daylight saving.
+// Prefer tenant_offset_minutes()/tenant_local_to_utc(), which know DST.
 inline constexpr int tenant_utc_offset_minutes = -8 * 60;
 
 // The generator's "now": the fixed instant all generated dates lie before, so
@@ -88,12 +101,12 @@ inline constexpr int tenant_utc_offset_minutes = -8 * 60;
 inline constexpr std::int64_t tenant_epoch_unix_s = 1767225600;
 
 // Formats unix seconds as YYYY-MM-DDThh:mm:ss±hhmm.
-std::string format_datetime(std::int64_t unix_s, time_zone tz);
+std::string format_datetime(std::int64_t unix_s, time_zone tz, tenant_zone zone = tenant_zone::pacific);
 // Formats unix seconds as "YYYY-MM-DD hh:mm:ss" shifted by offset_minutes.
 std::string format_plain_datetime(std::int64_t unix_s, int offset_minutes);
 // Appends `v` as result text (§5.5): numbers plain, booleans true/false, dates
-// YYYY-MM-DD, datetimes in `tz`. Null appends nothing.
-void render_value(const field_value& v, time_zone tz, std::string& out);
+// YYYY-MM-DD, datetimes in UTC or the tenant's `zone`. Null appends nothing.
+void render_value(const field_value& v, time_zone tz, std::string& out, tenant_zone zone = tenant_zone::pacific);
 // Days since 1970-01-01 <-> civil date.
 std::int64_t days_from_civil(int y, unsigned m, unsigned d);
 

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "emulator/wildcard.hpp"
+
 namespace aquaduct::emulator {
 
 namespace {
@@ -298,7 +300,11 @@ class parser {
 
     if (keyword(t_, "where")) {
       advance();
+      const token where = t_;
       q_.where = parse_or();
+      if (plain() && predicates(*q_.where) > max_plain_conditions)
+        fail(where, fmt::format("plain ZOQL allows at most {} conditions in WHERE ({} given)", max_plain_conditions,
+                                predicates(*q_.where)));
     }
     if (keyword(t_, "group") || keyword(t_, "having"))
       fail(t_, fmt::format("'{}' is not supported by the emulator", t_.text));
@@ -541,6 +547,15 @@ class parser {
     return lit;
   }
 
+  static constexpr std::size_t max_plain_conditions = 200;  // contract §3.1
+
+  static std::size_t predicates(const condition& c) {
+    if (c.k == condition::kind::predicate) return 1;
+    std::size_t n = 0;
+    for (const condition& ch : c.children) n += predicates(ch);
+    return n;
+  }
+
   lexer lx_;
   zoql_dialect dialect_;
   zoql_query& q_;
@@ -551,9 +566,7 @@ class parser {
 
 enum class truth { yes, no, dropped };
 
-constexpr std::int64_t tenant_offset_s = static_cast<std::int64_t>(tenant_utc_offset_minutes) * 60;
-
-std::int64_t local_midnight_utc(std::int64_t days) { return days * 86400 - tenant_offset_s; }
+std::int64_t local_midnight_utc(std::int64_t days, tenant_zone zone) { return tenant_local_to_utc(zone, days * 86400); }
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   std::int64_t q = a / b;
@@ -579,48 +592,27 @@ bool apply(compare_op op, int c) {
   }
 }
 
-// SQL-like pattern: % any run, _ one byte.
-bool like_match(std::string_view s, std::string_view p) {
-  std::size_t si = 0, pi = 0, star_p = std::string_view::npos, star_s = 0;
-  while (si < s.size()) {
-    if (pi < p.size() && (p[pi] == '_' || p[pi] == s[si])) {
-      ++si;
-      ++pi;
-    } else if (pi < p.size() && p[pi] == '%') {
-      star_p = pi++;
-      star_s = si;
-    } else if (star_p != std::string_view::npos) {
-      pi = star_p + 1;
-      si = ++star_s;
-    } else {
-      return false;
-    }
-  }
-  while (pi < p.size() && p[pi] == '%') ++pi;
-  return pi == p.size();
-}
-
 // A datetime or date value as UTC seconds (a date counts from its local midnight).
-std::int64_t as_seconds(const field_value& v) {
-  return v.k == field_value::kind::date ? local_midnight_utc(v.i) : v.i;
+std::int64_t as_seconds(const field_value& v, tenant_zone zone) {
+  return v.k == field_value::kind::date ? local_midnight_utc(v.i, zone) : v.i;
 }
 
-bool compare_literal(const field_value& v, const condition& c, std::int64_t now) {
+bool compare_literal(const field_value& v, const condition& c, std::int64_t now, tenant_zone zone) {
   const zoql_literal& lit = c.rhs;
   if (v.is_null()) return c.op == compare_op::ne;  // DECISION: null differs from every value
   switch (lit.k) {
     case zoql_literal::kind::string:
-      if (c.op == compare_op::like) return like_match(v.s, lit.text);
+      if (c.op == compare_op::like) return wildcard_match(lit.text, v.s, '%', '_');
       return apply(c.op, v.s.compare(lit.text) < 0 ? -1 : (v.s == lit.text ? 0 : 1));
     case zoql_literal::kind::number:
     case zoql_literal::kind::boolean: return apply(c.op, cmp3(v.i, lit.i));
     case zoql_literal::kind::date: {
       std::int64_t day = lit.i;
-      if (lit.relative) day += floor_div(now + tenant_offset_s, 86400);
+      if (lit.relative) day += floor_div(now + tenant_offset_minutes(zone, now) * std::int64_t{60}, 86400);
       if (v.k == field_value::kind::date) return apply(c.op, cmp3(v.i, day));
       // A whole day against a datetime: [local midnight, next midnight).
-      const std::int64_t start = local_midnight_utc(day);
-      const std::int64_t end = start + 86400;
+      const std::int64_t start = local_midnight_utc(day, zone);
+      const std::int64_t end = local_midnight_utc(day + 1, zone);
       switch (c.op) {
         case compare_op::eq: return v.i >= start && v.i < end;
         case compare_op::ne: return v.i < start || v.i >= end;
@@ -634,29 +626,29 @@ bool compare_literal(const field_value& v, const condition& c, std::int64_t now)
     case zoql_literal::kind::datetime: {
       std::int64_t t = lit.i;
       if (lit.relative) t += now;
-      else if (lit.tenant_zone) t -= tenant_offset_s;
-      return apply(c.op, cmp3(as_seconds(v), t));
+      else if (lit.tenant_zone) t = tenant_local_to_utc(zone, t);
+      return apply(c.op, cmp3(as_seconds(v, zone), t));
     }
     default: return false;
   }
 }
 
-bool compare_columns(const field_value& a, const field_value& b, compare_op op) {
+bool compare_columns(const field_value& a, const field_value& b, compare_op op, tenant_zone zone) {
   if (a.is_null() || b.is_null()) return op == compare_op::ne && !(a.is_null() && b.is_null());
   const bool a_time = a.k == field_value::kind::date || a.k == field_value::kind::datetime;
   const bool b_time = b.k == field_value::kind::date || b.k == field_value::kind::datetime;
-  if (a_time && b_time) return apply(op, cmp3(as_seconds(a), as_seconds(b)));
+  if (a_time && b_time) return apply(op, cmp3(as_seconds(a, zone), as_seconds(b, zone)));
   if (a.k == field_value::kind::text && b.k == field_value::kind::text) return apply(op, cmp3(a.s, b.s));
   if (a.k == b.k) return apply(op, cmp3(a.i, b.i));
   return op == compare_op::ne;
 }
 
-truth eval(const condition& c, row_slots rows, std::int64_t now) {
+truth eval(const condition& c, row_slots rows, std::int64_t now, tenant_zone zone) {
   switch (c.k) {
     case condition::kind::and_: {
       bool any = false;
       for (const condition& ch : c.children) {
-        const truth t = eval(ch, rows, now);
+        const truth t = eval(ch, rows, now, zone);
         if (t == truth::no) return truth::no;
         any |= t == truth::yes;
       }
@@ -665,14 +657,14 @@ truth eval(const condition& c, row_slots rows, std::int64_t now) {
     case condition::kind::or_: {
       bool any_no = false;
       for (const condition& ch : c.children) {
-        const truth t = eval(ch, rows, now);
+        const truth t = eval(ch, rows, now, zone);
         if (t == truth::yes) return truth::yes;
         any_no |= t == truth::no;
       }
       return any_no ? truth::no : truth::dropped;
     }
     case condition::kind::not_: {
-      const truth t = eval(c.children.front(), rows, now);
+      const truth t = eval(c.children.front(), rows, now, zone);
       return t == truth::dropped ? t : (t == truth::yes ? truth::no : truth::yes);
     }
     case condition::kind::predicate: break;
@@ -680,9 +672,9 @@ truth eval(const condition& c, row_slots rows, std::int64_t now) {
   const field_value& v = column_value(c.lhs, rows);
   if (c.op == compare_op::is_null) return v.is_null() ? truth::yes : truth::no;
   if (c.op == compare_op::is_not_null) return v.is_null() ? truth::no : truth::yes;
-  if (c.rhs_column) return compare_columns(v, column_value(*c.rhs_column, rows), c.op) ? truth::yes : truth::no;
+  if (c.rhs_column) return compare_columns(v, column_value(*c.rhs_column, rows), c.op, zone) ? truth::yes : truth::no;
   if (c.rhs.k == zoql_literal::kind::ignored) return truth::dropped;
-  return compare_literal(v, c, now) ? truth::yes : truth::no;
+  return compare_literal(v, c, now, zone) ? truth::yes : truth::no;
 }
 
 }  // namespace
@@ -706,9 +698,9 @@ const field_value& column_value(const column_ref& c, row_slots rows) {
   return r != nullptr ? (*r)[c.field] : null_value;
 }
 
-bool zoql_matches(const zoql_query& q, row_slots rows, std::int64_t now_unix_s) {
+bool zoql_matches(const zoql_query& q, row_slots rows, std::int64_t now_unix_s, tenant_zone zone) {
   if (!q.where) return true;
-  return eval(*q.where, rows, now_unix_s) != truth::no;
+  return eval(*q.where, rows, now_unix_s, zone) != truth::no;
 }
 
 }  // namespace aquaduct::emulator

@@ -10,7 +10,8 @@
 // <Obj> is the base object or one of its relationships (§5.3, tenant.hpp).
 // Keywords and names are case-insensitive. group by / having / functions are
 // rejected with a message that says so. Plain ZOQL (type zoql) also rejects
-// joins, `*`, order by, field-to-field comparison and parentheses.
+// joins, `*`, order by, field-to-field comparison, parentheses and more than
+// 200 WHERE conditions.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -100,8 +101,10 @@ bool parse_zoql(std::string_view text, zoql_dialect dialect, zoql_query& out, st
 // row or nullptr when the relationship leads nowhere (its fields are null).
 using row_slots = std::span<const record* const>;
 
-// Evaluates `where` on one row. `now_unix_s` resolves 'now'/'today' literals.
-bool zoql_matches(const zoql_query& q, row_slots rows, std::int64_t now_unix_s);
+// Evaluates `where` on one row. `now_unix_s` resolves 'now'/'today' literals;
+// dates and zone-less datetimes are wall-clock times in `zone`.
+bool zoql_matches(const zoql_query& q, row_slots rows, std::int64_t now_unix_s,
+                  tenant_zone zone = tenant_zone::pacific);
 
 // The value of `c` in `rows` (a null value when the slot is empty).
 const field_value& column_value(const column_ref& c, row_slots rows);

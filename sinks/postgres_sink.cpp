@@ -17,8 +17,8 @@ namespace aquaduct::sinks {
 
 namespace {
 
-// text, integer, decimal, boolean, date, datetime
-constexpr sql_type_names pg_types = {"TEXT", "BIGINT", "NUMERIC", "BOOLEAN", "DATE", "TIMESTAMPTZ"};
+// Types for text, integer, decimal, boolean, date, datetime; the row id.
+constexpr sql_dialect pg_dialect = {{"TEXT", "BIGINT", "NUMERIC", "BOOLEAN", "DATE", "TIMESTAMPTZ"}, "ctid"};
 
 [[noreturn]] void fail(const std::string& what) { throw std::system_error(sink_errc::io_error, what); }
 
@@ -143,7 +143,7 @@ constexpr auto copy_special = make_copy_special();
 class postgres_stream final : public sink_stream {
  public:
   postgres_stream(pg_pool& pool, const std::string& schema_prefix, const stream_schema& schema)
-      : pool_(pool), schema_(schema), table_(schema, schema_prefix, pg_types), conn_(pool.acquire()) {
+      : pool_(pool), schema_(schema), table_(schema, schema_prefix, pg_dialect), conn_(pool.acquire()) {
     const bool full = schema.load == load_kind::full;
     try {
       conn_->exec("BEGIN");
@@ -285,9 +285,15 @@ class postgres_sink final : public sink {
   std::string health_check() override {
     try {
       auto c = pool_.acquire();
-      c->exec("SELECT 1");
+      // May this user create the tables (in the schema, or the schema itself)? Nothing is created here.
+      const auto ok = c->column(
+          "SELECT CASE WHEN to_regnamespace($1) IS NULL "
+          "THEN has_database_privilege(current_database(), 'CREATE') "
+          "ELSE has_schema_privilege($2, 'CREATE') END",
+          {prefix_.substr(0, prefix_.size() - 1), safe_sql_name(opts_.schema)});
       pool_.release(std::move(c));
-      prepare();
+      if (ok.empty() || ok[0] != "t")
+        return "postgres: the user may not create tables in schema " + safe_sql_name(opts_.schema);
       return {};
     } catch (const std::exception& e) {
       return e.what();
@@ -302,7 +308,7 @@ class postgres_sink final : public sink {
     auto c = pool_.acquire();
     try {
       if (opts_.schema != "public") c->exec("CREATE SCHEMA IF NOT EXISTS " + prefix_.substr(0, prefix_.size() - 1));
-      c->exec(sql_table(stream_schema{}, prefix_, pg_types).create_commits());
+      c->exec(sql_table(stream_schema{}, prefix_, pg_dialect).create_commits());
     } catch (const std::system_error& e) {
       fail(std::string("postgres: preparing schema ") + opts_.schema + ": " + e.what());
     }

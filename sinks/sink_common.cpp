@@ -51,14 +51,6 @@ void option_reader::integer(std::string_view key, std::uint32_t& out, std::uint3
     out = static_cast<std::uint32_t>(n);
 }
 
-void option_reader::boolean(std::string_view key, bool& out) {
-  const auto* v = find(key);
-  if (!v) return;
-  if (v->text == "true") out = true;
-  else if (v->text == "false") out = false;
-  else bad(*v, key, "must be true or false");
-}
-
 void option_reader::choice(std::string_view key, std::string& out, std::initializer_list<std::string_view> allowed) {
   const auto* v = find(key);
   if (!v) return;
@@ -244,11 +236,28 @@ std::size_t utf8_length(std::string_view s, std::size_t i) noexcept {
   return 0;
 }
 
+// Whether any of the 8 bytes in `x` is a control character, '"', '\\' or
+// non-ASCII: the bytes append_json_escaped must look at one by one.
+bool any_special(std::uint64_t x) noexcept {
+  constexpr std::uint64_t ones = 0x0101010101010101ull;
+  constexpr std::uint64_t highs = 0x8080808080808080ull;
+  const auto has_zero = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
+  return ((x - ones * 0x20) & ~x & highs) | (x & highs) | has_zero(x ^ (ones * '"')) | has_zero(x ^ (ones * '\\'));
+}
+
 }  // namespace
 
 void append_json_escaped(std::string& out, std::string_view s) {
   std::size_t start = 0;
   for (std::size_t i = 0; i < s.size();) {
+    // Plain ASCII runs, 8 bytes at a time.
+    while (i + 8 <= s.size()) {
+      std::uint64_t x;
+      std::memcpy(&x, s.data() + i, 8);
+      if (any_special(x)) break;
+      i += 8;
+    }
+    if (i >= s.size()) break;
     const unsigned char c = static_cast<unsigned char>(s[i]);
     const std::uint8_t k = json_class[c];
     if (k == 0) {

@@ -25,7 +25,6 @@ class option_reader {
   enum class need { optional, required };
   void text(std::string_view key, std::string& out, need n = need::optional);
   void integer(std::string_view key, std::uint32_t& out, std::uint32_t min, std::uint32_t max);
-  void boolean(std::string_view key, bool& out);
   // One of `allowed`.
   void choice(std::string_view key, std::string& out, std::initializer_list<std::string_view> allowed);
   void finish();

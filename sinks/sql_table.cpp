@@ -7,8 +7,8 @@
 
 namespace aquaduct::sinks {
 
-sql_table::sql_table(const stream_schema& schema, std::string schema_prefix, const sql_type_names& types)
-    : prefix_(std::move(schema_prefix)), name_(prefix_ + quote_ident(table_name(schema.job, schema.query))),
+sql_table::sql_table(const stream_schema& schema, std::string schema_prefix, const sql_dialect& dialect)
+    : row_id_(dialect.row_id), prefix_(std::move(schema_prefix)), name_(prefix_ + quote_ident(table_name(schema.job, schema.query))),
       null_value_(schema.null_value) {
   for (std::size_t i = 0; i < schema.columns.size(); ++i) {
     names_.push_back(safe_sql_name(schema.columns[i]));
@@ -20,7 +20,7 @@ sql_table::sql_table(const stream_schema& schema, std::string schema_prefix, con
     }
     columns_ += col;
     typed_.push_back(t != column_type::text);
-    defs_.push_back(col + " " + types[static_cast<std::size_t>(t)]);
+    defs_.push_back(col + " " + dialect.types[static_cast<std::size_t>(t)]);
     column_defs_ += defs_.back();
   }
   if (const auto id = id_column(schema)) id_ = quote_ident(safe_sql_name(schema.columns[*id]));
@@ -51,8 +51,12 @@ const char* sql_table::deleted_true() const noexcept { return deleted_format_ ==
 
 std::vector<std::string> sql_table::merge(const std::string& staging) const {
   std::vector<std::string> out;
-  if (!id_.empty())
+  if (!id_.empty()) {
+    const std::string rid(row_id_);
+    out.push_back("DELETE FROM " + staging + " WHERE " + rid + " NOT IN (SELECT MAX(" + rid + ") FROM " + staging +
+                  " GROUP BY " + id_ + ")");
     out.push_back("DELETE FROM " + name_ + " WHERE " + id_ + " IN (SELECT " + id_ + " FROM " + staging + ")");
+  }
   std::string insert = "INSERT INTO " + name_ + " (" + columns_ + ") SELECT " + columns_ + " FROM " + staging;
   // CAST so a boolean or integer flag column compares as its text.
   if (deleted_ >= 0) insert += " WHERE COALESCE(CAST(" + deleted_name_ + " AS TEXT), '') <> $1";

@@ -13,13 +13,16 @@
 
 namespace aquaduct::sinks {
 
-// A dialect's column type for each column_type, in the enum's order.
-using sql_type_names = std::array<const char*, 6>;
+// What differs between the SQL dialects the sinks speak.
+struct sql_dialect {
+  std::array<const char*, 6> types;  // the column type for each column_type, in the enum's order
+  const char* row_id;                // a row's physical position, rising in insertion order
+};
 
 class sql_table {
  public:
   // `schema_prefix` is "" or a quoted schema followed by '.'.
-  sql_table(const stream_schema& schema, std::string schema_prefix, const sql_type_names& types);
+  sql_table(const stream_schema& schema, std::string schema_prefix, const sql_dialect& dialect);
 
   const std::string& name() const noexcept { return name_; }  // quoted, schema-qualified
   const std::string& column_list() const noexcept { return columns_; }  // "a","b"
@@ -37,9 +40,9 @@ class sql_table {
   std::vector<std::string> fit(const std::vector<std::string>& existing, load_kind load) const;
   // CREATE TEMP TABLE `staging` with the same columns; `suffix` ends it (e.g. " ON COMMIT DROP").
   std::string create_staging(const std::string& staging, const char* suffix) const;
-  // Moves an incremental load from `staging` into the table: deletes the
-  // rows whose Id is staged, then inserts the staged rows not flagged
-  // deleted. $1 is the deleted flag's "true" text when the schema has a
+  // Moves an incremental load from `staging` into the table: keeps only the
+  // last staged row of each Id, deletes the table's rows whose Id is staged,
+  // then inserts the staged rows not flagged deleted. $1 is the deleted flag's "true" text when the schema has a
   // deleted column (see merge_has_flag()).
   std::vector<std::string> merge(const std::string& staging) const;
   bool merge_has_flag() const noexcept { return deleted_ >= 0; }
@@ -51,6 +54,7 @@ class sql_table {
   std::string record_commit() const;
 
  private:
+  const char* row_id_;
   std::string prefix_;
   std::string name_;
   std::string columns_;

@@ -15,8 +15,8 @@ namespace aquaduct::sinks {
 
 namespace {
 
-// text, integer, decimal, boolean, date, datetime
-constexpr sql_type_names sqlite_types = {"TEXT", "INTEGER", "NUMERIC", "BOOLEAN", "DATE", "DATETIME"};
+// Types for text, integer, decimal, boolean, date, datetime; the row id.
+constexpr sql_dialect sqlite_dialect = {{"TEXT", "INTEGER", "NUMERIC", "BOOLEAN", "DATE", "DATETIME"}, "rowid"};
 
 [[noreturn]] void fail(const std::string& what) { throw std::system_error(sink_errc::io_error, what); }
 
@@ -99,7 +99,7 @@ class sqlite_db {
 class sqlite_stream final : public sink_stream {
  public:
   sqlite_stream(const sqlite_sink_options& o, const stream_schema& schema)
-      : schema_(schema), table_(schema, "main.", sqlite_types), db_(o) {
+      : schema_(schema), table_(schema, "main.", sqlite_dialect), db_(o) {
     try {
       db_.exec(table_.create_staging(staging, ""));
       db_.exec("BEGIN");
@@ -159,7 +159,8 @@ class sqlite_stream final : public sink_stream {
         db_.exec("COMMIT");
       }
       open_ = false;
-      db_.exec(std::string("DROP TABLE ") + staging);
+      // Committed: a failure to drop the staging table must not report otherwise (closing drops it anyway).
+      sqlite3_exec(db_.get(), (std::string("DROP TABLE ") + staging).c_str(), nullptr, nullptr, nullptr);
     } catch (const std::system_error& e) {
       abort();
       fail("sqlite: " + where(schema_) + ": commit failed: " + e.what());

@@ -11,7 +11,9 @@
 //
 // Several streams of one sink may be open at once (one per query in flight);
 // each stream is used by one thread at a time. docs/sinks.md maps this onto
-// the flat open/write/commit/abort/close list of the design.
+// the flat open/write/commit/abort/close list of the design. open, write
+// and commit MAY BLOCK on disk or a database (sqlite, postgres): keep them
+// off an I/O thread (STYLE §3.7).
 //
 // A commit is idempotent: committing a stream whose file_token a sink has
 // already committed (a replay after a crash) leaves the destination as it
@@ -55,7 +57,7 @@ struct stream_schema {
   // Filled by the engine where it knows them; the defaults give a full load
   // of text columns, which is what a stateless job produces.
   load_kind load = load_kind::full;
-  std::chrono::sys_seconds started_at{};   // the job's start; names incremental files
+  std::chrono::sys_seconds started_at{};   // the job's start; names incremental files: SET IT for those
   std::optional<deleted_column> deleted{};  // present: rows flagged true are deletions
   std::vector<column_type> types{};        // empty: every column is text; else one per column
   std::optional<std::string> null_value{};  // the job's null_replacement, when set

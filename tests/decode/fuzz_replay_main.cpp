@@ -51,7 +51,8 @@ int main() {
                                                 {"zip_decoder", fuzz_zip_decoder},
                                                 {"aqua_json", fuzz_aqua_json},
                                                 {"batch_results", fuzz_batch_results}};
-  const std::string alphabet = std::string("ab,\"\r\n {}[]:<>/&;PK\x03\x04\x07\x08\x1f\x8b\xEF\xBB\xBF", 35) + std::string(1, '\0');
+  std::string alphabet = "ab,\"\r\n {}[]:<>/&;PK\x03\x04\x07\x08\x1f\x8b\xEF\xBB\xBF";
+  alphabet += std::string(1, '\0');
   std::mt19937_64 rng(1123);
   int runs = 0;
   for (const auto& [name, inputs] : aquaduct::fuzz::seeds()) {

@@ -105,10 +105,19 @@ TEST_CASE("results: CSV dialect, headers in both modes, deleted column, nullRepl
   files = write_result_files(t, spec, dir.path(), "b");
   const csv_rows rows2 = read_all(files, result_header(spec));
   CHECK(rows2 == expected_rows(t, spec));
-  for (const auto& r : rows2) {
+  record rec;
+  bool summer = false, winter = false;
+  for (std::size_t i = 0; i < rows2.size(); ++i) {
+    const auto& r = rows2[i];
     CHECK(r[0] == "0");
-    CHECK(r[7].ends_with("-0800"));
+    t->row(*spec.query.object, i, rec);
+    const int off = tenant_offset_minutes(tenant_zone::pacific, rec[*find_field(*spec.query.object, "CreatedDate")].i);
+    CHECK(r[7].ends_with(off == -420 ? "-0700" : "-0800"));
+    summer |= off == -420;
+    winter |= off == -480;
   }
+  CHECK(summer);  // both offsets occur in one file
+  CHECK(winter);
 }
 
 TEST_CASE("results: CRLF and BOM switches") {

@@ -134,6 +134,10 @@ TEST_CASE("state: full load, then incremental with deleted rows (Boolean/Numeric
   expect[m1.created_ids[0]] = false;
   for (const auto& id : m1.deleted_ids) expect[id] = true;
   CHECK(inc == expect);
+  export_spec sorted = spec;  // the same rows through the sorting path, deleted flags kept
+  sorted.query.order_by.push_back({sorted.query.columns[1].column, true});
+  sorted.sort_run_rows = 2;
+  CHECK(result_of(t2, sorted) == expect);
 
   // Without a deleted spec: no deleted rows.
   export_spec plain = spec;

@@ -61,6 +61,11 @@ TEST_CASE("tenant: sizes follow the scale; rows deterministic; ids ordered and r
         if (a[f].k == field_value::kind::text) CHECK(a[f].s == b[f].s);
         else if (!a[f].is_null()) CHECK(a[f].i == b[f].i);
         if (o->fields[f].type == field_type::id && !a[f].is_null()) CHECK(is_hex_id(a[f].s));
+        if (o->fields[f].type == field_type::picklist && !a[f].is_null()) {
+          INFO(o->fields[f].name << " = " << a[f].s);
+          CHECK(std::find(o->fields[f].options.begin(), o->fields[f].options.end(), a[f].s) !=
+                o->fields[f].options.end());
+        }
       }
       CHECK(a[0].s > prev);
       prev = a[0].s;
@@ -155,6 +160,11 @@ TEST_CASE("describe: object list and one object, well-formed, with fields and re
       CHECK(xml->find("/v1/describe/" + std::string(r.name) + "\"><name>" + std::string(r.name)) != std::string::npos);
   }
   CHECK(describe_object_xml("product", "")->find("<related-objects></related-objects>") != std::string::npos);
+  CHECK(describe_object_xml("Account", "")->find(
+            "<name>Status</name><label>Status</label><type>picklist</type><selectable>true</selectable>"
+            "<required>false</required><contexts><context>export</context><context>soap</context></contexts>"
+            "<options><option>Draft</option><option>Active</option><option>Canceled</option></options></field>") !=
+        std::string::npos);
   CHECK(describe_object_xml("invoiceitem", "")->find("<type>datetime</type>") != std::string::npos);
   CHECK_FALSE(describe_object_xml("Nothing", ""));
 }

@@ -7,6 +7,7 @@
 
 #include "emulator/result_writer.hpp"
 #include "emulator/tenant_state.hpp"
+#include "emulator/wildcard.hpp"
 #include "emulator/zoql.hpp"
 
 using namespace aquaduct::emulator;
@@ -65,7 +66,8 @@ std::vector<std::string> brute(const tenant_snapshot& t, const object_def& obj, 
 
 std::size_t fi(const object_def& o, std::string_view f) { return *find_field(o, f); }
 
-constexpr std::int64_t pst = -tenant_utc_offset_minutes * 60;  // local midnight -> UTC
+// Local midnight of `days` in the Pacific tenant zone, as unix seconds.
+std::int64_t midnight(std::int64_t days) { return tenant_local_to_utc(tenant_zone::pacific, days * 86400); }
 
 }  // namespace
 
@@ -137,6 +139,12 @@ TEST_CASE("zoql: plain ZOQL refuses Export ZOQL features") {
   CHECK(parse_err("select Id from Account where (Balance > 0)", plain).find("parentheses") != std::string::npos);
   CHECK(parse_err("select Id from Account where Balance > CreditBalance", plain).find("field-to-field") !=
         std::string::npos);
+  std::string many = "select Id from Account where Balance = 0";
+  for (int i = 1; i < 200; ++i) many += " or Balance = " + std::to_string(i);
+  parse_ok(many, plain);  // 200 conditions
+  parse_ok(many + " or Balance = 200");  // Export ZOQL has no such limit
+  CHECK(parse_err(many + " or Balance = 200", plain).find("at most 200 conditions in WHERE (201 given)") !=
+        std::string::npos);
 }
 
 TEST_CASE("zoql: where over generated rows equals the predicate computed directly") {
@@ -182,12 +190,13 @@ TEST_CASE("zoql: date and datetime literals") {
   const object_def& a = *find_object("Account");
   const auto upd = fi(a, "UpdatedDate");
   const std::int64_t day = days_from_civil(2024, 3, 1);
-  const std::int64_t local_start = day * 86400 + pst;  // 2024-03-01T00:00:00-0800
+  const std::int64_t local_start = midnight(day);  // 2024-03-01T00:00:00-0800
+  CHECK(local_start == day * 86400 + 8 * 3600);
 
   // Whole-day semantics in the tenant zone.
   auto expect_ge = brute(t, a, [&](const record& r) { return r[upd].i >= local_start; });
   CHECK(ids_of(t, parse_ok("select Id from Account where UpdatedDate >= '2024-03-01'")) == expect_ge);
-  auto expect_gt = brute(t, a, [&](const record& r) { return r[upd].i >= local_start + 86400; });
+  auto expect_gt = brute(t, a, [&](const record& r) { return r[upd].i >= midnight(day + 1); });
   CHECK(ids_of(t, parse_ok("select Id from Account where UpdatedDate > '2024-03-01'")) == expect_gt);
   // Explicit zones.
   const std::int64_t utc = day * 86400 + 12 * 3600;
@@ -206,8 +215,8 @@ TEST_CASE("zoql: date and datetime literals") {
   const std::int64_t now = tenant_epoch_unix_s - 100 * 86400;
   auto expect_rel = brute(t, a, [&](const record& r) { return r[upd].i >= now - 30 * 86400; });
   CHECK(ids_of(t, parse_ok("select Id from Account where UpdatedDate >= 'now - 30 days'"), now) == expect_rel);
-  const std::int64_t today = (now - pst) / 86400;  // local day of `now`
-  auto expect_today = brute(t, a, [&](const record& r) { return r[upd].i >= (today - 7) * 86400 + pst; });
+  const std::int64_t today = (now + tenant_offset_minutes(tenant_zone::pacific, now) * 60) / 86400;  // local day
+  auto expect_today = brute(t, a, [&](const record& r) { return r[upd].i >= midnight(today - 7); });
   CHECK(ids_of(t, parse_ok("select Id from Account where UpdatedDate >= 'today - 1 week'"), now) == expect_today);
   // A date field against a date literal.
   const object_def& inv = *find_object("Invoice");
@@ -280,4 +289,54 @@ TEST_CASE("zoql: every prefix and single-byte corruption of valid queries parses
     }
   }
   CHECK(n > 5000);
+}
+
+TEST_CASE("zoql: the Pacific zone keeps daylight saving time; a UTC tenant has none") {
+  const auto p = tenant_zone::pacific;
+  const std::int64_t mar10 = days_from_civil(2024, 3, 10) * 86400, nov3 = days_from_civil(2024, 11, 3) * 86400;
+  CHECK(tenant_offset_minutes(p, mar10 + 10 * 3600 - 1) == -480);  // 01:59:59 PST
+  CHECK(tenant_offset_minutes(p, mar10 + 10 * 3600) == -420);      // 03:00:00 PDT
+  CHECK(tenant_offset_minutes(p, nov3 + 9 * 3600 - 1) == -420);    // 01:59:59 PDT
+  CHECK(tenant_offset_minutes(p, nov3 + 9 * 3600) == -480);        // 01:00:00 PST
+  CHECK(tenant_offset_minutes(tenant_zone::utc, mar10 + 20 * 3600) == 0);
+  CHECK(format_datetime(days_from_civil(2024, 7, 4) * 86400, time_zone::tenant) == "2024-07-03T17:00:00-0700");
+  CHECK(format_datetime(days_from_civil(2024, 1, 4) * 86400, time_zone::tenant) == "2024-01-03T16:00:00-0800");
+  CHECK(format_datetime(days_from_civil(2024, 1, 4) * 86400, time_zone::tenant, tenant_zone::utc) ==
+        "2024-01-04T00:00:00+0000");
+  CHECK(tenant_local_to_utc(p, nov3 + 3600 + 1800) == nov3 + 8 * 3600 + 1800);  // 01:30 twice: the first (PDT)
+  CHECK(tenant_local_to_utc(p, mar10 + 2 * 3600 + 1800) == mar10 + 10 * 3600 + 1800);  // 02:30 skipped: as PST
+  CHECK(tenant_local_to_utc(p, days_from_civil(2024, 7, 4) * 86400) == days_from_civil(2024, 7, 4) * 86400 + 7 * 3600);
+
+  // A date literal against a datetime covers the local day, 23 hours long on 2024-03-10.
+  export_spec spec;
+  std::string err;
+  REQUIRE(parse_zoql("select Id from Account where UpdatedDate = '2024-03-10'", zoql_dialect::export_zoql, spec.query, err));
+  record r;
+  const object_def& a = *find_object("Account");
+  r.resize(a.fields.size());
+  std::vector<const record*> slots{&r};
+  const std::size_t upd = fi(a, "UpdatedDate");
+  r[upd] = field_value{field_value::kind::datetime, mar10 + 8 * 3600, {}};  // 00:00 PST
+  CHECK(zoql_matches(spec.query, slots, 0));
+  r[upd].i = mar10 + 24 * 3600 + 7 * 3600 - 1;  // 23:59:59 PDT
+  CHECK(zoql_matches(spec.query, slots, 0));
+  r[upd].i += 1;
+  CHECK_FALSE(zoql_matches(spec.query, slots, 0));
+  r[upd].i = mar10 + 2 * 3600;  // 2024-03-10T02:00Z: the 10th in UTC, the 9th in Pacific time
+  CHECK_FALSE(zoql_matches(spec.query, slots, 0));
+  CHECK(zoql_matches(spec.query, slots, 0, tenant_zone::utc));
+}
+
+TEST_CASE("wildcard_match: like and glob flavours") {
+  CHECK(wildcard_match("a%c", "abbbc", '%', '_'));
+  CHECK(wildcard_match("a_c", "abc", '%', '_'));
+  CHECK_FALSE(wildcard_match("a_c", "abbc", '%', '_'));
+  CHECK(wildcard_match("%", "", '%', '_'));
+  CHECK(wildcard_match("%b%b%", "abcbd", '%', '_'));
+  CHECK_FALSE(wildcard_match("%b%b%", "abcd", '%', '_'));
+  CHECK(wildcard_match("/v1/file/*", "/v1/file/abc", '*', '?'));
+  CHECK_FALSE(wildcard_match("/v1/file/*", "/v1/files/abc", '*', '?'));
+  CHECK(wildcard_match("/v1/?ile/*", "/v1/file/x", '*', '?'));
+  CHECK(wildcard_match("100%", "100%", '*', '?'));  // '%' is literal in a glob
+  CHECK_FALSE(wildcard_match("a*", "ab", '%', '_'));  // '*' is literal in like
 }

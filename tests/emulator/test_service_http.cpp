@@ -252,3 +252,60 @@ TEST_CASE("faults: method and path glob select the request; probability 0 never 
   CHECK(c.request("DELETE", "/_emulator/faults").status == 200);
   CHECK(json(c.request("GET", "/_emulator/stats").body).root["faults_armed"].get_uint64().value() == 0);
 }
+
+TEST_CASE("credentials file: other credentials replace the defaults; bad files are refused without secrets") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   fmt::format("emu-creds-{}-{}", ::getpid(), std::chrono::steady_clock::now().time_since_epoch().count());
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "c.json") << R"({"client_id":"cid","client_secret":"s3cret","access_key_id":"ak","secret_access_key":"sk"})";
+  std::ofstream(dir / "bad.json") << R"({"client_id":"cid","password":"hunter2"})";
+  options o = small();
+  o.creds = aquaduct::emulator::load_credentials((dir / "c.json").string());
+  server s{o};
+  s.start();
+  client c{s.port()};
+  CHECK(c.request("GET", "/v1/describe").status == 401);  // aquaduct/aquaduct no longer
+  CHECK(c.request("GET", "/v1/describe", {}, {{"apiAccessKeyId", "ak"}, {"apiSecretAccessKey", "sk"}}).status == 200);
+  CHECK(c.request("POST", "/oauth/token", "client_id=cid&client_secret=s3cret&grant_type=client_credentials", {},
+                  "application/x-www-form-urlencoded")
+            .status == 200);
+  try {
+    aquaduct::emulator::load_credentials((dir / "bad.json").string());
+    FAIL("a file with an unknown key must be refused");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("password") != std::string::npos);
+    CHECK(std::string(e.what()).find("hunter2") == std::string::npos);
+  }
+  CHECK_THROWS_AS(aquaduct::emulator::load_credentials((dir / "missing.json").string()), std::invalid_argument);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("concurrent downloads beyond the limit: 429, code 50000070, Retry-After 120") {
+  options o = small();
+  o.max_concurrent_downloads = 1;
+  server s{o};
+  s.start();
+  client c{s.port()};
+  const std::string fid = batch_files(wait_terminal(c, submit(c, one_query))).at(0);
+  REQUIRE(c.request("POST", "/_emulator/faults",
+                    R"({"rules":[{"path":"/v1/file/*","fault":"stall_ms","ms":1500,"after_bytes":10,"times":1}]})")
+              .status == 200);
+  client slow{s.port()};
+  slow.send_raw("GET /v1/file/" + fid + " HTTP/1.1\r\nHost: x\r\napiAccessKeyId: aquaduct\r\napiSecretAccessKey: aquaduct\r\n\r\n");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (json(c.request("GET", "/_emulator/stats").body).root["downloads_in_flight"].get_uint64().value() != 1) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  reply busy = c.request("GET", "/v1/file/" + fid);
+  CHECK(busy.status == 429);
+  CHECK(busy.header("Retry-After") == "120");
+  CHECK(json(busy.body).root["reasons"].at(0)["code"].get_int64().value() == 50000070);
+  reply stalled = slow.read_reply();
+  CHECK(stalled.status == 200);
+  CHECK(stalled.complete);
+  // The slot is free again once that response is written.
+  reply again = c.request("GET", "/v1/file/" + fid);
+  CHECK(again.status == 200);
+  CHECK(again.body == stalled.body);
+}

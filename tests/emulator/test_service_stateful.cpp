@@ -8,6 +8,7 @@
 #include <poll.h>
 
 #include <atomic>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <thread>
@@ -351,4 +352,35 @@ TEST_CASE("tenant limits: 90028 beyond the active stateless and stateful jobs; a
 
   REQUIRE(json(c.request("DELETE", "/v1/batch-query/jobs/" + a).body).str("status") == "cancelled");
   submit(c, stateless);
+}
+
+TEST_CASE("exports run on a worker: the service answers while a large result is written; cancel removes it") {
+  options o = small(std::chrono::milliseconds(0));
+  o.scale = 4000;  // 200,000 InvoiceItem rows: a export that takes a while
+  o.data_dir = (std::filesystem::temp_directory_path() /
+                fmt::format("emu-worker-test-{}-{}", ::getpid(), std::chrono::steady_clock::now().time_since_epoch().count()))
+                   .string();
+  {
+    server s{o};
+    s.start();
+    client c{s.port()};
+    const std::string body =
+        R"({"format":"gzip","queries":[{"name":"Items","query":"select * from InvoiceItem order by ChargeAmount desc"}]})";
+    const std::string id = submit(c, body);
+    // Right after submit the export is still running, and the I/O thread answers.
+    const std::string st = json(c.request("GET", "/v1/batch-query/jobs/" + id).body).str("status");
+    CHECK((st == "submitted" || st == "executing"));
+    CHECK(c.request("GET", "/_emulator/stats").status == 200);
+
+    // Cancel while the export runs: nothing of it stays on disk. With one
+    // worker, exports run in order, so once a later job completes the
+    // cancelled export has ended.
+    REQUIRE(json(c.request("DELETE", "/v1/batch-query/jobs/" + id).body).str("status") == "cancelled");
+    const std::string later = wait_terminal(c, submit(c, R"({"queries":[{"name":"A","query":"select Id from Account"}]})"));
+    CHECK(json(later).str("status") == "completed");
+    CHECK_FALSE(std::filesystem::exists(std::filesystem::path(o.data_dir) / id));
+    CHECK(std::filesystem::exists(std::filesystem::path(o.data_dir) / json(later).str("id")));
+    CHECK(batch_files(wait_terminal(c, id)).empty());
+  }
+  std::filesystem::remove_all(o.data_dir);
 }

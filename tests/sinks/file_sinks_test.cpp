@@ -3,6 +3,7 @@
 #include "sinks/ndjson_sink.hpp"
 
 #include "sinks/csv_sink.hpp"
+#include "sinks/sink_common.hpp"
 #include "sinks/sink_harness.hpp"
 
 #include <doctest/doctest.h>
@@ -108,4 +109,34 @@ TEST_CASE("file sinks report an unwritable root in their health check") {
   std::ofstream(file) << "x";
   CHECK(sinks::make_csv_sink({(file / "sub").string()})->health_check().find("cannot write") != std::string::npos);
   CHECK(sinks::make_ndjson_sink({dir.path().string()})->health_check().empty());
+}
+
+TEST_CASE("JSON escaping agrees with a byte-at-a-time reference wherever the special byte falls") {
+  const auto reference = [](std::string_view s) {
+    std::string out;
+    for (char c : s) {
+      const auto u = static_cast<unsigned char>(c);
+      if (c == '"') out += "\\\"";
+      else if (c == '\\') out += "\\\\";
+      else if (c == '\n') out += "\\n";
+      else if (c == '\r') out += "\\r";
+      else if (c == '\t') out += "\\t";
+      else if (u < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", u);
+        out += buf;
+      } else out += c;  // ASCII and the bytes of valid UTF-8
+    }
+    return out;
+  };
+  const std::vector<std::string> specials = {"\"", "\\", "\n", "\x01", "\x1f", "é", "✓", "𝄞", " ", "\x7f"};
+  for (std::size_t len = 0; len < 20; ++len)
+    for (std::size_t pos = 0; pos <= len; ++pos)
+      for (const auto& sp : specials) {
+        const std::string s = std::string(pos, 'a') + sp + std::string(len - pos, 'b');
+        std::string got;
+        sinks::append_json_escaped(got, s);
+        CAPTURE(s);
+        REQUIRE(got == reference(s));
+      }
 }

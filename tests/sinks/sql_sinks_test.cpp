@@ -74,6 +74,14 @@ TEST_CASE("an incremental load upserts by Id and applies the deleted column") {
     CHECK(sorted(t.h->read("billing", "Account")) ==
           rows{{"2", "two v2", "false"}, {"4", "four v2", "0"}, {"5", "five", "false"}});
 
+    // A file that names one Id twice: its last row wins.
+    inc.deleted.reset();
+    commit_rows(*s, inc, {{"7", "seven", "0"}, {"2", "two v3", "0"}, {"7", "seven v2", "0"}}, "inc-3");
+    CHECK(sorted(t.h->read("billing", "Account")) == rows{{"2", "two v3", "0"},
+                                                          {"4", "four v2", "0"},
+                                                          {"5", "five", "false"},
+                                                          {"7", "seven v2", "0"}});
+
     // A full load replaces everything.
     commit_rows(*s, schema_of("billing", "Account", cols), {{"9", "nine", "false"}}, "full-2");
     CHECK(t.h->read("billing", "Account") == rows{{"9", "nine", "false"}});
@@ -81,7 +89,8 @@ TEST_CASE("an incremental load upserts by Id and applies the deleted column") {
           rows{{"billing", "Account", "full-1", "4"},
                {"billing", "Account", "full-2", "1"},
                {"billing", "Account", "inc-1", "3"},
-               {"billing", "Account", "inc-2", "2"}});
+               {"billing", "Account", "inc-2", "2"},
+               {"billing", "Account", "inc-3", "3"}});
   }
 }
 
@@ -228,4 +237,20 @@ TEST_CASE("the table follows the query's columns: a full load replaces them, an 
     commit_rows(*s, schema_of("billing", "Account", {"Id", "Status"}), {{"3", "Active"}}, "f3");
     CHECK(t.h->read("billing", "Account") == rows{{"3", "Active"}});
   }
+}
+
+TEST_CASE("postgres health check: a user without CREATE is told so, and nothing is created") {
+  pg_query("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'reader') THEN CREATE ROLE reader LOGIN; "
+           "END IF; END $$; REVOKE CREATE ON SCHEMA public FROM PUBLIC; SELECT 1");
+  sinks::postgres_sink_options o;
+  o.dsn = "host=" + shared_postgres().dir() + " user=reader dbname=postgres";
+  o.schema = "public";
+  CHECK(sinks::make_postgres_sink(o)->health_check() ==
+        "postgres: the user may not create tables in schema public");
+  o.schema = "not_there_yet";
+  CHECK(sinks::make_postgres_sink(o)->health_check().find("may not create") != std::string::npos);
+  CHECK(pg_query("SELECT COUNT(*) FROM pg_namespace WHERE nspname = 'not_there_yet'") == rows{{"0"}});
+  o.dsn = "host=" + shared_postgres().dir() + " user=aquaduct dbname=postgres";
+  CHECK(sinks::make_postgres_sink(o)->health_check().empty());
+  CHECK(pg_query("SELECT COUNT(*) FROM pg_namespace WHERE nspname = 'not_there_yet'") == rows{{"0"}});
 }

@@ -1,5 +1,6 @@
 #pragma once
 // A fresh directory under the system temp dir, removed with its contents.
+#include <algorithm>
 #include <filesystem>
 #include <random>
 #include <string>
