@@ -39,6 +39,7 @@ bench: build
 	$(BUILD_DIR)/bench/decode_bench
 	bash bench/e2e_bench.sh $(BUILD_DIR)/aquaduct
 	$(BUILD_DIR)/bench/emulator_bench
+	bash bench/emulator_serve_bench.sh $(BUILD_DIR)/aquaduct
 
 clean:
 	rm -rf build
