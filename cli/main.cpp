@@ -191,6 +191,10 @@ int main(int argc, char** argv) {
   emulate->add_option("--credentials", credentials_file,
                       "JSON file with client_id, client_secret, access_key_id, secret_access_key (default: all aquaduct)")
       ->check(CLI::ExistingFile);
+  std::string tz = "America/Los_Angeles";
+  emulate->add_option("--tz", tz, "Tenant time zone: America/Los_Angeles (US) or UTC (EU)")
+      ->check(CLI::IsMember({"America/Los_Angeles", "pacific", "UTC", "utc"}))
+      ->capture_default_str();
   emulate->add_flag("--crlf", emu.crlf, "CSV results with CRLF line ends");
   emulate->add_flag("--bom", emu.bom, "CSV results with a UTF-8 byte order mark");
   emulate->add_flag("--zip-stream", emu.zip_stream, "Zip entries written with data descriptors");
@@ -215,6 +219,7 @@ int main(int argc, char** argv) {
     emu.rate_window = std::chrono::seconds(rate_window_s);
     emu.file_retention = std::chrono::seconds(retention_s);
     emu.range_requests = !no_range;
+    emu.utc_tenant = tz == "UTC" || tz == "utc";
     if (!credentials_file.empty()) {
       try {
         emu.creds = aquaduct::emulator::load_credentials(credentials_file);

@@ -407,7 +407,8 @@ http_response aqua_service::submit(const http_request& req, const std::string& p
   }
 
   job j;
-  if (auto e = parse_job_request(body, json_parser_, j.req)) return aqua_error(e->http_status, e->code, e->message);
+  if (auto e = parse_job_request(body, json_parser_, zone(), j.req))
+    return aqua_error(e->http_status, e->code, e->message);
   const bool stateful = j.req.stateful();
   if (stateful) j.session_key = j.req.partner + '\n' + j.req.project;
 
@@ -530,6 +531,7 @@ void aqua_service::start_job(job& j) {
     spec.format = j.req.format;
     spec.use_query_labels = j.req.use_query_labels;
     spec.tz = j.req.date_time_utc ? time_zone::utc : time_zone::tenant;
+    spec.zone = zone();
     spec.null_replacement = j.req.null_replacement;
     spec.deleted = b.q.deleted;
     if (!b.full) spec.incremental = time_window{from, to};
@@ -745,7 +747,7 @@ std::string aqua_service::job_json(const job& j) const {
   if (!r.notify_url.empty()) w.member("notifyUrl", r.notify_url);
   const std::int64_t start = j.start_unix_s.value_or(j.submit_unix_s);
   w.member("startTime", opts_.iso_start_time ? format_datetime(start, time_zone::utc)
-                                             : format_plain_datetime(start, tenant_utc_offset_minutes));
+                                             : format_plain_datetime(start, tenant_offset_minutes(zone(), start)));
   w.end_object();
   return w.take();
 }
@@ -914,6 +916,7 @@ http_response aqua_service::json_batch_create(const std::string& body) {
   spec.query = std::move(q);
   spec.name = std::string(spec.query.object->name);
   spec.tz = time_zone::utc;
+  spec.zone = zone();
   spec.now_unix_s = now_unix_s();
   spec.cancel = b.cancel.get();
   const std::string fid = new_id();

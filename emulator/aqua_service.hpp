@@ -164,6 +164,7 @@ class aqua_service final : public request_handler {
 
   std::string new_id();
   std::int64_t now_unix_s() const;
+  tenant_zone zone() const { return opts_.utc_tenant ? tenant_zone::utc : tenant_zone::pacific; }
   std::string base_url(const http_request& req) const;
 
   static http_response json(int status, std::string body);

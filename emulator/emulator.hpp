@@ -35,6 +35,8 @@ struct options {
   credentials creds;
   std::string faults_json;                    // initial fault rules, same JSON as POST /_emulator/faults
   std::uint64_t segment_rows = 500'000;       // rows per result file; more rows => batch `segments`
+  bool utc_tenant = false;                    // --tz utc: the tenant zone is UTC (EU data centres)
+                                              // instead of America/Los_Angeles (contract §7)
   bool iso_start_time = false;                // job startTime as "YYYY-MM-DDThh:mm:ss+0000" instead of
                                               // "YYYY-MM-DD hh:mm:ss" (tenant time)
   // TLS: both set => the server speaks only HTTPS (PEM files; the cert file may hold a chain).
