@@ -14,6 +14,10 @@ packages=(
   libsqlite3-dev libpq-dev
   # PostgreSQL server for the sink tests; tools the tests and benches use as baselines
   postgresql gzip curl bc
+  # the emulator's TLS tests make a throwaway CA with the openssl command
+  openssl
+  # the emulator-data tests check zip results with unzip and describe XML with xmllint
+  unzip libxml2-utils
 )
 
 missing=()
