@@ -168,6 +168,7 @@ int main(int argc, char** argv) {
   emulate->add_option("--token-lifetime-s", token_lifetime_s, "Lifetime of OAuth tokens")->capture_default_str();
   emulate->add_option("--segment-rows", emu.segment_rows, "Rows per result file before a result is segmented")
       ->capture_default_str();
+  emulate->add_option("--partner", emu.partners, "A partner id the tenant knows (repeatable; none: any is accepted)");
   emulate->add_option("--max-active-jobs", emu.max_active_jobs,
                       "Active jobs per tenant, stateless and stateful each (90028 beyond)")
       ->capture_default_str();

@@ -184,7 +184,6 @@ class aqua_service final : public request_handler {
   std::uint64_t id_counter_ = 0;
   std::unordered_map<std::string, clock::time_point> tokens_;
   std::map<std::string, job> jobs_;
-  std::vector<std::string> job_order_;  // submit order
   std::map<std::string, session> sessions_;
   std::unordered_map<std::string, stored_file> files_;
   std::map<std::string, idempotent_submit> idempotency_;

@@ -44,6 +44,9 @@ struct options {
   std::string tls_key_file;
   std::string data_dir;                       // result files; empty = a fresh temporary directory,
                                               // removed by stop()
+  // Partner ids Zuora knows (contract §1.3: an unknown one is 90019). Empty:
+  // every partner is accepted.
+  std::vector<std::string> partners;
   std::size_t max_active_jobs = 50;           // per tenant, stateless and stateful each (90028 beyond)
   std::uint64_t rate_limit = 50'000;          // requests per rate_window per tenant; 0 = unlimited
   std::chrono::seconds rate_window{60};
