@@ -91,10 +91,6 @@ int tenant_offset_minutes(tenant_zone z, std::int64_t unix_s);
 // as standard time.
 std::int64_t tenant_local_to_utc(tenant_zone z, std::int64_t local_s);
 
-// Pacific standard time (-08:00), the zone's offset outside daylight saving.
-// Prefer tenant_offset_minutes()/tenant_local_to_utc(), which know DST.
-inline constexpr int tenant_utc_offset_minutes = -8 * 60;
-
 // The generator's "now": the fixed instant all generated dates lie before, so
 // that data is reproducible (never the wall clock). 2026-01-01T00:00:00Z.
 // Mutations stamp the service's clock instead.
