@@ -122,8 +122,9 @@ class tenant_generator {
   std::uint64_t scale() const { return scale_; }
   std::uint64_t base_count(const object_def& obj) const;
   // Fills `out` (resized to obj.fields.size(); string capacity is reused) with
-  // row `index`. Any index is valid: indexes past base_count make rows for
-  // created records (the caller then fixes their dates).
+  // row `index`. Any index is valid, but past base_count the references point
+  // at rows that do not exist (apply_mutation creates rows by copying a live
+  // one instead).
   void generate(const object_def& obj, std::uint64_t index, record& out) const;
   std::string make_id(const object_def& obj, std::uint64_t index) const;
   // The index an id of `obj` stands for, or nullopt when it is not one.
