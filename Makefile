@@ -46,6 +46,7 @@ bench: build
 	$(BUILD_DIR)/bench/transport_bench
 	bash bench/e2e_bench.sh $(BUILD_DIR)/aquaduct
 	$(BUILD_DIR)/bench/emulator_bench
+	bash bench/emulator_serve_bench.sh $(BUILD_DIR)/aquaduct
 
 # libFuzzer targets with Debian's clang (fuzz/CMakeLists.txt), each run FUZZ_SECONDS
 # from its seeds, two at a time, by fuzz/smoke.sh: part of `make test`.

@@ -183,6 +183,7 @@ int main(int argc, char** argv) {
   emulate->add_option("--token-lifetime-s", token_lifetime_s, "Lifetime of OAuth tokens")->capture_default_str();
   emulate->add_option("--segment-rows", emu.segment_rows, "Rows per result file before a result is segmented")
       ->capture_default_str();
+  emulate->add_option("--partner", emu.partners, "A partner id the tenant knows (repeatable; none: any is accepted)");
   emulate->add_option("--max-active-jobs", emu.max_active_jobs,
                       "Active jobs per tenant, stateless and stateful each (90028 beyond)")
       ->capture_default_str();
@@ -206,6 +207,10 @@ int main(int argc, char** argv) {
   emulate->add_option("--credentials", credentials_file,
                       "JSON file with client_id, client_secret, access_key_id, secret_access_key (default: all aquaduct)")
       ->check(CLI::ExistingFile);
+  std::string tz = "America/Los_Angeles";
+  emulate->add_option("--tz", tz, "Tenant time zone: America/Los_Angeles (US) or UTC (EU)")
+      ->check(CLI::IsMember({"America/Los_Angeles", "pacific", "UTC", "utc"}))
+      ->capture_default_str();
   emulate->add_flag("--crlf", emu.crlf, "CSV results with CRLF line ends");
   emulate->add_flag("--bom", emu.bom, "CSV results with a UTF-8 byte order mark");
   emulate->add_flag("--zip-stream", emu.zip_stream, "Zip entries written with data descriptors");
@@ -230,6 +235,7 @@ int main(int argc, char** argv) {
     emu.rate_window = std::chrono::seconds(rate_window_s);
     emu.file_retention = std::chrono::seconds(retention_s);
     emu.range_requests = !no_range;
+    emu.utc_tenant = tz == "UTC" || tz == "utc";
     if (!credentials_file.empty()) {
       try {
         emu.creds = aquaduct::emulator::load_credentials(credentials_file);

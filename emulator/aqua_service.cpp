@@ -407,8 +407,12 @@ http_response aqua_service::submit(const http_request& req, const std::string& p
   }
 
   job j;
-  if (auto e = parse_job_request(body, json_parser_, j.req)) return aqua_error(e->http_status, e->code, e->message);
+  if (auto e = parse_job_request(body, json_parser_, zone(), j.req))
+    return aqua_error(e->http_status, e->code, e->message);
   const bool stateful = j.req.stateful();
+  if (!j.req.partner.empty() && !opts_.partners.empty() &&
+      std::find(opts_.partners.begin(), opts_.partners.end(), j.req.partner) == opts_.partners.end())
+    return aqua_error(200, "90019", fmt::format("The partner '{}' is not recognized", j.req.partner));
   if (stateful) j.session_key = j.req.partner + '\n' + j.req.project;
 
   // A stateful follow-up without queries (or with useLastCompletedJobQueries)
@@ -447,11 +451,15 @@ http_response aqua_service::submit(const http_request& req, const std::string& p
   j.submit_unix_s = now_unix_s();
   if (auto abort = faults_.take(fault_kind::job_abort, req.method, path)) j.abort_message = abort->message;
   const std::string id = j.id;
-  job_order_.push_back(id);
   job& stored = jobs_[id] = std::move(j);
 
   if (stateful) {
     session& s = sessions_[stored.session_key];
+    // More than 180 days since the session's last request: a full load again (§4.2).
+    if (s.last_request_s != 0 && stored.submit_unix_s - s.last_request_s > 180 * 86400) {
+      s.window_start_s.reset();
+      s.queries.clear();
+    }
     s.last_request_s = stored.submit_unix_s;
     plan_batches(stored, &s);  // provisional: redone when the job starts
     if (s.running) s.waiting.push_back(id);
@@ -471,10 +479,11 @@ std::size_t aqua_service::active_jobs(bool stateful) const {
 }
 
 // Full or incremental per batch (§4.2): full for the session's first job, for
-// a new query, a changed text or deleted spec, or after 180 days.
+// a new query, a changed text or deleted spec (the 180-day rule clears the
+// session in submit). DECISION: an explicit incrementalTime always gives an
+// incremental load from that time.
 void aqua_service::plan_batches(job& j, const session* s) const {
-  const bool full_all = s == nullptr || !s->window_start_s ||
-                        j.submit_unix_s - s->last_request_s > 180 * 86400 || s->last_completed.empty();
+  const bool full_all = s == nullptr || !s->window_start_s || s->last_completed.empty();
   for (batch& b : j.batches) {
     if (full_all && !(s != nullptr && j.req.incremental_time_ms)) {
       b.full = true;
@@ -530,6 +539,7 @@ void aqua_service::start_job(job& j) {
     spec.format = j.req.format;
     spec.use_query_labels = j.req.use_query_labels;
     spec.tz = j.req.date_time_utc ? time_zone::utc : time_zone::tenant;
+    spec.zone = zone();
     spec.null_replacement = j.req.null_replacement;
     spec.deleted = b.q.deleted;
     if (!b.full) spec.incremental = time_window{from, to};
@@ -745,7 +755,7 @@ std::string aqua_service::job_json(const job& j) const {
   if (!r.notify_url.empty()) w.member("notifyUrl", r.notify_url);
   const std::int64_t start = j.start_unix_s.value_or(j.submit_unix_s);
   w.member("startTime", opts_.iso_start_time ? format_datetime(start, time_zone::utc)
-                                             : format_plain_datetime(start, tenant_utc_offset_minutes));
+                                             : format_plain_datetime(start, tenant_offset_minutes(zone(), start)));
   w.end_object();
   return w.take();
 }
@@ -914,6 +924,7 @@ http_response aqua_service::json_batch_create(const std::string& body) {
   spec.query = std::move(q);
   spec.name = std::string(spec.query.object->name);
   spec.tz = time_zone::utc;
+  spec.zone = zone();
   spec.now_unix_s = now_unix_s();
   spec.cancel = b.cancel.get();
   const std::string fid = new_id();
@@ -1078,7 +1089,6 @@ http_response aqua_service::reset() {
   for (auto& [id, j] : jobs_) j.cancel->store(true);
   for (auto& [id, b] : json_batches_) b.cancel->store(true);
   jobs_.clear();
-  job_order_.clear();
   sessions_.clear();
   std::vector<std::string> ids;
   for (const auto& [id, f] : files_) ids.push_back(id);

@@ -164,6 +164,7 @@ class aqua_service final : public request_handler {
 
   std::string new_id();
   std::int64_t now_unix_s() const;
+  tenant_zone zone() const { return opts_.utc_tenant ? tenant_zone::utc : tenant_zone::pacific; }
   std::string base_url(const http_request& req) const;
 
   static http_response json(int status, std::string body);
@@ -183,7 +184,6 @@ class aqua_service final : public request_handler {
   std::uint64_t id_counter_ = 0;
   std::unordered_map<std::string, clock::time_point> tokens_;
   std::map<std::string, job> jobs_;
-  std::vector<std::string> job_order_;  // submit order
   std::map<std::string, session> sessions_;
   std::unordered_map<std::string, stored_file> files_;
   std::map<std::string, idempotent_submit> idempotency_;

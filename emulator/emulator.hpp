@@ -35,6 +35,8 @@ struct options {
   credentials creds;
   std::string faults_json;                    // initial fault rules, same JSON as POST /_emulator/faults
   std::uint64_t segment_rows = 500'000;       // rows per result file; more rows => batch `segments`
+  bool utc_tenant = false;                    // --tz utc: the tenant zone is UTC (EU data centres)
+                                              // instead of America/Los_Angeles (contract §7)
   bool iso_start_time = false;                // job startTime as "YYYY-MM-DDThh:mm:ss+0000" instead of
                                               // "YYYY-MM-DD hh:mm:ss" (tenant time)
   // TLS: both set => the server speaks only HTTPS (PEM files; the cert file may hold a chain).
@@ -42,6 +44,9 @@ struct options {
   std::string tls_key_file;
   std::string data_dir;                       // result files; empty = a fresh temporary directory,
                                               // removed by stop()
+  // Partner ids Zuora knows (contract §1.3: an unknown one is 90019). Empty:
+  // every partner is accepted.
+  std::vector<std::string> partners;
   std::size_t max_active_jobs = 50;           // per tenant, stateless and stateful each (90028 beyond)
   std::uint64_t rate_limit = 50'000;          // requests per rate_window per tenant; 0 = unlimited
   std::chrono::seconds rate_window{60};

@@ -3,28 +3,11 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "emulator/wildcard.hpp"
+
 namespace aquaduct::emulator {
 
-bool glob_match(std::string_view pattern, std::string_view text) {
-  std::size_t p = 0, t = 0;
-  std::size_t star_p = std::string_view::npos, star_t = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
-      ++p;
-      ++t;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star_p = p++;
-      star_t = t;
-    } else if (star_p != std::string_view::npos) {
-      p = star_p + 1;
-      t = ++star_t;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
+bool glob_match(std::string_view pattern, std::string_view text) { return wildcard_match(pattern, text, '*', '?'); }
 
 namespace {
 

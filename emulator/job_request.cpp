@@ -51,7 +51,7 @@ bool read_string(simdjson::dom::object o, std::string_view key, std::optional<st
 }
 
 // "YYYY-MM-DD HH:MM:SS" in the tenant's time zone -> unix milliseconds.
-bool parse_incremental_time(std::string_view s, std::int64_t& ms) {
+bool parse_incremental_time(std::string_view s, tenant_zone zone, std::int64_t& ms) {
   if (s.size() != 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':') return false;
   const auto num = [&s](std::size_t pos, std::size_t len, unsigned& out) {
     auto [p, ec] = std::from_chars(s.data() + pos, s.data() + pos + len, out);
@@ -62,7 +62,7 @@ bool parse_incremental_time(std::string_view s, std::int64_t& ms) {
     return false;
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 59) return false;
   const std::int64_t local = days_from_civil(static_cast<int>(y), mo, d) * 86400 + h * 3600 + mi * 60 + se;
-  ms = (local - std::int64_t{tenant_utc_offset_minutes} * 60) * 1000;
+  ms = tenant_local_to_utc(zone, local) * 1000;
   return true;
 }
 
@@ -142,7 +142,7 @@ std::string_view format_name(result_format f) {
   return "CSV";
 }
 
-std::optional<request_error> parse_job_request(std::string_view body, simdjson::dom::parser& parser,
+std::optional<request_error> parse_job_request(std::string_view body, simdjson::dom::parser& parser, tenant_zone zone,
                                                job_request& j) {
   simdjson::dom::element doc;
   const simdjson::padded_string padded(body);
@@ -206,7 +206,7 @@ std::optional<request_error> parse_job_request(std::string_view body, simdjson::
   }
   if (incremental) {
     std::int64_t ms = 0;
-    if (!parse_incremental_time(*incremental, ms))
+    if (!parse_incremental_time(*incremental, zone, ms))
       return invalid("90015", fmt::format("Invalid incrementalTime '{}'; expected YYYY-MM-DD HH:MM:SS", *incremental));
     j.incremental_time_ms = ms;
   }

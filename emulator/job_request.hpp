@@ -60,7 +60,8 @@ struct request_error {
 
 // Parses `body` (already inflated). On failure returns the error to answer.
 // `parser` is reused between calls (one per service thread).
-std::optional<request_error> parse_job_request(std::string_view body, simdjson::dom::parser& parser,
+// `zone` reads incrementalTime (tenant wall-clock time).
+std::optional<request_error> parse_job_request(std::string_view body, simdjson::dom::parser& parser, tenant_zone zone,
                                                job_request& out);
 
 // Upper-case name of a format as the job JSON echoes it ("CSV", "GZIP", "ZIP").

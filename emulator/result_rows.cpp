@@ -204,7 +204,12 @@ void for_each_result_row(const tenant_snapshot& snapshot, const export_spec& spe
   // Whether base row `i` (loaded) belongs to the result, and as deleted or not.
   const auto admit = [&](tenant_state::row_status status, std::int64_t deleted_at, bool& deleted) {
     deleted = status == tenant_state::row_status::deleted;
-    if (!spec.incremental) return !deleted;  // a full load has no deleted rows
+    if (!spec.incremental) {
+      // A full load has no deleted rows; a stateless export with forceExport
+      // has the tombstones of the last 30 days (contract §3.5, §8).
+      if (!deleted) return true;
+      return spec.deleted && spec.force_export && deleted_at >= now - deleted_retention_s;
+    }
     const time_window& w = *spec.incremental;
     const auto in_window = [&w](std::int64_t t) { return (!w.from_unix_s || t >= *w.from_unix_s) && t < w.to_unix_s; };
     if (!deleted) return in_window(rows.base()[updated_f].i);

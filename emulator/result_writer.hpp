@@ -49,6 +49,10 @@ struct export_spec {
   std::string null_replacement;
   std::optional<deleted_spec> deleted;
   std::optional<time_window> incremental;  // nullopt = full load (no deleted rows)
+  // Stateless with `deleted.forceExport`: deleted rows of the last 30 days
+  // come back too (flagged, filtered by `where`), so a client's own
+  // UpdatedDate high-water mark sees deletions (contract §3.5).
+  bool force_export = false;
   std::int64_t now_unix_s = tenant_epoch_unix_s;  // resolves 'now'/'today' literals
   std::uint64_t segment_rows = 500'000;           // 0 = never split
   bool crlf = false;                              // --crlf (§7)

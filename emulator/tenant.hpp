@@ -91,10 +91,6 @@ int tenant_offset_minutes(tenant_zone z, std::int64_t unix_s);
 // as standard time.
 std::int64_t tenant_local_to_utc(tenant_zone z, std::int64_t local_s);
 
-// Pacific standard time (-08:00), the zone's offset outside daylight saving.
-// Prefer tenant_offset_minutes()/tenant_local_to_utc(), which know DST.
-inline constexpr int tenant_utc_offset_minutes = -8 * 60;
-
 // The generator's "now": the fixed instant all generated dates lie before, so
 // that data is reproducible (never the wall clock). 2026-01-01T00:00:00Z.
 // Mutations stamp the service's clock instead.
@@ -126,8 +122,9 @@ class tenant_generator {
   std::uint64_t scale() const { return scale_; }
   std::uint64_t base_count(const object_def& obj) const;
   // Fills `out` (resized to obj.fields.size(); string capacity is reused) with
-  // row `index`. Any index is valid: indexes past base_count make rows for
-  // created records (the caller then fixes their dates).
+  // row `index`. Any index is valid, but past base_count the references point
+  // at rows that do not exist (apply_mutation creates rows by copying a live
+  // one instead).
   void generate(const object_def& obj, std::uint64_t index, record& out) const;
   std::string make_id(const object_def& obj, std::uint64_t index) const;
   // The index an id of `obj` stands for, or nullopt when it is not one.

@@ -136,8 +136,14 @@ bool apply_mutation(const tenant_snapshot& from, const mutation_request& req, st
     out.updated_ids.push_back(rec[0].s);
   }
   for (std::uint64_t idx : deletes) {
+    // A deletion is a change: the tombstone keeps the last values with
+    // UpdatedDate = now, so `where UpdatedDate >= ...` finds it (stateless
+    // extraction with forceExport).
+    next->row(*obj, idx, rec);
+    rec[updated_f] = field_value{field_value::kind::datetime, now_unix_s, {}};
+    ov->rows[idx] = rec;
     ov->deleted_at[idx] = now_unix_s;
-    out.deleted_ids.push_back(next->generator().make_id(*obj, idx));
+    out.deleted_ids.push_back(rec[0].s);
   }
   // Created rows copy a random live row's values (so their references point
   // at existing records) under a fresh id, created and updated now.

@@ -59,7 +59,8 @@ tenant_snapshot make_tenant(std::uint64_t seed, std::uint64_t scale);
 // POST /_emulator/mutate (interfaces.md §6): create `create` new rows, update
 // `update` random live rows (plus `update_ids`), delete `remove` random live
 // rows (plus `delete_ids`). Every touched row gets UpdatedDate = now (created
-// rows also CreatedDate = now); deletions are stamped `now`.
+// rows also CreatedDate = now); deleted rows keep their values and are stamped
+// deleted at `now`.
 struct mutation_request {
   std::string object;
   std::uint64_t create = 0;

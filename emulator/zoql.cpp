@@ -207,7 +207,7 @@ bool parse_relative(std::string_view text, zoql_literal& lit) {
   return true;
 }
 
-// 'YYYY-MM-DD', 'YYYY-MM-DDThh:mm[:ss][Z|±hh:mm]', 'YYYY-MM-DD hh:mm:ss' (ignored).
+// 'YYYY-MM-DD', 'YYYY-MM-DDThh:mm[:ss[.fff]][Z|±hh:mm]', 'YYYY-MM-DD hh:mm:ss' (ignored).
 bool parse_date_literal(std::string_view s, zoql_literal& lit) {
   if (parse_relative(s, lit)) return true;
   bool ok = true;
@@ -236,6 +236,14 @@ bool parse_date_literal(std::string_view s, zoql_literal& lit) {
     if (!ok || sec > 59) return false;
     at += 3;
   }
+  bool fraction = false;  // '...:ss.fff': accepted, but Zuora returned no rows for such a bound (§5.1)
+  if (at < s.size() && s[at] == '.') {
+    ++at;
+    const std::size_t start = at;
+    while (at < s.size() && is_digit(s[at])) ++at;
+    if (at == start) return false;
+    fraction = true;
+  }
   std::int64_t v = days * 86400 + h * 3600 + mi * 60 + sec;
   lit.tenant_zone = true;
   if (at < s.size()) {
@@ -253,7 +261,7 @@ bool parse_date_literal(std::string_view s, zoql_literal& lit) {
       return false;
     }
   }
-  lit.k = zoql_literal::kind::datetime;
+  lit.k = fraction ? zoql_literal::kind::unmatched : zoql_literal::kind::datetime;
   lit.i = v;
   return true;
 }
@@ -674,6 +682,7 @@ truth eval(const condition& c, row_slots rows, std::int64_t now, tenant_zone zon
   if (c.op == compare_op::is_not_null) return v.is_null() ? truth::no : truth::yes;
   if (c.rhs_column) return compare_columns(v, column_value(*c.rhs_column, rows), c.op, zone) ? truth::yes : truth::no;
   if (c.rhs.k == zoql_literal::kind::ignored) return truth::dropped;
+  if (c.rhs.k == zoql_literal::kind::unmatched) return truth::no;
   return compare_literal(v, c, now, zone) ? truth::yes : truth::no;
 }
 

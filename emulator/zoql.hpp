@@ -48,6 +48,7 @@ struct zoql_literal {
     date,      // i = days since epoch (also set from 'today ...', resolved at evaluation)
     datetime,  // i = unix seconds (also from 'now ...')
     ignored,   // 'YYYY-MM-DD hh:mm:ss': Zuora silently drops such a predicate (§5.1)
+    unmatched, // fractional seconds: Zuora returned zero rows for such a bound (§5.1): never true
   };
   kind k = kind::null;
   std::int64_t i = 0;

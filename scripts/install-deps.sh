@@ -18,6 +18,10 @@ packages=(
   clang libclang-rt-14-dev zip unzip
   # the sqlite3 CLI: the sink bench's baseline
   sqlite3
+  # the emulator's TLS tests make a throwaway CA with the openssl command
+  openssl
+  # the emulator-data tests check describe XML with xmllint
+  libxml2-utils
 )
 
 missing=()

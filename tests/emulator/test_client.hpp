@@ -27,6 +27,8 @@
 #include <simdjson.h>
 #include <zlib.h>
 
+#include "emulator/test_emulator_data_support.hpp"
+
 namespace emu_test {
 
 struct reply {
@@ -273,48 +275,7 @@ inline std::string gunzip(const std::string& in) {
   return out;
 }
 
-// RFC 4180 parser for the tests: records of fields.
-inline std::vector<std::vector<std::string>> parse_csv(const std::string& s) {
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> row;
-  std::string field;
-  bool quoted = false, any = false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (quoted) {
-      if (c == '"') {
-        if (i + 1 < s.size() && s[i + 1] == '"') {
-          field += '"';
-          ++i;
-        } else {
-          quoted = false;
-        }
-      } else {
-        field += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-      any = true;
-    } else if (c == ',') {
-      row.push_back(std::move(field));
-      field.clear();
-      any = true;
-    } else if (c == '\n') {
-      row.push_back(std::move(field));
-      field.clear();
-      rows.push_back(std::move(row));
-      row.clear();
-      any = false;
-    } else {
-      field += c;
-      any = true;
-    }
-  }
-  if (any || !field.empty()) {
-    row.push_back(std::move(field));
-    rows.push_back(std::move(row));
-  }
-  return rows;
-}
+// RFC 4180 records of a result file (the data helper's reference reader).
+inline std::vector<std::vector<std::string>> parse_csv(const std::string& s) { return emu_data_test::read_csv(s); }
 
 }  // namespace emu_test

@@ -154,6 +154,22 @@ TEST_CASE("state: full load, then incremental with deleted rows (Boolean/Numeric
   for (const auto& id : m1.deleted_ids) CHECK(early.at(id));
   CHECK(early.contains(m1.created_ids[0]));
 
+  // Stateless with forceExport: deleted rows (UpdatedDate = deletion time)
+  // come back flagged, and `where UpdatedDate >= T1` finds exactly the changes.
+  export_spec stateless = spec_for("select Id from Invoice where UpdatedDate >= 'now - 1 hour'");
+  stateless.deleted = deleted_spec{"IsDeleted", true};
+  stateless.force_export = true;
+  stateless.now_unix_s = t1 + 300;
+  std::map<std::string, bool> expect_stateless = expect;
+  expect_stateless[m1.created_ids[1]] = true;  // created and deleted: a stateless export cannot know
+  CHECK(result_of(t2, stateless) == expect_stateless);
+  stateless.force_export = false;
+  CHECK(result_of(t2, stateless) == expect_live);
+  stateless.now_unix_s = t1 + 31 * day;  // past the retention: no tombstones
+  stateless.force_export = true;
+  stateless.query = spec_for("select Id from Invoice").query;
+  for (const auto& [id, del] : result_of(t2, stateless)) CHECK_FALSE(del);
+
   // where applies to incremental rows too.
   export_spec posted = spec_for("select Id from Invoice where Status = 'Posted'");
   posted.incremental = time_window{t1, t1 + 300};

@@ -384,3 +384,23 @@ TEST_CASE("exports run on a worker: the service answers while a large result is 
   }
   std::filesystem::remove_all(o.data_dir);
 }
+
+TEST_CASE("incrementalTime is read in the tenant zone: Pacific with DST by default, UTC with utc_tenant") {
+  const std::vector<query_def> qs{{"A", "select Id from Account", ""}};
+  options o = small();
+  {
+    server s{o};
+    s.start();
+    client c{s.port()};
+    reply winter = c.request("POST", "/v1/batch-query/", stateful_body("tz", qs, R"(,"incrementalTime":"2024-01-15 12:00:00")"));
+    CHECK(json(winter.body).root["incrementalTime"].get_int64().value() == 1705348800000);  // 20:00Z (-08:00)
+    reply summer = c.request("POST", "/v1/batch-query/", stateful_body("tz", qs, R"(,"incrementalTime":"2024-07-15 12:00:00")"));
+    CHECK(json(summer.body).root["incrementalTime"].get_int64().value() == 1721070000000);  // 19:00Z (-07:00)
+  }
+  o.utc_tenant = true;
+  server s{o};
+  s.start();
+  client c{s.port()};
+  reply utc = c.request("POST", "/v1/batch-query/", stateful_body("tz", qs, R"(,"incrementalTime":"2024-07-15 12:00:00")"));
+  CHECK(json(utc.body).root["incrementalTime"].get_int64().value() == 1721044800000);
+}

@@ -86,6 +86,21 @@ TEST_CASE_FIXTURE(fixture, "validation: stateful fields") {
   expect_error(R"({"version":"1.2","partner":"p","project":"new-session","queries":[]})", "90016", "session");
 }
 
+TEST_CASE("validation: an unknown partner is 90019 when the tenant lists its partners") {
+  options o;
+  o.partners = {"salesforce", "acme"};
+  server s{o};
+  s.start();
+  client c{s.port()};
+  reply bad = c.request("POST", "/v1/batch-query/",
+                        R"({"version":"1.2","partner":"nobody","project":"x",)" + q + "}");
+  CHECK(bad.status == 200);
+  CHECK(json(bad.body).str("errorCode") == "90019");
+  CHECK(json(bad.body).str("message").find("nobody") != std::string::npos);
+  reply ok = c.request("POST", "/v1/batch-query/", R"({"version":"1.2","partner":"acme","project":"x",)" + q + "}");
+  CHECK(json(ok.body).str("status") == "submitted");
+}
+
 TEST_CASE_FIXTURE(fixture, "validation: queries name themselves in errors") {
   expect_error(R"({"queries":[{"name":"MyBadQuery","query":"selec Id from Account"}]})", "90005", "'MyBadQuery'");
   expect_error(R"({"queries":[{"name":"MyBadQuery","query":"selec Id from Account"}]})", "90005",
