@@ -200,6 +200,9 @@ std::optional<proxy_route> proxy_for(const origin& target, std::string_view conf
   std::string url(configured);
   if (url == "none") return std::nullopt;
   if (url.empty()) {
+    // Loopback never goes through an environment proxy (as in Go's net/http).
+    const std::string host = lower(target.host);
+    if (host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0) return std::nullopt;
     const char* no_proxy = env("NO_PROXY", "no_proxy");
     if (no_proxy && no_proxy_matches(no_proxy, target.host)) return std::nullopt;
     const char* v = target.scheme == "https" ? env("HTTPS_PROXY", "https_proxy") : env("HTTP_PROXY", "http_proxy");

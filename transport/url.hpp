@@ -37,7 +37,8 @@ struct proxy_route {
 
 // The proxy for `target`: `configured` when given ("none" = go direct), else
 // HTTPS_PROXY / HTTP_PROXY (by the target's scheme; lower-case spellings too)
-// unless NO_PROXY matches the host. A proxy is reached with CONNECT.
+// unless NO_PROXY matches the host or the host is loopback (localhost,
+// 127.0.0.0/8, ::1). A proxy is reached with CONNECT.
 // Sets transport_errc::bad_url when the proxy URL does not parse.
 std::optional<proxy_route> proxy_for(const origin& target, std::string_view configured, std::error_code& ec);
 

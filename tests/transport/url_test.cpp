@@ -84,6 +84,12 @@ TEST_CASE("the proxy comes from the config, else the environment by scheme, unle
   CHECK(p->authorization == "Basic " + aquaduct::transport::base64_encode("us@er:p:ss"));
   CHECK_FALSE(proxy_for(target, "http://u:%zz@other:8080", ec));
   CHECK(ec);
+  ::setenv("HTTP_PROXY", "proxy.corp:3128", 1);
+  REQUIRE(proxy_for(parse_base_url("http://rest.zuora.com", ec), "", ec));
+  for (const char* loopback : {"http://127.0.0.1:8080", "https://localhost", "http://[::1]:80"})
+    CHECK_FALSE(proxy_for(parse_base_url(loopback, ec), "", ec));  // never through the environment's proxy
+  ::unsetenv("HTTP_PROXY");
+  REQUIRE(proxy_for(parse_base_url("http://127.0.0.1:8080", ec), "http://other:8080", ec));  // unless configured
   ::setenv("NO_PROXY", ".zuora.com", 1);
   CHECK_FALSE(proxy_for(target, "", ec));
   ::unsetenv("NO_PROXY");
