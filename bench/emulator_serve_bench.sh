@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # How fast the emulator serves a large gzip result: `curl` downloading it over loopback
 # against the baseline of `cat`ing the same bytes through a pipe into curl's output
-# (`cat FILE | curl file:///dev/stdin`), best of 3 each, in the same run. Also reports the
+# (`cat FILE | curl file:///dev/stdin`), best of 5 each, in the same run. Also reports the
 # rows/s the emulator generates (submit -> completed with --latency-ms 0) and its peak RSS.
+# When python3 is there, a third figure: a minimal blocking sendfile(2) HTTP server serving
+# the same file, i.e. what curl over TCP loopback can take at best on this machine.
 #   bench/emulator_serve_bench.sh [AQUADUCT_BINARY] [ACCOUNTS]
 # ACCOUNTS 200000 gives a 10-million-row InvoiceItem result.
 set -euo pipefail
@@ -44,7 +46,7 @@ gzip -t "$work/result.gz"
 
 emu_best=999999
 base_best=999999
-for _ in 1 2 3; do
+for _ in 1 2 3 4 5; do
   t0=$(now)
   curl -sf "${auth[@]}" -o /dev/null "$url/v1/file/$file"
   t1=$(now)
@@ -56,10 +58,47 @@ for _ in 1 2 3; do
 done
 rss_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$EMU_PID/status")
 
+ideal_best=""
+if command -v python3 >/dev/null; then
+  cat >"$work/sendfile_server.py" <<'PY'
+import os, socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
+print(s.getsockname()[1], flush=True)
+fd = os.open(sys.argv[1], os.O_RDONLY); size = os.fstat(fd).st_size
+while True:
+    c, _ = s.accept(); c.recv(65536)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % size)
+    off = 0
+    while off < size:
+        off += os.sendfile(c.fileno(), fd, off, size - off)
+    c.close()
+PY
+  python3 "$work/sendfile_server.py" "$work/result.gz" >"$work/ideal.port" &
+  IDEAL_PID=$!
+  ideal_port=""
+  for _ in $(seq 1 300); do
+    ideal_port=$(head -1 "$work/ideal.port")
+    [ -n "$ideal_port" ] && break
+    sleep 0.1
+  done
+  ideal_best=999999
+  for _ in 1 2 3 4 5; do
+    t0=$(now)
+    curl -sf -o /dev/null "http://127.0.0.1:$ideal_port/x"
+    t1=$(now)
+    ideal_best=$(best "$(echo "$t1 - $t0" | bc -l)" "$ideal_best")
+  done
+  kill "$IDEAL_PID" 2>/dev/null || true
+fi
+
 mb=$(echo "$bytes / 1000000" | bc -l)
 printf 'result: %d rows of InvoiceItem, gzip %.1f MB (scale %d)\n' "$rows" "$mb" "$scale"
 printf 'generation:  %.2f s submit->completed = %.0f rows/s\n' "$gen_s" "$(echo "$rows / $gen_s" | bc -l)"
 printf 'emulator:    curl over loopback        %.3f s  %8.1f MB/s\n' "$emu_best" "$(echo "$mb / $emu_best" | bc -l)"
 printf 'baseline:    cat FILE | curl file://   %.3f s  %8.1f MB/s\n' "$base_best" "$(echo "$mb / $base_best" | bc -l)"
 printf 'ratio emulator/baseline (speed): %.2f\n' "$(echo "$base_best / $emu_best" | bc -l)"
+if [ -n "$ideal_best" ]; then
+  printf 'ceiling:     minimal sendfile server   %.3f s  %8.1f MB/s\n' "$ideal_best" "$(echo "$mb / $ideal_best" | bc -l)"
+  printf 'ratio emulator/ceiling (speed): %.2f\n' "$(echo "$ideal_best / $emu_best" | bc -l)"
+fi
 printf 'emulator peak RSS: %.1f MB\n' "$(echo "$rss_kb / 1024" | bc -l)"

@@ -167,6 +167,9 @@ class aqua_service final : public request_handler {
   tenant_zone zone() const { return opts_.utc_tenant ? tenant_zone::utc : tenant_zone::pacific; }
   std::string base_url(const http_request& req) const;
 
+  static bool terminal(std::string_view job_status);
+  // Content type of a result file by its download name; `gzip` for .gz.
+  static std::string extension_type(const std::string& name, bool& gzip);
   static http_response json(int status, std::string body);
   static http_response aqua_error(int http_status, std::string_view code, std::string_view message);
   static http_response reasons_error(int http_status, std::int64_t code, std::string_view message);

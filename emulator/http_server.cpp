@@ -290,6 +290,10 @@ asio::awaitable<void> sendfile_range(tcp::socket& s, const http_response& r, std
     if (n == 0) throw std::system_error(std::make_error_code(std::errc::io_error), "result file shrank while sent");
     remaining -= static_cast<std::uint64_t>(n);
     handler->on_body_bytes_sent(static_cast<std::uint64_t>(n));
+    // A short write means the socket buffer is full: wait for room rather
+    // than spend a syscall on the EAGAIN.
+    if (remaining > 0 && static_cast<std::uint64_t>(n) < std::min<std::uint64_t>(remaining + static_cast<std::uint64_t>(n), 4u << 20))
+      co_await s.async_wait(tcp::socket::wait_write, asio::use_awaitable);
   }
 }
 

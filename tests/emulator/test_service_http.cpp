@@ -309,3 +309,17 @@ TEST_CASE("concurrent downloads beyond the limit: 429, code 50000070, Retry-Afte
   CHECK(again.status == 200);
   CHECK(again.body == stalled.body);
 }
+
+TEST_CASE("Zuora-Track-Id: a valid id is echoed, an invalid one is not; every answer has a Zuora-Request-Id") {
+  server s{small()};
+  s.start();
+  client c{s.port()};
+  reply ok = c.request("GET", "/v1/describe", {}, with_auth({{"Zuora-Track-Id", "etl-run-7"}}));
+  CHECK(ok.header("Zuora-Track-Id") == "etl-run-7");
+  reply colon = c.request("GET", "/v1/describe", {}, with_auth({{"Zuora-Track-Id", "a:b"}}));
+  CHECK(colon.header("Zuora-Track-Id").empty());
+  reply longer = c.request("GET", "/v1/describe", {}, with_auth({{"Zuora-Track-Id", std::string(65, 'x')}}));
+  CHECK(longer.header("Zuora-Track-Id").empty());
+  CHECK(colon.header("Zuora-Request-Id").size() == 36);
+  CHECK(c.request("GET", "/v1/describe", {}, {}).header("Zuora-Request-Id").size() == 36);  // the 401 too
+}

@@ -141,3 +141,45 @@ TEST_CASE("TLS: a cert without a key, or an unreadable cert, is refused at start
     CHECK(std::string(e.what()).find("missing.pem") != std::string::npos);
   }
 }
+
+TEST_CASE("TLS: delivery faults (truncate, reset_after_bytes, stall_ms) work over HTTPS too") {
+  test_pki pki;
+  const options opts = tls_options(pki);
+  server srv(opts);
+  srv.start();
+  client c(srv.port(), pki.ca_cert);
+  const std::string id = emu_test::submit(
+      c, R"({"format":"csv","queries":[{"name":"A","query":"select Id, Name from Account"}]})");
+  const std::string fid = emu_test::batch_files(emu_test::wait_terminal(c, id)).at(0);
+  const reply whole = c.request("GET", "/v1/file/" + fid);
+  REQUIRE(whole.status == 200);
+  REQUIRE(whole.body.size() > 200);
+
+  REQUIRE(c.request("POST", "/_emulator/faults",
+                    R"({"rules":[{"path":"/v1/file/*","fault":"truncate","bytes":100,"times":1},)"
+                    R"({"path":"/v1/files/*","fault":"reset_after_bytes","bytes":50,"times":1},)"
+                    R"({"path":"/v1/batch-query/file/*","fault":"stall_ms","ms":200,"after_bytes":10,"times":1}]})")
+              .status == 200);
+  {
+    client t(srv.port(), pki.ca_cert);
+    reply r = t.request("GET", "/v1/file/" + fid);
+    CHECK(r.status == 200);
+    CHECK_FALSE(r.complete);
+    CHECK(r.body == whole.body.substr(0, 100));
+  }
+  {
+    client t(srv.port(), pki.ca_cert);
+    reply r = t.request("GET", "/v1/files/" + fid);
+    CHECK_FALSE(r.complete);
+    CHECK(r.body.size() <= 50);
+  }
+  {
+    client t(srv.port(), pki.ca_cert);
+    const auto t0 = std::chrono::steady_clock::now();
+    reply r = t.request("GET", "/v1/file/" + fid);  // the truncate rule is spent
+    CHECK(r.body == whole.body);
+    reply stalled = t.request("GET", "/apps/api/batch-query/file/" + fid);  // matched as /v1/batch-query/file/
+    CHECK(stalled.body == whole.body);
+    CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(200));
+  }
+}

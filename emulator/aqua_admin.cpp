@@ -1,0 +1,284 @@
+// aqua_service: the /v4/batch JSON batches and the /_emulator control endpoints.
+#include <algorithm>
+#include <charconv>
+
+#include <asio/post.hpp>
+#include <fmt/format.h>
+
+#include "emulator/aqua_service.hpp"
+#include "emulator/batch_results.hpp"
+#include "emulator/json_writer.hpp"
+
+namespace aquaduct::emulator {
+
+// ---------------------------------------------------------------- /v4/batch
+
+http_response aqua_service::json_batch_create(const std::string& body) {
+  simdjson::dom::element doc;
+  const simdjson::padded_string padded(body);
+  if (auto ec = json_parser_.parse(padded).get(doc))
+    return reasons_error(400, 400, fmt::format("the body is not JSON ({})", simdjson::error_message(ec)));
+  std::string_view text;
+  if (doc["query"].get(text))
+    return reasons_error(400, 400, R"(the body must be {"query":"select ... from <Object>"})");
+  const std::size_t queued = static_cast<std::size_t>(std::count_if(
+      json_batches_.begin(), json_batches_.end(),
+      [](const auto& kv) { return kv.second.status == "Created" || kv.second.status == "InProgress"; }));
+  if (queued >= 10) {
+    http_response r = reasons_error(429, 429, "at most 10 batches may be queued or running");
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
+  zoql_query q;
+  std::string error;
+  if (!parse_zoql(text, zoql_dialect::export_zoql, q, error))
+    return reasons_error(400, 400, fmt::format("{}: {}", syntax_error_message, error));
+
+  json_batch b;
+  b.id = next_json_batch_++;
+  b.status = "InProgress";
+  export_spec spec;
+  spec.query = std::move(q);
+  spec.name = std::string(spec.query.object->name);
+  spec.tz = time_zone::utc;
+  spec.zone = zone();
+  spec.now_unix_s = now_unix_s();
+  spec.cancel = b.cancel.get();
+  const std::string fid = new_id();
+  const std::filesystem::path path = data_dir_ / "v4" / (fid + ".json");
+  const std::int64_t bid = b.id;
+  json_batches_[bid] = b;
+  asio::post(*workers_, [this, bid, fid, path, spec = std::move(spec), snapshot = tenant_, cancel = b.cancel,
+                         io = io_]() mutable {
+    std::string failure;
+    try {
+      std::filesystem::create_directories(path.parent_path());
+      write_batch_results_json(snapshot, spec, bid, "Complete", path);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    asio::post(io, [this, bid, fid, path, failure]() {
+      auto it = json_batches_.find(bid);
+      std::error_code ec;
+      if (it == json_batches_.end() || it->second.status != "InProgress") {
+        std::filesystem::remove(path, ec);
+        return;
+      }
+      if (!failure.empty()) {
+        it->second.status = "Errored";
+        it->second.error = failure;
+        std::filesystem::remove(path, ec);
+        return;
+      }
+      stored_file sf;
+      sf.path = path;
+      sf.name = fmt::format("batch-{}.json", bid);
+      sf.content_type = extension_type(sf.name, sf.gzip);
+      sf.bytes = std::filesystem::file_size(path, ec);
+      sf.created = std::chrono::system_clock::now();
+      files_.emplace(fid, std::move(sf));
+      it->second.file_id = fid;
+      it->second.status = "Complete";
+    });
+  });
+  return json(200, fmt::format(R"({{"batchId":{},"batchStatus":"Created"}})", bid));
+}
+
+http_response aqua_service::json_batch_get(const http_request& req, const std::string& id) {
+  std::int64_t bid = 0;
+  const auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), bid);
+  auto it = ec == std::errc{} && p == id.data() + id.size() ? json_batches_.find(bid) : json_batches_.end();
+  if (it == json_batches_.end()) return reasons_error(404, 404, fmt::format("Unknown batch {}", id));
+  const json_batch& b = it->second;
+  if (b.status == "Complete" && b.file_id) {
+    http_response r = download(req, req.path, *b.file_id);
+    if (r.status != 404) return r;
+  }
+  json_writer w;
+  w.begin_object().member("batchId", b.id).member("batchStatus", b.status);
+  if (!b.error.empty()) w.member("message", b.error);
+  w.key("batchResults").begin_object().key("records").begin_object().end_object();
+  w.key("relationships").begin_array().end_array().end_object().end_object();
+  return json(200, w.take());
+}
+
+http_response aqua_service::json_batch_cancel(const std::string& id) {
+  std::int64_t bid = 0;
+  const auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), bid);
+  auto it = ec == std::errc{} && p == id.data() + id.size() ? json_batches_.find(bid) : json_batches_.end();
+  if (it == json_batches_.end()) return reasons_error(404, 404, fmt::format("Unknown batch {}", id));
+  json_batch& b = it->second;
+  if (b.status == "Created" || b.status == "InProgress") {
+    b.status = "Cancelled";
+    b.cancel->store(true);
+  }
+  return json(200, fmt::format(R"({{"batchId":{},"batchStatus":"{}"}})", b.id, b.status));
+}
+
+// ---------------------------------------------------------------- /_emulator
+
+http_response aqua_service::mutate(const std::string& body) {
+  simdjson::dom::element doc;
+  const simdjson::padded_string padded(body);
+  if (auto ec = json_parser_.parse(padded).get(doc))
+    return reasons_error(400, 400, fmt::format("the body is not JSON ({})", simdjson::error_message(ec)));
+  mutation_request m;
+  std::string_view object;
+  if (doc["object"].get(object)) return reasons_error(400, 400, R"(the body needs "object")");
+  m.object = std::string(object);
+  const auto count = [&doc](std::string_view key, std::uint64_t& out) {
+    simdjson::dom::element v;
+    if (doc[key].get(v)) return true;
+    std::int64_t n = 0;
+    if (v.get(n) || n < 0) return false;
+    out = static_cast<std::uint64_t>(n);
+    return true;
+  };
+  const auto ids = [&doc](std::string_view key, std::vector<std::string>& out) {
+    simdjson::dom::element v;
+    if (doc[key].get(v)) return true;
+    simdjson::dom::array a;
+    if (v.get(a)) return false;
+    for (simdjson::dom::element e : a) {
+      std::string_view s;
+      if (e.get(s)) return false;
+      out.emplace_back(s);
+    }
+    return true;
+  };
+  if (!count("create", m.create) || !count("update", m.update) || !count("delete", m.remove))
+    return reasons_error(400, 400, "create, update and delete must be non-negative integers");
+  if (!ids("update_ids", m.update_ids) || !ids("delete_ids", m.delete_ids))
+    return reasons_error(400, 400, "update_ids and delete_ids must be arrays of ids");
+  mutation_outcome out;
+  std::string error;
+  const std::int64_t now_s = now_unix_s();
+  if (!apply_mutation(tenant_, m, now_s, out, error)) return reasons_error(400, 400, error);
+  tenant_ = std::move(out.state);
+  last_mutation_s_ = now_s;
+  json_writer w;
+  w.begin_object().member("status", "ok").member("object", m.object);
+  const auto list = [&w](std::string_view key, const std::vector<std::string>& v) {
+    w.key(key).begin_array();
+    for (const auto& s : v) w.value(s);
+    w.end_array();
+  };
+  list("created", out.created_ids);
+  list("updated", out.updated_ids);
+  list("deleted", out.deleted_ids);
+  w.end_object();
+  return json(200, w.take());
+}
+
+http_response aqua_service::stats() {
+  json_writer w;
+  w.begin_object();
+  w.key("requests").begin_object();
+  for (const auto& [path, by_status] : requests_) {
+    w.key(path).begin_object();
+    for (const auto& [status, n] : by_status) w.member(std::to_string(status), n);
+    w.end_object();
+  }
+  w.end_object();
+  std::map<std::string, std::uint64_t> by_job_status;
+  for (auto& [id, j] : jobs_) {
+    refresh(j);
+    ++by_job_status[j.status];
+  }
+  w.key("jobs").begin_object();
+  for (const auto& [status, n] : by_job_status) w.member(status, n);
+  w.end_object();
+  w.member("active_stateless", static_cast<std::uint64_t>(active_jobs(false)));
+  w.member("active_stateful", static_cast<std::uint64_t>(active_jobs(true)));
+  w.member("files", static_cast<std::uint64_t>(files_.size()));
+  w.member("downloads_in_flight", static_cast<std::uint64_t>(downloads_in_flight_));
+  w.member("bytes_served", bytes_served_);
+  w.member("faults_armed", static_cast<std::uint64_t>(faults_.size()));
+  w.key("callouts").begin_object().member("sent", callouts_sent_).member("failed", callouts_failed_);
+  w.key("log").begin_array();
+  for (const auto& line : callout_log_) w.value(line);
+  w.end_array().end_object();
+  w.end_object();
+  return json(200, w.take());
+}
+
+http_response aqua_service::reset() {
+  for (auto& [id, j] : jobs_) j.cancel->store(true);
+  for (auto& [id, b] : json_batches_) b.cancel->store(true);
+  jobs_.clear();
+  sessions_.clear();
+  std::vector<std::string> ids;
+  for (const auto& [id, f] : files_) ids.push_back(id);
+  drop_files(ids);
+  json_batches_.clear();
+  idempotency_.clear();
+  faults_.clear();
+  requests_.clear();
+  bytes_served_ = 0;
+  callouts_sent_ = callouts_failed_ = 0;
+  callout_log_.clear();
+  rate_count_ = 0;
+  rate_window_start_ = clock::now();
+  tenant_ = make_tenant(opts_.seed, opts_.scale);
+  return json(200, R"({"status":"ok"})");
+}
+
+// Purges result files now, as the retention period would: all of them, or
+// those of {"job":"<id>"}.
+http_response aqua_service::purge(const std::string& body) {
+  std::vector<std::string> ids;
+  std::string job_id;
+  if (!body.empty()) {
+    simdjson::dom::element doc;
+    const simdjson::padded_string padded(body);
+    std::string_view s;
+    if (json_parser_.parse(padded).get(doc) || (!doc["job"].get(s) && (job_id = std::string(s)).empty()))
+      return reasons_error(400, 400, R"(the body must be empty or {"job":"<id>"})");
+  }
+  if (job_id.empty()) {
+    for (const auto& [id, f] : files_) ids.push_back(id);
+  } else {
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return aqua_error(404, "90002", "Invalid Job Id");
+    for (const batch& b : it->second.batches) ids.insert(ids.end(), b.file_ids.begin(), b.file_ids.end());
+  }
+  drop_files(ids);
+  return json(200, fmt::format(R"({{"status":"ok","purged":{}}})", ids.size()));
+}
+
+http_response aqua_service::control(const http_request& req, const std::string& path, const std::string& body) {
+  const std::string& m = req.method;
+  if (path == "/_emulator/faults") {
+    if (m == "DELETE") {
+      faults_.clear();
+      return json(200, R"({"status":"ok","armed":0})");
+    }
+    if (m != "POST") return aqua_error(405, "90010", "Method not allowed; use POST or DELETE");
+    std::string error;
+    if (!faults_.add_json(body, error)) {
+      json_writer w;
+      w.begin_object().member("status", "error").member("message", error).end_object();
+      return json(400, w.take());
+    }
+    return json(200, fmt::format(R"({{"status":"ok","armed":{}}})", faults_.size()));
+  }
+  if (path == "/_emulator/reset") {
+    if (m != "POST") return aqua_error(405, "90010", "Method not allowed; use POST");
+    return reset();
+  }
+  if (path == "/_emulator/stats") {
+    if (m != "GET") return aqua_error(405, "90010", "Method not allowed; use GET");
+    return stats();
+  }
+  if (path == "/_emulator/mutate") {
+    if (m != "POST") return aqua_error(405, "90010", "Method not allowed; use POST");
+    return mutate(body);
+  }
+  if (path == "/_emulator/purge") {
+    if (m != "POST") return aqua_error(405, "90010", "Method not allowed; use POST");
+    return purge(body);
+  }
+  return aqua_error(404, "90010", fmt::format("No emulator endpoint {}", path));
+}
+
+}  // namespace aquaduct::emulator
