@@ -22,6 +22,8 @@ packages=(
   openssl
   # the emulator-data tests check describe XML with xmllint
   libxml2-utils
+  # docs/emulator.md's curl walkthrough reads JSON answers with jq
+  jq
 )
 
 missing=()
