@@ -201,6 +201,38 @@ TEST_CASE("a second member cut anywhere is truncated; garbage after a member is 
   CHECK(decode(*d, "x", 5, 64).ec == errc::gzip_corrupt);
 }
 
+// A gzip member written by hand with every optional header field: FEXTRA,
+// FNAME, FCOMMENT and FHCRC (the low 16 bits of the header's CRC-32).
+std::string gzip_with_header_fields(const std::string& text, bool good_hcrc) {
+  std::string h = std::string("\x1f\x8b\x08", 3) + static_cast<char>(2 | 4 | 8 | 16) + std::string(6, '\0');
+  h += aquaduct::fuzz::le_bytes(5, 2) + "extra";
+  h += std::string("name.csv") + '\0' + std::string("a comment") + '\0';
+  const auto crc = static_cast<std::uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(h.data()), static_cast<uInt>(h.size())));
+  h += aquaduct::fuzz::le_bytes(good_hcrc ? (crc & 0xffff) : ((crc & 0xffff) ^ 1), 2);
+  const auto data_crc = crc32(0, reinterpret_cast<const Bytef*>(text.data()), static_cast<uInt>(text.size()));
+  return h + aquaduct::fuzz::deflate_bytes(text) + aquaduct::fuzz::le_bytes(data_crc, 4) +
+         aquaduct::fuzz::le_bytes(text.size(), 4);
+}
+
+TEST_CASE("optional header fields and the header CRC: the same verdict at every split, on both backends") {
+  const std::string text = sample_text(50);
+  auto d = make_gzip_decoder(each_backend());
+  const std::string good = gzip_with_header_fields(text, true), bad = gzip_with_header_fields(text, false);
+  for (std::size_t cut = 0; cut <= good.size(); ++cut) {
+    CAPTURE(cut);
+    const outcome o = decode_split(*d, good, cut, 7);
+    REQUIRE_FALSE(o.ec);
+    CHECK(o.out == text);
+    CHECK(decode_split(*d, bad, cut, 7).ec == errc::gzip_corrupt);
+  }
+  for (std::size_t piece = 1; piece <= 5; ++piece) CHECK(decode(*d, bad, piece, 3).ec == errc::gzip_corrupt);
+  // Cut inside the header, before its CRC: truncated, whatever the pieces.
+  for (std::size_t len = 1; len < 40; ++len) {
+    CAPTURE(len);
+    CHECK(decode(*d, good.substr(0, len), 1 + len % 4, 3).ec == errc::gzip_truncated);
+  }
+}
+
 TEST_CASE("the decoder is reusable after an error") {
   auto d = make_gzip_decoder(each_backend());
   CHECK(decode(*d, "not gzip at all", 4, 64).ec == errc::gzip_corrupt);
