@@ -16,10 +16,14 @@ using engine_detail::run_context;
 
 struct engine::impl {
   pipeline_config cfg;
+  engine_options opts;
   std::vector<std::unique_ptr<sink>> extra_sinks;
 };
 
-engine::engine(pipeline_config cfg) : impl_(std::make_unique<impl>()) { impl_->cfg = std::move(cfg); }
+engine::engine(pipeline_config cfg, engine_options opts) : impl_(std::make_unique<impl>()) {
+  impl_->cfg = std::move(cfg);
+  impl_->opts = std::move(opts);
+}
 engine::~engine() = default;
 
 void engine::add_sink(std::unique_ptr<sink> s) { impl_->extra_sinks.push_back(std::move(s)); }

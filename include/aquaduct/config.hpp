@@ -64,6 +64,17 @@ struct retry_config {
   std::uint32_t budget_s = 300;    // all attempts and waits of one request together
 };
 
+// A local listener whose URL goes to AQuA as notifyUrl (aqua-contract.md §1.8):
+// a callout wakes the job's poller at once; polling stays as the fallback.
+struct callout_config {
+  std::string listen;      // "HOST:PORT" to bind, e.g. "127.0.0.1:0"; empty: no listener
+  std::string public_url;  // the URL Zuora calls; empty: http://<bound address>/callout
+};
+
+// The time zone the data centre reads incrementalTime in (aqua-contract.md §1.3):
+// Pacific for US hosts, UTC for EU hosts.
+enum class data_center_zone { automatic, pacific, utc };
+
 struct source_config {
   std::string base_url;     // empty: the CLI serves the run from the embedded emulator
   std::string environment;  // a Zuora environment name (aqua-contract.md §1.1); sets base_url
@@ -77,11 +88,15 @@ struct source_config {
   tls_config tls;
   headers_config headers;
   retry_config retry;
-  std::uint32_t max_active_jobs = 50;
+  std::uint32_t max_active_jobs = 50;  // per tenant, stateless and stateful each
+  std::uint32_t max_downloads = 20;    // result files downloading at once (the tenant's "Big Data" limit)
   std::uint32_t max_connections = 16;
+  // automatic: UTC when environment or base_url names an EU data centre, else Pacific.
+  data_center_zone time_zone = data_center_zone::automatic;
   std::uint32_t request_timeout_ms = 30000;  // total for one JSON request
   auth_config auth;
   poll_config poll;
+  callout_config callout;
 };
 
 struct deleted_config {
@@ -90,22 +105,57 @@ struct deleted_config {
   bool force_export = false;
 };
 
+// One query split into windowed jobs over a datetime column:
+//   partition = { by = "UpdatedDate", from = "2020-01-01", to = "now", step = "P30D" }
+// from/to: "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SSZ" (UTC) or "now"; step: ISO 8601
+// duration of days, hours, minutes, seconds ("P30D", "PT6H", "P1DT12H").
+struct partition_config {
+  std::string by;
+  std::string from;
+  std::string to = "now";
+  std::string step;
+  std::string min_step = "PT1H";  // adaptive splitting halves a window down to this
+};
+
+// Stateless high-water-mark windows: [last committed window end, now - lag).
+//   incremental = { by = "UpdatedDate", lag_s = 7200 }
+struct incremental_config {
+  std::string by;
+  std::uint32_t lag_s = 7200;
+  std::string start = "2000-01-01";  // the first run's window start
+  std::string min_step = "PT1H";     // adaptive splitting halves a window down to this
+};
+
 struct query_config {
   std::string name;
   std::string type = "zoqlexport";  // zoqlexport | zoql
   std::string query;
   std::string api_version;          // empty: the service's latest
   std::optional<deleted_config> deleted;
+  std::optional<partition_config> partition;
+  std::optional<incremental_config> incremental;
+  source_position where;  // the [[jobs.queries]] table, for messages
+};
+
+enum class job_kind {
+  aqua,           // an AQuA batch-query job (aqua-contract.md §1)
+  batch_results,  // JSON batch results (aqua-contract.md §6): each query is one batch
 };
 
 struct job_config {
   std::string name;
+  job_kind kind = job_kind::aqua;  // TOML kind = "aqua" | "batch_results"
+  std::string partner;             // partner and project both set (version 1.1/1.2): stateful session
+  std::string project;
+  std::uint32_t offset_s = 0;      // AQuA offset: the incremental window ends now - offset (0..3600)
   std::string format = "gzip";  // csv | gzip | zip
   std::string version = "1.1";
   bool use_query_labels = true;
   bool date_time_utc = true;
   std::string null_replacement;
   std::vector<query_config> queries;
+
+  bool stateful() const noexcept { return !partner.empty() && !project.empty(); }
 };
 
 // A sink's options stay as text until the sink's factory checks them

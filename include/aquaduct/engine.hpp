@@ -8,11 +8,17 @@
 #include <aquaduct/config.hpp>
 #include <aquaduct/sink.hpp>
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+namespace asio {
+class io_context;
+}
 
 namespace aquaduct {
 
@@ -40,22 +46,50 @@ struct job_report {
 };
 
 struct run_report {
-  std::string status = "ok";  // ok | failed
+  std::string status = "ok";  // ok | failed | interrupted
   std::string started_at;     // UTC, ISO 8601
   double wall_s = 0;
   std::uint64_t peak_rss_bytes = 0;
   std::vector<job_report> jobs;
 
-  // 0 all committed; 1 a job or batch failed; 3 authentication refused.
+  bool interrupted = false;    // engine::cancel() (SIGINT/SIGTERM): in-flight jobs were cancelled
+
+  // 0 all committed; 1 a job or batch failed; 3 authentication refused; 130 interrupted.
   int exit_code() const noexcept;
   std::string to_json() const;   // the --report FILE format
   std::string to_table() const;  // the human table printed on stderr
 };
 
+// What the engine is doing now: the CLI's progress display and embedders'
+// metrics read it with engine::progress(), from any thread.
+struct progress_snapshot {
+  std::uint32_t jobs_total = 0;      // jobs planned (windows of partitioned queries count one each)
+  std::uint32_t jobs_submitted = 0;  // accepted by the service so far
+  std::uint32_t jobs_active = 0;     // submitted and not yet finished
+  std::uint32_t jobs_done = 0;       // finished, whatever their outcome
+  std::uint32_t jobs_failed = 0;
+  std::uint32_t downloads_active = 0;
+  std::uint64_t rows = 0;              // rows handed to the sinks
+  std::uint64_t rows_committed = 0;    // rows the sinks committed
+  std::uint64_t bytes_downloaded = 0;  // as sent by the service
+  std::uint64_t bytes_decoded = 0;
+  double elapsed_s = 0;
+};
+
+struct engine_options {
+  // Where cursors live (interfaces.md §5). Empty: the engine keeps no state,
+  // and stateful or incremental queries are refused before any job starts.
+  std::string state_dir;
+  // Threads that run sink writes and commits off the I/O thread; 0: one per core.
+  unsigned sink_threads = 0;
+  // Warnings and retries, one line each, already redacted. Empty: stderr.
+  std::function<void(std::string_view)> log;
+};
+
 class engine {
  public:
   // Sinks named in cfg.sinks are built when run() starts.
-  explicit engine(pipeline_config cfg);
+  explicit engine(pipeline_config cfg, engine_options opts = {});
   ~engine();
   engine(const engine&) = delete;
   engine& operator=(const engine&) = delete;
@@ -66,6 +100,16 @@ class engine {
   // problems that stop the run before any job starts (e.g. a sink that cannot
   // be built); job failures are reported in the run_report.
   run_report run();
+
+  // The same inside the embedder's io_context: returns at once; `done` runs on
+  // that context when every job has finished. The io_context must outlive it.
+  void async_run(asio::io_context& io, std::function<void(run_report)> done);
+
+  // Thread-safe (the CLI calls it from its signal thread): every in-flight job is cancelled on the server (DELETE),
+  // nothing uncommitted reaches a sink, and the report says interrupted.
+  void cancel() noexcept;
+
+  progress_snapshot progress() const;
 
  private:
   struct impl;
