@@ -55,11 +55,14 @@ class aqua_client {
   // and in order even across resumed connections. An exception from
   // `on_body` ends the download at once.
   asio::awaitable<void> download(std::string file_id, transport::body_handler on_body);
+  // The same with a consumer that is awaited piece by piece (the next read
+  // waits for it): how the engine hands pieces to its sink threads.
+  asio::awaitable<void> download_async(std::string file_id, transport::async_body_handler on_body);
 
  private:
   // What varies between a JSON call and a download, per attempt.
   struct attempt_hooks {
-    transport::body_handler on_body;  // empty: a buffered JSON call
+    transport::async_body_handler on_body;  // empty: a buffered JSON call
     transport::head_handler on_head;
     std::function<void(transport::http_request&)> prepare;  // adjusts each attempt's request
     std::function<void(const std::system_error&)> on_failure;  // a retriable failure; may throw to stop
