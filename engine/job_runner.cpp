@@ -2,6 +2,7 @@
 
 #include "engine/json_writer.hpp"
 #include "engine/result_pipeline.hpp"
+#include "engine/task_group.hpp"
 
 #include <aquaduct/error.hpp>
 
@@ -12,8 +13,13 @@
 #include <asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 #include <random>
+
+#include <unistd.h>
+#include <cerrno>
+#include <cstdlib>
 
 namespace aquaduct::engine_detail {
 
@@ -109,39 +115,191 @@ located_error locate(const result_pipeline& pipe, const std::system_error& e) {
 
 enum class batch_outcome { delivered, failed, file_gone, file_too_large };
 
-// Streams `files` into `pipe`, each under a download slot: download -> (sink
-// thread) decoder -> CSV parser -> sink streams. `fed` turns true once any
-// byte reached the pipeline.
-asio::awaitable<void> stream_files(run_context& ctx, aqua_client& client, result_pipeline& pipe,
-                                   const std::vector<std::string>& files, bool& fed) {
-  for (const auto& file_id : files) {
+// "job J, query Q, file F", for a file that is not the pipeline's current one.
+std::string location_of(const result_pipeline& pipe, const std::string& file_id) {
+  return "job " + pipe.schema().job + ", query " + pipe.schema().query + ", file " + file_id;
+}
+
+// A result file parked on disk while an earlier file of its batch is still
+// going into the sinks. Unlinked at once: nothing is left behind, whatever
+// happens to the process.
+class spool_file {
+ public:
+  spool_file() {
+    std::string name = (std::filesystem::temp_directory_path() / "aquaduct-spool-XXXXXX").string();
+    fd_ = ::mkstemp(name.data());
+    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "cannot create a spool file " + name);
+    ::unlink(name.c_str());
+  }
+  ~spool_file() { ::close(fd_); }
+  spool_file(const spool_file&) = delete;
+  spool_file& operator=(const spool_file&) = delete;
+
+  void append(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw std::system_error(errno, std::generic_category(), "writing a spool file");
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+      size_ += static_cast<std::uint64_t>(n);
+    }
+  }
+  // Feeds [offset, offset + max) to `put`; returns the bytes fed, 0 at the end.
+  template <class Put>
+  std::size_t feed(std::uint64_t offset, std::size_t max, std::vector<char>& buf, Put&& put) {
+    std::size_t total = 0;
+    while (total < max && offset + total < size_) {
+      const ssize_t n = ::pread(fd_, buf.data(), buf.size(), static_cast<off_t>(offset + total));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw std::system_error(errno ? errno : EIO, std::generic_category(), "reading a spool file");
+      put(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+      total += static_cast<std::size_t>(n);
+    }
+    return total;
+  }
+
+ private:
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+};
+
+// Files of one batch load in order (rows keep the service's order), but
+// their downloads overlap: the file whose turn it is streams straight into
+// the pipeline, while up to `prefetch_files` after it download into spool
+// files, each under a download slot, and are fed when their turn comes.
+constexpr std::size_t prefetch_files = 3;
+
+struct batch_turns {
+  explicit batch_turns(asio::any_io_executor ex) : moved(ex, asio::steady_timer::time_point::max()) {}
+  std::size_t turn = 0;  // the file that goes into the pipeline now
+  bool stop = false;     // a file failed: the others give up
+  std::exception_ptr first_error;  // the failure that stopped them (not their "gave up")
+  asio::steady_timer moved;  // cancelled whenever turn or stop changes: wakes every waiter
+
+  asio::awaitable<void> wait_until(std::function<bool()> ready) {
+    std::error_code ec;
+    while (!stop && !ready()) co_await moved.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  void advance() {
+    ++turn;
+    moved.cancel();
+  }
+  void halt() {
+    stop = true;
+    moved.cancel();
+  }
+};
+
+// Streams one file into `pipe` as it arrives (its turn has come). `fed`
+// turns true once any byte reached the pipeline.
+asio::awaitable<void> stream_file(run_context& ctx, aqua_client& client, result_pipeline& pipe,
+                                  const std::string& file_id, const batch_turns& turns, bool& fed) {
+  pipe.begin_file(file_id);  // no sink call: it only resets the decoder and parser
+  std::optional<located_error> failure;
+  try {
+    co_await client.download_async(file_id, [&](std::string_view piece) -> asio::awaitable<void> {
+      if (ctx.interrupted) throw_interrupted(pipe.location());
+      if (turns.stop) throw std::system_error(aqua_errc::interrupted, pipe.location() + ": another file of the batch failed");
+      fed = true;
+      ctx.counters.bytes_downloaded += piece.size();
+      const std::uint64_t rows = pipe.rows(), decoded = pipe.bytes_decoded();
+      co_await on_sink_thread(ctx, [&] { pipe.put(piece); });
+      ctx.counters.rows += pipe.rows() - rows;
+      ctx.counters.bytes_decoded += pipe.bytes_decoded() - decoded;
+    });
+  } catch (const std::system_error& e) {
+    failure = locate(pipe, e);
+  }
+  if (failure) throw *failure;
+}
+
+// Downloads one file into a spool file ahead of its turn.
+asio::awaitable<std::unique_ptr<spool_file>> prefetch_file(run_context& ctx, aqua_client& client,
+                                                           const result_pipeline& pipe, const std::string& file_id,
+                                                           const batch_turns& turns) {
+  auto spool = std::make_unique<spool_file>();
+  std::optional<located_error> failure;
+  try {
+    co_await client.download_async(file_id, [&](std::string_view piece) -> asio::awaitable<void> {
+      if (ctx.interrupted || turns.stop)
+        throw std::system_error(aqua_errc::interrupted, location_of(pipe, file_id) + ": interrupted");
+      ctx.counters.bytes_downloaded += piece.size();
+      co_await on_sink_thread(ctx, [&] { spool->append(piece); });
+    });
+  } catch (const located_error& e) {
+    failure = e;
+  } catch (const std::system_error& e) {
+    failure = located_error(e.code(), location_of(pipe, file_id) + ": " + transport::bare_what(e));
+  }
+  if (failure) throw *failure;
+  co_return spool;
+}
+
+// Feeds a spooled file into the pipeline, a few MiB per trip to the sink threads.
+asio::awaitable<void> feed_spool(run_context& ctx, result_pipeline& pipe, const std::string& file_id,
+                                 spool_file& spool, bool& fed) {
+  pipe.begin_file(file_id);
+  std::vector<char> buf(256u << 10);
+  for (std::uint64_t offset = 0;;) {
+    if (ctx.interrupted) throw_interrupted(pipe.location());
+    std::size_t n = 0;
+    const std::uint64_t rows = pipe.rows(), decoded = pipe.bytes_decoded();
+    co_await on_sink_thread(ctx, [&] { n = spool.feed(offset, 4u << 20, buf, [&](std::string_view b) { pipe.put(b); }); });
+    ctx.counters.rows += pipe.rows() - rows;
+    ctx.counters.bytes_decoded += pipe.bytes_decoded() - decoded;
+    if (n == 0) break;
+    fed = true;
+    offset += n;
+  }
+}
+
+asio::awaitable<void> load_file(run_context& ctx, aqua_client& client, result_pipeline& pipe,
+                                const std::vector<std::string>& files, std::size_t k, batch_turns& turns, bool& fed) {
+  try {
+    co_await turns.wait_until([&] { return k < turns.turn + 1 + prefetch_files; });
+    if (turns.stop) co_return;
     async_limiter::permit slot = co_await ctx.downloads->acquire();
-    if (!slot) throw_interrupted(pipe.location());
+    if (!slot) throw_interrupted(location_of(pipe, files[k]));
     ++ctx.counters.downloads_active;
     struct active_guard {
       std::atomic<std::uint32_t>& n;
       ~active_guard() { --n; }
     } guard{ctx.counters.downloads_active};
-    pipe.begin_file(file_id);  // no sink call: it only resets the decoder and parser
-    std::optional<located_error> failure;
-    try {
-      co_await client.download_async(file_id, [&](std::string_view piece) -> asio::awaitable<void> {
-        if (ctx.interrupted) throw_interrupted(pipe.location());
-        fed = true;
-        ctx.counters.bytes_downloaded += piece.size();
-        const std::uint64_t rows = pipe.rows(), decoded = pipe.bytes_decoded();
-        co_await on_sink_thread(ctx, [&] { pipe.put(piece); });
-        ctx.counters.rows += pipe.rows() - rows;
-        ctx.counters.bytes_decoded += pipe.bytes_decoded() - decoded;
-      });
-    } catch (const std::system_error& e) {
-      failure = locate(pipe, e);
+    if (turns.turn == k) {
+      co_await stream_file(ctx, client, pipe, files[k], turns, fed);
+    } else {
+      std::unique_ptr<spool_file> spool = co_await prefetch_file(ctx, client, pipe, files[k], turns);
+      slot.release();
+      co_await turns.wait_until([&] { return turns.turn == k; });
+      if (turns.stop) co_return;
+      co_await feed_spool(ctx, pipe, files[k], *spool, fed);
     }
-    if (failure) throw *failure;
     const std::uint64_t rows = pipe.rows();
     co_await on_sink_thread(ctx, [&] { pipe.end_file(); });
     ctx.counters.rows += pipe.rows() - rows;
+    turns.advance();
+  } catch (...) {
+    if (!turns.stop) turns.first_error = std::current_exception();
+    turns.halt();
+    throw;
   }
+}
+
+// Streams a batch's `files` into `pipe`, in order. `fed` turns true once any
+// byte reached the pipeline.
+asio::awaitable<void> stream_files(run_context& ctx, aqua_client& client, result_pipeline& pipe,
+                                   const std::vector<std::string>& files, bool& fed) {
+  auto ex = co_await asio::this_coro::executor;
+  batch_turns turns(ex);
+  task_group all;
+  for (std::size_t k = 0; k < files.size(); ++k) all.spawn(ex, load_file(ctx, client, pipe, files, k, turns, fed));
+  std::exception_ptr failure;
+  try {
+    co_await all.wait();
+  } catch (...) {
+    failure = turns.first_error ? turns.first_error : std::current_exception();
+  }
+  if (failure) std::rethrow_exception(failure);
 }
 
 stream_schema schema_for(const run_context& ctx, const job_config& job, const decode::aqua_job& remote,
@@ -232,7 +390,7 @@ asio::awaitable<batch_outcome> run_batch(run_context& ctx, aqua_client& client, 
       if (ctx.log) ctx.log(std::string(failure->what()) + "; fetching the batch again from its first byte");
       continue;
     }
-    q.status = "failed";
+    q.status = ec == aqua_errc::interrupted ? "cancelled" : "failed";
     q.error = failure->what();
     if (ec == aqua_errc::file_gone && !fed) co_return batch_outcome::file_gone;
     co_return batch_outcome::failed;
@@ -343,6 +501,15 @@ asio::awaitable<void> finish_group(run_context& ctx, window_group& g) {
     g.summary.bytes_decoded = g.pipe->bytes_decoded();
   }
   g.summary.status = "completed";
+}
+
+// One completed batch, as a task of its own (a plain function: a lambda
+// coroutine's captures would die with the lambda).
+asio::awaitable<void> deliver_batch(run_context& ctx, aqua_client& client, const work_unit& unit,
+                                    const decode::aqua_job& remote, const decode::aqua_batch& batch, query_report& q,
+                                    batch_outcome& outcome) {
+  if (unit.group) outcome = co_await feed_window(ctx, client, unit, remote, batch, q);
+  else outcome = co_await run_batch(ctx, client, unit, remote, batch, q);
 }
 
 work_unit half_of(const work_unit& unit, time_window w, std::string& error) {
@@ -516,30 +683,40 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
         break;
       }
 
-      std::vector<std::string> gone;
-      for (auto& q : report.queries) {
+      // The batches of a job deliver at once, each into its own streams; the
+      // download slots bound how many files stream together.
+      std::vector<batch_outcome> outcomes(report.queries.size(), batch_outcome::delivered);
+      task_group batches;
+      for (std::size_t i = 0; i < report.queries.size(); ++i) {
+        query_report& q = report.queries[i];
         if (std::find(pending.begin(), pending.end(), q.name) == pending.end()) continue;
         const decode::aqua_batch* b = find_batch(remote, q.name);
-        batch_outcome outcome = batch_outcome::failed;
         if (!b) {
           q.status = "failed";
           q.error = "the service's job " + remote.id + " has no batch named " + q.name;
+          outcomes[i] = batch_outcome::failed;
           if (unit.group) fail_group(*unit.group, *q.error);
         } else if (b->status != "completed") {
           q.status = b->status.empty() ? "failed" : b->status;
           q.error = "batch " + b->status + (b->message.empty() ? "" : ": " + b->message);
+          outcomes[i] = batch_outcome::failed;
           if (unit.group) fail_group(*unit.group, "job " + unit.display_name + ", query " + q.name + ": " + *q.error);
-        } else if (unit.group) {
-          outcome = co_await feed_window(ctx, client, unit, remote, *b, q);
         } else {
-          outcome = co_await run_batch(ctx, client, unit, remote, *b, q);
+          batches.spawn(ex, deliver_batch(ctx, client, unit, remote, *b, q, outcomes[i]));
         }
+      }
+      co_await batches.wait();
+
+      std::vector<std::string> gone;
+      for (std::size_t i = 0; i < report.queries.size(); ++i) {
+        query_report& q = report.queries[i];
+        const batch_outcome outcome = outcomes[i];
         if (outcome == batch_outcome::file_too_large && unit.window && can_split(*unit.window, unit.group->min_step)) {
           std::string error;
           const auto [a, b2] = split_window(*unit.window);
           work_unit first = half_of(unit, a, error), second = half_of(unit, b2, error);
           if (error.empty()) {
-            if (ctx.log) ctx.log(*q.error + ": splitting the window in two");
+            if (ctx.log) ctx.log(q.error.value_or("too large") + ": splitting the window in two");
             unit.group->pending += 1;
             spawn(std::move(first));
             spawn(std::move(second));
