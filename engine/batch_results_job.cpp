@@ -99,30 +99,31 @@ class batch_job {
   asio::awaitable<job_report> run() {
     job_report report;
     report.name = job_.name;
-    for (const auto& q : job_.queries) report.queries.push_back(query_report{.name = q.name});
+    for (const auto& q : job_.queries) report.queries.emplace_back().name = q.name;
     std::size_t failed = 0;
     for (std::size_t i = 0; i < job_.queries.size(); ++i) {
       query_report& qr = report.queries[i];
-      std::optional<std::system_error> failure;
+      std::error_code failure;  // what() is kept apart: copying a located_error would slice it
       try {
         co_await run_query(job_.queries[i], qr, report);
         qr.status = "completed";
+        continue;
       } catch (const std::system_error& e) {
-        failure = e;
+        failure = e.code();
+        qr.error = e.what();
       } catch (const std::exception& e) {
-        failure = std::system_error(aqua_errc::bad_response, e.what());
+        failure = aqua_errc::bad_response;
+        qr.error = e.what();
       }
-      if (!failure) continue;
       ++failed;
-      qr.error = failure->what();
       qr.status = "failed";
-      if (cancelled(failure->code())) {
+      if (cancelled(failure)) {
         report.status = "cancelled";
         report.error = "job " + job_.name + " cancelled";
         for (std::size_t j = i; j < report.queries.size(); ++j) report.queries[j].status = "cancelled";
         co_return report;
       }
-      if (failure->code() == make_error_condition(condition::auth)) {
+      if (failure == make_error_condition(condition::auth)) {
         // Every other query would be refused too.
         report.auth_refused = true;
         report.status = "failed";
