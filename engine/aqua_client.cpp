@@ -259,4 +259,32 @@ asio::awaitable<void> aqua_client::download_async(std::string file_id, transport
   co_await send(std::move(req), std::move(hooks));
 }
 
+asio::awaitable<std::string> aqua_client::json_text(transport::http_request req) {
+  req.headers.push_back({"Accept", "application/json"});
+  transport::http_response resp = co_await send(std::move(req));
+  co_return std::move(resp.body);
+}
+
+asio::awaitable<std::string> aqua_client::post_json(std::string target, std::string body) {
+  transport::http_request req;
+  req.method = "POST";
+  req.target = std::move(target);
+  req.headers.push_back({"Content-Type", "application/json"});
+  req.body = std::move(body);
+  co_return co_await json_text(std::move(req));
+}
+
+asio::awaitable<std::string> aqua_client::get_json(std::string target) {
+  transport::http_request req;
+  req.target = std::move(target);
+  co_return co_await json_text(std::move(req));
+}
+
+asio::awaitable<std::string> aqua_client::delete_json(std::string target) {
+  transport::http_request req;
+  req.method = "DELETE";
+  req.target = std::move(target);
+  co_return co_await json_text(std::move(req));
+}
+
 }  // namespace aquaduct::engine_detail
