@@ -117,10 +117,12 @@ std::uint64_t count_of(od::value v, std::string_view key) {
 
 cursor parse_cursor(std::string_view text, const fs::path& file) {
   // simdjson reports a cut file as a structure error; say what it most likely is.
-  std::size_t end = text.size();
-  while (end > 0 && (text[end - 1] == ' ' || text[end - 1] == '\n' || text[end - 1] == '\r' || text[end - 1] == '\t')) --end;
-  if (end == 0) corrupt(file, "empty (0 bytes of JSON)");
-  if (text.front() != '{' || text[end - 1] != '}')
+  const auto space = [](char ch) { return ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t'; };
+  std::size_t begin = 0, end = text.size();
+  while (end > 0 && space(text[end - 1])) --end;
+  while (begin < end && space(text[begin])) ++begin;
+  if (end == 0) corrupt(file, "empty (" + std::to_string(text.size()) + " bytes, no JSON)");
+  if (text[begin] != '{' || text[end - 1] != '}')
     corrupt(file, "truncated or not a JSON object (" + std::to_string(text.size()) + " bytes, the last at byte offset " +
                       std::to_string(end - 1) + " is not '}')");
   cursor c;
