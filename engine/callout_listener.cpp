@@ -93,8 +93,8 @@ struct callout_listener::state {
 
   void forget(const std::shared_ptr<tcp::socket>& sock) { std::erase(open, sock); }
 
-  // Reads one request, answers it and closes the sending side.
-  static asio::awaitable<void> exchange(std::shared_ptr<state> st, std::shared_ptr<tcp::socket> sock) {
+  // Reads one request, answers it (then sets *answered) and closes the sending side.
+  static asio::awaitable<void> exchange(std::shared_ptr<state> st, std::shared_ptr<tcp::socket> sock, bool* answered) {
     request_reader reader(st->limits);
     char buf[4096];
     auto progress = request_reader::state::more;
@@ -114,7 +114,7 @@ struct callout_listener::state {
       if (v.status == 200 && !st->stopped && st->on_callout) {
         try {
           st->on_callout(v.job_id, v.status_text);
-        } catch (const std::exception&) {
+        } catch (...) {  // the callback's problem, not the caller's: say so, keep serving
           v.status = 500;
           v.reason = "the callout could not be handled";
         }
@@ -123,6 +123,7 @@ struct callout_listener::state {
     }
     co_await asio::async_write(*sock, asio::buffer(answer), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
+    *answered = true;
     // Lingering close: read (and drop) what the client still sends until it
     // closes, so an early answer is not lost to a reset. The deadline bounds it.
     std::error_code ignored;
@@ -137,9 +138,10 @@ struct callout_listener::state {
   }
 
   static asio::awaitable<void> serve(std::shared_ptr<state> st, std::shared_ptr<tcp::socket> sock) {
-    auto r = co_await (exchange(st, sock) || expire(st->limits.deadline));
+    bool answered = false;
+    auto r = co_await (exchange(st, sock, &answered) || expire(st->limits.deadline));
     std::error_code ec;
-    if (r.index() == 1 && sock->is_open()) {
+    if (r.index() == 1 && !answered && sock->is_open()) {
       // Out of time: say so if the socket takes it at once, then close.
       const std::string answer = http_answer(408, "request not received in time");
       sock->non_blocking(true, ec);

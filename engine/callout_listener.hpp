@@ -6,7 +6,8 @@
 // One request per connection, answered and closed: 200 to a callout, 400 to
 // a malformed request or one without job/status, 404 to another path, 405
 // to a method other than GET/POST, 413/431 past the body/header limits, 408
-// when a connection outlives its deadline, 503 beyond max_connections.
+// when a connection outlives its deadline, 503 beyond max_connections, 500
+// when the callback throws.
 // Request parsing lives in engine/callout_request.hpp.
 //
 // Use it from the executor's thread (or while the executor is not running);

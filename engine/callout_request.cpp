@@ -188,6 +188,7 @@ std::string http_answer(unsigned status, std::string_view text, bool head_reques
     case 408: phrase = "Request Timeout"; break;
     case 413: phrase = "Content Too Large"; break;
     case 431: phrase = "Request Header Fields Too Large"; break;
+    case 500: phrase = "Internal Server Error"; break;
     case 503: phrase = "Service Unavailable"; break;
     default: break;
   }

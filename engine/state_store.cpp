@@ -115,12 +115,21 @@ std::uint64_t count_of(od::value v, std::string_view key) {
   return n;
 }
 
+bool known_mode(std::string_view mode) {
+  return mode == "stateful" || mode == "incremental" || mode == "partition" || mode == "full";
+}
+std::string unknown_mode(std::string_view mode) {
+  return "mode \"" + std::string(mode) + "\" is not stateful, incremental, partition or full";
+}
+
 cursor parse_cursor(std::string_view text, const fs::path& file) {
   // simdjson reports a cut file as a structure error; say what it most likely is.
-  std::size_t end = text.size();
-  while (end > 0 && (text[end - 1] == ' ' || text[end - 1] == '\n' || text[end - 1] == '\r' || text[end - 1] == '\t')) --end;
-  if (end == 0) corrupt(file, "empty (0 bytes of JSON)");
-  if (text.front() != '{' || text[end - 1] != '}')
+  const auto space = [](char ch) { return ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t'; };
+  std::size_t begin = 0, end = text.size();
+  while (end > 0 && space(text[end - 1])) --end;
+  while (begin < end && space(text[begin])) ++begin;
+  if (end == 0) corrupt(file, "empty (" + std::to_string(text.size()) + " bytes, no JSON)");
+  if (text[begin] != '{' || text[end - 1] != '}')
     corrupt(file, "truncated or not a JSON object (" + std::to_string(text.size()) + " bytes, the last at byte offset " +
                       std::to_string(end - 1) + " is not '}')");
   cursor c;
@@ -152,8 +161,7 @@ cursor parse_cursor(std::string_view text, const fs::path& file) {
   if (!version) corrupt(file, "no \"version\"");
   if (*version != 1) corrupt(file, "version " + std::to_string(*version) + " is not supported (this build reads version 1)");
   if (!has_job || !has_query) corrupt(file, "no \"job\" or \"query\"");
-  if (c.mode != "stateful" && c.mode != "incremental" && c.mode != "partition" && c.mode != "full")
-    corrupt(file, "mode \"" + c.mode + "\" is not stateful, incremental, partition or full");
+  if (!known_mode(c.mode)) corrupt(file, unknown_mode(c.mode));
   return c;
 }
 
@@ -243,11 +251,15 @@ std::optional<cursor> state_store::load(std::string_view job, std::string_view q
 
 void state_store::save(const cursor& c) {
   const fs::path file = path_of(c.job, c.query);
-  // A name the file could not give back (invalid UTF-8 makes the JSON unreadable).
-  for (std::string_view s : {std::string_view(c.job), std::string_view(c.query), std::string_view(c.last_job_id)})
+  // Nothing load() would refuse: a mode it knows, text that is valid UTF-8.
+  if (!known_mode(c.mode))
+    throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                            "state file " + file.string() + ": " + unknown_mode(c.mode));
+  for (std::string_view s : {std::string_view(c.job), std::string_view(c.query), std::string_view(c.last_job_id),
+                             std::string_view(c.fingerprint)})
     if (!simdjson::validate_utf8(s.data(), s.size()))
       throw std::system_error(std::make_error_code(std::errc::invalid_argument),
-                              "state file " + file.string() + ": job, query or job id is not valid UTF-8");
+                              "state file " + file.string() + ": job, query, job id or fingerprint is not valid UTF-8");
   // atomic_file: a unique temporary per call, fsync, rename, fsync of the
   // directory; temporaries of dead processes are swept. Concurrent saves of
   // distinct cursors share nothing; of one cursor, the last rename wins whole.

@@ -393,3 +393,22 @@ TEST_CASE("a callback that stops the listener from inside a callout is safe") {
   s.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
   CHECK(ec);
 }
+
+TEST_CASE("a callback that throws is answered 500 and the listener keeps serving") {
+  running_listener rl;
+  const auto port = rl.port();
+  int calls = 0;
+  rl.on_io([&] {
+    rl.listener().on_callout([&](std::string_view job, std::string_view) {
+      ++calls;
+      if (job == "boom") throw std::runtime_error("handler failed");
+      if (job == "int") throw 42;
+    });
+  });
+  CHECK(status_of(ask(port, get("/callout?job=boom&status=Completed"))) == 500);
+  CHECK(status_of(ask(port, get("/callout?job=int&status=Completed"))) == 500);
+  CHECK(status_of(ask(port, get("/callout?job=fine&status=Completed"))) == 200);
+  int seen = 0;
+  rl.on_io([&] { seen = calls; });
+  CHECK(seen == 3);
+}

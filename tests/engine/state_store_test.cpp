@@ -327,8 +327,13 @@ TEST_CASE("unusual job and query names stay inside the directory and never share
   for (const auto& e : fs::recursive_directory_iterator(tmp.path()))
     if (e.path() != s.dir()) CHECK_MESSAGE(e.path().parent_path() == s.dir(), e.path().string());
 
+  // What load() would refuse is never written.
   cursor bad = sample("\xff\xfe", "Account");
   CHECK_THROWS_AS(s.save(bad), std::system_error);
+  bad = sample("job", "Account");
+  bad.mode = "";
+  CHECK_THROWS_AS(s.save(bad), std::system_error);
+  CHECK(!s.load("job", "Account"));
 }
 
 TEST_CASE("8 threads saving at once: every cursor whole, nothing left behind") {
