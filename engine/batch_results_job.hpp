@@ -18,9 +18,10 @@
 // retries, bad JSON, a document over the decoder's limit, a sink exception)
 // fails its own query_report with a message naming job, query and batch id;
 // the other queries still run. Authentication refused stops the job (the
-// queries not yet run fail too). Cancelling the coroutine marks the query in
-// flight and the rest "cancelled". NEVER THROWS: every failure is in the
-// job_report.
+// queries not yet run fail too). Cancelling the coroutine through its
+// cancellation slot while a batch is pending DELETEs that batch, then marks
+// the query in flight and the rest "cancelled" (job status "cancelled").
+// NEVER THROWS: every failure is in the job_report.
 #include "engine/job_runner.hpp"
 
 #include <asio/awaitable.hpp>
