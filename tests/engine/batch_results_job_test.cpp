@@ -480,13 +480,20 @@ TEST_CASE("Errored, unreadable and never-ending batches fail their own query, na
                        engine_detail::json_quote(body) + times + "}]}";
     REQUIRE(http.call("POST", "/_emulator/faults", rule).status == 200);
   };
-  SUBCASE("Errored") {
-    arm(R"({"batchId":)" + std::to_string(next) + R"(,"batchStatus":"Errored"})", R"(,"times":1)");
-    const run_result r = run(io, src, batch_job({query("bad", "select Id from Account limit 2"), query("good", "select Id from Account limit 2")}), {&sink});
-    REQUIRE(r.report.queries[0].error);
-    CHECK(*r.report.queries[0].error == "job crm, query bad, batch " + std::to_string(next) + " ended Errored");
-    CHECK(r.report.queries[1].status == "completed");
-    CHECK(sink.find("bad__type_1").empty());
+  SUBCASE("Errored, Error, Cancelled") {
+    long long id = next;
+    for (const std::string status : {"Errored", "Error", "Cancelled"}) {
+      CAPTURE(status);
+      arm(R"({"batchId":)" + std::to_string(id) + R"(,"batchStatus":")" + status + R"("})", R"(,"times":1)");
+      const run_result r = run(io, src, batch_job({query("bad", "select Id from Account limit 2"), query("good", "select Id from Account limit 2")}), {&sink});
+      CHECK(r.report.status == "failed");
+      CHECK(r.report.queries[0].status == "failed");
+      REQUIRE(r.report.queries[0].error);
+      CHECK(*r.report.queries[0].error == "job crm, query bad, batch " + std::to_string(id) + " ended " + status);
+      CHECK(r.report.queries[1].status == "completed");
+      CHECK(sink.find("bad__type_1").empty());
+      id += 2;  // the good query's batch took the next id
+    }
   }
   SUBCASE("not JSON") {
     arm("{\"batchId\":", R"(,"times":1)");
