@@ -166,16 +166,27 @@ class batch_job {
     const auto give_up = waiting + std::chrono::seconds(ctx_.source.poll.timeout_s);
     asio::steady_timer timer(co_await asio::this_coro::executor);
     for (unsigned attempt = 0; attempt == 0 || pending(doc.batch_status); ++attempt) {
-      if (clock::now() >= give_up) co_await time_out(at, id, doc.batch_status);
+      if (clock::now() >= give_up)
+        co_await abandon(at, id, aqua_errc::job_timeout,
+                         "still " + doc.batch_status + " after " + std::to_string(ctx_.source.poll.timeout_s) + " s");
       timer.expires_after(std::min<clock::duration>(
           poll_delay(ctx_.source.poll, attempt, transport::jitter_unit()),
           give_up - clock::now() + std::chrono::milliseconds(1)));
-      co_await timer.async_wait(asio::use_awaitable);
+      std::error_code ec;  // co_await is not allowed in a handler: act below
+      std::string what;
       try {
+        co_await timer.async_wait(asio::use_awaitable);
         body = co_await client_.get_json("/v4/batch/" + id);
       } catch (const std::system_error& e) {
-        throw located_error(e.code(), at + ": " + e.what());
+        ec = e.code();
+        what = e.what();
       }
+      if (ec && cancelled(ec)) {
+        // Awaiting anything while the cancellation is pending throws at once.
+        co_await asio::this_coro::reset_cancellation_state();
+        co_await abandon(at, id, ec, "cancelled while waiting");
+      }
+      if (ec) throw located_error(ec, at + ": " + what);
       read(body, doc, at + ": GET /v4/batch/" + id);
       if (doc.batch_id != id)
         throw located_error(aqua_errc::bad_response, at + ": GET /v4/batch/" + id + " answered batch " + doc.batch_id);
@@ -205,9 +216,13 @@ class batch_job {
     if (ec) throw located_error(aqua_errc::bad_response, where + ": " + what);
   }
 
-  // Frees the tenant's batch slot (10 at most), then fails. The service may
-  // have finished it meanwhile: the message says what DELETE answered.
-  asio::awaitable<void> time_out(const std::string& at, const std::string& id, const std::string& status) {
+  // Cancels the batch on the service, freeing the tenant's slot (10 at most),
+  // then throws `why`. The service may have finished it meanwhile: the
+  // message says what DELETE answered. After our own cancellation the caller
+  // resets the cancellation state first, so the DELETE is still sent (bounded
+  // by the request deadline).
+  asio::awaitable<void> abandon(const std::string& at, const std::string& id, std::error_code why,
+                                const std::string& what) {
     std::string note;
     try {
       const std::string body = co_await client_.delete_json("/v4/batch/" + id);
@@ -217,8 +232,7 @@ class batch_job {
     } catch (const std::system_error& e) {
       note = "; cancelling it failed too: " + std::string(e.what());
     }
-    throw located_error(aqua_errc::job_timeout, at + ": still " + status + " after " +
-                                                    std::to_string(ctx_.source.poll.timeout_s) + " s" + note);
+    throw located_error(why, at + ": " + what + note);
   }
 
   const run_context& ctx_;

@@ -18,9 +18,16 @@
 // retries, bad JSON, a document over the decoder's limit, a sink exception)
 // fails its own query_report with a message naming job, query and batch id;
 // the other queries still run. Authentication refused stops the job (the
-// queries not yet run fail too). Cancelling the coroutine marks the query in
-// flight and the rest "cancelled". NEVER THROWS: every failure is in the
-// job_report.
+// queries not yet run fail too). Cancelling the coroutine through its
+// cancellation slot while a batch is pending DELETEs that batch, then marks
+// the query in flight and the rest "cancelled" (job status "cancelled").
+// NEVER THROWS: every failure is in the job_report.
+//
+// The report: job_id = the batch ids, comma-separated in query order;
+// submit_s and wait_s summed over the batches; per query, files = 1 (the
+// document), bytes_downloaded = bytes_decoded = its size, rows = rows of all
+// its tables. Queries run one after another, so a job never holds more than
+// one of the tenant's 10 batch slots.
 #include "engine/job_runner.hpp"
 
 #include <asio/awaitable.hpp>

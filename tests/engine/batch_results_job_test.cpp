@@ -14,6 +14,10 @@
 
 #include <simdjson.h>
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/post.hpp>
+
 #include <algorithm>
 #include <map>
 #include <stdexcept>
@@ -476,13 +480,20 @@ TEST_CASE("Errored, unreadable and never-ending batches fail their own query, na
                        engine_detail::json_quote(body) + times + "}]}";
     REQUIRE(http.call("POST", "/_emulator/faults", rule).status == 200);
   };
-  SUBCASE("Errored") {
-    arm(R"({"batchId":)" + std::to_string(next) + R"(,"batchStatus":"Errored"})", R"(,"times":1)");
-    const run_result r = run(io, src, batch_job({query("bad", "select Id from Account limit 2"), query("good", "select Id from Account limit 2")}), {&sink});
-    REQUIRE(r.report.queries[0].error);
-    CHECK(*r.report.queries[0].error == "job crm, query bad, batch " + std::to_string(next) + " ended Errored");
-    CHECK(r.report.queries[1].status == "completed");
-    CHECK(sink.find("bad__type_1").empty());
+  SUBCASE("Errored, Error, Cancelled") {
+    long long id = next;
+    for (const std::string status : {"Errored", "Error", "Cancelled"}) {
+      CAPTURE(status);
+      arm(R"({"batchId":)" + std::to_string(id) + R"(,"batchStatus":")" + status + R"("})", R"(,"times":1)");
+      const run_result r = run(io, src, batch_job({query("bad", "select Id from Account limit 2"), query("good", "select Id from Account limit 2")}), {&sink});
+      CHECK(r.report.status == "failed");
+      CHECK(r.report.queries[0].status == "failed");
+      REQUIRE(r.report.queries[0].error);
+      CHECK(*r.report.queries[0].error == "job crm, query bad, batch " + std::to_string(id) + " ended " + status);
+      CHECK(r.report.queries[1].status == "completed");
+      CHECK(sink.find("bad__type_1").empty());
+      id += 2;  // the good query's batch took the next id
+    }
   }
   SUBCASE("not JSON") {
     arm("{\"batchId\":", R"(,"times":1)");
@@ -574,4 +585,43 @@ TEST_CASE("refused credentials stop the job: auth_refused, no query runs after t
   run(io, src, batch_job({query("a", "select Id from Account limit 1")}), {&sink});
   CHECK(http.requests("/v4/batch", "401") == 2 * refused);
   CHECK(http.requests("/v4/batch", "200") == 0);
+}
+
+TEST_CASE("cancelling the job while a batch is pending cancels that batch on the service and the rest never run") {
+  // Every poll answers InProgress; the first one is a 503, whose retry is where the test cancels.
+  emulator::server srv(emulator_options(R"({"rules":[
+      {"path":"/v4/batch/*","method":"GET","fault":"status","code":503,"times":1},
+      {"path":"/v4/batch/*","method":"GET","fault":"status","code":200,"body":"{\"batchId\":0,\"batchStatus\":\"InProgress\"}"}]})"));
+  srv.start();
+  asio::io_context io;
+  recording_sink sink;
+  const auto src = source_for(srv);
+  const auto job = batch_job({query("a", "select Id from Account limit 1"), query("b", "select Id from Account limit 1")});
+  asio::cancellation_signal cancel;
+  engine_detail::run_context ctx;
+  ctx.source = src;
+  ctx.aqua = engine_detail::make_aqua_session(io.get_executor(), src, "test.toml", [&](std::string_view line) {
+    if (contains(std::string(line), "retrying GET /v4/batch/"))
+      asio::post(io, [&] { cancel.emit(asio::cancellation_type::terminal); });
+  });
+  ctx.sinks = {&sink};
+  std::optional<job_report> report;
+  asio::co_spawn(io, run_batch_results_job(ctx, job, inline_delivery()),
+                 asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e, job_report r) {
+                   REQUIRE_FALSE(e);
+                   report = std::move(r);
+                 }));
+  io.run();
+
+  REQUIRE(report);
+  CHECK(report->status == "cancelled");
+  REQUIRE(report->queries.size() == 2);
+  CHECK(report->queries[0].status == "cancelled");
+  CHECK(report->queries[1].status == "cancelled");
+  REQUIRE(report->queries[0].error);
+  const std::string id = batch_ids(*report).at(0);
+  CHECK(contains(*report->queries[0].error, "job crm, query a, batch " + id + ": cancelled while waiting"));
+  CHECK(contains(*report->queries[0].error, "DELETE answered batchStatus "));
+  CHECK(batch_ids(*report).size() == 1);  // b was never submitted
+  CHECK(sink.streams.empty());
 }
