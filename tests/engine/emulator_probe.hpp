@@ -101,6 +101,7 @@ class emulator_probe {
   }
 
   void arm_faults(const std::string& rules_json) { call("POST", "/_emulator/faults", rules_json); }
+  void disarm_faults() { call("DELETE", "/_emulator/faults"); }
 
   mutation mutate(const std::string& request_json) {
     const std::string body = call("POST", "/_emulator/mutate", request_json);
@@ -145,7 +146,7 @@ class emulator_probe {
     const auto until = std::chrono::steady_clock::now() + deadline;
     for (;;) {
       simdjson::dom::element doc = parser_.parse(call("GET", "/v1/batch-query/jobs/" + job_id, "", true));
-      const std::string status(std::string_view(doc["status"]));
+      const std::string status{std::string_view(doc["status"])};
       if (status == "completed") {
         simdjson::dom::element batch = doc["batches"].at(0);
         std::vector<std::string> files;
@@ -168,12 +169,14 @@ class emulator_probe {
     }
   }
 
- private:
-  // A poll interval (never a wait for an outcome: callers re-check a condition).
+  // A poll or sampling interval (never a wait for an outcome: callers
+  // re-check a condition).
   void pause(std::chrono::milliseconds d) {
     asio::steady_timer t(io_, d);
     t.wait();
   }
+
+ private:
 
   asio::io_context io_;
   std::unique_ptr<transport::http_client> http_;

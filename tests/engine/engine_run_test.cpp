@@ -51,9 +51,12 @@ run_report run_toml(const std::string& toml) {
   return eng.run();
 }
 
-std::string three_digits(std::size_t i) {
-  std::string s = std::to_string(i);
-  return std::string(3 - std::min<std::size_t>(3, s.size()), '0') + s;
+// "<prefix>007": names that sort in job order.
+std::string numbered(std::string prefix, std::size_t i) {
+  const std::string n = std::to_string(i);
+  prefix.append(3 - std::min<std::size_t>(3, n.size()), '0');
+  prefix.append(n);
+  return prefix;
 }
 
 }  // namespace
@@ -82,7 +85,7 @@ TEST_CASE("200 jobs in one pipeline, with job latency: every job's rows equal th
     known_query q = kinds[i % kinds.size()];
     if (q.limit) q.limit = 1 + (i * 7) % opts.scale;
     queries.push_back(q);
-    toml += test::toml_job("j" + three_digits(i), {{"rows", q.zoql()}}, "format = \"" + formats[i % formats.size()] + "\"\n");
+    toml += test::toml_job(numbered("j", i), {{"rows", q.zoql()}}, std::string("format = \"").append(formats[i % formats.size()]).append("\"\n"));
   }
   toml += test::toml_sink("csv", out.path().string());
 
@@ -93,7 +96,7 @@ TEST_CASE("200 jobs in one pipeline, with job latency: every job's rows equal th
   for (std::size_t i = 0; i < job_count; ++i) {
     const job_report& j = report.jobs[i];
     CAPTURE(j.name);
-    CHECK(j.name == "j" + three_digits(i));
+    CHECK(j.name == numbered("j", i));
     CHECK(j.status == "completed");
     REQUIRE(j.queries.size() == 1);
     const test::rows expected = queries[i].expected(opts);
@@ -131,7 +134,7 @@ TEST_CASE("the tenant's active-job limit is never exceeded, per /_emulator/stats
     std::string toml = test::toml_source(
         srv.base_url(), c.config_limit ? "max_active_jobs = " + std::to_string(*c.config_limit) + "\n" : "");
     for (std::size_t i = 0; i < c.jobs; ++i)
-      toml += test::toml_job("limit" + three_digits(i), {{"Accounts", "select Id, Name from Account"}});
+      toml += test::toml_job(numbered("limit", i), {{"Accounts", "select Id, Name from Account"}});
     toml += test::toml_sink("csv", out.path().string());
 
     // A second client samples the tenant's active jobs for the whole run.
@@ -145,6 +148,7 @@ TEST_CASE("the tenant's active-job limit is never exceeded, per /_emulator/stats
         while (!done.load()) {
           peak = std::max(peak, probe.stats().active_stateless);
           ++samples;
+          probe.pause(std::chrono::milliseconds(2));  // many samples per job latency, without hogging the emulator
         }
       } catch (const std::exception& e) {
         sampler_error = e.what();
