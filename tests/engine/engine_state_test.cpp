@@ -255,95 +255,110 @@ TEST_CASE("stateful: a full load, then /_emulator/mutate, then an incremental lo
     for (const auto& gone : m.deleted) CHECK_MESSAGE(row.at(0) != gone, "deleted account " << gone << " still in the table");
 }
 
-TEST_CASE("crash safety, stateless: killed before the sink commits, the rerun ends equal to one clean run") {
-  emulator::server srv(tenant(31));
-  srv.start();
-  test::emulator_probe probe(srv.base_url());
+namespace {
+
+std::string sqlite_sink_toml(const std::string& db) { return "[[sinks]]\ntype = \"sqlite\"\npath = \"" + db + "\"\n"; }
+
+// A crash and its recovery: crash_child runs a pipeline and dies before its
+// commit; reruns go into crash.db with the same state dir, the clean run
+// into clean.db with a state dir of its own.
+struct crash_scene {
+  explicit crash_scene(std::uint64_t seed) : srv(tenant(seed)) {
+    srv.start();
+    probe.emplace(srv.base_url());
+  }
+
+  std::string source() const { return test::toml_source(srv.base_url()); }
+
+  // crash_child runs `pipeline` (without sinks): it must die at its commit,
+  // after its job completed on the server.
+  void crash(const std::string& pipeline) {
+    write_text(dir.path() / "child.toml", pipeline);
+    const std::uint64_t completed_before = probe->stats().job_count("completed");
+    child_process child({AQUADUCT_CRASH_CHILD, (dir.path() / "child.toml").string(), state, crash_db},
+                        dir.path() / "child.out");
+    const int status = child.wait(std::chrono::seconds(180));
+    REQUIRE_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 77), describe_status(status) << "\n" << child.output());
+    CHECK(probe->stats().job_count("completed") == completed_before + 1);
+  }
+
+  // A normal run into crash.db with the state dir the crash used.
+  run_report run(const std::string& pipeline) {
+    return run_engine(parse_pipeline(pipeline + sqlite_sink_toml(crash_db), "run.toml"), state);
+  }
+  run_report clean_run(const std::string& pipeline) {
+    return run_engine(parse_pipeline(pipeline + sqlite_sink_toml(clean_db), "clean.toml"), (dir.path() / "clean-state").string());
+  }
+
+  // The recovered table equals the clean run's, and the tenant's data.
+  void check_recovered(const std::string& table) {
+    const auto recovered = test::read_sqlite_table(crash_db, table);
+    const auto reference = test::read_sqlite_table(clean_db, table);
+    REQUIRE(recovered);
+    REQUIRE(reference);
+    CHECK(recovered->columns == reference->columns);
+    CHECK(test::sorted(recovered->data) == test::sorted(reference->data));
+    check_table_equals_tenant(*probe, crash_db, table);
+  }
+
+  emulator::server srv;
+  std::optional<test::emulator_probe> probe;
   temp_dir dir;
-  const std::string crash_db = (dir.path() / "crash.db").string();
-  const std::string clean_db = (dir.path() / "clean.db").string();
-  const std::string state = (dir.path() / "state").string();
-  const std::string source = test::toml_source(srv.base_url());
-  const std::string job = test::toml_job("crashy", {{"Accounts", account_zoql}});
-  write_text(dir.path() / "child.toml", source + job);
+  std::string crash_db = (dir.path() / "crash.db").string();
+  std::string clean_db = (dir.path() / "clean.db").string();
+  std::string state = (dir.path() / "state").string();
+};
 
-  child_process child({AQUADUCT_CRASH_CHILD, (dir.path() / "child.toml").string(), state, crash_db},
-                      dir.path() / "child.out");
-  const int status = child.wait(std::chrono::seconds(180));
-  REQUIRE_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 77), describe_status(status) << "\n" << child.output());
-  CHECK(probe.stats().job_count("completed") == 1);  // the job completed on the server
-  CHECK_FALSE(test::read_sqlite_table(crash_db, "crashy__Accounts"));  // nothing committed
+}  // namespace
 
-  const run_report rerun = run_engine(parse_pipeline(source + job + "[[sinks]]\ntype = \"sqlite\"\npath = \"" + crash_db + "\"\n", "rerun.toml"), state);
+TEST_CASE("crash safety, stateless: killed before the sink commits, the rerun ends equal to one clean run") {
+  crash_scene scene(31);
+  const std::string pipeline = scene.source() + test::toml_job("crashy", {{"Accounts", account_zoql}});
+  scene.crash(pipeline);
+  CHECK_FALSE(test::read_sqlite_table(scene.crash_db, "crashy__Accounts"));  // nothing committed
+
+  const run_report rerun = scene.run(pipeline);
   CHECK_MESSAGE(rerun.exit_code() == 0, rerun.to_table());
-  const run_report clean = run_engine(parse_pipeline(source + job + "[[sinks]]\ntype = \"sqlite\"\npath = \"" + clean_db + "\"\n", "clean.toml"),
-                                      (dir.path() / "clean-state").string());
+  const run_report clean = scene.clean_run(pipeline);
   CHECK_MESSAGE(clean.exit_code() == 0, clean.to_table());
-
-  const auto recovered = test::read_sqlite_table(crash_db, "crashy__Accounts");
-  const auto reference = test::read_sqlite_table(clean_db, "crashy__Accounts");
-  REQUIRE(recovered);
-  REQUIRE(reference);
-  CHECK(recovered->columns == reference->columns);
-  CHECK(test::sorted(recovered->data) == test::sorted(reference->data));
-  check_table_equals_tenant(probe, crash_db, "crashy__Accounts");
+  scene.check_recovered("crashy__Accounts");
 }
 
 TEST_CASE("crash safety, stateful: the server's session moved on, the rerun fetches the gap again") {
-  emulator::server srv(tenant(41));
-  srv.start();
-  test::emulator_probe probe(srv.base_url());
-  temp_dir dir;
-  const std::string crash_db = (dir.path() / "crash.db").string();
-  const std::string clean_db = (dir.path() / "clean.db").string();
-  const std::string state = (dir.path() / "state").string();
-  const std::string source = test::toml_source(srv.base_url());
-  const auto job = [](const std::string& project) {
-    return test::toml_job("sess", {{"Accounts", account_zoql}},
+  crash_scene scene(41);
+  const auto pipeline = [&](const std::string& project) {
+    return scene.source() +
+           test::toml_job("sess", {{"Accounts", account_zoql}},
                           "format = \"gzip\"\nversion = \"1.1\"\npartner = \"acme\"\nproject = \"" + project + "\"\n") +
            "deleted = { column = \"IsDeleted\", format = \"Boolean\" }\n";
   };
-  const auto sqlite = [](const std::string& db) { return "[[sinks]]\ntype = \"sqlite\"\npath = \"" + db + "\"\n"; };
 
   // 1. A committed full load.
-  const run_report first = run_engine(parse_pipeline(source + job("crash") + sqlite(crash_db), "first.toml"), state);
+  const run_report first = scene.run(pipeline("crash"));
   REQUIRE_MESSAGE(first.exit_code() == 0, first.to_table());
 
   // 2. Changes, then a run that dies before its commit, after the server's
   //    session recorded its job as completed.
-  std::vector<std::string> ids = account_ids(probe);
+  std::vector<std::string> ids = account_ids(*scene.probe);
   REQUIRE(ids.size() > 20);
-  const test::mutation m1 = probe.mutate(R"({"object":"Account","create":2,"update_ids":)" + json_ids({ids[1], ids[2]}) +
-                                         R"(,"delete_ids":)" + json_ids({ids[5]}) + "}");
-  write_text(dir.path() / "child.toml", source + job("crash"));
-  const std::uint64_t completed_before = probe.stats().job_count("completed");
-  child_process child({AQUADUCT_CRASH_CHILD, (dir.path() / "child.toml").string(), state, crash_db},
-                      dir.path() / "child.out");
-  const int status = child.wait(std::chrono::seconds(180));
-  REQUIRE_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 77), describe_status(status) << "\n" << child.output());
-  CHECK(probe.stats().job_count("completed") == completed_before + 1);
+  const test::mutation m1 = scene.probe->mutate(R"({"object":"Account","create":2,"update_ids":)" +
+                                                json_ids({ids[1], ids[2]}) + R"(,"delete_ids":)" + json_ids({ids[5]}) + "}");
+  scene.crash(pipeline("crash"));
 
   // 3. More changes; the rerun must carry both sets: the session's own window
   //    starts after the crashed job, our cursor before it.
-  const test::mutation m2 = probe.mutate(R"({"object":"Account","create":1,"update_ids":)" + json_ids({ids[7], ids[8]}) +
-                                         R"(,"delete_ids":)" + json_ids({ids[9]}) + "}");
-  const run_report rerun = run_engine(parse_pipeline(source + job("crash") + sqlite(crash_db), "rerun.toml"), state);
+  const test::mutation m2 = scene.probe->mutate(R"({"object":"Account","create":1,"update_ids":)" +
+                                                json_ids({ids[7], ids[8]}) + R"(,"delete_ids":)" + json_ids({ids[9]}) + "}");
+  const run_report rerun = scene.run(pipeline("crash"));
   REQUIRE_MESSAGE(rerun.exit_code() == 0, rerun.to_table());
   const query_report& q = rerun.jobs.at(0).queries.at(0);
   CHECK_FALSE(q.full);
   CHECK(q.rows == touched({m1, m2}).size());
 
   // 4. One clean run of a new session, into another database.
-  const run_report clean =
-      run_engine(parse_pipeline(source + job("clean") + sqlite(clean_db), "clean.toml"), (dir.path() / "clean-state").string());
+  const run_report clean = scene.clean_run(pipeline("clean"));
   REQUIRE_MESSAGE(clean.exit_code() == 0, clean.to_table());
-  const auto recovered = test::read_sqlite_table(crash_db, "sess__Accounts");
-  const auto reference = test::read_sqlite_table(clean_db, "sess__Accounts");
-  REQUIRE(recovered);
-  REQUIRE(reference);
-  CHECK(recovered->columns == reference->columns);
-  CHECK(test::sorted(recovered->data) == test::sorted(reference->data));
-  check_table_equals_tenant(probe, crash_db, "sess__Accounts");
+  scene.check_recovered("sess__Accounts");
 }
 
 TEST_CASE("SIGINT: the aquaduct CLI cancels its jobs on the server, exits 130 and leaves no final file") {
@@ -420,7 +435,7 @@ TEST_CASE("a download broken on a server without Range restarts that file from z
   temp_dir dir;
   const std::string db = (dir.path() / "restart.db").string();
   const std::string toml = test::toml_source(srv.base_url()) + test::toml_job("restart", {{"Accounts", account_zoql}}) +
-                           "[[sinks]]\ntype = \"sqlite\"\npath = \"" + db + "\"\n" +
+                           sqlite_sink_toml(db) +
                            test::toml_sink("csv", (dir.path() / "out").string());
 
   const run_report report = run_engine(parse_pipeline(toml, "restart.toml"), (dir.path() / "state").string());
