@@ -220,41 +220,64 @@ void write_text(const std::filesystem::path& p, const std::string& text) {
 }  // namespace
 
 TEST_CASE("stateful: a full load, then /_emulator/mutate, then an incremental load carrying the deletions") {
-  emulator::server srv(tenant(21));
-  srv.start();
-  test::emulator_probe probe(srv.base_url());
-  temp_dir dir;
-  const std::string db = (dir.path() / "warehouse.db").string();
-  const std::string state = (dir.path() / "state").string();
-  const auto pipeline = [&] { return one_query_pipeline(srv.base_url(), db, stateful_accounts_job("sess", "warehouse")); };
+  // incrementalTime must be in the data centre's zone (aqua-contract.md §1.3):
+  // a Pacific tenant read as UTC starts the window hours late and misses the
+  // changes; a UTC tenant read as Pacific starts it hours early and carries
+  // changes committed before the first run again.
+  struct zone_case {
+    const char* name;
+    bool utc_tenant;
+    data_center_zone zone;
+  };
+  for (const zone_case zc : {zone_case{"US data centre (Pacific), zone automatic", false, data_center_zone::automatic},
+                             zone_case{"EU data centre (UTC), time_zone = utc", true, data_center_zone::utc}}) {
+    CAPTURE(zc.name);
+    emulator::options opts = tenant(21);
+    opts.utc_tenant = zc.utc_tenant;
+    emulator::server srv(opts);
+    srv.start();
+    test::emulator_probe probe(srv.base_url());
+    temp_dir dir;
+    const std::string db = (dir.path() / "warehouse.db").string();
+    const std::string state = (dir.path() / "state").string();
+    const auto pipeline = [&] {
+      pipeline_config cfg = one_query_pipeline(srv.base_url(), db, stateful_accounts_job("sess", "warehouse"));
+      cfg.source.time_zone = zc.zone;
+      return cfg;
+    };
 
-  const run_report first = run_engine(pipeline(), state);
-  REQUIRE_MESSAGE(first.exit_code() == 0, first.to_table());
-  CHECK(first.jobs.at(0).queries.at(0).full);
-  check_table_equals_tenant(probe, db, "sess__Accounts");
-  CHECK_MESSAGE(has_json_file(state), "no cursor file under the state dir after a committed stateful run");
+    // Changes before the first run: its full load has them, and no later
+    // window may carry them again.
+    const std::vector<std::string> ids = account_ids(probe);
+    REQUIRE(ids.size() > 40);
+    probe.mutate(R"({"object":"Account","update_ids":)" + json_ids({ids[30], ids[31]}) + "}");
 
-  // Disjoint changes: 3 new accounts, 4 updated, 2 deleted.
-  const std::vector<std::string> ids = account_ids(probe);
-  REQUIRE(ids.size() > 20);
-  const test::mutation m = probe.mutate(R"({"object":"Account","create":3,"update_ids":)" +
-                                        json_ids({ids[1], ids[2], ids[3], ids[4]}) + R"(,"delete_ids":)" +
-                                        json_ids({ids[10], ids[11]}) + "}");
-  REQUIRE(m.created.size() == 3);
-  REQUIRE(m.deleted.size() == 2);
+    const run_report first = run_engine(pipeline(), state);
+    REQUIRE_MESSAGE(first.exit_code() == 0, first.to_table());
+    CHECK(first.jobs.at(0).queries.at(0).full);
+    check_table_equals_tenant(probe, db, "sess__Accounts");
+    CHECK_MESSAGE(has_json_file(state), "no cursor file under the state dir after a committed stateful run");
 
-  const run_report second = run_engine(pipeline(), state);
-  REQUIRE_MESSAGE(second.exit_code() == 0, second.to_table());
-  const query_report& q = second.jobs.at(0).queries.at(0);
-  CHECK_MESSAGE(!q.full, "the second run of a stateful session must be incremental");
-  CHECK(q.rows == touched({m}).size());  // the changes only, deletions included
-  check_table_equals_tenant(probe, db, "sess__Accounts");
-  const auto table = test::read_sqlite_table(db, "sess__Accounts");
-  REQUIRE(table);
-  const test::rows kept_ids = test::project(*table, {"Account.Id"});
-  for (const auto& gone : m.deleted)
-    CHECK_MESSAGE(!std::binary_search(kept_ids.begin(), kept_ids.end(), std::vector<std::string>{gone}),
-                  "deleted account " << gone << " still in the table");
+    // Disjoint changes: 3 new accounts, 4 updated, 2 deleted.
+    const test::mutation m = probe.mutate(R"({"object":"Account","create":3,"update_ids":)" +
+                                          json_ids({ids[1], ids[2], ids[3], ids[4]}) + R"(,"delete_ids":)" +
+                                          json_ids({ids[10], ids[11]}) + "}");
+    REQUIRE(m.created.size() == 3);
+    REQUIRE(m.deleted.size() == 2);
+
+    const run_report second = run_engine(pipeline(), state);
+    REQUIRE_MESSAGE(second.exit_code() == 0, second.to_table());
+    const query_report& q = second.jobs.at(0).queries.at(0);
+    CHECK_MESSAGE(!q.full, "the second run of a stateful session must be incremental");
+    CHECK(q.rows == touched({m}).size());  // the changes only, deletions included
+    check_table_equals_tenant(probe, db, "sess__Accounts");
+    const auto table = test::read_sqlite_table(db, "sess__Accounts");
+    REQUIRE(table);
+    const test::rows kept_ids = test::project(*table, {"Account.Id"});
+    for (const auto& gone : m.deleted)
+      CHECK_MESSAGE(!std::binary_search(kept_ids.begin(), kept_ids.end(), std::vector<std::string>{gone}),
+                    "deleted account " << gone << " still in the table");
+  }
 }
 
 namespace {
@@ -363,35 +386,38 @@ TEST_CASE("crash safety, stateful: the server's session moved on, the rerun fetc
   scene.check_recovered("sess__Accounts");
 }
 
-TEST_CASE("SIGINT: the aquaduct CLI cancels its jobs on the server, exits 130 and leaves no final file") {
-  emulator::options opts = tenant(51);
-  opts.latency = std::chrono::minutes(30);
-  emulator::server srv(opts);
-  srv.start();
-  test::emulator_probe probe(srv.base_url());
-  temp_dir dir;
-  const std::filesystem::path out = dir.path() / "out";
-  const std::vector<std::string> jobs = {"one", "two", "three"};
-  std::string toml = test::toml_source(srv.base_url());
-  for (const auto& j : jobs) toml += test::toml_job(j, {{"Accounts", account_zoql}});
-  toml += test::toml_sink("csv", out.string());
-  write_text(dir.path() / "pipeline.toml", toml);
+TEST_CASE("SIGINT or SIGTERM: the aquaduct CLI cancels its jobs on the server, exits 130 and leaves no final file") {
+  for (const int sig : {SIGINT, SIGTERM}) {
+    CAPTURE(sig);
+    emulator::options opts = tenant(51);
+    opts.latency = std::chrono::minutes(30);
+    emulator::server srv(opts);
+    srv.start();
+    test::emulator_probe probe(srv.base_url());
+    temp_dir dir;
+    const std::filesystem::path out = dir.path() / "out";
+    const std::vector<std::string> jobs = {"one", "two", "three"};
+    std::string toml = test::toml_source(srv.base_url());
+    for (const auto& j : jobs) toml += test::toml_job(j, {{"Accounts", account_zoql}});
+    toml += test::toml_sink("csv", out.string());
+    write_text(dir.path() / "pipeline.toml", toml);
 
-  child_process cli({AQUADUCT_CLI, "run", (dir.path() / "pipeline.toml").string()}, dir.path() / "cli.out");
-  const auto [active, seen] =
-      probe.wait_for([&](const test::emulator_stats& s) { return s.active_stateless == jobs.size(); });
-  REQUIRE_MESSAGE(active, "jobs active: " << seen.active_stateless << "\n" << cli.output());
+    child_process cli({AQUADUCT_CLI, "run", (dir.path() / "pipeline.toml").string()}, dir.path() / "cli.out");
+    const auto [active, seen] =
+        probe.wait_for([&](const test::emulator_stats& s) { return s.active_stateless == jobs.size(); });
+    REQUIRE_MESSAGE(active, "jobs active: " << seen.active_stateless << "\n" << cli.output());
 
-  cli.signal(SIGINT);
-  const int status = cli.wait(std::chrono::seconds(120));
-  CHECK_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 130), describe_status(status) << "\n" << cli.output());
-  const test::emulator_stats after = probe.stats();
-  CHECK(after.job_count("cancelled") == jobs.size());
-  CHECK(after.active_stateless == 0);
-  std::error_code ec;
-  if (std::filesystem::exists(out, ec))
-    for (const auto& e : std::filesystem::recursive_directory_iterator(out))
-      if (e.is_regular_file()) CHECK_MESSAGE(e.path().filename().string().front() == '.', "a final file: " << e.path());
+    cli.signal(sig);
+    const int status = cli.wait(std::chrono::seconds(120));
+    CHECK_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 130), describe_status(status) << "\n" << cli.output());
+    const test::emulator_stats after = probe.stats();
+    CHECK(after.job_count("cancelled") == jobs.size());
+    CHECK(after.active_stateless == 0);
+    std::error_code ec;
+    if (std::filesystem::exists(out, ec))
+      for (const auto& e : std::filesystem::recursive_directory_iterator(out))
+        if (e.is_regular_file()) CHECK_MESSAGE(e.path().filename().string().front() == '.', "a final file: " << e.path());
+  }
 }
 
 TEST_CASE("stateless incremental windows: the second run fetches only the changed rows, the sink ends equal to the tenant") {
