@@ -2,7 +2,9 @@
 // against the in-process emulator: stateful sessions carry changes and
 // deletions; a crash between the server's completion and the sink's commit
 // neither skips nor duplicates data; SIGINT cancels the jobs on the server;
-// stateless incremental windows fetch only what changed. Every expected value
+// stateless incremental windows fetch only what changed; a download that
+// cannot resume restarts from zero; a purged file reruns its job. Most fail
+// until the engine work of issue 6 lands. Every expected value
 // comes from the emulator, through a probe independent of the engine
 // (emulator_probe.hpp).
 #include <aquaduct/engine.hpp>
