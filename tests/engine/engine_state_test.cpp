@@ -227,11 +227,11 @@ TEST_CASE("stateful: a full load, then /_emulator/mutate, then an incremental lo
   // changes; a UTC tenant read as Pacific starts it hours early and carries
   // changes committed before the first run again.
   struct zone_case {
-    const char* name;
+    std::string name;
     bool utc_tenant;
     data_center_zone zone;
   };
-  for (const zone_case zc : {zone_case{"US data centre (Pacific), zone automatic", false, data_center_zone::automatic},
+  for (const zone_case& zc : {zone_case{"US data centre (Pacific), zone automatic", false, data_center_zone::automatic},
                              zone_case{"EU data centre (UTC), time_zone = utc", true, data_center_zone::utc}}) {
     CAPTURE(zc.name);
     emulator::options opts = tenant(21);
