@@ -322,6 +322,27 @@ class loader {
       problem(t.source(), config_errc::bad_value, "max_ms must not be less than initial_ms");
   }
 
+  // partition / incremental: an inline table read by `fill`, then checked as a
+  // whole by `check` (its message goes at the table, unless a key of it was
+  // already reported).
+  template <class Config, class Fill, class Check>
+  std::optional<Config> load_window(const toml::table& t, std::string_view key, std::string_view shape, Fill fill,
+                                    Check check) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    const toml::table* table = n->as_table();
+    if (!table) {
+      problem(n->source(), config_errc::bad_value, std::string(key) + " must be a table " + std::string(shape));
+      return std::nullopt;
+    }
+    const std::size_t before = problems.size();
+    Config c;
+    fill(*table, c);
+    if (std::string e = check(c); !e.empty() && problems.size() == before)
+      problem(n->source(), config_errc::bad_value, e);
+    return c;
+  }
+
   void load_query(const toml::table& t, query_config& q) {
     only_keys(t, "[[jobs.queries]]", {"name", "type", "query", "api_version", "deleted", "partition", "incremental"});
     read(t, "name", q.name);
@@ -332,39 +353,27 @@ class loader {
     require(t, "query", "[[jobs.queries]]");
     one_of(t, "type", q.type, {"zoqlexport", "zoql"});
     q.where = where(t.source());
-    if (const toml::node* n = t.get("partition")) {
-      if (auto pt = n->as_table()) {
-        const std::size_t before = problems.size();  // a key of the wrong type is reported once
-        only_keys(*pt, "partition", {"by", "from", "to", "step", "min_step"});
-        partition_config p;
-        read(*pt, "by", p.by);
-        read(*pt, "from", p.from);
-        read(*pt, "to", p.to);
-        read(*pt, "step", p.step);
-        read(*pt, "min_step", p.min_step);
-        if (std::string e = engine_detail::check_partition(p); !e.empty() && problems.size() == before)
-          problem(n->source(), config_errc::bad_value, e);
-        q.partition = p;
-      } else {
-        problem(n->source(), config_errc::bad_value, "partition must be a table { by, from, to, step }");
-      }
-    }
-    if (const toml::node* n = t.get("incremental")) {
-      if (auto it = n->as_table()) {
-        const std::size_t before = problems.size();
-        only_keys(*it, "incremental", {"by", "lag_s", "start", "min_step"});
-        incremental_config inc;
-        read(*it, "by", inc.by);
-        read(*it, "lag_s", inc.lag_s);
-        read(*it, "start", inc.start);
-        read(*it, "min_step", inc.min_step);
-        if (std::string e = engine_detail::check_incremental(inc); !e.empty() && problems.size() == before)
-          problem(n->source(), config_errc::bad_value, e);
-        q.incremental = inc;
-      } else {
-        problem(n->source(), config_errc::bad_value, "incremental must be a table { by, lag_s }");
-      }
-    }
+    q.partition = load_window<partition_config>(
+        t, "partition", "{ by, from, to, step }",
+        [&](const toml::table& pt, partition_config& p) {
+          only_keys(pt, "partition", {"by", "from", "to", "step", "min_step"});
+          read(pt, "by", p.by);
+          read(pt, "from", p.from);
+          read(pt, "to", p.to);
+          read(pt, "step", p.step);
+          read(pt, "min_step", p.min_step);
+        },
+        engine_detail::check_partition);
+    q.incremental = load_window<incremental_config>(
+        t, "incremental", "{ by, lag_s }",
+        [&](const toml::table& it, incremental_config& inc) {
+          only_keys(it, "incremental", {"by", "lag_s", "start", "min_step"});
+          read(it, "by", inc.by);
+          read(it, "lag_s", inc.lag_s);
+          read(it, "start", inc.start);
+          read(it, "min_step", inc.min_step);
+        },
+        engine_detail::check_incremental);
     if (q.partition && q.incremental)
       problem(at(t, "incremental"), config_errc::bad_value,
               "a query takes partition or incremental, not both (query " + q.name + ")");

@@ -316,24 +316,22 @@ TEST_CASE("[[jobs.queries]]: partition and incremental mistakes name their posit
   one_problem(job_with("partner = \"acme\"\nproject = \"w\"", inc), "{",
               "incremental cannot be used in a stateful job");
   // check_partition / check_incremental messages, at the table.
-  one_problem(job_with("", "partition = { by = \"UpdatedDate\", from = \"2020-01-01\", step = \"P1M\" }"), "{",
-              "partition.step: 'P1M' is not an ISO 8601 duration");
-  one_problem(job_with("", "partition = { by = \"UpdatedDate\", step = \"P1D\" }"), "{", "partition.from is required");
-  one_problem(job_with("", "partition = { from = \"2020-01-01\", step = \"P1D\" }"), "{", "partition.by is required");
-  one_problem(job_with("", "partition = { by = \"Updated Date\", from = \"2020-01-01\", step = \"P1D\" }"), "{",
-              "is not a field name");
-  one_problem(job_with("", "partition = { by = \"UpdatedDate\", from = \"2021-01-01\", to = \"2020-01-01\", "
-                           "step = \"P1D\" }"),
-              "{", "must come before partition.to");
-  one_problem(job_with("", "partition = { by = \"UpdatedDate\", from = \"2020-01-01\", step = \"P1D\", "
-                           "min_step = \"PT0S\" }"),
-              "{", "partition.min_step = \"PT0S\" must be longer than zero");
-  one_problem(job_with("", "incremental = { by = \"UpdatedDate\", start = \"now\" }"), "{",
-              "incremental.start cannot be \"now\"");
-  one_problem(job_with("", "incremental = { by = \"UpdatedDate\", start = \"01/01/2020\" }"), "{",
-              "incremental.start: '01/01/2020' is not a time");
-  one_problem(job_with("", "incremental = { by = \"UpdatedDate\", min_step = \"P1W\" }"), "{", "weeks");
-  one_problem(job_with("", "incremental = { lag_s = 5 }"), "{", "incremental.by is required");
+  const std::pair<const char*, const char*> checked[] = {
+      {"partition = { by = \"UpdatedDate\", from = \"2020-01-01\", step = \"P1M\" }",
+       "partition.step: 'P1M' is not an ISO 8601 duration"},
+      {"partition = { by = \"UpdatedDate\", step = \"P1D\" }", "partition.from is required"},
+      {"partition = { from = \"2020-01-01\", step = \"P1D\" }", "partition.by is required"},
+      {"partition = { by = \"Updated Date\", from = \"2020-01-01\", step = \"P1D\" }", "is not a field name"},
+      {"partition = { by = \"UpdatedDate\", from = \"2021-01-01\", to = \"2020-01-01\", step = \"P1D\" }",
+       "must come before partition.to"},
+      {"partition = { by = \"UpdatedDate\", from = \"2020-01-01\", step = \"P1D\", min_step = \"PT0S\" }",
+       "partition.min_step = \"PT0S\" must be longer than zero"},
+      {"incremental = { by = \"UpdatedDate\", start = \"now\" }", "incremental.start cannot be \"now\""},
+      {"incremental = { by = \"UpdatedDate\", start = \"01/01/2020\" }", "incremental.start: '01/01/2020' is not a time"},
+      {"incremental = { by = \"UpdatedDate\", min_step = \"P1W\" }", "weeks"},
+      {"incremental = { lag_s = 5 }", "incremental.by is required"},
+  };
+  for (const auto& [keys, message] : checked) one_problem(job_with("", keys), "{", message);
   one_problem(job_with("", "incremental = { by = \"UpdatedDate\", lag_s = -5 }"), "-5",
               "lag_s must be an integer from 0 to");
   one_problem(job_with("", "incremental = { by = \"UpdatedDate\", lag = 5 }"), "lag =", "unknown key 'lag' in incremental");

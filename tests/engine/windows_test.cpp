@@ -164,70 +164,68 @@ TEST_CASE("check_partition and check_incremental: valid configs pass, each mista
   p.by = "Account.UpdatedDate";
   CHECK(check_partition(p) == "");
 
-  const auto bad = [](partition_config c, std::string_view expect) {
-    const std::string e = check_partition(c);
-    INFO(e);
-    CHECK(contains(e, expect));
-  };
+  // Each mistake: the valid config with one key changed, and the message it gets.
   const partition_config ok{"UpdatedDate", "2020-01-01", "now", "P30D", "PT1H"};
-  auto c = ok;
-  c.by = "";
-  bad(c, "partition.by is required");
-  for (const char* field : {"Updated Date", "UpdatedDate'", "1Updated", ".UpdatedDate", "Account.", "a..b", "x;y"}) {
-    c.by = field;
-    bad(c, "is not a field name");
+  struct partition_case {
+    std::string partition_config::*key;
+    const char* value;
+    const char* expect;
+  };
+  using pc = partition_config;
+  const partition_case partition_cases[] = {
+      {&pc::by, "", "partition.by is required"},
+      {&pc::by, "Updated Date", "is not a field name"},
+      {&pc::by, "UpdatedDate'", "is not a field name"},
+      {&pc::by, "1Updated", "is not a field name"},
+      {&pc::by, ".UpdatedDate", "is not a field name"},
+      {&pc::by, "Account.", "is not a field name"},
+      {&pc::by, "a..b", "is not a field name"},
+      {&pc::by, "x;y", "is not a field name"},
+      {&pc::from, "", "partition.from is required"},
+      {&pc::from, "now", "partition.from cannot be \"now\""},
+      {&pc::from, "2020-02-30", "partition.from: '2020-02-30' is not a time"},
+      {&pc::to, "tomorrow", "partition.to: 'tomorrow' is not a time"},
+      {&pc::to, "2020-01-01", "must come before partition.to"},
+      {&pc::to, "2019-12-31T23:59:59Z", "must come before partition.to"},
+      {&pc::step, "", "partition.step is required"},
+      {&pc::step, "P1M", "partition.step: 'P1M'"},
+      {&pc::step, "PT0S", "partition.step = \"PT0S\" must be longer than zero"},
+      {&pc::min_step, "1h", "partition.min_step: '1h'"},
+      {&pc::min_step, "P0D", "partition.min_step = \"P0D\" must be longer than zero"},
+  };
+  for (const partition_case& k : partition_cases) {
+    partition_config c = ok;
+    c.*k.key = k.value;
+    const std::string e = check_partition(c);
+    INFO(k.value, " -> ", e);
+    CHECK(contains(e, k.expect));
   }
-  c = ok;
-  c.from = "";
-  bad(c, "partition.from is required");
-  c.from = "now";
-  bad(c, "partition.from cannot be \"now\"");
-  c.from = "2020-02-30";
-  bad(c, "partition.from: '2020-02-30' is not a time");
-  c = ok;
-  c.to = "tomorrow";
-  bad(c, "partition.to: 'tomorrow' is not a time");
-  c.to = "2020-01-01";
-  bad(c, "must come before partition.to");
-  c.to = "2019-12-31T23:59:59Z";
-  bad(c, "must come before partition.to");
-  c = ok;
-  c.step = "";
-  bad(c, "partition.step is required");
-  c.step = "P1M";
-  bad(c, "partition.step: 'P1M'");
-  c.step = "PT0S";
-  bad(c, "partition.step = \"PT0S\" must be longer than zero");
-  c = ok;
-  c.min_step = "1h";
-  bad(c, "partition.min_step: '1h'");
-  c.min_step = "P0D";
-  bad(c, "must be longer than zero");
 
   incremental_config i{"UpdatedDate", 7200, "2000-01-01", "PT1H"};
   CHECK(check_incremental(i) == "");
   i.lag_s = 0;
   CHECK(check_incremental(i) == "");
-  const auto ibad = [](incremental_config x, std::string_view expect) {
-    const std::string e = check_incremental(x);
-    INFO(e);
-    CHECK(contains(e, expect));
+  struct incremental_case {
+    std::string incremental_config::*key;
+    const char* value;
+    const char* expect;
   };
-  auto j = i;
-  j.by = "";
-  ibad(j, "incremental.by is required");
-  j.by = "Updated-Date";
-  ibad(j, "is not a field name");
-  j = i;
-  j.start = "now";
-  ibad(j, "incremental.start cannot be \"now\"");
-  j.start = "2000";
-  ibad(j, "incremental.start: '2000' is not a time");
-  j = i;
-  j.min_step = "PT0S";
-  ibad(j, "incremental.min_step");
-  j.min_step = "P1Y";
-  ibad(j, "years");
+  using ic = incremental_config;
+  const incremental_case incremental_cases[] = {
+      {&ic::by, "", "incremental.by is required"},
+      {&ic::by, "Updated-Date", "is not a field name"},
+      {&ic::start, "now", "incremental.start cannot be \"now\""},
+      {&ic::start, "2000", "incremental.start: '2000' is not a time"},
+      {&ic::min_step, "PT0S", "incremental.min_step = \"PT0S\" must be longer than zero"},
+      {&ic::min_step, "P1Y", "years"},
+  };
+  for (const incremental_case& k : incremental_cases) {
+    incremental_config c = i;
+    c.*k.key = k.value;
+    const std::string e = check_incremental(c);
+    INFO(k.value, " -> ", e);
+    CHECK(contains(e, k.expect));
+  }
 }
 
 TEST_CASE("plan_partition: consecutive windows, the last one clipped, to = now") {
