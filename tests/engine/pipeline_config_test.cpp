@@ -343,6 +343,36 @@ TEST_CASE("[[jobs.queries]]: partition and incremental mistakes name their posit
               "from must be a string");
 }
 
+TEST_CASE("every TOML example in docs/config.md loads") {
+  std::ifstream in(AQUADUCT_SOURCE_DIR "/docs/config.md");
+  REQUIRE(in);
+  std::vector<std::string> blocks;
+  std::string line, block;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line == "```toml") {
+      inside = true;
+      block.clear();
+    } else if (inside && line == "```") {
+      inside = false;
+      blocks.push_back(block);
+    } else if (inside) {
+      block += line + "\n";
+    }
+  }
+  REQUIRE(blocks.size() >= 4);
+  for (const std::string& b : blocks) {
+    // Each example is a fragment: complete it with what it leaves out.
+    std::string toml = b;
+    if (b.starts_with("[[jobs.queries]]")) toml = "[[jobs]]\nname = \"j\"\n" + b + sinks;
+    else if (b.starts_with("[[jobs]]")) toml = b + sinks;
+    else toml = b + minimal;
+    INFO(toml);
+    const auto p = problems_of(toml);
+    CHECK_MESSAGE(p.empty(), (p.empty() ? std::string() : p.front()));
+  }
+}
+
 TEST_CASE("duplicate names are refused") {
   const auto p = problems_of(minimal + R"(
 [[jobs]]
