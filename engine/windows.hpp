@@ -66,10 +66,11 @@ std::pair<time_window, time_window> split_window(time_window w);
 // The query restricted to the window: its WHERE gains
 //   <column> >= 'YYYY-MM-DDTHH:MM:SS+00:00' and <column> < '...+00:00'
 // (an explicit UTC offset, so the tenant's time zone cannot shift the window).
-// An existing condition is kept in front; it is parenthesised only when it has
-// a top-level `or` (plain ZOQL forbids parentheses, so an AND-only condition
-// stays without). The predicates go before group by / having / order by /
-// limit / ';'. Strings ('it''s where') and quoted aliases are skipped, never
+// An existing condition is kept in front. With a top-level `or` it is
+// parenthesised, `(a or b) and <window>`, unless it has no parentheses at all
+// (plain ZOQL forbids them): then each or-ed term gets the window,
+// `a and <window> or b and <window>` (the same, as and binds tighter than or).
+// The predicates go before group by / having / order by / limit / ';'. Strings ('it''s where') and quoted aliases are skipped, never
 // read as keywords. Errors (no select/from, unterminated string, a column that
 // is not a field name) return "" and set `error`.
 std::string windowed_query(std::string_view zoql, std::string_view column, time_window w, std::string& error);

@@ -325,15 +325,23 @@ TEST_CASE("windowed_query: placement, parentheses, strings, errors") {
         "select Id from Account where Status = 'Active' and " + win);
   CHECK(wq("select Id from Account WHERE a = 1 and b = 2 order by Id desc") ==
         "select Id from Account WHERE a = 1 and b = 2 and " + win + " order by Id desc");
-  // A top-level or is parenthesised; one already in parentheses, or in a string, is not.
+  // A top-level or: without parentheses anywhere (plain ZOQL allows none) each
+  // or-ed term gets the window; with some, the condition is parenthesised. An or
+  // already in parentheses, or in a string, needs neither.
   CHECK(wq("select Id from Account where a = 1 or b = 2 limit 3") ==
-        "select Id from Account where (a = 1 or b = 2) and " + win + " limit 3");
+        "select Id from Account where a = 1 and " + win + " or b = 2 and " + win + " limit 3");
+  CHECK(wq("select Id from Account where a = 1 or b = 2 or c = 3 and d = 4") ==
+        "select Id from Account where a = 1 and " + win + " or b = 2 and " + win + " or c = 3 and d = 4 and " + win);
+  CHECK(wq("select Id from Account where (a = 1) or b = 2 order by Id") ==
+        "select Id from Account where ((a = 1) or b = 2) and " + win + " order by Id");
+  CHECK(wq("select Id from Account where a = 1 or (b = 2 and c = 3)") ==
+        "select Id from Account where (a = 1 or (b = 2 and c = 3)) and " + win);
   CHECK(wq("select Id from Account where (a = 1 or b = 2) and c = 3") ==
         "select Id from Account where (a = 1 or b = 2) and c = 3 and " + win);
   CHECK(wq("select Id from Account where Name = 'x or y'") ==
         "select Id from Account where Name = 'x or y' and " + win);
   CHECK(wq("select Id from Account where not a = 1 or b = 2") ==
-        "select Id from Account where (not a = 1 or b = 2) and " + win);
+        "select Id from Account where not a = 1 and " + win + " or b = 2 and " + win);
   // Keywords inside strings and quoted aliases are not keywords.
   CHECK(wq("select Id as \"where\" from Account") == "select Id as \"where\" from Account where " + win);
   CHECK(wq("select Name as \"from x\", Id from Account where Name = 'it''s where order by x limit 1'") ==
@@ -450,6 +458,21 @@ TEST_CASE("windowed queries over the emulator's tenant return exactly the rows i
                                               "UpdatedDate", w, error);
       CHECK(sorted(ids_of(t, zoql, zone, emu::zoql_dialect::plain_zoql)) ==
             ids_where([&](const emu::record& r) { return in_window(r) && r[status].s == "Active"; }));
+      // Plain ZOQL with or: no parentheses are added.
+      const std::string zoql_or = windowed_query(
+          "select Id, UpdatedDate from Account where Status = 'Active' or not Status = 'Draft' and Name != 'or'",
+          "UpdatedDate", w, error);
+      CHECK(sorted(ids_of(t, zoql_or, zone, emu::zoql_dialect::plain_zoql)) ==
+            ids_where([&](const emu::record& r) {
+              return in_window(r) && (r[status].s == "Active" || (r[status].s != "Draft" && r[name].s != "or"));
+            }));
+      // Export ZOQL with parentheses and a top-level or.
+      const std::string paren = windowed_query(
+          "select Id from Account where (Status = 'Active' and Name != 'a') or not (Status != 'Draft')", "UpdatedDate",
+          w, error);
+      CHECK(sorted(ids_of(t, paren, zone)) == ids_where([&](const emu::record& r) {
+              return in_window(r) && ((r[status].s == "Active" && r[name].s != "a") || r[status].s == "Draft");
+            }));
       // A top-level or, a string holding keywords, order by and limit.
       const std::string q = windowed_query(
           "select Id from Account where Status = 'Draft' or Name != 'x where y or z order by' order by UpdatedDate "
