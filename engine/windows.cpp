@@ -272,6 +272,12 @@ std::string check_partition(const partition_config& cfg) {
     return "partition.from (" + cfg.from + ") must come before partition.to (" + cfg.to + ")";
   if (cfg.step.empty()) return "partition.step is required: each window's length, e.g. \"P30D\"";
   if (std::string e = check_step("partition.step", cfg.step); !e.empty()) return e;
+  // "now" is read from the clock here only to size the plan.
+  const sys_seconds end = cfg.to == "now" ? floor<seconds>(system_clock::now()) : *to;
+  const seconds step = *parse_iso_duration(cfg.step, error);
+  if (end > *from && (end - *from - seconds{1}) / step + 1 > static_cast<std::int64_t>(max_partition_windows))
+    return fmt::format("partition.step = \"{}\" cuts {}..{} into more than {} windows: use a longer step", cfg.step,
+                       cfg.from, cfg.to, max_partition_windows);
   return check_step("partition.min_step", cfg.min_step);
 }
 
@@ -290,7 +296,9 @@ std::vector<time_window> plan_partition(const partition_config& cfg, sys_seconds
   const auto to = parse_time_point(cfg.to, now, error);
   const auto step = parse_iso_duration(cfg.step, error);
   std::vector<time_window> out;
-  if (!from || !to || !step || *step <= seconds{0}) return out;
+  if (!from || !to || !step || *step <= seconds{0} || *from >= *to ||
+      (*to - *from - seconds{1}) / *step + 1 > static_cast<std::int64_t>(max_partition_windows))
+    return out;
   for (sys_seconds t = *from; t < *to; t += *step) out.push_back({t, std::min(t + *step, *to)});
   return out;
 }

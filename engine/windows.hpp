@@ -41,15 +41,21 @@ std::optional<sys_seconds> parse_time_point(std::string_view text, sys_seconds n
 // are fractions, signs, lower case and durations over 100 years.
 std::optional<std::chrono::seconds> parse_iso_duration(std::string_view text, std::string& error);
 
+// The most windows one partition may plan.
+inline constexpr std::size_t max_partition_windows = 10000;
+
 // "" when valid, else one message (used by the config loader, which prefixes
 // FILE:LINE:COL). Checks: `by` is a field name; from/to/start parse; from is not
-// "now" and lies before a fixed `to`; step and min_step are positive and
-// min_step <= step; start is not "now".
+// "now" and lies before a fixed `to`; step and min_step are positive; the plan
+// has at most max_partition_windows windows (to = "now" read from the system
+// clock for this count only); start is not "now". A min_step longer than step
+// is allowed: such windows are never split.
 std::string check_partition(const partition_config&);
 std::string check_incremental(const incremental_config&);
 
 // Consecutive windows from..to by step, the last one clipped to `to`; empty
-// when from >= to or the config does not parse (check_partition says why).
+// when from >= to, the config does not parse or the plan would exceed
+// max_partition_windows (check_partition says why).
 std::vector<time_window> plan_partition(const partition_config&, sys_seconds now);
 
 // Stateless high-water mark: [high_water or cfg.start, now - lag_s); nullopt

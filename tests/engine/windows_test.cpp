@@ -190,6 +190,7 @@ TEST_CASE("check_partition and check_incremental: valid configs pass, each mista
       {&pc::step, "", "partition.step is required"},
       {&pc::step, "P1M", "partition.step: 'P1M'"},
       {&pc::step, "PT0S", "partition.step = \"PT0S\" must be longer than zero"},
+      {&pc::step, "PT1S", "into more than 10000 windows: use a longer step"},  // to = now
       {&pc::min_step, "1h", "partition.min_step: '1h'"},
       {&pc::min_step, "P0D", "partition.min_step = \"P0D\" must be longer than zero"},
   };
@@ -253,6 +254,14 @@ TEST_CASE("plan_partition: consecutive windows, the last one clipped, to = now")
   auto hourly = plan_partition({"UpdatedDate", "2020-01-01", "now", "PT6H", "PT1H"}, now);
   REQUIRE(hourly.size() == 3);
   CHECK(hourly[2] == time_window{at(2020, 1, 1, 12), now});
+  // The limit: exactly max_partition_windows windows plan; one more does not.
+  partition_config most{"UpdatedDate", "2020-01-01", "", "PT1M", "PT1M"};
+  most.to = zoql_utc_literal(at(2020, 1, 1) + minutes{max_partition_windows}).substr(0, 19) + "Z";
+  CHECK(check_partition(most) == "");
+  CHECK(plan_partition(most, now).size() == max_partition_windows);
+  most.step = "PT59S";
+  CHECK(contains(check_partition(most), "more than 10000 windows"));
+  CHECK(plan_partition(most, now).empty());
   // Nothing to plan: from after now, or a config that does not parse.
   CHECK(plan_partition({"UpdatedDate", "2020-01-02", "now", "P1D", "PT1H"}, at(2020, 1, 1)).empty());
   CHECK(plan_partition({"UpdatedDate", "2020-01-01", "now", "P1M", "PT1H"}, now).empty());
