@@ -558,6 +558,9 @@ TEST_CASE("resolve_zone: EU environments and hosts are UTC, everything else Paci
 }
 
 TEST_CASE("the Pacific wall clock matches the tz database over 2007-2030, transition hours included") {
+  // Without tzdata, date would silently use UTC (scripts/install-deps.sh installs it).
+  REQUIRE_MESSAGE(la_date({"@0"}, "%z") == std::vector<std::string>{"-0800"},
+                  "TZ=America/Los_Angeles is unknown to date: install tzdata");
   // Every hour boundary (and 1 s either side, and the half hour) in the weeks
   // that hold the second Sunday of March and the first Sunday of November,
   // plus random instants: the transitions are not computed by the test.
