@@ -195,7 +195,8 @@ class loader {
     read(t, "public_url", c.public_url);
     if (t.contains("listen") && !is_host_port(c.listen))
       problem(at(t, "listen"), config_errc::bad_value,
-              "listen = \"" + c.listen + "\" must be HOST:PORT (port 0-65535, 0 = any free port), e.g. \"127.0.0.1:0\"");
+              "listen = \"" + c.listen + "\" must be HOST:PORT (port 0-65535, 0 = any free port; no HOST = every "
+              "interface), e.g. \"127.0.0.1:0\"");
     if (t.contains("public_url")) {
       if (c.listen.empty())
         problem(at(t, "public_url"), config_errc::bad_value, "public_url needs listen: the local address it reaches");
@@ -205,7 +206,7 @@ class loader {
     }
   }
 
-  // "host:port", "[v6]:port"; port 0..65535.
+  // "host:port", "[v6]:port", ":port" (every interface); port 0..65535.
   static bool is_host_port(std::string_view s) {
     std::string_view host, port;
     if (!s.empty() && s.front() == '[') {
@@ -220,7 +221,7 @@ class loader {
       port = s.substr(colon + 1);
       if (host.find(':') != std::string_view::npos) return false;  // IPv6 needs brackets
     }
-    if (host.empty() || port.empty() || port.size() > 5) return false;
+    if (port.empty() || port.size() > 5) return false;
     for (char ch : host)
       if (ch == ' ' || ch == '/' || ch == '@' || ch == '[' || ch == ']') return false;
     unsigned value = 0;

@@ -170,17 +170,17 @@ max_downloads = 4
 time_zone = "utc"
 [source.callout]
 listen = "127.0.0.1:0"
-public_url = "https://etl.example.com/aquaduct/callout?from=$${JOBID}"
+public_url = "https://etl.example.com/aquaduct/callout?src=etl"
 )" + minimal, "p.toml");
   CHECK(c.source.max_downloads == 4);
   CHECK(c.source.time_zone == data_center_zone::utc);
   CHECK(c.source.callout.listen == "127.0.0.1:0");
-  CHECK(c.source.callout.public_url == "https://etl.example.com/aquaduct/callout?from=${JOBID}");
+  CHECK(c.source.callout.public_url == "https://etl.example.com/aquaduct/callout?src=etl");
   CHECK(parse_pipeline("[source]\ntime_zone = \"pacific\"\n" + minimal, "p.toml").source.time_zone ==
         data_center_zone::pacific);
   CHECK(parse_pipeline("[source]\ntime_zone = \"auto\"\n" + minimal, "p.toml").source.time_zone ==
         data_center_zone::automatic);
-  for (const char* listen : {"[::1]:8080", "localhost:65535", "0.0.0.0:9000"})
+  for (const char* listen : {"[::1]:8080", "localhost:65535", "0.0.0.0:9000", ":8080"})
     CHECK(parse_pipeline("[source.callout]\nlisten = \"" + std::string(listen) + "\"\n" + minimal, "p.toml")
               .source.callout.listen == listen);
   CHECK(parse_pipeline("[source.callout]\nlisten = \"127.0.0.1:8080\"\npublic_url = \"http://10.0.0.1:8080\"\n" +
@@ -193,7 +193,7 @@ TEST_CASE("[source]: bad max_downloads, time_zone and callout values name their 
     one_problem("[source]\nmax_downloads = " + std::string(n) + "\n" + minimal, n,
                 "max_downloads must be an integer from 1 to 20");
   one_problem("[source]\ntime_zone = \"PST\"\n" + minimal, "\"PST\"", "time_zone = \"PST\" is not one of: auto, pacific, utc");
-  for (const char* listen : {"localhost", ":80", "host:", "host:70000", "::1:80", "[::1]80", "[::1]", "a b:1",
+  for (const char* listen : {"localhost", "80", "host:", "host:70000", "::1:80", "[::1]80", "[::1]", "a b:1",
                              "host:12a", "host:123456", ""}) {
     const std::string toml = "[source.callout]\nlisten = \"" + std::string(listen) + "\"\n" + minimal;
     one_problem(toml, quoted(listen), "must be HOST:PORT");
