@@ -138,7 +138,7 @@ asio::awaitable<transport::http_response> aqua_client::send(transport::http_requ
       continue;
     }
     if (!failure && (resp.status == 200 || (resp.status == 206 && hooks.on_body) ||
-                     (resp.status == 404 && hooks.not_found_is_an_answer)))
+                     (hooks.answers && hooks.answers(resp.status))))
       co_return resp;
     if (!failure && transport::classify(resp.status) != transport::outcome::retriable) refuse(req, resp);
     const std::string progress = hooks.progress ? hooks.progress() : "";
@@ -202,7 +202,7 @@ asio::awaitable<std::optional<decode::aqua_job>> aqua_client::last_completed(std
   req.headers.push_back({"Accept", "application/json"});
   const std::string target = req.method + " " + req.target;
   attempt_hooks hooks;
-  hooks.not_found_is_an_answer = true;
+  hooks.answers = [](int status) { return status == 404; };
   const transport::http_response resp = co_await send(std::move(req), std::move(hooks));
   if (resp.status == 404) co_return std::nullopt;
   decode::aqua_job job;

@@ -80,7 +80,7 @@ class aqua_client {
     std::function<void(transport::http_request&)> prepare;  // adjusts each attempt's request
     std::function<void(const std::system_error&)> on_failure;  // a retriable failure; may throw to stop
     std::function<std::string()> progress;  // said with each retry, e.g. where a download resumes
-    bool not_found_is_an_answer = false;     // a 404 is returned, not refused
+    std::function<bool(int)> answers;       // a status it says yes to is returned, not refused (e.g. 404)
   };
   asio::awaitable<transport::http_response> send(transport::http_request req, attempt_hooks hooks = {});
   asio::awaitable<decode::aqua_job> job_call(transport::http_request req);
