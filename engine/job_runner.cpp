@@ -183,7 +183,11 @@ class spool_file {
 constexpr std::size_t prefetch_files = 3;
 
 struct batch_turns {
-  explicit batch_turns(asio::any_io_executor ex) : moved(ex, asio::steady_timer::time_point::max()) {}
+  batch_turns(asio::any_io_executor ex, std::size_t files, bool spool_first)
+      : files(files), spool_first(spool_first), moved(ex, asio::steady_timer::time_point::max()) {}
+  const std::size_t files;
+  const bool spool_first;  // every file on disk before the first byte reaches the pipeline
+  std::size_t spooled = 0;
   std::size_t turn = 0;  // the file that goes into the pipeline now
   bool stop = false;     // a file failed: the others give up
   std::exception_ptr first_error;  // the failure that stopped them (not their "gave up")
@@ -195,6 +199,10 @@ struct batch_turns {
   }
   void advance() {
     ++turn;
+    moved.cancel();
+  }
+  void spooled_one() {
+    ++spooled;
     moved.cancel();
   }
   void halt() {
@@ -269,7 +277,7 @@ asio::awaitable<void> feed_spool(run_context& ctx, result_pipeline& pipe, const 
 asio::awaitable<void> load_file(run_context& ctx, aqua_client& client, result_pipeline& pipe,
                                 const std::vector<std::string>& files, std::size_t k, batch_turns& turns, bool& fed) {
   try {
-    co_await turns.wait_until([&] { return k < turns.turn + 1 + prefetch_files; });
+    if (!turns.spool_first) co_await turns.wait_until([&] { return k < turns.turn + 1 + prefetch_files; });
     if (turns.stop) co_return;
     async_limiter::permit slot = co_await ctx.downloads->acquire();
     if (!slot) throw_interrupted(location_of(pipe, files[k]));
@@ -278,12 +286,14 @@ asio::awaitable<void> load_file(run_context& ctx, aqua_client& client, result_pi
       std::atomic<std::uint32_t>& n;
       ~active_guard() { --n; }
     } guard{ctx.counters.downloads_active};
-    if (turns.turn == k) {
+    if (turns.turn == k && !turns.spool_first) {
       co_await stream_file(ctx, client, pipe, files[k], turns, fed);
     } else {
       std::unique_ptr<spool_file> spool = co_await prefetch_file(ctx, client, pipe, files[k], turns);
       slot.release();
-      co_await turns.wait_until([&] { return turns.turn == k; });
+      turns.spooled_one();
+      co_await turns.wait_until(
+          [&] { return turns.turn == k && (!turns.spool_first || turns.spooled == turns.files); });
       if (turns.stop) co_return;
       co_await feed_spool(ctx, pipe, files[k], *spool, fed);
     }
@@ -299,11 +309,13 @@ asio::awaitable<void> load_file(run_context& ctx, aqua_client& client, result_pi
 }
 
 // Streams a batch's `files` into `pipe`, in order. `fed` turns true once any
-// byte reached the pipeline.
+// byte reached the pipeline. With `spool_first` every file is downloaded
+// before any is fed, so a failed download (a purge, a file too large) leaves
+// the pipeline untouched.
 asio::awaitable<void> stream_files(run_context& ctx, aqua_client& client, result_pipeline& pipe,
-                                   const std::vector<std::string>& files, bool& fed) {
+                                   const std::vector<std::string>& files, bool& fed, bool spool_first = false) {
   auto ex = co_await asio::this_coro::executor;
-  batch_turns turns(ex);
+  batch_turns turns(ex, files.size(), spool_first);
   task_group all;
   for (std::size_t k = 0; k < files.size(); ++k) all.spawn(ex, load_file(ctx, client, pipe, files, k, turns, fed));
   std::exception_ptr failure;
@@ -405,7 +417,8 @@ asio::awaitable<batch_outcome> run_batch(run_context& ctx, aqua_client& client, 
     }
     q.status = ec == aqua_errc::interrupted ? "cancelled" : "failed";
     q.error = failure->what();
-    if (ec == aqua_errc::file_gone && !fed) co_return batch_outcome::file_gone;
+    // Purged: the streams were aborted above, so the rerun starts clean.
+    if (ec == aqua_errc::file_gone) co_return batch_outcome::file_gone;
     co_return batch_outcome::failed;
   }
 }
@@ -440,7 +453,9 @@ asio::awaitable<batch_outcome> feed_window(run_context& ctx, aqua_client& client
   bool fed = false;
   std::optional<located_error> failure;
   try {
-    co_await stream_files(ctx, client, pipe, batch.files, fed);
+    // A window shares its query's streams with the other windows: its rows go
+    // in only once all its files are here, so a purge or a split leaves no trace.
+    co_await stream_files(ctx, client, pipe, batch.files, fed, /*spool_first=*/true);
     if (pipe.rows() - rows0 != batch.record_count)
       throw located_error(aqua_errc::record_count_mismatch,
                           "job " + unit.display_name + " (" + remote.id + "), query " + g.query.name + ": " +
@@ -572,6 +587,81 @@ std::string submit_body(const job_config& job, const std::vector<query_config>& 
   return b;
 }
 
+namespace {
+
+// Submits one job. Over the tenant's job limit (90028: other clients' jobs
+// count too) the job was not created: wait and try again with a new key.
+asio::awaitable<decode::aqua_job> submit_job(run_context& ctx, aqua_client& client, const work_unit& unit,
+                                             const std::string& body, clock::time_point give_up,
+                                             asio::steady_timer& timer) {
+  for (unsigned attempt = 0;; ++attempt) {
+    try {
+      co_return co_await client.submit(body, random_key());
+    } catch (const std::system_error& e) {
+      if (e.code() != aqua_errc::job_limit || clock::now() >= give_up) throw;
+    }
+    timer.expires_after(poll_delay(ctx.source.poll, attempt, unit_random()));
+    std::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ctx.interrupted) throw_interrupted("job " + unit.display_name);
+  }
+}
+
+// Polls until the job is terminal; a callout (ctx.wake) or an interrupt cuts
+// a wait short. Interrupted or out of time, the job is cancelled on the
+// server (its slot freed) and the wait throws.
+asio::awaitable<decode::aqua_job> wait_for_job(run_context& ctx, aqua_client& client, const work_unit& unit,
+                                               decode::aqua_job remote, clock::time_point give_up,
+                                               asio::steady_timer& timer) {
+  ctx.pollers[remote.id] = &timer;
+  struct unregister {
+    run_context& c;
+    std::string id;
+    ~unregister() { c.pollers.erase(id); }
+  } unreg{ctx, remote.id};
+  std::optional<std::string> timeout;
+  for (unsigned attempt = 0; !terminal(remote.status) && !ctx.interrupted; ++attempt) {
+    if (clock::now() >= give_up) {
+      timeout = "job " + unit.display_name + " (" + remote.id + ") still " + remote.status + " after " +
+                std::to_string(ctx.source.poll.timeout_s) + " s";
+      break;
+    }
+    timer.expires_after(std::min<clock::duration>(poll_delay(ctx.source.poll, attempt, unit_random()),
+                                                  give_up - clock::now() + std::chrono::milliseconds(1)));
+    std::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ctx.interrupted) break;
+    remote = co_await client.get_job(remote.id);
+  }
+  if (terminal(remote.status)) co_return remote;
+  std::string note;
+  try {
+    remote = co_await client.cancel_job(remote.id);
+  } catch (const std::system_error& e) {
+    note = " (cancelling it on the server failed: " + std::string(e.what()) + ")";
+  }
+  if (timeout) throw std::system_error(aqua_errc::job_timeout, *timeout + note);
+  throw_interrupted("job " + unit.display_name + " (" + remote.id + ") cancelled on the server" + note);
+}
+
+// A window the service could not serve goes on as two halves, when it may
+// still be split; `why` is logged.
+bool split_in_two(run_context& ctx, const work_unit& unit, const std::function<void(work_unit)>& spawn,
+                  const std::string& why) {
+  if (!unit.group || !unit.window || !can_split(*unit.window, unit.group->min_step)) return false;
+  std::string error;
+  const auto [a, b] = split_window(*unit.window);
+  work_unit first = half_of(unit, a, error), second = half_of(unit, b, error);
+  if (!error.empty()) return false;
+  if (ctx.log) ctx.log("job " + unit.display_name + ": " + why + ": splitting the window in two");
+  unit.group->pending += 1;  // two halves replace this window
+  spawn(std::move(first));
+  spawn(std::move(second));
+  return true;
+}
+
+}  // namespace
+
 asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::function<void(work_unit)> spawn) {
   const job_config& job = *unit.job;
   job_report report;
@@ -613,83 +703,33 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
       const std::string body = submit_body(job, round, submit_extras{unit.incremental_time, ctx.notify_url});
       const auto give_up = clock::now() + std::chrono::seconds(ctx.source.poll.timeout_s);
       asio::steady_timer timer(ex);
-      decode::aqua_job remote;
-      // Submit. Over the tenant's job limit (90028: other clients' jobs count
-      // too) the job was not created: wait and try again with a new key.
-      for (unsigned attempt = 0;; ++attempt) {
-        std::optional<std::system_error> limited;
-        try {
-          remote = co_await client.submit(body, random_key());
-        } catch (const std::system_error& e) {
-          if (e.code() != aqua_errc::job_limit || clock::now() >= give_up) throw;
-          limited = e;
-        }
-        if (!limited) break;
-        timer.expires_after(poll_delay(ctx.source.poll, attempt, unit_random()));
-        std::error_code ec;
-        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        if (ctx.interrupted) throw_interrupted("job " + unit.display_name);
-      }
+      decode::aqua_job remote = co_await submit_job(ctx, client, unit, body, give_up, timer);
       report.job_id = remote.id;
       report.submit_s = seconds_since(started);
       ++ctx.counters.jobs_submitted;
       ++ctx.counters.jobs_active;
+      struct active_job {  // counted from submit until the service no longer counts it
+        std::atomic<std::uint32_t>* n;
+        void done() {
+          if (n) --*n;
+          n = nullptr;
+        }
+        ~active_job() { done(); }
+      } active{&ctx.counters.jobs_active};
 
-      // Poll until the job ends; a callout (ctx.wake) or an interrupt cuts a wait short.
       const auto waiting = clock::now();
-      ctx.pollers[remote.id] = &timer;
-      struct unregister {
-        run_context& c;
-        std::string id;
-        ~unregister() { c.pollers.erase(id); }
-      } unreg{ctx, remote.id};
-      std::optional<std::string> timeout;
-      for (unsigned attempt = 0; !terminal(remote.status) && !ctx.interrupted; ++attempt) {
-        if (clock::now() >= give_up) {
-          timeout = "job " + unit.display_name + " (" + remote.id + ") still " + remote.status + " after " +
-                    std::to_string(ctx.source.poll.timeout_s) + " s";
-          break;
-        }
-        timer.expires_after(std::min<clock::duration>(poll_delay(ctx.source.poll, attempt, unit_random()),
-                                                      give_up - clock::now() + std::chrono::milliseconds(1)));
-        std::error_code ec;
-        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        if (ctx.interrupted) break;
-        remote = co_await client.get_job(remote.id);
-      }
-      if (!terminal(remote.status)) {
-        // Interrupted or out of time: free the tenant's job slot on the server.
-        std::string note;
-        try {
-          remote = co_await client.cancel_job(remote.id);
-        } catch (const std::system_error& e) {
-          note = " (cancelling it on the server failed: " + std::string(e.what()) + ")";
-        }
-        --ctx.counters.jobs_active;
-        if (timeout) throw std::system_error(aqua_errc::job_timeout, *timeout + note);
-        report.status = "cancelled";
-        throw_interrupted("job " + unit.display_name + " (" + remote.id + ") cancelled on the server" + note);
-      }
-      --ctx.counters.jobs_active;
+      remote = co_await wait_for_job(ctx, client, unit, std::move(remote), give_up, timer);
+      active.done();
       slot.release();  // the service no longer counts the job
       report.wait_s = seconds_since(waiting);
 
       if (remote.status != "completed") {
         const std::string why = batch_messages(remote);
-        if (unit.group && unit.window && timed_out(why) && can_split(*unit.window, unit.group->min_step)) {
-          // Out of processing time: the two halves may each make it.
-          std::string error;
-          const auto [a, b] = split_window(*unit.window);
-          work_unit first = half_of(unit, a, error), second = half_of(unit, b, error);
-          if (error.empty()) {
-            if (ctx.log) ctx.log("job " + unit.display_name + " ran out of time (" + why + "): splitting the window in two");
-            unit.group->pending += 1;  // two halves replace this window
-            spawn(std::move(first));
-            spawn(std::move(second));
-            split = true;
-            report.status = "split";
-            break;
-          }
+        // Out of processing time (90027/90029): the two halves may each make it.
+        if (timed_out(why) && split_in_two(ctx, unit, spawn, "ran out of time (" + why + ")")) {
+          split = true;
+          report.status = "split";
+          break;
         }
         report.status = remote.status == "error" ? "failed" : remote.status;
         report.error = "job " + unit.display_name + " (" + remote.id + ") ended " + remote.status +
@@ -730,29 +770,23 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
       std::vector<std::string> gone;
       for (std::size_t i = 0; i < report.queries.size(); ++i) {
         query_report& q = report.queries[i];
-        const batch_outcome outcome = outcomes[i];
-        if (outcome == batch_outcome::file_too_large && unit.window && can_split(*unit.window, unit.group->min_step)) {
-          std::string error;
-          const auto [a, b2] = split_window(*unit.window);
-          work_unit first = half_of(unit, a, error), second = half_of(unit, b2, error);
-          if (error.empty()) {
-            if (ctx.log) ctx.log(q.error.value_or("too large") + ": splitting the window in two");
-            unit.group->pending += 1;
-            spawn(std::move(first));
-            spawn(std::move(second));
+        if (outcomes[i] == batch_outcome::file_too_large) {
+          if (split_in_two(ctx, unit, spawn, q.error.value_or("file too large"))) {
             split = true;
             report.status = "split";
             break;
           }
+          if (unit.group) fail_group(*unit.group, q.error.value_or("file too large"));
         }
-        if (outcome == batch_outcome::file_too_large && unit.group) fail_group(*unit.group, q.error.value_or("too large"));
-        if (outcome == batch_outcome::file_gone) gone.push_back(q.name);
+        if (outcomes[i] == batch_outcome::file_gone) gone.push_back(q.name);
       }
       if (split) break;
       if (!gone.empty() && unit.reruns < 2 && !ctx.interrupted) {
         // Purged before we committed it: the data is still in Zuora, ask again.
         ++unit.reruns;
-        if (ctx.log) ctx.log("job " + unit.display_name + " (" + remote.id + "): result files purged before they were committed; submitting the job again");
+        if (ctx.log)
+          ctx.log("job " + unit.display_name + " (" + remote.id +
+                  "): result files purged before they were committed; submitting the job again");
         pending = std::move(gone);
         continue;
       }
@@ -769,7 +803,7 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
   }
   if (failure) {
     const bool interrupted = failure->code() == aqua_errc::interrupted;
-    if (report.status != "cancelled") report.status = interrupted ? "cancelled" : "failed";
+    report.status = interrupted ? "cancelled" : "failed";
     // Name the job: a failed poll's message names only the service's job id.
     const std::string what = failure->what();
     const std::string job_name = "job " + unit.display_name;
@@ -782,7 +816,9 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
       }
     if (unit.group) fail_group(*unit.group, *report.error);
   }
-  if (!split) {
+  if (split) {
+    --ctx.counters.jobs_total;  // its two halves count instead
+  } else {
     ++ctx.counters.jobs_done;
     if (report.status != "completed") ++ctx.counters.jobs_failed;
   }

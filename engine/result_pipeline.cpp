@@ -9,13 +9,12 @@
 namespace aquaduct::engine_detail {
 
 result_pipeline::result_pipeline(std::string format, stream_schema schema, std::vector<sink*> sinks)
-    : decoder_(decode::make_content_decoder(format)),
-      schema_(std::move(schema)),
-      sinks_(std::move(sinks)),
-      out_(256u << 10) {
-  if (!decoder_)
+    : format_(std::move(format)), schema_(std::move(schema)), sinks_(std::move(sinks)) {
+  // The decoder and its buffers are made per file (begin_file) and dropped
+  // after it, so a pipeline waiting for a download slot costs next to nothing.
+  if (!decode::make_content_decoder(format_))
     throw located_error(aqua_errc::bad_response, "job " + schema_.job + ", query " + schema_.query +
-                                                     ": unknown result format '" + format + "' (csv, gzip or zip)");
+                                                     ": unknown result format '" + format_ + "' (csv, gzip or zip)");
 }
 
 result_pipeline::~result_pipeline() { abort(); }
@@ -39,7 +38,8 @@ void result_pipeline::fail_parse(std::error_code ec) const {
 
 void result_pipeline::begin_file(std::string file_id) {
   file_id_ = std::move(file_id);
-  decoder_->reset();
+  decoder_ = decode::make_content_decoder(format_);
+  out_.resize(256u << 10);
   parser_.reset();
   header_pending_ = true;
 }
@@ -75,6 +75,9 @@ void result_pipeline::end_file() {
   deliver();
   if (header_pending_) fail(aqua_errc::bad_response, "the result file is empty: no header line");
   ++files_;
+  decoder_.reset();
+  std::vector<char>().swap(out_);
+  parser_ = decode::csv_parser{};
 }
 
 void result_pipeline::drain(std::string_view decoded) {

@@ -67,7 +67,8 @@ class result_pipeline {
   [[noreturn]] void fail_decode(std::error_code ec) const;  // with the compressed byte offset
   [[noreturn]] void fail_parse(std::error_code ec) const;   // with the record and byte offset
 
-  std::unique_ptr<decode::content_decoder> decoder_;
+  std::string format_;
+  std::unique_ptr<decode::content_decoder> decoder_;  // set between begin_file and end_file
   decode::csv_parser parser_;
   stream_schema schema_;
   std::vector<sink*> sinks_;
