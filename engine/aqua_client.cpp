@@ -1,6 +1,7 @@
 #include "engine/aqua_client.hpp"
 
 #include "transport/redact.hpp"
+#include "transport/url.hpp"
 
 #include <aquaduct/error.hpp>
 
@@ -136,7 +137,9 @@ asio::awaitable<transport::http_response> aqua_client::send(transport::http_requ
       --attempt;
       continue;
     }
-    if (!failure && (resp.status == 200 || (resp.status == 206 && hooks.on_body))) co_return resp;
+    if (!failure && (resp.status == 200 || (resp.status == 206 && hooks.on_body) ||
+                     (resp.status == 404 && hooks.not_found_is_an_answer)))
+      co_return resp;
     if (!failure && transport::classify(resp.status) != transport::outcome::retriable) refuse(req, resp);
     const std::string progress = hooks.progress ? hooks.progress() : "";
     const std::string why = (failure ? failure->what() : "HTTP " + std::to_string(resp.status)) + progress;
@@ -189,6 +192,25 @@ asio::awaitable<decode::aqua_job> aqua_client::cancel_job(std::string job_id) {
   req.method = "DELETE";
   req.target = "/v1/batch-query/jobs/" + job_id;
   co_return co_await job_call(std::move(req));
+}
+
+asio::awaitable<std::optional<decode::aqua_job>> aqua_client::last_completed(std::string partner,
+                                                                               std::string project) {
+  transport::http_request req;
+  req.target = "/v1/batch-query/jobs/partner/" + transport::form_url_encode(partner) + "/project/" +
+               transport::form_url_encode(project);
+  req.headers.push_back({"Accept", "application/json"});
+  const std::string target = req.method + " " + req.target;
+  attempt_hooks hooks;
+  hooks.not_found_is_an_answer = true;
+  const transport::http_response resp = co_await send(std::move(req), std::move(hooks));
+  if (resp.status == 404) co_return std::nullopt;
+  decode::aqua_job job;
+  std::error_code ec;
+  std::string what;
+  json_.parse_job(resp.body, job, ec, what);
+  if (ec) throw std::system_error(aqua_errc::bad_response, target + ": " + what);
+  co_return job;
 }
 
 asio::awaitable<void> aqua_client::download(std::string file_id, transport::body_handler on_body) {

@@ -50,6 +50,9 @@ class aqua_client {
   asio::awaitable<decode::aqua_job> submit(std::string body, std::string idempotency_key);
   asio::awaitable<decode::aqua_job> get_job(std::string job_id);
   asio::awaitable<decode::aqua_job> cancel_job(std::string job_id);
+  // GET /v1/batch-query/jobs/partner/{partner}/project/{project}: the
+  // session's most recent completed job; nullopt when it has none (404).
+  asio::awaitable<std::optional<decode::aqua_job>> last_completed(std::string partner, std::string project);
 
   // GET /v1/file/{id}, the body streamed to `on_body`, each byte exactly once
   // and in order even across resumed connections. An exception from
@@ -77,6 +80,7 @@ class aqua_client {
     std::function<void(transport::http_request&)> prepare;  // adjusts each attempt's request
     std::function<void(const std::system_error&)> on_failure;  // a retriable failure; may throw to stop
     std::function<std::string()> progress;  // said with each retry, e.g. where a download resumes
+    bool not_found_is_an_answer = false;     // a 404 is returned, not refused
   };
   asio::awaitable<transport::http_response> send(transport::http_request req, attempt_hooks hooks = {});
   asio::awaitable<decode::aqua_job> job_call(transport::http_request req);

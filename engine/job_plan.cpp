@@ -116,7 +116,12 @@ run_plan plan_run(const pipeline_config& cfg, state_store* state, data_center_zo
       }
     }
     if (plain.queries.empty()) continue;
-    if (job.stateful()) plain.incremental_time = stateful_incremental_time(job, *state, zone);
+    if (job.stateful()) {
+      plain.incremental_time = stateful_incremental_time(job, *state, zone);
+      plain.session_may_be_new = std::none_of(job.queries.begin(), job.queries.end(), [&](const query_config& q) {
+        return matching_cursor(*state, job, q).has_value();
+      });
+    }
     plan.units.push_back(std::move(plain));
   }
   return plan;

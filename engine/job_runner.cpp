@@ -593,6 +593,12 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
       turn = co_await ctx.session(job).acquire();
       if (!turn) throw_interrupted("job " + unit.display_name);
     }
+    if (unit.session_may_be_new) {
+      // Nothing committed by us: a brand-new session loads in full by itself,
+      // while one that moved on without our commit must be asked from the floor.
+      const std::optional<decode::aqua_job> last = co_await client.last_completed(job.partner, job.project);
+      if (!last) unit.incremental_time.reset();
+    }
     std::vector<std::string> pending;  // queries still to deliver
     for (const auto& q : unit.queries) pending.push_back(q.name);
     for (;;) {  // one round per submission; a purged file (404) runs its queries again

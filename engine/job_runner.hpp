@@ -78,6 +78,9 @@ struct work_unit {
   std::vector<query_config> queries;  // as sent: a window's query text is already windowed
   std::string display_name;           // the job's name, plus the window for a window
   std::optional<std::string> incremental_time;  // stateful: from our own committed cursors
+  // Stateful, and none of the queries has a cursor: when the service's session
+  // is new too (no completed job), incrementalTime is left out for a full load.
+  bool session_may_be_new = false;
   window_group* group = nullptr;      // set for a window of a windowed query
   std::optional<time_window> window;
   unsigned reruns = 0;                // times this unit was submitted again (purged files)

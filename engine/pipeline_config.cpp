@@ -3,6 +3,7 @@
 #include <aquaduct/config.hpp>
 #include <aquaduct/error.hpp>
 
+#include "engine/windows.hpp"
 #include "sinks/registry.hpp"
 #include "transport/url.hpp"
 
@@ -131,16 +132,17 @@ class loader {
       problem(t.source(), config_errc::missing_key, std::string(section) + " needs '" + std::string(key) + "'");
   }
 
-  void unsupported(const toml::table& t, std::string_view key, std::string_view why) {
-    if (const toml::node* n = t.get(key))
-      problem(n->source(), config_errc::unsupported, std::string(key) + " is not supported yet: " + std::string(why));
+  // Where `key` is in `t`, or the table itself when it is absent (for messages).
+  static const toml::source_region& at(const toml::table& t, std::string_view key) {
+    const toml::node* n = t.get(key);
+    return n ? n->source() : t.source();
   }
 
   void load_source(const toml::table& root, source_config& src) {
     const toml::table* t = table_at(root, "source");
     if (!t) return;
-    only_keys(*t, "[source]", {"base_url", "environment", "max_active_jobs", "max_connections",
-                               "request_timeout_ms", "auth", "poll", "callout", "connect_timeout_ms",
+    only_keys(*t, "[source]", {"base_url", "environment", "max_active_jobs", "max_connections", "max_downloads",
+                               "time_zone", "request_timeout_ms", "auth", "poll", "callout", "connect_timeout_ms",
                                "handshake_timeout_ms", "write_timeout_ms", "idle_timeout_ms",
                                "pool_idle_timeout_ms", "proxy", "gzip_request_bodies", "tls", "headers", "retry"});
     read(*t, "base_url", src.base_url);
@@ -155,8 +157,14 @@ class loader {
       else
         src.base_url = url;
     }
-    unsupported(*t, "callout", "jobs are polled");
     read(*t, "max_active_jobs", src.max_active_jobs, 1, 50);
+    read(*t, "max_downloads", src.max_downloads, 1, 20);
+    std::string zone = "auto";
+    read(*t, "time_zone", zone);
+    one_of(*t, "time_zone", zone, {"auto", "pacific", "utc"});
+    src.time_zone = zone == "pacific" ? data_center_zone::pacific
+                    : zone == "utc"   ? data_center_zone::utc
+                                      : data_center_zone::automatic;
     read(*t, "max_connections", src.max_connections, 1, 1024);
     read(*t, "request_timeout_ms", src.request_timeout_ms, 1);
     read(*t, "connect_timeout_ms", src.connect_timeout_ms, 1);
@@ -178,6 +186,61 @@ class loader {
     if (const toml::table* x = table_at(*t, "tls")) load_tls(*x, src.tls);
     if (const toml::table* h = table_at(*t, "headers")) load_headers(*h, src.headers);
     if (const toml::table* r = table_at(*t, "retry")) load_retry(*r, src.retry);
+    if (const toml::table* c = table_at(*t, "callout")) load_callout(*c, src.callout);
+  }
+
+  void load_callout(const toml::table& t, callout_config& c) {
+    only_keys(t, "[source.callout]", {"listen", "public_url"});
+    read(t, "listen", c.listen);
+    read(t, "public_url", c.public_url);
+    if (t.contains("listen") && !is_host_port(c.listen))
+      problem(at(t, "listen"), config_errc::bad_value,
+              "listen = \"" + c.listen + "\" must be HOST:PORT (port 0-65535, 0 = any free port; no HOST = every "
+              "interface), e.g. \"127.0.0.1:0\"");
+    if (t.contains("public_url")) {
+      if (c.listen.empty())
+        problem(at(t, "public_url"), config_errc::bad_value, "public_url needs listen: the local address it reaches");
+      if (!is_http_url(c.public_url))
+        problem(at(t, "public_url"), config_errc::bad_value,
+                "public_url must be an http:// or https:// URL with a host, e.g. \"https://etl.example.com/callout\"");
+    }
+  }
+
+  // "host:port", "[v6]:port", ":port" (every interface); port 0..65535.
+  static bool is_host_port(std::string_view s) {
+    std::string_view host, port;
+    if (!s.empty() && s.front() == '[') {
+      const auto close = s.find(']');
+      if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') return false;
+      host = s.substr(1, close - 1);
+      port = s.substr(close + 2);
+    } else {
+      const auto colon = s.rfind(':');
+      if (colon == std::string_view::npos) return false;
+      host = s.substr(0, colon);
+      port = s.substr(colon + 1);
+      if (host.find(':') != std::string_view::npos) return false;  // IPv6 needs brackets
+    }
+    if (port.empty() || port.size() > 5) return false;
+    for (char ch : host)
+      if (ch == ' ' || ch == '/' || ch == '@' || ch == '[' || ch == ']') return false;
+    unsigned value = 0;
+    for (char ch : port) {
+      if (ch < '0' || ch > '9') return false;
+      value = value * 10 + static_cast<unsigned>(ch - '0');
+    }
+    return value <= 65535;
+  }
+
+  static bool is_http_url(std::string_view s) {
+    std::string_view rest;
+    if (s.starts_with("http://")) rest = s.substr(7);
+    else if (s.starts_with("https://")) rest = s.substr(8);
+    else return false;
+    const auto end = rest.find_first_of("/?#");
+    const std::string_view authority = rest.substr(0, end);
+    if (authority.empty() || authority.front() == ':') return false;
+    return std::none_of(s.begin(), s.end(), [](char ch) { return ch <= ' ' || ch == 0x7f; });
   }
 
   void load_tls(const toml::table& t, tls_config& tls) {
@@ -260,6 +323,27 @@ class loader {
       problem(t.source(), config_errc::bad_value, "max_ms must not be less than initial_ms");
   }
 
+  // partition / incremental: an inline table read by `fill`, then checked as a
+  // whole by `check` (its message goes at the table, unless a key of it was
+  // already reported).
+  template <class Config, class Fill, class Check>
+  std::optional<Config> load_window(const toml::table& t, std::string_view key, std::string_view shape, Fill fill,
+                                    Check check) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    const toml::table* table = n->as_table();
+    if (!table) {
+      problem(n->source(), config_errc::bad_value, std::string(key) + " must be a table " + std::string(shape));
+      return std::nullopt;
+    }
+    const std::size_t before = problems.size();
+    Config c;
+    fill(*table, c);
+    if (std::string e = check(c); !e.empty() && problems.size() == before)
+      problem(n->source(), config_errc::bad_value, e);
+    return c;
+  }
+
   void load_query(const toml::table& t, query_config& q) {
     only_keys(t, "[[jobs.queries]]", {"name", "type", "query", "api_version", "deleted", "partition", "incremental"});
     read(t, "name", q.name);
@@ -269,8 +353,31 @@ class loader {
     require(t, "name", "[[jobs.queries]]");
     require(t, "query", "[[jobs.queries]]");
     one_of(t, "type", q.type, {"zoqlexport", "zoql"});
-    unsupported(t, "partition", "windowed backfills come with the engine work");
-    unsupported(t, "incremental", "high-water-mark windows come with the engine work");
+    q.where = where(t.source());
+    q.partition = load_window<partition_config>(
+        t, "partition", "{ by, from, to, step }",
+        [&](const toml::table& pt, partition_config& p) {
+          only_keys(pt, "partition", {"by", "from", "to", "step", "min_step"});
+          read(pt, "by", p.by);
+          read(pt, "from", p.from);
+          read(pt, "to", p.to);
+          read(pt, "step", p.step);
+          read(pt, "min_step", p.min_step);
+        },
+        engine_detail::check_partition);
+    q.incremental = load_window<incremental_config>(
+        t, "incremental", "{ by, lag_s }",
+        [&](const toml::table& it, incremental_config& inc) {
+          only_keys(it, "incremental", {"by", "lag_s", "start", "min_step"});
+          read(it, "by", inc.by);
+          read(it, "lag_s", inc.lag_s);
+          read(it, "start", inc.start);
+          read(it, "min_step", inc.min_step);
+        },
+        engine_detail::check_incremental);
+    if (q.partition && q.incremental)
+      problem(at(t, "incremental"), config_errc::bad_value,
+              "a query takes partition or incremental, not both (query " + q.name + ")");
     if (const toml::node* d = t.get("deleted")) {
       if (auto dt = d->as_table()) {
         only_keys(*dt, "deleted", {"column", "format", "force_export"});
@@ -287,9 +394,27 @@ class loader {
     }
   }
 
+  // What a query may use depends on its job: a stateful session decides the
+  // window itself, and JSON batch results have no sessions or deleted rows.
+  void check_query_in_job(const toml::table& t, const query_config& q, const job_config& job) {
+    if (job.kind == job_kind::batch_results) {
+      for (std::string_view key : {"deleted", "partition", "incremental"})
+        if (t.contains(key))
+          problem(at(t, key), config_errc::bad_value,
+                  std::string(key) + " does not apply to kind = \"batch_results\" (query " + q.name + ")");
+      return;
+    }
+    if (!job.stateful()) return;
+    for (std::string_view key : {"partition", "incremental"})
+      if (t.contains(key))
+        problem(at(t, key), config_errc::bad_value,
+                std::string(key) + " cannot be used in a stateful job (partner and project): the session decides " +
+                    "each run's window (query " + q.name + ")");
+  }
+
   void load_job(const toml::table& t, job_config& job) {
-    only_keys(t, "[[jobs]]", {"name", "format", "version", "partner", "project", "use_query_labels", "date_time_utc",
-                              "null_replacement", "queries"});
+    only_keys(t, "[[jobs]]", {"name", "kind", "format", "version", "partner", "project", "offset_s",
+                              "use_query_labels", "date_time_utc", "null_replacement", "queries"});
     read(t, "name", job.name);
     require(t, "name", "[[jobs]]");
     if (job.name.size() > 32)
@@ -301,13 +426,37 @@ class loader {
         std::ostringstream s;
         s << f->get();
         job.version = s.str();
+        if (job.version.find_first_of(".e") == std::string::npos) job.version += ".0";  // 1.0 prints as "1"
       } else {
         read(t, "version", job.version);
       }
     }
     one_of(t, "version", job.version, {"1.0", "1.1", "1.2"});
-    unsupported(t, "partner", "stateful sessions come with the engine work");
-    unsupported(t, "project", "stateful sessions come with the engine work");
+    std::string kind = "aqua";
+    read(t, "kind", kind);
+    one_of(t, "kind", kind, {"aqua", "batch_results"});
+    job.kind = kind == "batch_results" ? job_kind::batch_results : job_kind::aqua;
+    read(t, "partner", job.partner);
+    read(t, "project", job.project);
+    read(t, "offset_s", job.offset_s, 0, 3600);
+    const bool batch = job.kind == job_kind::batch_results;
+    if (batch) {
+      for (std::string_view key : {"partner", "project"})
+        if (t.contains(key))
+          problem(at(t, key), config_errc::bad_value,
+                  std::string(key) + " does not apply to kind = \"batch_results\" (JSON batch results have no sessions)");
+    } else if (t.contains("partner") != t.contains("project") || job.partner.empty() != job.project.empty()) {
+      // At the one given (or the empty one when both are).
+      const bool blame_partner = t.contains("partner") && (!t.contains("project") || job.partner.empty());
+      problem(at(t, blame_partner ? "partner" : "project"), config_errc::bad_value,
+              "partner and project go together: both set make the job stateful, neither makes it stateless");
+    } else if (job.stateful() && job.version == "1.0") {
+      problem(at(t, "version"), config_errc::bad_value,
+              "a stateful job (partner and project) needs version 1.1 or 1.2; AQuA's 1.0 is stateless only");
+    }
+    if (t.contains("offset_s") && !job.stateful())
+      problem(at(t, "offset_s"), config_errc::bad_value,
+              "offset_s applies to stateful jobs only (partner and project); stateless windows use incremental.lag_s");
     read(t, "use_query_labels", job.use_query_labels);
     read(t, "date_time_utc", job.date_time_utc);
     read(t, "null_replacement", job.null_replacement);
@@ -326,6 +475,7 @@ class loader {
       }
       query_config q;
       load_query(*qt, q);
+      check_query_in_job(*qt, q, job);
       for (const auto& other : job.queries)
         if (!q.name.empty() && other.name == q.name)
           problem(qt->source(), config_errc::bad_value, "query name '" + q.name + "' appears twice in job " + job.name);

@@ -272,6 +272,12 @@ std::string check_partition(const partition_config& cfg) {
     return "partition.from (" + cfg.from + ") must come before partition.to (" + cfg.to + ")";
   if (cfg.step.empty()) return "partition.step is required: each window's length, e.g. \"P30D\"";
   if (std::string e = check_step("partition.step", cfg.step); !e.empty()) return e;
+  // "now" is read from the clock here only to size the plan.
+  const sys_seconds end = cfg.to == "now" ? floor<seconds>(system_clock::now()) : *to;
+  const seconds step = *parse_iso_duration(cfg.step, error);
+  if (end > *from && (end - *from - seconds{1}) / step + 1 > static_cast<std::int64_t>(max_partition_windows))
+    return fmt::format("partition.step = \"{}\" cuts {}..{} into more than {} windows: use a longer step", cfg.step,
+                       cfg.from, cfg.to, max_partition_windows);
   return check_step("partition.min_step", cfg.min_step);
 }
 
@@ -290,7 +296,9 @@ std::vector<time_window> plan_partition(const partition_config& cfg, sys_seconds
   const auto to = parse_time_point(cfg.to, now, error);
   const auto step = parse_iso_duration(cfg.step, error);
   std::vector<time_window> out;
-  if (!from || !to || !step || *step <= seconds{0}) return out;
+  if (!from || !to || !step || *step <= seconds{0} || *from >= *to ||
+      (*to - *from - seconds{1}) / *step + 1 > static_cast<std::int64_t>(max_partition_windows))
+    return out;
   for (sys_seconds t = *from; t < *to; t += *step) out.push_back({t, std::min(t + *step, *to)});
   return out;
 }
@@ -373,15 +381,35 @@ std::string windowed_query(std::string_view zoql, std::string_view column, time_
       error = "the query's WHERE has no condition";
       return {};
     }
-    bool top_level_or = false;
-    for (std::size_t i = where + 1; i < tail; ++i) top_level_or = top_level_or || is_kw(i, "or");
+    bool parentheses = false;
+    std::vector<std::size_t> ors;  // top-level `or` tokens
+    for (std::size_t i = where + 1; i < tail; ++i) {
+      parentheses = parentheses || toks[i].k == k::lparen;
+      if (is_kw(i, "or")) ors.push_back(i);
+    }
     const std::size_t cond_begin = toks[where + 1].begin;
-    const std::string_view cond = zoql.substr(cond_begin, body_end - cond_begin);
     out = std::string(zoql.substr(0, cond_begin));
-    if (top_level_or) out += '(';
-    out += cond;
-    if (top_level_or) out += ')';
-    out += " and " + window;
+    if (ors.empty()) {  // a and b ... and window
+      out += zoql.substr(cond_begin, body_end - cond_begin);
+      out += " and " + window;
+    } else if (parentheses) {  // Export ZOQL: (a or b) and window
+      out += '(';
+      out += zoql.substr(cond_begin, body_end - cond_begin);
+      out += ") and " + window;
+    } else {
+      // No parentheses (plain ZOQL forbids them): and binds tighter than or,
+      // so a or b becomes a and window or b and window.
+      std::size_t begin = cond_begin;
+      for (std::size_t i = 0; i <= ors.size(); ++i) {
+        const std::size_t end = i < ors.size() ? toks[ors[i] - 1].end : body_end;
+        out += zoql.substr(begin, end - begin);
+        out += " and " + window;
+        if (i < ors.size()) {
+          out += zoql.substr(end, toks[ors[i]].end - end);  // " or"
+          begin = toks[ors[i]].end;
+        }
+      }
+    }
   }
   const std::string_view rest = zoql.substr(body_end);
   if (!rest.empty() && rest.front() != ' ' && rest.front() != '\t' && rest.front() != '\n' && rest.front() != '\r' &&

@@ -41,15 +41,21 @@ std::optional<sys_seconds> parse_time_point(std::string_view text, sys_seconds n
 // are fractions, signs, lower case and durations over 100 years.
 std::optional<std::chrono::seconds> parse_iso_duration(std::string_view text, std::string& error);
 
+// The most windows one partition may plan.
+inline constexpr std::size_t max_partition_windows = 10000;
+
 // "" when valid, else one message (used by the config loader, which prefixes
 // FILE:LINE:COL). Checks: `by` is a field name; from/to/start parse; from is not
-// "now" and lies before a fixed `to`; step and min_step are positive and
-// min_step <= step; start is not "now".
+// "now" and lies before a fixed `to`; step and min_step are positive; the plan
+// has at most max_partition_windows windows (to = "now" read from the system
+// clock for this count only); start is not "now". A min_step longer than step
+// is allowed: such windows are never split.
 std::string check_partition(const partition_config&);
 std::string check_incremental(const incremental_config&);
 
 // Consecutive windows from..to by step, the last one clipped to `to`; empty
-// when from >= to or the config does not parse (check_partition says why).
+// when from >= to, the config does not parse or the plan would exceed
+// max_partition_windows (check_partition says why).
 std::vector<time_window> plan_partition(const partition_config&, sys_seconds now);
 
 // Stateless high-water mark: [high_water or cfg.start, now - lag_s); nullopt
@@ -66,10 +72,11 @@ std::pair<time_window, time_window> split_window(time_window w);
 // The query restricted to the window: its WHERE gains
 //   <column> >= 'YYYY-MM-DDTHH:MM:SS+00:00' and <column> < '...+00:00'
 // (an explicit UTC offset, so the tenant's time zone cannot shift the window).
-// An existing condition is kept in front; it is parenthesised only when it has
-// a top-level `or` (plain ZOQL forbids parentheses, so an AND-only condition
-// stays without). The predicates go before group by / having / order by /
-// limit / ';'. Strings ('it''s where') and quoted aliases are skipped, never
+// An existing condition is kept in front. With a top-level `or` it is
+// parenthesised, `(a or b) and <window>`, unless it has no parentheses at all
+// (plain ZOQL forbids them): then each or-ed term gets the window,
+// `a and <window> or b and <window>` (the same, as and binds tighter than or).
+// The predicates go before group by / having / order by / limit / ';'. Strings ('it''s where') and quoted aliases are skipped, never
 // read as keywords. Errors (no select/from, unterminated string, a column that
 // is not a field name) return "" and set `error`.
 std::string windowed_query(std::string_view zoql, std::string_view column, time_window w, std::string& error);

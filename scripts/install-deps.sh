@@ -24,6 +24,8 @@ packages=(
   libxml2-utils
   # docs/emulator.md's curl walkthrough reads JSON answers with jq
   jq
+  # the engine's window tests check the Pacific wall clock against `TZ=America/Los_Angeles date`
+  tzdata
 )
 
 missing=()

@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -114,18 +115,262 @@ TEST_CASE("auth types need their keys") {
   CHECK(p[0].find("needs 'password'") != std::string::npos);
 }
 
-TEST_CASE("features not built yet are refused, not ignored") {
-  const auto p = problems_of(R"([[jobs]]
-name = "j"
-partner = "acme"
-[[jobs.queries]]
-name = "q"
-query = "select Id from Account"
-partition = { by = "UpdatedDate", from = "2020-01-01", to = "now", step = "P30D" }
-)");
-  REQUIRE(p.size() == 2);
-  CHECK(p[0].find("partner is not supported yet") != std::string::npos);
-  CHECK(p[1].find("partition is not supported yet") != std::string::npos);
+namespace {
+
+// "p.toml:LINE:COL" of the first occurrence of `needle` in `toml`.
+std::string pos_of(const std::string& toml, std::string_view needle) {
+  const auto at = toml.find(needle);
+  REQUIRE_MESSAGE(at != std::string::npos, needle);
+  const auto line = 1 + std::count(toml.begin(), toml.begin() + static_cast<std::ptrdiff_t>(at), '\n');
+  const auto line_start = toml.rfind('\n', at);
+  const auto col = line_start == std::string::npos ? at + 1 : at - line_start;
+  return "p.toml:" + std::to_string(line) + ":" + std::to_string(col);
+}
+
+// `toml` has exactly one problem, at `needle`, whose message contains `part`.
+void one_problem(const std::string& toml, std::string_view needle, std::string_view part) {
+  const auto p = problems_of(toml);
+  INFO(toml);
+  REQUIRE(p.size() == 1);
+  INFO(p[0]);
+  CHECK(p[0].rfind(pos_of(toml, needle) + ": ", 0) == 0);
+  CHECK(p[0].find(part) != std::string::npos);
+}
+
+// "text" (built by appending: g++ 12 warns falsely on "\"" + std::string(...)).
+std::string quoted(std::string_view text) {
+  std::string out(1, '"');
+  out += text;
+  out += '"';
+  return out;
+}
+
+const std::string sinks = R"(
+[[sinks]]
+type = "null"
+)";
+
+// A job with one query; `job_keys` and `query_keys` are added to its tables.
+std::string job_with(const std::string& job_keys, const std::string& query_keys) {
+  return "[[jobs]]\nname = \"j\"\n" + job_keys + "\n[[jobs.queries]]\nname = \"q\"\nquery = \"select Id from Account\"\n" +
+         query_keys + "\n" + sinks;
+}
+
+}  // namespace
+
+TEST_CASE("[source]: max_downloads, time_zone and callout load; their defaults") {
+  const pipeline_config d = parse_pipeline(minimal, "p.toml");
+  CHECK(d.source.max_downloads == 20);
+  CHECK(d.source.time_zone == data_center_zone::automatic);
+  CHECK(d.source.callout.listen.empty());
+  CHECK(d.source.callout.public_url.empty());
+
+  const pipeline_config c = parse_pipeline(R"([source]
+max_downloads = 4
+time_zone = "utc"
+[source.callout]
+listen = "127.0.0.1:0"
+public_url = "https://etl.example.com/aquaduct/callout?src=etl"
+)" + minimal, "p.toml");
+  CHECK(c.source.max_downloads == 4);
+  CHECK(c.source.time_zone == data_center_zone::utc);
+  CHECK(c.source.callout.listen == "127.0.0.1:0");
+  CHECK(c.source.callout.public_url == "https://etl.example.com/aquaduct/callout?src=etl");
+  CHECK(parse_pipeline("[source]\ntime_zone = \"pacific\"\n" + minimal, "p.toml").source.time_zone ==
+        data_center_zone::pacific);
+  CHECK(parse_pipeline("[source]\ntime_zone = \"auto\"\n" + minimal, "p.toml").source.time_zone ==
+        data_center_zone::automatic);
+  for (const char* listen : {"[::1]:8080", "localhost:65535", "0.0.0.0:9000", ":8080"})
+    CHECK(parse_pipeline("[source.callout]\nlisten = \"" + std::string(listen) + "\"\n" + minimal, "p.toml")
+              .source.callout.listen == listen);
+  CHECK(parse_pipeline("[source.callout]\nlisten = \"127.0.0.1:8080\"\npublic_url = \"http://10.0.0.1:8080\"\n" +
+                           minimal, "p.toml")
+            .source.callout.public_url == "http://10.0.0.1:8080");
+}
+
+TEST_CASE("[source]: bad max_downloads, time_zone and callout values name their position") {
+  for (const char* n : {"0", "21", "\"5\""})
+    one_problem("[source]\nmax_downloads = " + std::string(n) + "\n" + minimal, n,
+                "max_downloads must be an integer from 1 to 20");
+  one_problem("[source]\ntime_zone = \"PST\"\n" + minimal, "\"PST\"", "time_zone = \"PST\" is not one of: auto, pacific, utc");
+  for (const char* listen : {"localhost", "80", "host:", "host:70000", "::1:80", "[::1]80", "[::1]", "a b:1",
+                             "host:12a", "host:123456", ""}) {
+    const std::string toml = "[source.callout]\nlisten = \"" + std::string(listen) + "\"\n" + minimal;
+    one_problem(toml, quoted(listen), "must be HOST:PORT");
+  }
+  for (const char* url : {"ftp://x/callout", "https://", "http://:80/x", "http:// x", "etl.example.com", "https:///x"}) {
+    const std::string toml =
+        "[source.callout]\nlisten = \"127.0.0.1:0\"\npublic_url = \"" + std::string(url) + "\"\n" + minimal;
+    one_problem(toml, quoted(url), "public_url must be an http:// or https:// URL");
+  }
+  one_problem("[source.callout]\npublic_url = \"https://x\"\n" + minimal, "\"https://x\"", "public_url needs listen");
+  one_problem("[source.callout]\nlisten = \"127.0.0.1:0\"\nport = 1\n" + minimal, "port",
+              "unknown key 'port' in [source.callout]");
+  one_problem("[source]\ncallout = \"127.0.0.1:0\"\n" + minimal, "\"127", "callout must be a table");
+}
+
+TEST_CASE("[[jobs]]: kind, partner, project, offset_s") {
+  const pipeline_config d = parse_pipeline(minimal, "p.toml");
+  CHECK(d.jobs[0].kind == job_kind::aqua);
+  CHECK_FALSE(d.jobs[0].stateful());
+  CHECK(d.jobs[0].offset_s == 0);
+
+  const pipeline_config s =
+      parse_pipeline(job_with("partner = \"acme\"\nproject = \"warehouse\"\noffset_s = 3600\nversion = 1.2", ""), "p.toml");
+  CHECK(s.jobs[0].partner == "acme");
+  CHECK(s.jobs[0].project == "warehouse");
+  CHECK(s.jobs[0].offset_s == 3600);
+  CHECK(s.jobs[0].stateful());
+  CHECK(s.jobs[0].version == "1.2");
+
+  const pipeline_config b = parse_pipeline(job_with("kind = \"batch_results\"", ""), "p.toml");
+  CHECK(b.jobs[0].kind == job_kind::batch_results);
+  CHECK(parse_pipeline(job_with("kind = \"aqua\"", ""), "p.toml").jobs[0].kind == job_kind::aqua);
+  // A TOML number 1.0 is version "1.0" (it printed as "1" once).
+  CHECK(parse_pipeline(job_with("version = 1.0", ""), "p.toml").jobs[0].version == "1.0");
+  CHECK(parse_pipeline(job_with("version = 1.1", ""), "p.toml").jobs[0].version == "1.1");
+}
+
+TEST_CASE("[[jobs]]: every stateful and kind mistake is reported where it is") {
+  one_problem(job_with("partner = \"acme\"", ""), "\"acme\"", "partner and project go together");
+  one_problem(job_with("project = \"w\"", ""), "\"w\"", "partner and project go together");
+  one_problem(job_with("partner = \"\"\nproject = \"w\"", ""), "\"\"", "partner and project go together");
+  one_problem(job_with("partner = \"acme\"\nproject = \"\"", ""), "\"\"", "partner and project go together");
+  one_problem(job_with("partner = \"acme\"\nproject = \"w\"\nversion = 1.0", ""), "1.0",
+              "needs version 1.1 or 1.2");
+  one_problem(job_with("partner = \"acme\"\nproject = \"w\"\nversion = \"1.0\"", ""), "\"1.0\"",
+              "needs version 1.1 or 1.2");
+  one_problem(job_with("partner = \"acme\"\nproject = \"w\"\noffset_s = 3601", ""), "3601",
+              "offset_s must be an integer from 0 to 3600");
+  one_problem(job_with("partner = \"acme\"\nproject = \"w\"\noffset_s = -1", ""), "-1",
+              "offset_s must be an integer from 0 to 3600");
+  one_problem(job_with("offset_s = 60", ""), "60", "offset_s applies to stateful jobs only");
+  one_problem(job_with("kind = \"json\"", ""), "\"json\"", "kind = \"json\" is not one of: aqua, batch_results");
+  // JSON batch results have no sessions, deleted rows or windows.
+  one_problem(job_with("kind = \"batch_results\"\npartner = \"acme\"", ""), "\"acme\"", "does not apply to kind");
+  {
+    const auto p = problems_of(job_with("kind = \"batch_results\"\npartner = \"acme\"\nproject = \"w\"", ""));
+    REQUIRE(p.size() == 2);
+    CHECK(p[0].find("partner does not apply to kind = \"batch_results\"") != std::string::npos);
+    CHECK(p[1].find("project does not apply to kind = \"batch_results\"") != std::string::npos);
+  }
+  one_problem(job_with("kind = \"batch_results\"", "deleted = { column = \"IsDeleted\" }"), "{",
+              "deleted does not apply to kind = \"batch_results\" (query q)");
+  one_problem(job_with("kind = \"batch_results\"",
+                       "partition = { by = \"UpdatedDate\", from = \"2020-01-01\", step = \"P30D\" }"),
+              "{", "partition does not apply to kind = \"batch_results\"");
+  one_problem(job_with("kind = \"batch_results\"", "incremental = { by = \"UpdatedDate\" }"), "{",
+              "incremental does not apply to kind = \"batch_results\"");
+}
+
+TEST_CASE("[[jobs.queries]]: partition and incremental load with their defaults; where is the table") {
+  const std::string toml =
+      job_with("", "partition = { by = \"UpdatedDate\", from = \"2020-01-01\", step = \"P30D\" }") +
+      "\n[[jobs]]\nname = \"k\"\n[[jobs.queries]]\nname = \"r\"\nquery = \"select Id from Invoice\"\n"
+      "incremental = { by = \"UpdatedDate\" }\n[[jobs.queries]]\nname = \"s\"\nquery = \"select Id from Usage\"\n"
+      "incremental = { by = \"Account.UpdatedDate\", lag_s = 0, start = \"2024-01-01T00:00:00Z\", min_step = \"PT10M\" }\n"
+      "[[jobs.queries]]\nname = \"t\"\nquery = \"select Id from Usage\"\n"
+      "partition = { by = \"CreatedDate\", from = \"2020-01-01 00:00:00\", to = \"2021-01-01\", step = \"PT6H\", "
+      "min_step = \"PT1M\" }\n";
+  const pipeline_config c = parse_pipeline(toml, "p.toml");
+  const query_config& q = c.jobs[0].queries[0];
+  REQUIRE(q.partition.has_value());
+  CHECK_FALSE(q.incremental.has_value());
+  CHECK(q.partition->by == "UpdatedDate");
+  CHECK(q.partition->from == "2020-01-01");
+  CHECK(q.partition->to == "now");
+  CHECK(q.partition->step == "P30D");
+  CHECK(q.partition->min_step == "PT1H");
+  CHECK(q.where.to_string() == pos_of(toml, "[[jobs.queries]]"));  // the first one
+
+  const query_config& r = c.jobs[1].queries[0];
+  REQUIRE(r.incremental.has_value());
+  CHECK_FALSE(r.partition.has_value());
+  CHECK(r.incremental->by == "UpdatedDate");
+  CHECK(r.incremental->lag_s == 7200);
+  CHECK(r.incremental->start == "2000-01-01");
+  CHECK(r.incremental->min_step == "PT1H");
+  CHECK(r.where.to_string() == pos_of(toml, "[[jobs.queries]]\nname = \"r\""));
+
+  const query_config& s2 = c.jobs[1].queries[1];
+  REQUIRE(s2.incremental.has_value());
+  CHECK(s2.incremental->by == "Account.UpdatedDate");
+  CHECK(s2.incremental->lag_s == 0);
+  CHECK(s2.incremental->start == "2024-01-01T00:00:00Z");
+  CHECK(s2.incremental->min_step == "PT10M");
+
+  const query_config& t = c.jobs[1].queries[2];
+  REQUIRE(t.partition.has_value());
+  CHECK(t.partition->to == "2021-01-01");
+  CHECK(t.partition->step == "PT6H");
+  CHECK(t.partition->min_step == "PT1M");
+  CHECK(t.partition->from == "2020-01-01 00:00:00");
+}
+
+TEST_CASE("[[jobs.queries]]: partition and incremental mistakes name their position") {
+  const std::string part = "partition = { by = \"UpdatedDate\", from = \"2020-01-01\", step = \"P30D\" }";
+  const std::string inc = "incremental = { by = \"UpdatedDate\" }";
+  one_problem(job_with("", part + "\n" + inc), "{ by = \"UpdatedDate\" }", "partition or incremental, not both");
+  one_problem(job_with("partner = \"acme\"\nproject = \"w\"", part), "{",
+              "partition cannot be used in a stateful job (partner and project): the session decides");
+  one_problem(job_with("partner = \"acme\"\nproject = \"w\"", inc), "{",
+              "incremental cannot be used in a stateful job");
+  // check_partition / check_incremental messages, at the table.
+  const std::pair<const char*, const char*> checked[] = {
+      {"partition = { by = \"UpdatedDate\", from = \"2020-01-01\", step = \"P1M\" }",
+       "partition.step: 'P1M' is not an ISO 8601 duration"},
+      {"partition = { by = \"UpdatedDate\", step = \"P1D\" }", "partition.from is required"},
+      {"partition = { from = \"2020-01-01\", step = \"P1D\" }", "partition.by is required"},
+      {"partition = { by = \"Updated Date\", from = \"2020-01-01\", step = \"P1D\" }", "is not a field name"},
+      {"partition = { by = \"UpdatedDate\", from = \"2021-01-01\", to = \"2020-01-01\", step = \"P1D\" }",
+       "must come before partition.to"},
+      {"partition = { by = \"UpdatedDate\", from = \"2020-01-01\", step = \"P1D\", min_step = \"PT0S\" }",
+       "partition.min_step = \"PT0S\" must be longer than zero"},
+      {"incremental = { by = \"UpdatedDate\", start = \"now\" }", "incremental.start cannot be \"now\""},
+      {"incremental = { by = \"UpdatedDate\", start = \"01/01/2020\" }", "incremental.start: '01/01/2020' is not a time"},
+      {"incremental = { by = \"UpdatedDate\", min_step = \"P1W\" }", "weeks"},
+      {"incremental = { lag_s = 5 }", "incremental.by is required"},
+  };
+  for (const auto& [keys, message] : checked) one_problem(job_with("", keys), "{", message);
+  one_problem(job_with("", "incremental = { by = \"UpdatedDate\", lag_s = -5 }"), "-5",
+              "lag_s must be an integer from 0 to");
+  one_problem(job_with("", "incremental = { by = \"UpdatedDate\", lag = 5 }"), "lag =", "unknown key 'lag' in incremental");
+  one_problem(job_with("", "partition = { by = \"UpdatedDate\", from = \"2020-01-01\", step = \"P1D\", size = 1 }"),
+              "size", "unknown key 'size' in partition");
+  one_problem(job_with("", "partition = \"P30D\""), "\"P30D\"", "partition must be a table");
+  one_problem(job_with("", "incremental = true"), "true", "incremental must be a table");
+  one_problem(job_with("", "partition = { by = \"UpdatedDate\", from = 2020, step = \"P1D\" }"), "2020",
+              "from must be a string");
+}
+
+TEST_CASE("every TOML example in docs/config.md loads") {
+  std::ifstream in(AQUADUCT_SOURCE_DIR "/docs/config.md");
+  REQUIRE(in);
+  std::vector<std::string> blocks;
+  std::string line, block;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line == "```toml") {
+      inside = true;
+      block.clear();
+    } else if (inside && line == "```") {
+      inside = false;
+      blocks.push_back(block);
+    } else if (inside) {
+      block += line + "\n";
+    }
+  }
+  REQUIRE(blocks.size() >= 4);
+  for (const std::string& b : blocks) {
+    // Each example is a fragment: complete it with what it leaves out.
+    std::string toml = b;
+    if (b.starts_with("[[jobs.queries]]")) toml = "[[jobs]]\nname = \"j\"\n" + b + sinks;
+    else if (b.starts_with("[[jobs]]")) toml = b + sinks;
+    else toml = b + minimal;
+    INFO(toml);
+    const auto p = problems_of(toml);
+    CHECK_MESSAGE(p.empty(), (p.empty() ? std::string() : p.front()));
+  }
 }
 
 TEST_CASE("duplicate names are refused") {

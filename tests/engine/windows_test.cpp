@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <random>
@@ -164,70 +165,69 @@ TEST_CASE("check_partition and check_incremental: valid configs pass, each mista
   p.by = "Account.UpdatedDate";
   CHECK(check_partition(p) == "");
 
-  const auto bad = [](partition_config c, std::string_view expect) {
-    const std::string e = check_partition(c);
-    INFO(e);
-    CHECK(contains(e, expect));
-  };
+  // Each mistake: the valid config with one key changed, and the message it gets.
   const partition_config ok{"UpdatedDate", "2020-01-01", "now", "P30D", "PT1H"};
-  auto c = ok;
-  c.by = "";
-  bad(c, "partition.by is required");
-  for (const char* field : {"Updated Date", "UpdatedDate'", "1Updated", ".UpdatedDate", "Account.", "a..b", "x;y"}) {
-    c.by = field;
-    bad(c, "is not a field name");
+  struct partition_case {
+    std::string partition_config::*key;
+    const char* value;
+    const char* expect;
+  };
+  using pc = partition_config;
+  const partition_case partition_cases[] = {
+      {&pc::by, "", "partition.by is required"},
+      {&pc::by, "Updated Date", "is not a field name"},
+      {&pc::by, "UpdatedDate'", "is not a field name"},
+      {&pc::by, "1Updated", "is not a field name"},
+      {&pc::by, ".UpdatedDate", "is not a field name"},
+      {&pc::by, "Account.", "is not a field name"},
+      {&pc::by, "a..b", "is not a field name"},
+      {&pc::by, "x;y", "is not a field name"},
+      {&pc::from, "", "partition.from is required"},
+      {&pc::from, "now", "partition.from cannot be \"now\""},
+      {&pc::from, "2020-02-30", "partition.from: '2020-02-30' is not a time"},
+      {&pc::to, "tomorrow", "partition.to: 'tomorrow' is not a time"},
+      {&pc::to, "2020-01-01", "must come before partition.to"},
+      {&pc::to, "2019-12-31T23:59:59Z", "must come before partition.to"},
+      {&pc::step, "", "partition.step is required"},
+      {&pc::step, "P1M", "partition.step: 'P1M'"},
+      {&pc::step, "PT0S", "partition.step = \"PT0S\" must be longer than zero"},
+      {&pc::step, "PT1S", "into more than 10000 windows: use a longer step"},  // to = now
+      {&pc::min_step, "1h", "partition.min_step: '1h'"},
+      {&pc::min_step, "P0D", "partition.min_step = \"P0D\" must be longer than zero"},
+  };
+  for (const partition_case& k : partition_cases) {
+    partition_config c = ok;
+    c.*k.key = k.value;
+    const std::string e = check_partition(c);
+    INFO(k.value, " -> ", e);
+    CHECK(contains(e, k.expect));
   }
-  c = ok;
-  c.from = "";
-  bad(c, "partition.from is required");
-  c.from = "now";
-  bad(c, "partition.from cannot be \"now\"");
-  c.from = "2020-02-30";
-  bad(c, "partition.from: '2020-02-30' is not a time");
-  c = ok;
-  c.to = "tomorrow";
-  bad(c, "partition.to: 'tomorrow' is not a time");
-  c.to = "2020-01-01";
-  bad(c, "must come before partition.to");
-  c.to = "2019-12-31T23:59:59Z";
-  bad(c, "must come before partition.to");
-  c = ok;
-  c.step = "";
-  bad(c, "partition.step is required");
-  c.step = "P1M";
-  bad(c, "partition.step: 'P1M'");
-  c.step = "PT0S";
-  bad(c, "partition.step = \"PT0S\" must be longer than zero");
-  c = ok;
-  c.min_step = "1h";
-  bad(c, "partition.min_step: '1h'");
-  c.min_step = "P0D";
-  bad(c, "must be longer than zero");
 
   incremental_config i{"UpdatedDate", 7200, "2000-01-01", "PT1H"};
   CHECK(check_incremental(i) == "");
   i.lag_s = 0;
   CHECK(check_incremental(i) == "");
-  const auto ibad = [](incremental_config x, std::string_view expect) {
-    const std::string e = check_incremental(x);
-    INFO(e);
-    CHECK(contains(e, expect));
+  struct incremental_case {
+    std::string incremental_config::*key;
+    const char* value;
+    const char* expect;
   };
-  auto j = i;
-  j.by = "";
-  ibad(j, "incremental.by is required");
-  j.by = "Updated-Date";
-  ibad(j, "is not a field name");
-  j = i;
-  j.start = "now";
-  ibad(j, "incremental.start cannot be \"now\"");
-  j.start = "2000";
-  ibad(j, "incremental.start: '2000' is not a time");
-  j = i;
-  j.min_step = "PT0S";
-  ibad(j, "incremental.min_step");
-  j.min_step = "P1Y";
-  ibad(j, "years");
+  using ic = incremental_config;
+  const incremental_case incremental_cases[] = {
+      {&ic::by, "", "incremental.by is required"},
+      {&ic::by, "Updated-Date", "is not a field name"},
+      {&ic::start, "now", "incremental.start cannot be \"now\""},
+      {&ic::start, "2000", "incremental.start: '2000' is not a time"},
+      {&ic::min_step, "PT0S", "incremental.min_step = \"PT0S\" must be longer than zero"},
+      {&ic::min_step, "P1Y", "years"},
+  };
+  for (const incremental_case& k : incremental_cases) {
+    incremental_config c = i;
+    c.*k.key = k.value;
+    const std::string e = check_incremental(c);
+    INFO(k.value, " -> ", e);
+    CHECK(contains(e, k.expect));
+  }
 }
 
 TEST_CASE("plan_partition: consecutive windows, the last one clipped, to = now") {
@@ -255,6 +255,14 @@ TEST_CASE("plan_partition: consecutive windows, the last one clipped, to = now")
   auto hourly = plan_partition({"UpdatedDate", "2020-01-01", "now", "PT6H", "PT1H"}, now);
   REQUIRE(hourly.size() == 3);
   CHECK(hourly[2] == time_window{at(2020, 1, 1, 12), now});
+  // The limit: exactly max_partition_windows windows plan; one more does not.
+  partition_config most{"UpdatedDate", "2020-01-01", "", "PT1M", "PT1M"};
+  most.to = zoql_utc_literal(at(2020, 1, 1) + minutes{max_partition_windows}).substr(0, 19) + "Z";
+  CHECK(check_partition(most) == "");
+  CHECK(plan_partition(most, now).size() == max_partition_windows);
+  most.step = "PT59S";
+  CHECK(contains(check_partition(most), "more than 10000 windows"));
+  CHECK(plan_partition(most, now).empty());
   // Nothing to plan: from after now, or a config that does not parse.
   CHECK(plan_partition({"UpdatedDate", "2020-01-02", "now", "P1D", "PT1H"}, at(2020, 1, 1)).empty());
   CHECK(plan_partition({"UpdatedDate", "2020-01-01", "now", "P1M", "PT1H"}, now).empty());
@@ -327,15 +335,23 @@ TEST_CASE("windowed_query: placement, parentheses, strings, errors") {
         "select Id from Account where Status = 'Active' and " + win);
   CHECK(wq("select Id from Account WHERE a = 1 and b = 2 order by Id desc") ==
         "select Id from Account WHERE a = 1 and b = 2 and " + win + " order by Id desc");
-  // A top-level or is parenthesised; one already in parentheses, or in a string, is not.
+  // A top-level or: without parentheses anywhere (plain ZOQL allows none) each
+  // or-ed term gets the window; with some, the condition is parenthesised. An or
+  // already in parentheses, or in a string, needs neither.
   CHECK(wq("select Id from Account where a = 1 or b = 2 limit 3") ==
-        "select Id from Account where (a = 1 or b = 2) and " + win + " limit 3");
+        "select Id from Account where a = 1 and " + win + " or b = 2 and " + win + " limit 3");
+  CHECK(wq("select Id from Account where a = 1 or b = 2 or c = 3 and d = 4") ==
+        "select Id from Account where a = 1 and " + win + " or b = 2 and " + win + " or c = 3 and d = 4 and " + win);
+  CHECK(wq("select Id from Account where (a = 1) or b = 2 order by Id") ==
+        "select Id from Account where ((a = 1) or b = 2) and " + win + " order by Id");
+  CHECK(wq("select Id from Account where a = 1 or (b = 2 and c = 3)") ==
+        "select Id from Account where (a = 1 or (b = 2 and c = 3)) and " + win);
   CHECK(wq("select Id from Account where (a = 1 or b = 2) and c = 3") ==
         "select Id from Account where (a = 1 or b = 2) and c = 3 and " + win);
   CHECK(wq("select Id from Account where Name = 'x or y'") ==
         "select Id from Account where Name = 'x or y' and " + win);
   CHECK(wq("select Id from Account where not a = 1 or b = 2") ==
-        "select Id from Account where (not a = 1 or b = 2) and " + win);
+        "select Id from Account where not a = 1 and " + win + " or b = 2 and " + win);
   // Keywords inside strings and quoted aliases are not keywords.
   CHECK(wq("select Id as \"where\" from Account") == "select Id as \"where\" from Account where " + win);
   CHECK(wq("select Name as \"from x\", Id from Account where Name = 'it''s where order by x limit 1'") ==
@@ -452,6 +468,21 @@ TEST_CASE("windowed queries over the emulator's tenant return exactly the rows i
                                               "UpdatedDate", w, error);
       CHECK(sorted(ids_of(t, zoql, zone, emu::zoql_dialect::plain_zoql)) ==
             ids_where([&](const emu::record& r) { return in_window(r) && r[status].s == "Active"; }));
+      // Plain ZOQL with or: no parentheses are added.
+      const std::string zoql_or = windowed_query(
+          "select Id, UpdatedDate from Account where Status = 'Active' or not Status = 'Draft' and Name != 'or'",
+          "UpdatedDate", w, error);
+      CHECK(sorted(ids_of(t, zoql_or, zone, emu::zoql_dialect::plain_zoql)) ==
+            ids_where([&](const emu::record& r) {
+              return in_window(r) && (r[status].s == "Active" || (r[status].s != "Draft" && r[name].s != "or"));
+            }));
+      // Export ZOQL with parentheses and a top-level or.
+      const std::string paren = windowed_query(
+          "select Id from Account where (Status = 'Active' and Name != 'a') or not (Status != 'Draft')", "UpdatedDate",
+          w, error);
+      CHECK(sorted(ids_of(t, paren, zone)) == ids_where([&](const emu::record& r) {
+              return in_window(r) && ((r[status].s == "Active" && r[name].s != "a") || r[status].s == "Draft");
+            }));
       // A top-level or, a string holding keywords, order by and limit.
       const std::string q = windowed_query(
           "select Id from Account where Status = 'Draft' or Name != 'x where y or z order by' order by UpdatedDate "
@@ -502,6 +533,70 @@ TEST_CASE("windowed queries over the emulator's tenant return exactly the rows i
   CHECK(sorted(left) == sorted(ids_of(t, "select Id from Account", emu::tenant_zone::pacific)));
 }
 
+TEST_CASE("windowed_query over random conditions means exactly: the original query and the window") {
+  // Conditions drawn from a small grammar (and/or/not, parentheses, strings
+  // holding keywords and quotes, mixed case and line breaks); each original
+  // and its windowed form run on the emulator, and the windowed rows must be
+  // the original's rows that lie in the window.
+  const emu::tenant_snapshot t = emu::make_tenant(3, 60);
+  const emu::object_def& acct = *emu::find_object("Account");
+  const std::size_t upd = *emu::find_field(acct, "UpdatedDate");
+  std::vector<emu::record> rows(t->row_count(acct));
+  for (std::uint64_t i = 0; i < rows.size(); ++i) t->row(acct, i, rows[i]);
+  std::map<std::string, std::int64_t> updated;  // id -> UpdatedDate
+  std::int64_t lo = rows[0][upd].i, hi = lo;
+  for (const auto& r : rows) {
+    updated[r[0].s] = r[upd].i;
+    lo = std::min(lo, r[upd].i);
+    hi = std::max(hi, r[upd].i);
+  }
+  std::mt19937 rng(4711);
+  const auto pick = [&](std::initializer_list<const char*> xs) {
+    return std::string(xs.begin()[rng() % xs.size()]);
+  };
+  const auto predicate = [&] {
+    return pick({"Status = 'Active'", "Status != 'Draft'", "Name != 'it''s where x or y order by z'",
+                 "Name like 'A%'", "Balance > 100", "Balance <= 50.5", "AutoPay = true", "SalesRepName is null",
+                 "Name != 'limit 5; group by'", "STATUS = 'Canceled'", "Name != 'say \"where\" ('"});
+  };
+  // plain: no parentheses (plain ZOQL allows none).
+  std::function<std::string(int, bool)> condition = [&](int depth, bool plain) -> std::string {
+    const auto roll = rng() % 10;
+    if (depth == 0 || roll < 3) return (rng() % 5 == 0 ? "not " : "") + predicate();
+    const std::string op = pick({" and ", " or ", " AND ", " Or ", "\nor\n"});
+    std::string left = condition(depth - 1, plain), right = condition(depth - 1, plain);
+    if (!plain && roll < 6) left = "(" + left + ")";
+    if (!plain && roll == 9) right = "not (" + right + ")";
+    return left + op + right;
+  };
+  std::size_t checked = 0, nonempty = 0;
+  for (int i = 0; i < 300; ++i) {
+    const bool plain = i % 3 == 0;
+    std::string q = pick({"select Id from Account", "SELECT Id FROM Account", "select Id\nfrom Account"});
+    if (rng() % 4 != 0) q += pick({" where ", " WHERE ", "\nwhere "}) + condition(3, plain);
+    if (!plain && rng() % 2 == 0) q += pick({" order by Name", " ORDER BY Balance desc, Id", "\norder by Id"});
+    if (!plain && rng() % 3 == 0) q += " limit 100000";
+    if (rng() % 4 == 0) q += ";";
+    const std::int64_t a = lo + static_cast<std::int64_t>(rng() % static_cast<std::uint32_t>(hi - lo + 1));
+    const std::int64_t b = lo + static_cast<std::int64_t>(rng() % static_cast<std::uint32_t>(hi - lo + 1));
+    const time_window w{sys_seconds{seconds{std::min(a, b)}}, sys_seconds{seconds{std::max(a, b) + 1}}};
+    const auto dialect = plain ? emu::zoql_dialect::plain_zoql : emu::zoql_dialect::export_zoql;
+    std::string error;
+    const std::string windowed = windowed_query(q, "UpdatedDate", w, error);
+    INFO(q, "\n-> ", windowed, " ", error);
+    REQUIRE(!windowed.empty());
+    std::vector<std::string> expect;
+    for (const auto& id : ids_of(t, q, emu::tenant_zone::pacific, dialect))
+      if (updated[id] >= unix_of(w.from) && updated[id] < unix_of(w.to)) expect.push_back(id);
+    const auto got = ids_of(t, windowed, emu::tenant_zone::pacific, dialect);
+    CHECK(got == expect);  // order by survives, so the order is the same too
+    ++checked;
+    nonempty += !expect.empty();
+  }
+  CHECK(checked == 300);
+  CHECK(nonempty > 100);  // the windows and conditions select rows often enough to mean something
+}
+
 TEST_CASE("resolve_zone: EU environments and hosts are UTC, everything else Pacific; an explicit zone wins") {
   const auto zone = [](std::string env, std::string url, data_center_zone z = data_center_zone::automatic) {
     source_config s;
@@ -528,6 +623,9 @@ TEST_CASE("resolve_zone: EU environments and hosts are UTC, everything else Paci
 }
 
 TEST_CASE("the Pacific wall clock matches the tz database over 2007-2030, transition hours included") {
+  // Without tzdata, date would silently use UTC (scripts/install-deps.sh installs it).
+  REQUIRE_MESSAGE(la_date({"@0"}, "%z") == std::vector<std::string>{"-0800"},
+                  "TZ=America/Los_Angeles is unknown to date: install tzdata");
   // Every hour boundary (and 1 s either side, and the half hour) in the weeks
   // that hold the second Sunday of March and the first Sunday of November,
   // plus random instants: the transitions are not computed by the test.
