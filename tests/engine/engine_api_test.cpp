@@ -199,6 +199,14 @@ std::size_t planned_windows(const partition_spec& p) {
   return static_cast<std::size_t>((now - from + step - 1s) / step);
 }
 
+// The accounts, partitioned, into a sqlite database and a csv directory.
+pipeline_config partitioned_accounts(const std::string& base_url, const std::string& job, const partition_spec& part,
+                                     const std::string& db, const std::filesystem::path& out) {
+  return parse_pipeline(source_toml(base_url) + one_query_job(job, "Accounts", account_zoql, part.toml()) + sqlite_sink(db) +
+                            test::toml_sink("csv", out.string()),
+                        job + ".toml");
+}
+
 run_report run_config(pipeline_config cfg, const std::string& state_dir = "") {
   engine_options o;
   o.state_dir = state_dir;
@@ -424,10 +432,7 @@ TEST_CASE("a partitioned query: several windowed jobs, the sinks end with the un
   const partition_spec part = accounts_partition(opts, 365);
   const std::size_t windows = planned_windows(part);
   REQUIRE(windows >= 3);
-  const run_report report = run_config(
-      parse_pipeline(source_toml(srv.base_url()) + one_query_job("backfill", "Accounts", account_zoql, part.toml()) +
-                         sqlite_sink(db) + test::toml_sink("csv", (dir.path() / "out").string()),
-                     "partition.toml"));
+  const run_report report = run_config(partitioned_accounts(srv.base_url(), "backfill", part, db, dir.path() / "out"));
 
   CHECK_MESSAGE(report.exit_code() == 0, report.to_table());
   CHECK(report.jobs.size() == windows);
@@ -578,10 +583,7 @@ TEST_CASE("a window's result file purged (404) before its commit: the window's j
   const partition_spec part = accounts_partition(opts, 1000);
   const std::size_t windows = planned_windows(part);
   REQUIRE(windows >= 2);
-  const run_report report = run_config(
-      parse_pipeline(source_toml(srv.base_url()) + one_query_job("purged", "Accounts", account_zoql, part.toml()) +
-                         sqlite_sink(db) + test::toml_sink("csv", (dir.path() / "out").string()),
-                     "purged.toml"));
+  const run_report report = run_config(partitioned_accounts(srv.base_url(), "purged", part, db, dir.path() / "out"));
   CHECK_MESSAGE(report.exit_code() == 0, report.to_table());
   const test::emulator_stats stats = probe.stats();
   CHECK(stats.faults_armed == 0);
