@@ -642,7 +642,8 @@ TEST_CASE("a result purged between two files of one batch (the first already in 
 
 TEST_CASE("max_downloads = 1 over several jobs of segmented results: one download at a time, rows in file order") {
   emulator::options opts = tenant(110, 150, 150ms);
-  opts.segment_rows = 40;  // four files per job
+  opts.segment_rows = 40;            // four files per job
+  opts.max_concurrent_downloads = 1;  // a second download at once would be answered 429
   emulator::server srv(opts);
   srv.start();
   temp_dir dir;
@@ -670,6 +671,7 @@ TEST_CASE("max_downloads = 1 over several jobs of segmented results: one downloa
   MESSAGE(samples << " samples; peak downloads in flight: server " << peak_server << ", engine " << peak_engine);
   CHECK(peak_server <= 1);
   CHECK(peak_engine <= 1);
+  CHECK(test::emulator_probe(srv.base_url()).stats().status_count("429") == 0);  // never two downloads at once
   const test::rows expected = expected_accounts(opts);
   REQUIRE(expected.size() - 1 > 3 * opts.segment_rows);
   for (const auto& j : report.jobs) {
@@ -681,7 +683,8 @@ TEST_CASE("max_downloads = 1 over several jobs of segmented results: one downloa
 }
 
 TEST_CASE("a stateful session of two jobs: they run one after the other, both land right") {
-  const emulator::options opts = tenant(111, 100, 400ms);
+  emulator::options opts = tenant(111, 100, 400ms);
+  opts.max_active_jobs = 1;  // a second stateful job submitted while one is active is refused (90028)
   emulator::server srv(opts);
   srv.start();
   test::emulator_probe probe(srv.base_url());
@@ -707,6 +710,7 @@ TEST_CASE("a stateful session of two jobs: they run one after the other, both la
   CHECK(peak == 1);  // never both submitted at once (a queued session job counts as active)
   const test::emulator_stats stats = probe.stats();
   CHECK(stats.job_count("completed") == 2);
+  CHECK(stats.request_count("/v1/batch-query/", "200") == 2);  // no submit refused for an overlap (90028 is an HTTP 200)
   check_sqlite_equals(db, "first__Accounts", probe.export_rows(account_zoql));
   check_sqlite_equals(db, "second__Contacts", probe.export_rows(contact_zoql));
 }
