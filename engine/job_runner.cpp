@@ -183,8 +183,8 @@ class spool_file {
 constexpr std::size_t prefetch_files = 3;
 
 struct batch_turns {
-  batch_turns(asio::any_io_executor ex, std::size_t files, bool spool_first)
-      : files(files), spool_first(spool_first), moved(ex, asio::steady_timer::time_point::max()) {}
+  batch_turns(asio::any_io_executor ex, std::size_t file_count, bool spool_all)
+      : files(file_count), spool_first(spool_all), moved(ex, asio::steady_timer::time_point::max()) {}
   const std::size_t files;
   const bool spool_first;  // every file on disk before the first byte reaches the pipeline
   std::size_t spooled = 0;
