@@ -31,6 +31,7 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,10 +55,12 @@ double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
-[[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "engine_bench: %s\n", what.c_str());
-  std::exit(1);
-}
+// Thrown on any failure; main() reports it after the emulator has been stopped.
+struct bench_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] void fail(const std::string& what) { throw bench_error(what); }
 
 // A child process with its stdout on a pipe.
 struct child {
@@ -123,14 +126,21 @@ std::vector<std::uint64_t> json_numbers(const std::string& json, const std::stri
   return v;
 }
 
-// Every string after `"key":"` in a JSON text.
-std::vector<std::string> json_strings(const std::string& json, const std::string& key) {
+// The result file ids of a completed job's JSON: each batch's `fileId`, or its
+// `segments` (an array of file ids) when the result was split.
+std::vector<std::string> result_file_ids(const std::string& json) {
   std::vector<std::string> v;
-  const std::string pat = "\"" + key + "\":\"";
-  for (auto p = json.find(pat); p != std::string::npos; p = json.find(pat, p + 1)) {
-    const auto b = p + pat.size();
-    v.push_back(json.substr(b, json.find('"', b) - b));
-  }
+  const auto strings_until = [&](std::size_t from, std::size_t to) {
+    for (auto b = json.find('"', from); b < to; b = json.find('"', b + 1)) {
+      const auto e = json.find('"', b + 1);
+      v.push_back(json.substr(b + 1, e - b - 1));
+      b = e;
+    }
+  };
+  for (auto p = json.find("\"fileId\":\""); p != std::string::npos; p = json.find("\"fileId\":\"", p + 1))
+    strings_until(p + 9, json.find('"', p + 10) + 1);
+  for (auto p = json.find("\"segments\":["); p != std::string::npos; p = json.find("\"segments\":[", p + 1))
+    strings_until(p + 12, json.find(']', p));
   return v;
 }
 
@@ -143,7 +153,11 @@ class emulator {
     proc_ = spawn(argv);
     const std::string line = read_line(proc_.out);
     const std::string prefix = "listening on ";
-    if (line.rfind(prefix, 0) != 0) fail("the emulator did not start: '" + line + "'");
+    if (line.rfind(prefix, 0) != 0) {
+      ::kill(proc_.pid, SIGTERM);
+      ::waitpid(proc_.pid, nullptr, 0);
+      fail("the emulator did not start: '" + line + "'");
+    }
     url_ = line.substr(prefix.size());
     drain_ = std::thread([fd = proc_.out] { read_all(fd); });
   }
@@ -329,7 +343,7 @@ void bench_extract(const std::string& bin, const fs::path& dir, std::uint64_t ro
 
   // The baseline: the same job's files, fetched with curl, then gzip -dc.
   const std::string job = emu.get("/v1/batch-query/jobs/" + e.first_job_id);
-  const auto ids = json_strings(job, "fileId");
+  const auto ids = result_file_ids(job);
   if (ids.empty()) fail("the job " + e.first_job_id + " has no fileId: " + job.substr(0, 300));
   const fs::path files = dir / "files";
   fs::create_directories(files);
@@ -386,8 +400,14 @@ int main(int argc, char** argv) {
   fs::create_directories(dir);
   std::printf("engine_bench: %u cores, load average %s", std::thread::hardware_concurrency(),
               capture("cut -d' ' -f1-3 /proc/loadavg").c_str());
-  if (only.empty() || only == "jobs") bench_jobs(bin, dir, jobs, latency_ms);
-  if (only.empty() || only == "extract") bench_extract(bin, dir, rows);
+  int rc = 0;
+  try {
+    if (only.empty() || only == "jobs") bench_jobs(bin, dir, jobs, latency_ms);
+    if (only.empty() || only == "extract") bench_extract(bin, dir, rows);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "engine_bench: %s\n", e.what());
+    rc = 1;
+  }
   fs::remove_all(dir);
-  return 0;
+  return rc;
 }
