@@ -10,12 +10,15 @@
 
 #include <CLI/CLI.hpp>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include <pthread.h>
 
@@ -52,7 +55,38 @@ void block_signals(sigset_t& set) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-int cmd_run(const std::string& path, const std::string& report_path) {
+// Waits for SIGINT/SIGTERM (blocked in every thread) while a run goes on: the
+// first cancels the run (its jobs are cancelled on the server, exit 130), a
+// second one exits at once.
+class interrupt_watch {
+ public:
+  interrupt_watch(const sigset_t& set, aquaduct::engine& eng)
+      : thread_([this, set, &eng] {
+          int received = 0;
+          const timespec tick{0, 200 * 1000 * 1000};
+          while (!done_) {
+            if (sigtimedwait(&set, nullptr, &tick) < 0) continue;
+            if (++received == 1) {
+              std::cerr << "\ninterrupted: cancelling the jobs in flight on the server (again to quit at once)\n";
+              eng.cancel();
+            } else {
+              std::_Exit(130);
+            }
+          }
+        }) {}
+  ~interrupt_watch() {
+    done_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+int cmd_run(const std::string& path, const std::string& report_path, std::string state_dir) {
+  sigset_t signals;
+  block_signals(signals);  // before any thread starts, so that every thread inherits the mask
   std::vector<std::string> problems;
   auto cfg = load_checked(path, problems);
   if (!cfg) return print_problems(problems);
@@ -73,9 +107,14 @@ int cmd_run(const std::string& path, const std::string& report_path) {
               << "\n";
   }
 
+  // Cursors live beside the pipeline unless --state-dir says otherwise (interfaces.md §5).
+  if (state_dir.empty()) state_dir = (std::filesystem::path(path).parent_path() / ".aquaduct" / "state").string();
+  aquaduct::engine_options opts;
+  opts.state_dir = state_dir;
   aquaduct::run_report report;
   try {
-    aquaduct::engine eng{std::move(*cfg)};
+    aquaduct::engine eng{std::move(*cfg), std::move(opts)};
+    interrupt_watch watch(signals, eng);
     report = eng.run();
   } catch (const aquaduct::config_error& e) {
     return print_problems(e.problems());
@@ -143,7 +182,7 @@ int main(int argc, char** argv) {
       "  aquaduct run examples/demo.toml            no base_url: an embedded emulator serves the run\n"
       "  aquaduct validate pipeline.toml            every config problem as FILE:LINE:COL\n"
       "  aquaduct validate --connect pipeline.toml  ... and every sink's health check\n"
-      "  aquaduct run pipeline.toml --report r.json exit 0 ok, 1 failed, 2 config, 3 auth\n"
+      "  aquaduct run pipeline.toml --report r.json exit 0 ok, 1 failed, 2 config, 3 auth, 130 interrupted\n"
       "  aquaduct emulate --port 8080 --scale 10000 a local AQuA service for your own tests\n"
       "Docs: README.md, docs/config.md, docs/emulator.md");
   app.set_version_flag("--version", "aquaduct " AQUADUCT_VERSION);
@@ -154,9 +193,12 @@ int main(int argc, char** argv) {
   std::string report_path;
   auto* run = app.add_subcommand("run", "Run every job of a pipeline to completion; the run report goes to stderr.\n"
                                         "Exit codes: 0 all committed, 1 a job or batch failed, 2 usage or config "
-                                        "error, 3 authentication refused.");
+                                        "error, 3 authentication refused, 130 interrupted (jobs cancelled on the server).");
   run->add_option("PIPELINE", pipeline, "The pipeline file (TOML)")->required()->check(CLI::ExistingFile);
   run->add_option("--report", report_path, "Also write the run report as JSON to this file");
+  std::string state_dir;
+  run->add_option("--state-dir", state_dir,
+                  "Where cursors are kept (default: .aquaduct/state beside the pipeline file)");
 
   std::string validate_path;
   auto* validate = app.add_subcommand("validate", "Check a pipeline file; prints every problem as FILE:LINE:COL");
@@ -227,7 +269,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? exit_ok : exit_usage;
   }
 
-  if (*run) return cmd_run(pipeline, report_path);
+  if (*run) return cmd_run(pipeline, report_path, state_dir);
   if (*validate) return cmd_validate(validate_path, validate_connect);
   if (*emulate) {
     emu.latency = std::chrono::milliseconds(latency_ms);

@@ -88,7 +88,11 @@ void aqua_client::refuse(const transport::http_request& req, const transport::ht
   if (!reply.code.empty()) what += " " + reply.code;
   if (!reply.message.empty()) what += " " + reply.message;
   aqua_errc code = aqua_errc::http_error;
-  if (resp.status == 401 || resp.status == 403) code = aqua_errc::auth_refused;
+  const bool file = req.target.rfind("/v1/file/", 0) == 0;
+  if (file && resp.status == 403 && resp.body.find("max-object-size") != std::string::npos)
+    code = aqua_errc::file_too_large;  // the service's XML, not a refused credential
+  else if (file && resp.status == 404) code = aqua_errc::file_gone;
+  else if (resp.status == 401 || resp.status == 403) code = aqua_errc::auth_refused;
   else if (transport::classify(resp.status) == transport::outcome::retriable) code = aqua_errc::unavailable;
   throw std::system_error(code, transport::redact(what));
 }
@@ -118,7 +122,7 @@ asio::awaitable<transport::http_response> aqua_client::send(transport::http_requ
     std::optional<std::system_error> failure;
     try {
       generation = co_await s_.auth->authorize(*s_.http, r);
-      if (hooks.on_body) resp = co_await s_.http->stream(std::move(r), hooks.on_body, hooks.on_head);
+      if (hooks.on_body) resp = co_await s_.http->stream_async(std::move(r), hooks.on_body, hooks.on_head);
       else resp = co_await s_.http->request(std::move(r));
     } catch (const std::system_error& e) {
       if (transport::classify(e.code()) != transport::outcome::retriable) throw;
@@ -154,6 +158,9 @@ asio::awaitable<decode::aqua_job> aqua_client::job_call(transport::http_request 
   std::string what;
   json_.parse_job(resp.body, job, ec, what);
   if (ec) throw std::system_error(aqua_errc::bad_response, target + ": " + what);
+  if (job.error_code == "90028")
+    throw std::system_error(aqua_errc::job_limit, target + ": errorCode 90028" +
+                                                      (job.message.empty() ? "" : ": " + job.message));
   if (job.status == "error" || !job.error_code.empty())
     throw std::system_error(aqua_errc::submit_rejected,
                             transport::redact(target + ": errorCode " + job.error_code +
@@ -185,6 +192,13 @@ asio::awaitable<decode::aqua_job> aqua_client::cancel_job(std::string job_id) {
 }
 
 asio::awaitable<void> aqua_client::download(std::string file_id, transport::body_handler on_body) {
+  co_await download_async(std::move(file_id), [&](std::string_view piece) -> asio::awaitable<void> {
+    on_body(piece);
+    co_return;
+  });
+}
+
+asio::awaitable<void> aqua_client::download_async(std::string file_id, transport::async_body_handler on_body) {
   transport::http_request req;
   req.target = "/v1/file/" + file_id;
   const std::string target = req.target;
@@ -220,8 +234,8 @@ asio::awaitable<void> aqua_client::download(std::string file_id, transport::body
                                                                   " but got Content-Range \"" + std::string(cr) +
                                                                   "\": the download must restart");
   };
-  const auto take = [&](std::string_view piece) {
-    on_body(piece);
+  const auto take = [&](std::string_view piece) -> asio::awaitable<void> {
+    co_await on_body(piece);
     accepted += piece.size();
   };
 
@@ -243,6 +257,34 @@ asio::awaitable<void> aqua_client::download(std::string file_id, transport::body
     return accepted ? "; resuming at byte " + std::to_string(accepted) : std::string();
   };
   co_await send(std::move(req), std::move(hooks));
+}
+
+asio::awaitable<std::string> aqua_client::json_text(transport::http_request req) {
+  req.headers.push_back({"Accept", "application/json"});
+  transport::http_response resp = co_await send(std::move(req));
+  co_return std::move(resp.body);
+}
+
+asio::awaitable<std::string> aqua_client::post_json(std::string target, std::string body) {
+  transport::http_request req;
+  req.method = "POST";
+  req.target = std::move(target);
+  req.headers.push_back({"Content-Type", "application/json"});
+  req.body = std::move(body);
+  co_return co_await json_text(std::move(req));
+}
+
+asio::awaitable<std::string> aqua_client::get_json(std::string target) {
+  transport::http_request req;
+  req.target = std::move(target);
+  co_return co_await json_text(std::move(req));
+}
+
+asio::awaitable<std::string> aqua_client::delete_json(std::string target) {
+  transport::http_request req;
+  req.method = "DELETE";
+  req.target = std::move(target);
+  co_return co_await json_text(std::move(req));
 }
 
 }  // namespace aquaduct::engine_detail

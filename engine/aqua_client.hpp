@@ -55,11 +55,24 @@ class aqua_client {
   // and in order even across resumed connections. An exception from
   // `on_body` ends the download at once.
   asio::awaitable<void> download(std::string file_id, transport::body_handler on_body);
+  // The same with a consumer that is awaited piece by piece (the next read
+  // waits for it): how the engine hands pieces to its sink threads.
+  asio::awaitable<void> download_async(std::string file_id, transport::async_body_handler on_body);
+
+  // A JSON call to another endpoint of the service (the /v4/batch batches of
+  // aqua-contract.md §6): the body of the 200 answer, under every retry,
+  // auth and redaction rule above. Another final status throws as a job
+  // call does (aqua_errc::http_error, auth_refused or unavailable, with the
+  // service's reason). These POSTs carry no Idempotency-Key: a retried one
+  // may create its object twice on a service that got the first attempt.
+  asio::awaitable<std::string> post_json(std::string target, std::string body);
+  asio::awaitable<std::string> get_json(std::string target);
+  asio::awaitable<std::string> delete_json(std::string target);
 
  private:
   // What varies between a JSON call and a download, per attempt.
   struct attempt_hooks {
-    transport::body_handler on_body;  // empty: a buffered JSON call
+    transport::async_body_handler on_body;  // empty: a buffered JSON call
     transport::head_handler on_head;
     std::function<void(transport::http_request&)> prepare;  // adjusts each attempt's request
     std::function<void(const std::system_error&)> on_failure;  // a retriable failure; may throw to stop
@@ -72,6 +85,8 @@ class aqua_client {
   asio::awaitable<bool> back_off(const transport::http_request& req, unsigned attempt,
                                  std::chrono::steady_clock::time_point started,
                                  std::optional<std::chrono::milliseconds> retry_after, const std::string& why);
+
+  asio::awaitable<std::string> json_text(transport::http_request req);
 
   aqua_session s_;
   decode::json_reader json_;

@@ -1,32 +1,32 @@
+// The scheduler: every work unit of the plan is a coroutine on one io_context;
+// the limiters in run_context keep the tenant's limits (stateless and stateful
+// job slots, download slots, one job at a time per session), and the sink
+// work runs on a thread pool. See docs/architecture.md "How a row travels".
 #include <aquaduct/engine.hpp>
 #include <aquaduct/error.hpp>
 
+#include "engine/batch_results_job.hpp"
+#include "engine/callout_listener.hpp"
+#include "engine/job_plan.hpp"
 #include "engine/job_runner.hpp"
+#include "engine/result_pipeline.hpp"
 #include "sinks/registry.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/thread_pool.hpp>
 
 #include <chrono>
 #include <ctime>
+#include <iostream>
+#include <mutex>
+#include <thread>
 
 namespace aquaduct {
 
 using engine_detail::run_context;
-
-struct engine::impl {
-  pipeline_config cfg;
-  engine_options opts;
-  std::vector<std::unique_ptr<sink>> extra_sinks;
-};
-
-engine::engine(pipeline_config cfg, engine_options opts) : impl_(std::make_unique<impl>()) {
-  impl_->cfg = std::move(cfg);
-  impl_->opts = std::move(opts);
-}
-engine::~engine() = default;
-
-void engine::add_sink(std::unique_ptr<sink> s) { impl_->extra_sinks.push_back(std::move(s)); }
+using engine_detail::work_unit;
 
 namespace {
 
@@ -39,43 +39,6 @@ std::string utc_now_iso() {
   return buf;
 }
 
-// Runs the jobs with at most `limit` in flight; each finished job starts the next.
-class scheduler {
- public:
-  scheduler(asio::io_context& io, std::shared_ptr<const run_context> ctx, const std::vector<job_config>& jobs,
-            std::size_t limit)
-      : io_(io), ctx_(std::move(ctx)), jobs_(jobs), reports_(jobs.size()) {
-    for (std::size_t i = 0; i < std::min(limit, jobs_.size()); ++i) start_next();
-  }
-  std::vector<job_report> take() { return std::move(reports_); }
-
- private:
-  void start_next() {
-    if (next_ >= jobs_.size()) return;
-    const std::size_t i = next_++;
-    asio::co_spawn(io_, engine_detail::run_job(ctx_, jobs_[i]), [this, i](std::exception_ptr e, job_report r) {
-      if (e) {
-        // run_job reports failures itself; anything else is a bug worth seeing.
-        r.name = jobs_[i].name;
-        r.status = "failed";
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          r.error = std::string("internal error: ") + ex.what();
-        }
-      }
-      reports_[i] = std::move(r);
-      start_next();
-    });
-  }
-
-  asio::io_context& io_;
-  std::shared_ptr<const run_context> ctx_;
-  const std::vector<job_config>& jobs_;
-  std::vector<job_report> reports_;
-  std::size_t next_ = 0;
-};
-
 std::uint64_t peak_rss_bytes() {
   std::FILE* f = std::fopen("/proc/self/status", "r");
   if (!f) return 0;
@@ -87,35 +50,240 @@ std::uint64_t peak_rss_bytes() {
   return kb * 1024;
 }
 
+// One run: everything it owns, kept alive by the coroutines that use it.
+struct run_state : std::enable_shared_from_this<run_state> {
+  asio::io_context* io = nullptr;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  run_report report;
+  std::vector<std::unique_ptr<sink>> built;
+  std::vector<sink*> extra;
+  std::unique_ptr<engine_detail::state_store> state;
+  std::unique_ptr<asio::thread_pool> pool;
+  std::unique_ptr<engine_detail::callout_listener> callout;
+  run_context ctx;
+  engine_detail::run_plan plan;
+  std::deque<job_report> reports;
+  std::vector<engine_detail::window_group*> report_group;  // per report: its window group, if any
+  std::size_t outstanding = 0;
+  std::function<void(run_report)> done;
+
+  void track(job_report r, engine_detail::window_group* g) {
+    reports.push_back(std::move(r));
+    report_group.push_back(g);
+  }
+
+  void spawn(work_unit unit) {
+    const std::size_t index = reports.size();
+    job_report placeholder;
+    placeholder.name = unit.display_name;
+    engine_detail::window_group* g = unit.group;
+    track(std::move(placeholder), g);
+    ++outstanding;
+    ++ctx.counters.jobs_total;
+    auto self = shared_from_this();
+    asio::co_spawn(*io, engine_detail::run_unit(ctx, std::move(unit), [self](work_unit u) { self->spawn(std::move(u)); }),
+                   [self, index](std::exception_ptr e, job_report r) { self->settle(index, e, std::move(r)); });
+  }
+
+  void spawn_batch_results(const job_config& job) {
+    const std::size_t index = reports.size();
+    job_report placeholder;
+    placeholder.name = job.name;
+    track(std::move(placeholder), nullptr);
+    ++outstanding;
+    ++ctx.counters.jobs_total;
+    auto self = shared_from_this();
+    engine_detail::sink_delivery deliver = [self](std::function<void()> work) {
+      return engine_detail::on_sink_thread(self->ctx, std::move(work));
+    };
+    asio::co_spawn(*io, engine_detail::run_batch_results_job(ctx, job, std::move(deliver)),
+                   [self, index](std::exception_ptr e, job_report r) {
+                     self->ctx.counters.jobs_done++;
+                     if (e || r.status != "completed") self->ctx.counters.jobs_failed++;
+                     self->settle(index, e, std::move(r));
+                   });
+  }
+
+  void settle(std::size_t index, std::exception_ptr e, job_report r) {
+    if (e) {
+      // The coroutines report failures themselves; anything else is a bug worth seeing.
+      r.name = reports[index].name;
+      r.status = "failed";
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        r.error = std::string("internal error: ") + ex.what();
+      }
+    }
+    reports[index] = std::move(r);
+    if (--outstanding == 0) finish();
+  }
+
+  void finish() {
+    if (callout) callout->stop();
+    std::vector<std::string> close_errors;
+    for (auto& s : built) {
+      try {
+        s->close();
+      } catch (const std::exception& e) {
+        close_errors.push_back(std::string(s->type()) + " sink: " + e.what());
+      }
+    }
+    for (sink* s : extra) s->close();
+    pool->join();
+    ctx.aqua.http->close();
+
+    for (std::size_t i = 0; i < reports.size(); ++i) {
+      job_report& r = reports[i];
+      if (r.status == "split") continue;  // its halves report for it
+      if (engine_detail::window_group* g = report_group[i]) {
+        // A window's rows count once its query's streams committed.
+        for (auto& q : r.queries) {
+          if (q.status != "fed") continue;
+          q.status = g->summary.status;
+          if (g->summary.status != "completed") q.error = "not committed: " + g->summary.error.value_or("");
+        }
+        if (r.status == "completed")
+          for (const auto& q : r.queries)
+            if (q.status != "completed") {
+              r.status = "failed";
+              r.error = "one or more queries failed";
+            }
+      }
+      report.jobs.push_back(std::move(r));
+    }
+    for (auto& r : plan.nothing_to_do) report.jobs.push_back(std::move(r));
+    for (const auto& e : close_errors) {
+      job_report r;
+      r.name = "(sinks)";
+      r.status = "failed";
+      r.error = e;
+      report.jobs.push_back(std::move(r));
+    }
+    report.interrupted = ctx.interrupted;
+    report.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    report.peak_rss_bytes = peak_rss_bytes();
+    report.status = report.interrupted ? "interrupted" : report.exit_code() == 0 ? "ok" : "failed";
+    auto d = std::move(done);
+    d(std::move(report));
+  }
+};
+
 }  // namespace
 
+struct engine::impl {
+  pipeline_config cfg;
+  engine_options opts;
+  std::vector<std::unique_ptr<sink>> extra_sinks;
+  std::atomic<bool> cancel_requested{false};
+  mutable std::mutex m;
+  std::shared_ptr<run_state> current;  // the run in progress, for progress() and cancel()
+};
+
+engine::engine(pipeline_config cfg, engine_options opts) : impl_(std::make_unique<impl>()) {
+  impl_->cfg = std::move(cfg);
+  impl_->opts = std::move(opts);
+}
+engine::~engine() = default;
+
+void engine::add_sink(std::unique_ptr<sink> s) { impl_->extra_sinks.push_back(std::move(s)); }
+
+void engine::async_run(asio::io_context& io, std::function<void(run_report)> done) {
+  const pipeline_config& cfg = impl_->cfg;
+  auto rs = std::make_shared<run_state>();
+  rs->io = &io;
+  rs->report.started_at = utc_now_iso();
+  rs->done = std::move(done);
+  run_context& ctx = rs->ctx;
+  ctx.config_path = cfg.path;
+  ctx.source = cfg.source;
+  ctx.zone = engine_detail::resolve_zone(cfg.source);
+  ctx.log = impl_->opts.log ? impl_->opts.log : [](std::string_view line) { std::cerr << "warning: " << line << '\n'; };
+
+  for (const auto& sc : cfg.sinks) rs->built.push_back(sinks::make_sink(sc));
+  for (auto& s : rs->built) ctx.sinks.push_back(s.get());
+  for (auto& s : impl_->extra_sinks) {
+    ctx.sinks.push_back(s.get());
+    rs->extra.push_back(s.get());
+  }
+  if (ctx.sinks.empty()) throw config_error(config_errc::missing_key, {cfg.path + ": the pipeline has no [[sinks]]"});
+
+  if (!impl_->opts.state_dir.empty()) {
+    rs->state = std::make_unique<engine_detail::state_store>(impl_->opts.state_dir);
+    rs->state->lock();
+    ctx.state = rs->state.get();
+  }
+  const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  rs->plan = engine_detail::plan_run(cfg, ctx.state, ctx.zone, now);
+
+  ctx.aqua = engine_detail::make_aqua_session(io.get_executor(), ctx.source, cfg.path, ctx.log);
+  ctx.stateless_jobs = std::make_unique<engine_detail::async_limiter>(ctx.source.max_active_jobs);
+  ctx.stateful_jobs = std::make_unique<engine_detail::async_limiter>(ctx.source.max_active_jobs);
+  ctx.downloads = std::make_unique<engine_detail::async_limiter>(ctx.source.max_downloads);
+  unsigned threads = impl_->opts.sink_threads ? impl_->opts.sink_threads : std::thread::hardware_concurrency();
+  rs->pool = std::make_unique<asio::thread_pool>(std::max(1u, threads));
+  ctx.sink_pool = rs->pool.get();
+
+  if (!ctx.source.callout.listen.empty()) {
+    rs->callout = std::make_unique<engine_detail::callout_listener>(io.get_executor(), ctx.source.callout);
+    std::weak_ptr<run_state> weak = rs;
+    rs->callout->on_callout([weak](std::string_view job_id, std::string_view) {
+      if (auto self = weak.lock()) self->ctx.wake(job_id);
+    });
+    rs->callout->start();
+    ctx.notify_url = rs->callout->notify_url();
+  }
+
+  {
+    std::lock_guard lock(impl_->m);
+    impl_->current = rs;
+  }
+  // Everything from here on happens on the io_context's thread.
+  asio::post(io, [rs, this] {
+    if (impl_->cancel_requested) rs->ctx.interrupt();
+    for (auto& unit : rs->plan.units) rs->spawn(std::move(unit));
+    rs->plan.units.clear();
+    for (const auto& job : impl_->cfg.jobs)
+      if (job.kind == job_kind::batch_results) rs->spawn_batch_results(job);
+    if (rs->outstanding == 0) rs->finish();
+  });
+}
+
 run_report engine::run() {
-  const auto started = std::chrono::steady_clock::now();
-  run_report report;
-  report.started_at = utc_now_iso();
-
-  std::vector<std::unique_ptr<sink>> built;
-  for (const auto& sc : impl_->cfg.sinks) built.push_back(sinks::make_sink(sc));
-
   asio::io_context io;
-  auto ctx = std::make_shared<run_context>();
-  ctx->source = impl_->cfg.source;
-  ctx->aqua = engine_detail::make_aqua_session(io.get_executor(), ctx->source, impl_->cfg.path);
-  for (auto& s : built) ctx->sinks.push_back(s.get());
-  for (auto& s : impl_->extra_sinks) ctx->sinks.push_back(s.get());
-  if (ctx->sinks.empty())
-    throw config_error(config_errc::missing_key, {impl_->cfg.path + ": the pipeline has no [[sinks]]"});
-
-  scheduler sched(io, ctx, impl_->cfg.jobs, ctx->source.max_active_jobs);
+  run_report out;
+  async_run(io, [&out](run_report r) { out = std::move(r); });
   io.run();
-  report.jobs = sched.take();
+  return out;
+}
 
-  for (auto& s : built) s->close();
-  for (auto& s : impl_->extra_sinks) s->close();
-  report.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  report.peak_rss_bytes = peak_rss_bytes();
-  report.status = report.exit_code() == 0 ? "ok" : "failed";
-  return report;
+void engine::cancel() noexcept {
+  impl_->cancel_requested = true;
+  std::lock_guard lock(impl_->m);
+  if (auto rs = impl_->current) asio::post(*rs->io, [rs] { rs->ctx.interrupt(); });
+}
+
+progress_snapshot engine::progress() const {
+  std::shared_ptr<run_state> rs;
+  {
+    std::lock_guard lock(impl_->m);
+    rs = impl_->current;
+  }
+  progress_snapshot p;
+  if (!rs) return p;
+  const auto& c = rs->ctx.counters;
+  p.jobs_total = c.jobs_total;
+  p.jobs_submitted = c.jobs_submitted;
+  p.jobs_active = c.jobs_active;
+  p.jobs_done = c.jobs_done;
+  p.jobs_failed = c.jobs_failed;
+  p.downloads_active = c.downloads_active;
+  p.rows = c.rows;
+  p.rows_committed = c.rows_committed;
+  p.bytes_downloaded = c.bytes_downloaded;
+  p.bytes_decoded = c.bytes_decoded;
+  p.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - rs->started).count();
+  return p;
 }
 
 }  // namespace aquaduct

@@ -2,20 +2,59 @@
 
 #include "engine/json_writer.hpp"
 #include "engine/result_pipeline.hpp"
+#include "engine/task_group.hpp"
 
 #include <aquaduct/error.hpp>
 
+#include <asio/co_spawn.hpp>
+#include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 #include <random>
+
+#include <unistd.h>
+#include <cerrno>
+#include <cstdlib>
 
 namespace aquaduct::engine_detail {
 
 using clock = std::chrono::steady_clock;
+
+async_limiter& run_context::session(const job_config& job) {
+  auto& turn = sessions[job.partner + "/" + job.project];
+  if (!turn) turn = std::make_unique<async_limiter>(1);
+  return *turn;
+}
+
+void run_context::wake(std::string_view job_id) {
+  if (auto it = pollers.find(std::string(job_id)); it != pollers.end()) it->second->cancel();
+}
+
+void run_context::interrupt() {
+  if (interrupted) return;
+  interrupted = true;
+  for (auto* l : {stateless_jobs.get(), stateful_jobs.get(), downloads.get()})
+    if (l) l->interrupt();
+  for (auto& [key, turn] : sessions) turn->interrupt();
+  for (auto& [id, timer] : pollers) timer->cancel();
+}
+
+window_group::~window_group() = default;
+
+asio::awaitable<void> on_sink_thread(run_context& ctx, std::function<void()> work) {
+  co_await asio::co_spawn(
+      ctx.sink_pool->get_executor(),
+      [w = std::move(work)]() -> asio::awaitable<void> {
+        w();
+        co_return;
+      },
+      asio::use_awaitable);
+}
 
 namespace {
 
@@ -56,49 +95,433 @@ std::string batch_messages(const decode::aqua_job& job) {
   return out.empty() ? job.message : out;
 }
 
-asio::awaitable<void> run_batch(const run_context& ctx, aqua_client& client, const job_config& job,
-                                const decode::aqua_job& remote, const decode::aqua_batch& batch, query_report& q) {
-  q.full = batch.full;
-  if (batch.status != "completed") {
-    q.status = batch.status.empty() ? "failed" : batch.status;
-    q.error = "batch " + batch.status + (batch.message.empty() ? "" : ": " + batch.message);
-    co_return;
+// A query that ran out of the service's processing time (90027, 90029):
+// a smaller window may make it.
+bool timed_out(const std::string& message) {
+  for (const char* sign : {"90027", "90029", "max processing time", "timed out", "timeout"})
+    if (message.find(sign) != std::string::npos) return true;
+  return false;
+}
+
+[[noreturn]] void throw_interrupted(const std::string& what) {
+  throw std::system_error(aqua_errc::interrupted, what + ": interrupted");
+}
+
+// An error from below the pipeline, located like the pipeline's own.
+located_error locate(const result_pipeline& pipe, const std::system_error& e) {
+  if (auto* l = dynamic_cast<const located_error*>(&e)) return *l;
+  return located_error(e.code(), pipe.location() + ": " + transport::bare_what(e));
+}
+
+enum class batch_outcome { delivered, failed, file_gone, file_too_large };
+
+// "job J, query Q, file F", for a file that is not the pipeline's current one.
+std::string location_of(const result_pipeline& pipe, const std::string& file_id) {
+  return "job " + pipe.schema().job + ", query " + pipe.schema().query + ", file " + file_id;
+}
+
+// A result file parked on disk while an earlier file of its batch is still
+// going into the sinks. Unlinked at once: nothing is left behind, whatever
+// happens to the process.
+class spool_file {
+ public:
+  spool_file() {
+    std::string name = (std::filesystem::temp_directory_path() / "aquaduct-spool-XXXXXX").string();
+    fd_ = ::mkstemp(name.data());
+    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "cannot create a spool file " + name);
+    ::unlink(name.c_str());
   }
-  const auto started = clock::now();
+  ~spool_file() { ::close(fd_); }
+  spool_file(const spool_file&) = delete;
+  spool_file& operator=(const spool_file&) = delete;
+
+  void append(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw std::system_error(errno, std::generic_category(), "writing a spool file");
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+      size_ += static_cast<std::uint64_t>(n);
+    }
+  }
+  // Feeds [offset, offset + max) to `put`; returns the bytes fed, 0 at the end.
+  template <class Put>
+  std::size_t feed(std::uint64_t offset, std::size_t max, std::vector<char>& buf, Put&& put) {
+    std::size_t total = 0;
+    while (total < max && offset + total < size_) {
+      const ssize_t n = ::pread(fd_, buf.data(), buf.size(), static_cast<off_t>(offset + total));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw std::system_error(errno ? errno : EIO, std::generic_category(), "reading a spool file");
+      put(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+      total += static_cast<std::size_t>(n);
+    }
+    return total;
+  }
+
+ private:
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+};
+
+// Files of one batch load in order (rows keep the service's order), but
+// their downloads overlap: the file whose turn it is streams straight into
+// the pipeline, while up to `prefetch_files` after it download into spool
+// files, each under a download slot, and are fed when their turn comes.
+constexpr std::size_t prefetch_files = 3;
+
+struct batch_turns {
+  explicit batch_turns(asio::any_io_executor ex) : moved(ex, asio::steady_timer::time_point::max()) {}
+  std::size_t turn = 0;  // the file that goes into the pipeline now
+  bool stop = false;     // a file failed: the others give up
+  std::exception_ptr first_error;  // the failure that stopped them (not their "gave up")
+  asio::steady_timer moved;  // cancelled whenever turn or stop changes: wakes every waiter
+
+  asio::awaitable<void> wait_until(std::function<bool()> ready) {
+    std::error_code ec;
+    while (!stop && !ready()) co_await moved.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  void advance() {
+    ++turn;
+    moved.cancel();
+  }
+  void halt() {
+    stop = true;
+    moved.cancel();
+  }
+};
+
+// Streams one file into `pipe` as it arrives (its turn has come). `fed`
+// turns true once any byte reached the pipeline.
+asio::awaitable<void> stream_file(run_context& ctx, aqua_client& client, result_pipeline& pipe,
+                                  const std::string& file_id, const batch_turns& turns, bool& fed) {
+  pipe.begin_file(file_id);  // no sink call: it only resets the decoder and parser
+  std::optional<located_error> failure;
+  try {
+    co_await client.download_async(file_id, [&](std::string_view piece) -> asio::awaitable<void> {
+      if (ctx.interrupted) throw_interrupted(pipe.location());
+      if (turns.stop) throw std::system_error(aqua_errc::interrupted, pipe.location() + ": another file of the batch failed");
+      fed = true;
+      ctx.counters.bytes_downloaded += piece.size();
+      const std::uint64_t rows = pipe.rows(), decoded = pipe.bytes_decoded();
+      co_await on_sink_thread(ctx, [&] { pipe.put(piece); });
+      ctx.counters.rows += pipe.rows() - rows;
+      ctx.counters.bytes_decoded += pipe.bytes_decoded() - decoded;
+    });
+  } catch (const std::system_error& e) {
+    failure = locate(pipe, e);
+  }
+  if (failure) throw *failure;
+}
+
+// Downloads one file into a spool file ahead of its turn.
+asio::awaitable<std::unique_ptr<spool_file>> prefetch_file(run_context& ctx, aqua_client& client,
+                                                           const result_pipeline& pipe, const std::string& file_id,
+                                                           const batch_turns& turns) {
+  auto spool = std::make_unique<spool_file>();
+  std::optional<located_error> failure;
+  try {
+    co_await client.download_async(file_id, [&](std::string_view piece) -> asio::awaitable<void> {
+      if (ctx.interrupted || turns.stop)
+        throw std::system_error(aqua_errc::interrupted, location_of(pipe, file_id) + ": interrupted");
+      ctx.counters.bytes_downloaded += piece.size();
+      co_await on_sink_thread(ctx, [&] { spool->append(piece); });
+    });
+  } catch (const located_error& e) {
+    failure = e;
+  } catch (const std::system_error& e) {
+    failure = located_error(e.code(), location_of(pipe, file_id) + ": " + transport::bare_what(e));
+  }
+  if (failure) throw *failure;
+  co_return spool;
+}
+
+// Feeds a spooled file into the pipeline, a few MiB per trip to the sink threads.
+asio::awaitable<void> feed_spool(run_context& ctx, result_pipeline& pipe, const std::string& file_id,
+                                 spool_file& spool, bool& fed) {
+  pipe.begin_file(file_id);
+  std::vector<char> buf(256u << 10);
+  for (std::uint64_t offset = 0;;) {
+    if (ctx.interrupted) throw_interrupted(pipe.location());
+    std::size_t n = 0;
+    const std::uint64_t rows = pipe.rows(), decoded = pipe.bytes_decoded();
+    co_await on_sink_thread(ctx, [&] { n = spool.feed(offset, 4u << 20, buf, [&](std::string_view b) { pipe.put(b); }); });
+    ctx.counters.rows += pipe.rows() - rows;
+    ctx.counters.bytes_decoded += pipe.bytes_decoded() - decoded;
+    if (n == 0) break;
+    fed = true;
+    offset += n;
+  }
+}
+
+asio::awaitable<void> load_file(run_context& ctx, aqua_client& client, result_pipeline& pipe,
+                                const std::vector<std::string>& files, std::size_t k, batch_turns& turns, bool& fed) {
+  try {
+    co_await turns.wait_until([&] { return k < turns.turn + 1 + prefetch_files; });
+    if (turns.stop) co_return;
+    async_limiter::permit slot = co_await ctx.downloads->acquire();
+    if (!slot) throw_interrupted(location_of(pipe, files[k]));
+    ++ctx.counters.downloads_active;
+    struct active_guard {
+      std::atomic<std::uint32_t>& n;
+      ~active_guard() { --n; }
+    } guard{ctx.counters.downloads_active};
+    if (turns.turn == k) {
+      co_await stream_file(ctx, client, pipe, files[k], turns, fed);
+    } else {
+      std::unique_ptr<spool_file> spool = co_await prefetch_file(ctx, client, pipe, files[k], turns);
+      slot.release();
+      co_await turns.wait_until([&] { return turns.turn == k; });
+      if (turns.stop) co_return;
+      co_await feed_spool(ctx, pipe, files[k], *spool, fed);
+    }
+    const std::uint64_t rows = pipe.rows();
+    co_await on_sink_thread(ctx, [&] { pipe.end_file(); });
+    ctx.counters.rows += pipe.rows() - rows;
+    turns.advance();
+  } catch (...) {
+    if (!turns.stop) turns.first_error = std::current_exception();
+    turns.halt();
+    throw;
+  }
+}
+
+// Streams a batch's `files` into `pipe`, in order. `fed` turns true once any
+// byte reached the pipeline.
+asio::awaitable<void> stream_files(run_context& ctx, aqua_client& client, result_pipeline& pipe,
+                                   const std::vector<std::string>& files, bool& fed) {
+  auto ex = co_await asio::this_coro::executor;
+  batch_turns turns(ex);
+  task_group all;
+  for (std::size_t k = 0; k < files.size(); ++k) all.spawn(ex, load_file(ctx, client, pipe, files, k, turns, fed));
+  std::exception_ptr failure;
+  try {
+    co_await all.wait();
+  } catch (...) {
+    failure = turns.first_error ? turns.first_error : std::current_exception();
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
+stream_schema schema_for(const run_context& ctx, const job_config& job, const decode::aqua_job& remote,
+                         const query_config& q, load_kind load) {
   stream_schema schema;
   schema.job = job.name;
   schema.job_id = remote.id;
-  schema.query = batch.name;
-  schema.load = batch.full ? load_kind::full : load_kind::incremental;
+  schema.query = q.name;
+  schema.load = load;
+  if (auto t = parse_start_time(remote.start_time, ctx.zone)) schema.started_at = *t;
+  else schema.started_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
   if (!job.null_replacement.empty()) schema.null_value = job.null_replacement;
-  for (const auto& qc : job.queries)
-    if (qc.name == batch.name && qc.deleted) schema.deleted = deleted_column{qc.deleted->column, qc.deleted->format};
-  result_pipeline pipe(job.format, std::move(schema), ctx.sinks);
-  try {
-    for (const auto& file_id : batch.files) {
-      pipe.begin_file(file_id);
-      try {
-        co_await client.download(file_id, [&](std::string_view bytes) { pipe.put(bytes); });
-      } catch (const located_error&) {
-        throw;
-      } catch (const std::system_error& e) {
-        throw located_error(e.code(), pipe.location() + ": " + e.what());
-      }
-      pipe.end_file();
+  if (q.deleted) schema.deleted = deleted_column{q.deleted->column, q.deleted->format};
+  return schema;
+}
+
+const query_config& configured_query(const work_unit& unit, const std::string& name) {
+  for (const auto& q : unit.queries)
+    if (q.name == name) return q;
+  throw std::logic_error("no query " + name);
+}
+
+// Records where a committed plain query stands. A stateful query's cursor is
+// the job's transaction start minus the offset: the next run's incrementalTime.
+void save_plain_cursor(run_context& ctx, const work_unit& unit, const decode::aqua_job& remote,
+                       const query_config& q, std::uint64_t rows) {
+  if (!ctx.state) return;
+  const job_config& job = *unit.job;
+  cursor c;
+  c.job = job.name;
+  c.query = q.name;
+  c.mode = job.stateful() ? "stateful" : "full";
+  c.fingerprint = fingerprint_of(q);
+  c.last_job_id = remote.id;
+  c.rows = rows;
+  if (job.stateful()) {
+    const auto start = parse_start_time(remote.start_time, ctx.zone);
+    if (!start) {
+      // The rows are committed; without a position the next run fetches them again (never skips).
+      if (ctx.log)
+        ctx.log("job " + job.name + " (" + remote.id + "): startTime \"" + remote.start_time +
+                "\" is not a time; the cursor of query " + q.name + " is not moved");
+      return;
     }
-    pipe.expect_rows(batch.record_count);
-    pipe.commit(file_token{remote.id, batch.name, batch.files, pipe.rows()});
-    q.status = "completed";
-  } catch (const std::system_error& e) {
-    pipe.abort();
-    q.status = "failed";
-    q.error = e.what();
+    c.position = *start - std::chrono::seconds(job.offset_s);
   }
-  q.bytes_downloaded = pipe.bytes_in();  // counted as fed, so a failed download still reports what arrived
-  q.rows = pipe.rows();
-  q.files = pipe.files();
-  q.bytes_decoded = pipe.bytes_decoded();
+  ctx.state->save(c);
+}
+
+// One completed batch of a plain unit: its own sink streams, committed once.
+// A download that cannot resume restarts the batch from its first byte with
+// fresh streams (the aborted ones leave nothing behind).
+asio::awaitable<batch_outcome> run_batch(run_context& ctx, aqua_client& client, const work_unit& unit,
+                                         const decode::aqua_job& remote, const decode::aqua_batch& batch,
+                                         query_report& q) {
+  const job_config& job = *unit.job;
+  const query_config& qc = configured_query(unit, batch.name);
+  q.full = batch.full;
+  const stream_schema schema = schema_for(ctx, job, remote, qc, batch.full ? load_kind::full : load_kind::incremental);
+  const auto started = clock::now();
+  for (unsigned restart = 0;; ++restart) {
+    result_pipeline pipe(job.format, schema, ctx.sinks);
+    bool fed = false;
+    std::optional<located_error> failure;
+    try {
+      co_await stream_files(ctx, client, pipe, batch.files, fed);
+      const file_token token{remote.id, batch.name, batch.files, pipe.rows()};
+      co_await on_sink_thread(ctx, [&] {
+        pipe.expect_rows(batch.record_count);
+        pipe.commit(token);
+        save_plain_cursor(ctx, unit, remote, qc, pipe.rows());
+      });
+      ctx.counters.rows_committed += pipe.rows();
+      q.status = "completed";
+      q.error.reset();
+    } catch (const std::system_error& e) {
+      failure = locate(pipe, e);
+    }
+    if (failure) co_await on_sink_thread(ctx, [&] { pipe.abort(); });
+    q.bytes_downloaded += pipe.bytes_in();
+    q.rows = pipe.rows();
+    q.files = pipe.files();
+    q.bytes_decoded = pipe.bytes_decoded();
+    q.download_s = seconds_since(started);
+    if (!failure) co_return batch_outcome::delivered;
+    const std::error_code ec = failure->code();
+    if (ec == transport_errc::restart_needed && restart < 3 && !ctx.interrupted) {
+      if (ctx.log) ctx.log(std::string(failure->what()) + "; fetching the batch again from its first byte");
+      continue;
+    }
+    q.status = ec == aqua_errc::interrupted ? "cancelled" : "failed";
+    q.error = failure->what();
+    if (ec == aqua_errc::file_gone && !fed) co_return batch_outcome::file_gone;
+    co_return batch_outcome::failed;
+  }
+}
+
+void fail_group(window_group& g, const std::string& why) {
+  if (g.failed) return;
+  g.failed = true;
+  g.error = why;
+}
+
+// One completed window: its files go into the group's streams, one window at
+// a time. A window the service could not serve whole (403 max-object-size)
+// or purged (404) before any byte was fed is reported to the caller, which
+// splits it or runs it again; any other failure fails the whole query.
+asio::awaitable<batch_outcome> feed_window(run_context& ctx, aqua_client& client, const work_unit& unit,
+                                           const decode::aqua_job& remote, const decode::aqua_batch& batch,
+                                           query_report& q) {
+  window_group& g = *unit.group;
+  async_limiter::permit turn = co_await g.feed->acquire();
+  if (!turn) throw_interrupted("job " + unit.display_name + ", query " + g.query.name);
+  q.full = g.load == load_kind::full;
+  if (g.failed) {
+    q.status = "failed";
+    q.error = "not loaded: " + g.error;
+    co_return batch_outcome::failed;
+  }
+  if (!g.pipe) g.pipe = std::make_unique<result_pipeline>(unit.job->format, schema_for(ctx, *unit.job, remote, g.query, g.load),
+                                                           ctx.sinks);
+  result_pipeline& pipe = *g.pipe;
+  const std::uint64_t rows0 = pipe.rows(), in0 = pipe.bytes_in(), decoded0 = pipe.bytes_decoded(), files0 = pipe.files();
+  const auto started = clock::now();
+  bool fed = false;
+  std::optional<located_error> failure;
+  try {
+    co_await stream_files(ctx, client, pipe, batch.files, fed);
+    if (pipe.rows() - rows0 != batch.record_count)
+      throw located_error(aqua_errc::record_count_mismatch,
+                          "job " + unit.display_name + " (" + remote.id + "), query " + g.query.name + ": " +
+                              std::to_string(pipe.rows() - rows0) + " rows in " + std::to_string(batch.files.size()) +
+                              " file(s), the batch's recordCount says " + std::to_string(batch.record_count));
+  } catch (const std::system_error& e) {
+    failure = locate(pipe, e);
+  }
+  q.rows = pipe.rows() - rows0;
+  q.bytes_downloaded = pipe.bytes_in() - in0;
+  q.bytes_decoded = pipe.bytes_decoded() - decoded0;
+  q.files = pipe.files() - files0;
   q.download_s = seconds_since(started);
+  if (!failure) {
+    g.job_ids.push_back(remote.id);
+    g.file_ids.insert(g.file_ids.end(), batch.files.begin(), batch.files.end());
+    q.status = "fed";  // final once the group commits (engine::run settles it)
+    co_return batch_outcome::delivered;
+  }
+  q.status = "failed";
+  q.error = failure->what();
+  const std::error_code ec = failure->code();
+  if (!fed && ec == aqua_errc::file_too_large) co_return batch_outcome::file_too_large;
+  if (!fed && ec == aqua_errc::file_gone) co_return batch_outcome::file_gone;
+  fail_group(g, failure->what());
+  co_await on_sink_thread(ctx, [&] { pipe.abort(); });
+  co_return batch_outcome::failed;
+}
+
+// The last window of a group is in: commit the query's streams once, then
+// move its cursor.
+asio::awaitable<void> finish_group(run_context& ctx, window_group& g) {
+  g.summary.name = g.query.name;
+  g.summary.full = g.load == load_kind::full;
+  if (g.failed || ctx.interrupted) {
+    if (g.pipe) co_await on_sink_thread(ctx, [&] { g.pipe->abort(); });
+    g.summary.status = "failed";
+    g.summary.error = g.failed ? g.error : "interrupted";
+    co_return;
+  }
+  std::optional<std::string> error;
+  try {
+    co_await on_sink_thread(ctx, [&] {
+      if (g.pipe) {
+        std::string ids;
+        for (const auto& id : g.job_ids) ids += (ids.empty() ? "" : ",") + id;
+        g.pipe->commit(file_token{ids, g.query.name, g.file_ids, g.pipe->rows()});
+      }
+      if (g.next_cursor && ctx.state) {
+        g.next_cursor->rows = g.pipe ? g.pipe->rows() : 0;
+        if (!g.job_ids.empty()) g.next_cursor->last_job_id = g.job_ids.back();
+        ctx.state->save(*g.next_cursor);
+      }
+    });
+  } catch (const std::system_error& e) {
+    error = e.what();
+  }
+  if (error) {
+    co_await on_sink_thread(ctx, [&] { g.pipe->abort(); });
+    g.failed = true;
+    g.error = *error;
+    g.summary.status = "failed";
+    g.summary.error = *error;
+    co_return;
+  }
+  if (g.pipe) {
+    ctx.counters.rows_committed += g.pipe->rows();
+    g.summary.rows = g.pipe->rows();
+    g.summary.files = g.pipe->files();
+    g.summary.bytes_downloaded = g.pipe->bytes_in();
+    g.summary.bytes_decoded = g.pipe->bytes_decoded();
+  }
+  g.summary.status = "completed";
+}
+
+// One completed batch, as a task of its own (a plain function: a lambda
+// coroutine's captures would die with the lambda).
+asio::awaitable<void> deliver_batch(run_context& ctx, aqua_client& client, const work_unit& unit,
+                                    const decode::aqua_job& remote, const decode::aqua_batch& batch, query_report& q,
+                                    batch_outcome& outcome) {
+  if (unit.group) outcome = co_await feed_window(ctx, client, unit, remote, batch, q);
+  else outcome = co_await run_batch(ctx, client, unit, remote, batch, q);
+}
+
+work_unit half_of(const work_unit& unit, time_window w, std::string& error) {
+  work_unit half;
+  half.job = unit.job;
+  half.group = unit.group;
+  half.window = w;
+  half.display_name = unit.job->name + " [" + window_label(w) + "]";
+  query_config q = unit.group->query;
+  q.query = windowed_query(unit.group->query.query, unit.group->by, w, error);
+  half.queries.push_back(std::move(q));
+  return half;
 }
 
 }  // namespace
@@ -111,15 +534,19 @@ std::chrono::milliseconds poll_delay(const poll_config& poll, unsigned attempt, 
   return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
 }
 
-std::string submit_body(const job_config& job) {
+std::string submit_body(const job_config& job, const std::vector<query_config>& queries, const submit_extras& extras) {
   std::string b = "{\"format\":" + json_quote(job.format) + ",\"version\":" + json_quote(job.version) +
                   ",\"name\":" + json_quote(job.name) + ",\"encrypted\":\"none\"" +
                   ",\"useQueryLabels\":" + (job.use_query_labels ? "true" : "false") +
                   ",\"dateTimeUtc\":" + (job.date_time_utc ? "true" : "false");
   if (!job.null_replacement.empty()) b += ",\"nullReplacement\":" + json_quote(job.null_replacement);
+  if (job.stateful()) b += ",\"partner\":" + json_quote(job.partner) + ",\"project\":" + json_quote(job.project);
+  if (job.offset_s) b += ",\"offset\":" + std::to_string(job.offset_s);
+  if (extras.incremental_time) b += ",\"incrementalTime\":" + json_quote(*extras.incremental_time);
+  if (!extras.notify_url.empty()) b += ",\"notifyUrl\":" + json_quote(extras.notify_url);
   b += ",\"queries\":[";
-  for (std::size_t i = 0; i < job.queries.size(); ++i) {
-    const auto& q = job.queries[i];
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    const auto& q = queries[i];
     if (i) b += ',';
     b += "{\"name\":" + json_quote(q.name) + ",\"query\":" + json_quote(q.query) + ",\"type\":" + json_quote(q.type);
     if (!q.api_version.empty()) b += ",\"apiVersion\":" + json_quote(q.api_version);
@@ -132,76 +559,211 @@ std::string submit_body(const job_config& job) {
   return b;
 }
 
-asio::awaitable<job_report> run_job(std::shared_ptr<const run_context> ctx, job_config job) {
+asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::function<void(work_unit)> spawn) {
+  const job_config& job = *unit.job;
   job_report report;
-  report.name = job.name;
-  for (const auto& q : job.queries) {
+  report.name = unit.display_name;
+  for (const auto& q : unit.queries) {
     query_report qr;
     qr.name = q.name;
     report.queries.push_back(std::move(qr));
   }
   auto ex = co_await asio::this_coro::executor;
-  aqua_client client(ctx->aqua);
+  aqua_client client(ctx.aqua);
   const auto started = clock::now();
+  bool split = false;  // the window went on as two halves
+  std::optional<std::system_error> failure;
   try {
-    decode::aqua_job remote = co_await client.submit(submit_body(job), random_key());
-    report.job_id = remote.id;
-    report.submit_s = seconds_since(started);
-
-    const auto waiting = clock::now();
-    const auto give_up = waiting + std::chrono::seconds(ctx->source.poll.timeout_s);
-    asio::steady_timer timer(ex);
-    for (unsigned attempt = 0; !terminal(remote.status); ++attempt) {
-      if (clock::now() >= give_up) {
-        // Free the tenant's job slot before reporting the timeout.
-        std::string cancel_note;
-        try {
-          co_await client.cancel_job(remote.id);
-        } catch (const std::system_error& e) {
-          cancel_note = " (cancelling it failed too: " + std::string(e.what()) + ")";
-        }
-        throw std::system_error(aqua_errc::job_timeout, "job " + job.name + " (" + remote.id + ") still " +
-                                                            remote.status + " after " +
-                                                            std::to_string(ctx->source.poll.timeout_s) + " s" +
-                                                            cancel_note);
-      }
-      timer.expires_after(std::min<clock::duration>(poll_delay(ctx->source.poll, attempt, unit_random()),
-                                                    give_up - clock::now() + std::chrono::milliseconds(1)));
-      co_await timer.async_wait(asio::use_awaitable);
-      remote = co_await client.get_job(remote.id);
+    // A stateful session runs one job at a time, from submit to the cursor.
+    async_limiter::permit turn;
+    if (job.stateful()) {
+      turn = co_await ctx.session(job).acquire();
+      if (!turn) throw_interrupted("job " + unit.display_name);
     }
-    report.wait_s = seconds_since(waiting);
+    std::vector<std::string> pending;  // queries still to deliver
+    for (const auto& q : unit.queries) pending.push_back(q.name);
+    for (;;) {  // one round per submission; a purged file (404) runs its queries again
+      if (ctx.interrupted) throw_interrupted("job " + unit.display_name);
+      async_limiter::permit slot = co_await (job.stateful() ? *ctx.stateful_jobs : *ctx.stateless_jobs).acquire();
+      if (!slot) throw_interrupted("job " + unit.display_name);
 
-    if (remote.status == "completed") {
-      report.status = "completed";
-      for (auto& q : report.queries) {
+      std::vector<query_config> round;
+      for (const auto& q : unit.queries)
+        if (std::find(pending.begin(), pending.end(), q.name) != pending.end()) round.push_back(q);
+      const std::string body = submit_body(job, round, submit_extras{unit.incremental_time, ctx.notify_url});
+      const auto give_up = clock::now() + std::chrono::seconds(ctx.source.poll.timeout_s);
+      asio::steady_timer timer(ex);
+      decode::aqua_job remote;
+      // Submit. Over the tenant's job limit (90028: other clients' jobs count
+      // too) the job was not created: wait and try again with a new key.
+      for (unsigned attempt = 0;; ++attempt) {
+        std::optional<std::system_error> limited;
+        try {
+          remote = co_await client.submit(body, random_key());
+        } catch (const std::system_error& e) {
+          if (e.code() != aqua_errc::job_limit || clock::now() >= give_up) throw;
+          limited = e;
+        }
+        if (!limited) break;
+        timer.expires_after(poll_delay(ctx.source.poll, attempt, unit_random()));
+        std::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (ctx.interrupted) throw_interrupted("job " + unit.display_name);
+      }
+      report.job_id = remote.id;
+      report.submit_s = seconds_since(started);
+      ++ctx.counters.jobs_submitted;
+      ++ctx.counters.jobs_active;
+
+      // Poll until the job ends; a callout (ctx.wake) or an interrupt cuts a wait short.
+      const auto waiting = clock::now();
+      ctx.pollers[remote.id] = &timer;
+      struct unregister {
+        run_context& c;
+        std::string id;
+        ~unregister() { c.pollers.erase(id); }
+      } unreg{ctx, remote.id};
+      std::optional<std::string> timeout;
+      for (unsigned attempt = 0; !terminal(remote.status) && !ctx.interrupted; ++attempt) {
+        if (clock::now() >= give_up) {
+          timeout = "job " + unit.display_name + " (" + remote.id + ") still " + remote.status + " after " +
+                    std::to_string(ctx.source.poll.timeout_s) + " s";
+          break;
+        }
+        timer.expires_after(std::min<clock::duration>(poll_delay(ctx.source.poll, attempt, unit_random()),
+                                                      give_up - clock::now() + std::chrono::milliseconds(1)));
+        std::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (ctx.interrupted) break;
+        remote = co_await client.get_job(remote.id);
+      }
+      if (!terminal(remote.status)) {
+        // Interrupted or out of time: free the tenant's job slot on the server.
+        std::string note;
+        try {
+          remote = co_await client.cancel_job(remote.id);
+        } catch (const std::system_error& e) {
+          note = " (cancelling it on the server failed: " + std::string(e.what()) + ")";
+        }
+        --ctx.counters.jobs_active;
+        if (timeout) throw std::system_error(aqua_errc::job_timeout, *timeout + note);
+        report.status = "cancelled";
+        throw_interrupted("job " + unit.display_name + " (" + remote.id + ") cancelled on the server" + note);
+      }
+      --ctx.counters.jobs_active;
+      slot.release();  // the service no longer counts the job
+      report.wait_s = seconds_since(waiting);
+
+      if (remote.status != "completed") {
+        const std::string why = batch_messages(remote);
+        if (unit.group && unit.window && timed_out(why) && can_split(*unit.window, unit.group->min_step)) {
+          // Out of processing time: the two halves may each make it.
+          std::string error;
+          const auto [a, b] = split_window(*unit.window);
+          work_unit first = half_of(unit, a, error), second = half_of(unit, b, error);
+          if (error.empty()) {
+            if (ctx.log) ctx.log("job " + unit.display_name + " ran out of time (" + why + "): splitting the window in two");
+            unit.group->pending += 1;  // two halves replace this window
+            spawn(std::move(first));
+            spawn(std::move(second));
+            split = true;
+            report.status = "split";
+            break;
+          }
+        }
+        report.status = remote.status == "error" ? "failed" : remote.status;
+        report.error = "job " + unit.display_name + " (" + remote.id + ") ended " + remote.status +
+                       (why.empty() ? "" : ": " + why);
+        for (auto& q : report.queries) {
+          const decode::aqua_batch* b = find_batch(remote, q.name);
+          q.status = b && !b->status.empty() && b->status != "completed" ? b->status : remote.status;
+          if (b && !b->message.empty()) q.error = b->message;
+        }
+        if (unit.group) fail_group(*unit.group, *report.error);
+        break;
+      }
+
+      // The batches of a job deliver at once, each into its own streams; the
+      // download slots bound how many files stream together.
+      std::vector<batch_outcome> outcomes(report.queries.size(), batch_outcome::delivered);
+      task_group batches;
+      for (std::size_t i = 0; i < report.queries.size(); ++i) {
+        query_report& q = report.queries[i];
+        if (std::find(pending.begin(), pending.end(), q.name) == pending.end()) continue;
         const decode::aqua_batch* b = find_batch(remote, q.name);
         if (!b) {
           q.status = "failed";
-          q.error = "the service's job has no batch named " + q.name;
+          q.error = "the service's job " + remote.id + " has no batch named " + q.name;
+          outcomes[i] = batch_outcome::failed;
+          if (unit.group) fail_group(*unit.group, *q.error);
+        } else if (b->status != "completed") {
+          q.status = b->status.empty() ? "failed" : b->status;
+          q.error = "batch " + b->status + (b->message.empty() ? "" : ": " + b->message);
+          outcomes[i] = batch_outcome::failed;
+          if (unit.group) fail_group(*unit.group, "job " + unit.display_name + ", query " + q.name + ": " + *q.error);
         } else {
-          co_await run_batch(*ctx, client, job, remote, *b, q);
+          batches.spawn(ex, deliver_batch(ctx, client, unit, remote, *b, q, outcomes[i]));
         }
-        if (q.status != "completed") report.status = "failed";
       }
+      co_await batches.wait();
+
+      std::vector<std::string> gone;
+      for (std::size_t i = 0; i < report.queries.size(); ++i) {
+        query_report& q = report.queries[i];
+        const batch_outcome outcome = outcomes[i];
+        if (outcome == batch_outcome::file_too_large && unit.window && can_split(*unit.window, unit.group->min_step)) {
+          std::string error;
+          const auto [a, b2] = split_window(*unit.window);
+          work_unit first = half_of(unit, a, error), second = half_of(unit, b2, error);
+          if (error.empty()) {
+            if (ctx.log) ctx.log(q.error.value_or("too large") + ": splitting the window in two");
+            unit.group->pending += 1;
+            spawn(std::move(first));
+            spawn(std::move(second));
+            split = true;
+            report.status = "split";
+            break;
+          }
+        }
+        if (outcome == batch_outcome::file_too_large && unit.group) fail_group(*unit.group, q.error.value_or("too large"));
+        if (outcome == batch_outcome::file_gone) gone.push_back(q.name);
+      }
+      if (split) break;
+      if (!gone.empty() && unit.reruns < 2 && !ctx.interrupted) {
+        // Purged before we committed it: the data is still in Zuora, ask again.
+        ++unit.reruns;
+        if (ctx.log) ctx.log("job " + unit.display_name + " (" + remote.id + "): result files purged before they were committed; submitting the job again");
+        pending = std::move(gone);
+        continue;
+      }
+      for (const auto& name : gone)
+        if (unit.group) fail_group(*unit.group, "job " + unit.display_name + ", query " + name + ": result file purged");
+      report.status = "completed";
+      for (const auto& q : report.queries)
+        if (q.status != "completed" && q.status != "fed") report.status = "failed";
       if (report.status != "completed") report.error = "one or more queries failed";
-    } else {
-      report.status = remote.status;
-      const std::string why = batch_messages(remote);
-      report.error = "job " + job.name + " (" + remote.id + ") ended " + remote.status + (why.empty() ? "" : ": " + why);
-      for (auto& q : report.queries) {
-        const decode::aqua_batch* b = find_batch(remote, q.name);
-        q.status = b && !b->status.empty() ? b->status : remote.status;
-        if (b && !b->message.empty()) q.error = b->message;
-      }
+      break;
     }
   } catch (const std::system_error& e) {
-    report.status = "failed";
-    report.error = e.what();
-    report.auth_refused = e.code() == make_error_condition(condition::auth);
-    for (auto& q : report.queries)
-      if (q.status == "pending") q.status = "failed";
+    failure = e;
   }
+  if (failure) {
+    const bool interrupted = failure->code() == aqua_errc::interrupted;
+    if (report.status != "cancelled") report.status = interrupted ? "cancelled" : "failed";
+    report.error = failure->what();
+    report.auth_refused = failure->code() == make_error_condition(condition::auth);
+    for (auto& q : report.queries)
+      if (q.status == "pending" || q.status == "fed") {
+        q.status = interrupted ? "cancelled" : "failed";
+        if (!q.error) q.error = failure->what();
+      }
+    if (unit.group) fail_group(*unit.group, failure->what());
+  }
+  if (!split) {
+    ++ctx.counters.jobs_done;
+    if (report.status != "completed") ++ctx.counters.jobs_failed;
+  }
+  if (unit.group && !split && --unit.group->pending == 0) co_await finish_group(ctx, *unit.group);
   co_return report;
 }
 

@@ -9,6 +9,7 @@ namespace aquaduct {
 using engine_detail::json_quote;
 
 int run_report::exit_code() const noexcept {
+  if (interrupted) return 130;
   bool failed = false;
   for (const auto& j : jobs) {
     if (j.auth_refused) return 3;
@@ -22,8 +23,8 @@ std::string optional_text(const std::optional<std::string>& s) { return s ? json
 }  // namespace
 
 std::string run_report::to_json() const {
-  std::string out = fmt::format(R"({{"status":{},"started_at":{},"wall_s":{:.3f},"peak_rss_bytes":{},"jobs":[)",
-                                json_quote(status), json_quote(started_at), wall_s, peak_rss_bytes);
+  std::string out = fmt::format(R"({{"status":{},"started_at":{},"wall_s":{:.3f},"peak_rss_bytes":{},"interrupted":{},"jobs":[)",
+                                json_quote(status), json_quote(started_at), wall_s, peak_rss_bytes, interrupted);
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const auto& j = jobs[i];
     out += fmt::format(R"({}{{"name":{},"job_id":{},"status":{},"submit_s":{:.3f},"wait_s":{:.3f},"error":{},"queries":[)",

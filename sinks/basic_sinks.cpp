@@ -2,20 +2,31 @@
 // null (for benchmarks: counts rows and bytes).
 #include "sinks/basic_sinks.hpp"
 
+#include <mutex>
+
 namespace aquaduct {
 
 namespace {
 
+// The engine writes streams on its sink threads; an embedder's callbacks are
+// called one at a time all the same (one mutex per sink), so they need no
+// locking of their own.
 class callback_stream final : public sink_stream {
  public:
-  callback_stream(const callback_handlers& h, const stream_schema& schema) : h_(h), schema_(schema) {}
-  void write(const row_batch& rows) override { h_.on_rows(rows); }
+  callback_stream(const callback_handlers& h, std::mutex& m, const stream_schema& schema)
+      : h_(h), m_(m), schema_(schema) {}
+  void write(const row_batch& rows) override {
+    std::lock_guard lock(m_);
+    h_.on_rows(rows);
+  }
   void commit(const file_token& token) override {
+    std::lock_guard lock(m_);
     if (h_.on_commit) h_.on_commit(schema_, token);
   }
   void abort() noexcept override {
     if (!h_.on_abort) return;
     try {
+      std::lock_guard lock(m_);
       h_.on_abort(schema_);
     } catch (...) {  // abort() must not throw; the embedder's failure changes nothing here
     }
@@ -23,6 +34,7 @@ class callback_stream final : public sink_stream {
 
  private:
   const callback_handlers& h_;
+  std::mutex& m_;
   stream_schema schema_;
 };
 
@@ -31,12 +43,13 @@ class callback_sink final : public sink {
   explicit callback_sink(callback_handlers h) : h_(std::move(h)) {}
   std::string_view type() const noexcept override { return "callback"; }
   std::unique_ptr<sink_stream> open(const stream_schema& schema) override {
-    return std::make_unique<callback_stream>(h_, schema);
+    return std::make_unique<callback_stream>(h_, m_, schema);
   }
   void close() override {}
 
  private:
   callback_handlers h_;
+  std::mutex m_;
 };
 
 }  // namespace

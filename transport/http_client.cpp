@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <deque>
 #include <iostream>
 #include <system_error>
 
@@ -155,14 +156,19 @@ void http_client::fail(std::error_code ec, const http_request& req, std::string_
 }
 
 asio::awaitable<http_response> http_client::request(http_request req) {
-  co_return co_await perform(std::move(req), body_handler{}, head_handler{});
+  co_return co_await perform(std::move(req), body_consumer{}, head_handler{});
 }
 
 asio::awaitable<http_response> http_client::stream(http_request req, body_handler on_body, head_handler on_head) {
-  co_return co_await perform(std::move(req), std::move(on_body), std::move(on_head));
+  co_return co_await perform(std::move(req), body_consumer{std::move(on_body), {}}, std::move(on_head));
 }
 
-asio::awaitable<http_response> http_client::perform(http_request req, body_handler on_body, head_handler on_head) {
+asio::awaitable<http_response> http_client::stream_async(http_request req, async_body_handler on_body,
+                                                         head_handler on_head) {
+  co_return co_await perform(std::move(req), body_consumer{{}, std::move(on_body)}, std::move(on_head));
+}
+
+asio::awaitable<http_response> http_client::perform(http_request req, body_consumer on_body, head_handler on_head) {
   if (opts_.gzip_request_min_bytes && req.body.size() >= opts_.gzip_request_min_bytes &&
       !has_header(req, "Content-Encoding")) {
     req.body = gzip_compress(req.body);
@@ -250,7 +256,7 @@ asio::awaitable<void> http_client::watchdog(exchange_state& st) {
 }
 
 asio::awaitable<http_response> http_client::exchange(exchange_state& st, const std::string& head,
-                                                     const http_request& req, const body_handler& on_body,
+                                                     const http_request& req, const body_consumer& on_body,
                                                      const head_handler& on_head) {
   struct mark_done {
     exchange_state& s;
@@ -281,9 +287,18 @@ asio::awaitable<http_response> http_client::exchange(exchange_state& st, const s
     if (auto ce = response.find("Content-Encoding"); ce && iequals(*ce, "gzip")) gzip.emplace();
     if (on_head) on_head(response);
   };
+  // An awaited consumer gets the pieces after each parser pass: views into the
+  // read buffer, which stays put until the next read (decoded gzip is copied).
+  std::vector<std::string_view> pending;
+  std::deque<std::string> pending_owned;  // a deque: views into it survive growth
   const auto deliver = [&](std::string_view piece) {
+    if (streaming && on_body.async) {
+      if (gzip) piece = pending_owned.emplace_back(piece);
+      pending.push_back(piece);
+      return;
+    }
     if (streaming) {
-      on_body(piece);
+      on_body.sync(piece);
       return;
     }
     if (response.body.size() + piece.size() > opts_.max_buffered_body)
@@ -297,6 +312,13 @@ asio::awaitable<http_response> http_client::exchange(exchange_state& st, const s
     if (gzip) gzip->put(piece, deliver);
     else deliver(piece);
   });
+  const auto hand_over = [&]() -> asio::awaitable<void> {
+    if (pending.empty()) co_return;
+    st.deadlines.begin("handing the body to its consumer", std::chrono::hours(24));
+    for (const std::string_view piece : pending) co_await on_body.async(piece);
+    pending.clear();
+    pending_owned.clear();
+  };
 
   std::vector<char>& buffer = conn.read_buffer(opts_.read_buffer_bytes);
   while (!parser.message_complete()) {
@@ -314,7 +336,10 @@ asio::awaitable<http_response> http_client::exchange(exchange_state& st, const s
       parser.put(data, pec);
       if (pec) throw std::system_error(pec, parser.error_reason());
       // An interim 1xx answer precedes the real one: skip it.
-      if (!parser.message_complete() || parser.status() < 100 || parser.status() >= 200) break;
+      if (!parser.message_complete() || parser.status() < 100 || parser.status() >= 200) {
+        co_await hand_over();
+        break;
+      }
       data = data.substr(data.size() - parser.trailing_bytes());
       parser.reset(req.method == "HEAD");
       if (data.empty()) break;
@@ -322,6 +347,7 @@ asio::awaitable<http_response> http_client::exchange(exchange_state& st, const s
   }
   see_head();
   if (gzip) gzip->finish(deliver);
+  co_await hand_over();
   ++conn.requests;
   st.reusable = parser.keep_alive() && parser.trailing_bytes() == 0;
   co_return response;

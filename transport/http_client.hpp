@@ -72,6 +72,10 @@ struct client_options {
 // Called with each piece of a 2xx body, in order. May throw: the request is
 // then abandoned, the connection closed, and the exception rethrown.
 using body_handler = std::function<void(std::string_view)>;
+// The same, awaited: the next read is issued only when it returns, so a slow
+// consumer (a sink on a worker pool) holds the download back. The piece stays
+// valid until the awaitable completes.
+using async_body_handler = std::function<asio::awaitable<void>(std::string_view)>;
 // Called once with the status and headers (body empty) before any body piece.
 // May throw, like body_handler.
 using head_handler = std::function<void(const http_response&)>;
@@ -91,6 +95,9 @@ class http_client {
   // Sends the request; a 2xx body goes to `on_body` as it arrives, any other
   // status has its body buffered into the response instead.
   asio::awaitable<http_response> stream(http_request req, body_handler on_body, head_handler on_head = {});
+  // The same with a consumer that is awaited piece by piece. While it runs
+  // only the request's total deadline applies (a consumer is not an idle peer).
+  asio::awaitable<http_response> stream_async(http_request req, async_body_handler on_body, head_handler on_head = {});
 
   void close() noexcept { pool_.close_idle(); }
   const origin& where() const noexcept { return origin_; }
@@ -101,9 +108,15 @@ class http_client {
 
  private:
   struct exchange_state;
-  asio::awaitable<http_response> perform(http_request req, body_handler on_body, head_handler on_head);
+  // Exactly one of the two body consumers is set for a streamed request, none for a buffered one.
+  struct body_consumer {
+    body_handler sync;
+    async_body_handler async;
+    explicit operator bool() const noexcept { return sync || async; }
+  };
+  asio::awaitable<http_response> perform(http_request req, body_consumer on_body, head_handler on_head);
   asio::awaitable<http_response> exchange(exchange_state& st, const std::string& head, const http_request& req,
-                                          const body_handler& on_body, const head_handler& on_head);
+                                          const body_consumer& on_body, const head_handler& on_head);
   asio::awaitable<void> watchdog(exchange_state& st);
   [[noreturn]] void fail(std::error_code ec, const http_request& req, std::string_view detail) const;
 

@@ -20,6 +20,10 @@ enum class aqua_errc {
   auth_refused,           // HTTP 401/403 from the service, or token refused
   http_error,             // an unexpected HTTP status
   unavailable,            // 429/502/503/504 (or the token endpoint unavailable): worth another try later
+  file_too_large,         // a result file over the service's max-object-size (HTTP 403 XML): split the window
+  file_gone,              // a result file is purged or unknown (HTTP 404): run the job again
+  job_limit,              // the tenant's concurrent-job limit (errorCode 90028): submit again later
+  interrupted,            // the run was interrupted (SIGINT/SIGTERM, engine::cancel)
 };
 
 // Bytes over HTTP.
@@ -97,13 +101,19 @@ inline const char* describe(aqua_errc e) noexcept {
     case aqua_errc::auth_refused: return "authentication refused";
     case aqua_errc::http_error: return "unexpected HTTP status";
     case aqua_errc::unavailable: return "the service is unavailable or rate limiting";
+    case aqua_errc::file_too_large: return "the result file is over the service's maximum object size";
+    case aqua_errc::file_gone: return "the result file is purged or unknown";
+    case aqua_errc::job_limit: return "the tenant's concurrent AQuA job limit is reached";
+    case aqua_errc::interrupted: return "interrupted";
   }
   return "unknown AQuA error";
 }
 inline condition classify(aqua_errc e) noexcept {
   switch (e) {
     case aqua_errc::auth_refused: return condition::auth;
-    case aqua_errc::unavailable: return condition::retriable;
+    case aqua_errc::unavailable:
+    case aqua_errc::job_limit: return condition::retriable;
+    case aqua_errc::interrupted: return condition::cancelled;
     case aqua_errc::record_count_mismatch:
     case aqua_errc::header_mismatch: return condition::data;
     default: return condition::fatal;

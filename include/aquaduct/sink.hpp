@@ -121,7 +121,8 @@ class sink {
 };
 
 // For embedders: calls `on_rows` for every batch of every stream. The
-// callback runs on the engine's thread; see row_batch for view lifetimes.
+// callbacks run on the engine's sink threads, one call at a time per sink
+// (never two at once), so they need no locking; see row_batch for view lifetimes.
 // Rows arrive before their stream commits; an embedder that needs the
 // commit semantics passes callback_handlers instead.
 std::unique_ptr<sink> make_callback_sink(std::function<void(const row_batch&)> on_rows);

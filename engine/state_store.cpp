@@ -1,0 +1,303 @@
+#include "engine/state_store.hpp"
+
+#include "decode/json_support.hpp"
+#include "engine/json_writer.hpp"
+#include "sinks/sink_common.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+namespace aquaduct::engine_detail {
+
+namespace fs = std::filesystem;
+namespace json = decode::json;
+namespace od = simdjson::ondemand;
+
+namespace {
+
+constexpr std::size_t max_state_file_bytes = 1u << 20;
+
+std::string sha256_hex(std::string_view text) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  unsigned int len = 0;
+  if (EVP_Digest(text.data(), text.size(), md.data(), &len, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("SHA-256 unavailable");
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+// Length-prefixed, so no two field lists make the same text.
+void add_field(std::string& out, std::string_view key, std::string_view value) {
+  out += key;
+  out += ' ';
+  out += std::to_string(value.size());
+  out += ':';
+  out += value;
+  out += '\n';
+}
+
+// Up to 60 bytes of `name`: ASCII letters, digits, '-' and '_' kept, every other byte '_'.
+std::string name_part(std::string_view name) {
+  std::string out;
+  for (char c : name.substr(0, 60)) {
+    const bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    out += keep ? c : '_';
+  }
+  return out.empty() ? std::string("_") : out;
+}
+
+[[noreturn]] void os_failure(const std::string& what, int err) {
+  throw std::system_error(err, std::generic_category(), what);
+}
+
+[[noreturn]] void corrupt(const fs::path& file, const std::string& why) {
+  throw std::system_error(std::make_error_code(std::errc::bad_message),
+                          "state file " + file.string() + ": " + why + " (fix or remove the file to start over)");
+}
+
+// The whole file, or nullopt when it does not exist.
+std::optional<std::string> read_file(const fs::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    os_failure("state file " + file.string() + ": cannot open", errno);
+  }
+  std::string text;
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      os_failure("state file " + file.string() + ": cannot read", err);
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    if (text.size() > max_state_file_bytes) {
+      ::close(fd);
+      corrupt(file, "larger than " + std::to_string(max_state_file_bytes) + " bytes, not a cursor");
+    }
+  }
+  ::close(fd);
+  return text;
+}
+
+std::string string_of(od::value v, std::string_view key) {
+  od::json_type type;
+  json::check(v.type().get(type), key);
+  if (type != od::json_type::string) throw json::failure{decode::errc::json_missing_field, std::string(key) + ": expected a string"};
+  std::string_view s;
+  json::check(v.get_string().get(s), key);
+  return std::string(s);
+}
+
+std::uint64_t count_of(od::value v, std::string_view key) {
+  od::json_type type;
+  json::check(v.type().get(type), key);
+  std::uint64_t n = 0;
+  if (type != od::json_type::number || v.get_uint64().get(n))
+    throw json::failure{decode::errc::json_missing_field, std::string(key) + ": expected a non-negative integer"};
+  return n;
+}
+
+bool known_mode(std::string_view mode) {
+  return mode == "stateful" || mode == "incremental" || mode == "partition" || mode == "full";
+}
+std::string unknown_mode(std::string_view mode) {
+  return "mode \"" + std::string(mode) + "\" is not stateful, incremental, partition or full";
+}
+
+cursor parse_cursor(std::string_view text, const fs::path& file) {
+  // simdjson reports a cut file as a structure error; say what it most likely is.
+  const auto space = [](char ch) { return ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t'; };
+  std::size_t begin = 0, end = text.size();
+  while (end > 0 && space(text[end - 1])) --end;
+  while (begin < end && space(text[begin])) ++begin;
+  if (end == 0) corrupt(file, "empty (" + std::to_string(text.size()) + " bytes, no JSON)");
+  if (text[begin] != '{' || text[end - 1] != '}')
+    corrupt(file, "truncated or not a JSON object (" + std::to_string(text.size()) + " bytes, the last at byte offset " +
+                      std::to_string(end - 1) + " is not '}')");
+  cursor c;
+  std::optional<std::uint64_t> version;
+  bool has_job = false, has_query = false;
+  std::error_code ec;
+  std::string what;
+  json::document_reader reader;
+  reader.with_object(text, ec, what, [&](od::object obj) {
+    json::for_each_field(obj, [&](std::string_view key, od::value v) {
+      if (key == "version") version = count_of(v, key);
+      else if (key == "job") c.job = string_of(v, key), has_job = true;
+      else if (key == "query") c.query = string_of(v, key), has_query = true;
+      else if (key == "mode") c.mode = string_of(v, key);
+      else if (key == "fingerprint") c.fingerprint = string_of(v, key);
+      else if (key == "last_job_id") c.last_job_id = string_of(v, key);
+      else if (key == "rows") c.rows = count_of(v, key);
+      else if (key == "committed_at") c.committed_at = string_of(v, key);
+      else if (key == "position") {
+        if (v.is_null()) return;
+        const std::string s = string_of(v, key);
+        c.position = parse_iso_utc(s);
+        if (!c.position) throw json::failure{decode::errc::json_missing_field, "position: not YYYY-MM-DDTHH:MM:SSZ: " + s};
+      }
+      // Unknown keys: written by a newer build; ignored.
+    });
+  });
+  if (ec) corrupt(file, "invalid cursor JSON: " + what);
+  if (!version) corrupt(file, "no \"version\"");
+  if (*version != 1) corrupt(file, "version " + std::to_string(*version) + " is not supported (this build reads version 1)");
+  if (!has_job || !has_query) corrupt(file, "no \"job\" or \"query\"");
+  if (!known_mode(c.mode)) corrupt(file, unknown_mode(c.mode));
+  return c;
+}
+
+std::string now_utc() {
+  return iso_utc(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
+}
+
+}  // namespace
+
+std::string iso_utc(std::chrono::sys_seconds t) {
+  const auto day = std::chrono::floor<std::chrono::days>(t);
+  const std::chrono::year_month_day ymd{day};
+  const std::chrono::hh_mm_ss hms{t - day};
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                static_cast<int>(hms.seconds().count()));
+  return buf;
+}
+
+std::optional<std::chrono::sys_seconds> parse_iso_utc(std::string_view s) {
+  // YYYY-MM-DDTHH:MM:SSZ
+  static constexpr std::string_view shape = "dddd-dd-ddTdd:dd:ddZ";
+  if (s.size() != shape.size()) return std::nullopt;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i]) return std::nullopt;
+  }
+  const auto num = [&](std::size_t at, std::size_t n) {
+    int v = 0;
+    for (std::size_t i = at; i < at + n; ++i) v = v * 10 + (s[i] - '0');
+    return v;
+  };
+  const std::chrono::year_month_day ymd{std::chrono::year{num(0, 4)}, std::chrono::month{static_cast<unsigned>(num(5, 2))},
+                                        std::chrono::day{static_cast<unsigned>(num(8, 2))}};
+  const int h = num(11, 2), m = num(14, 2), sec = num(17, 2);
+  if (!ymd.ok() || h > 23 || m > 59 || sec > 59) return std::nullopt;
+  return std::chrono::sys_days{ymd} + std::chrono::hours{h} + std::chrono::minutes{m} + std::chrono::seconds{sec};
+}
+
+std::string fingerprint_of(const query_config& q) {
+  std::string canon = "aquaduct-query-fingerprint 1\n";
+  add_field(canon, "type", q.type);
+  add_field(canon, "query", q.query);
+  add_field(canon, "deleted.column", q.deleted ? std::string_view(q.deleted->column) : std::string_view());
+  add_field(canon, "deleted.format", q.deleted ? std::string_view(q.deleted->format) : std::string_view());
+  std::string_view by;
+  if (q.partition) by = q.partition->by;
+  else if (q.incremental) by = q.incremental->by;
+  add_field(canon, "by", by);
+  return sha256_hex(canon);
+}
+
+state_store::state_store(fs::path dir) : dir_(std::move(dir)) {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec && !fs::exists(dir_)) throw std::system_error(ec, "state directory " + dir_.string() + ": cannot create it");
+  if (!fs::is_directory(dir_, ec))
+    throw std::system_error(std::make_error_code(std::errc::not_a_directory),
+                            "state directory " + dir_.string() + ": not a directory");
+}
+
+state_store::state_store(state_store&& other) noexcept
+    : dir_(std::move(other.dir_)), lock_fd_(std::exchange(other.lock_fd_, -1)) {}
+
+state_store::~state_store() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+fs::path state_store::path_of(std::string_view job, std::string_view query) const {
+  std::string pair;
+  add_field(pair, "job", job);
+  add_field(pair, "query", query);
+  return dir_ / (name_part(job) + "." + name_part(query) + "." + sha256_hex(pair).substr(0, 16) + ".json");
+}
+
+std::optional<cursor> state_store::load(std::string_view job, std::string_view query) const {
+  const fs::path file = path_of(job, query);
+  const std::optional<std::string> text = read_file(file);
+  if (!text) return std::nullopt;
+  cursor c = parse_cursor(*text, file);
+  if (c.job != job || c.query != query)
+    corrupt(file, "holds the cursor of job \"" + c.job + "\", query \"" + c.query + "\", not of job \"" +
+                      std::string(job) + "\", query \"" + std::string(query) + "\"");
+  return c;
+}
+
+void state_store::save(const cursor& c) {
+  const fs::path file = path_of(c.job, c.query);
+  // Nothing load() would refuse: a mode it knows, text that is valid UTF-8.
+  if (!known_mode(c.mode))
+    throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                            "state file " + file.string() + ": " + unknown_mode(c.mode));
+  for (std::string_view s : {std::string_view(c.job), std::string_view(c.query), std::string_view(c.last_job_id),
+                             std::string_view(c.fingerprint)})
+    if (!simdjson::validate_utf8(s.data(), s.size()))
+      throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                              "state file " + file.string() + ": job, query, job id or fingerprint is not valid UTF-8");
+  // atomic_file: a unique temporary per call, fsync, rename, fsync of the
+  // directory; temporaries of dead processes are swept. Concurrent saves of
+  // distinct cursors share nothing; of one cursor, the last rename wins whole.
+  sinks::atomic_file out(file);
+  std::string& b = out.buffer();
+  b += "{\"version\":1,\"job\":" + json_quote(c.job) + ",\"query\":" + json_quote(c.query) +
+       ",\"mode\":" + json_quote(c.mode) + ",\"position\":" + (c.position ? json_quote(iso_utc(*c.position)) : "null") +
+       ",\"fingerprint\":" + json_quote(c.fingerprint) + ",\"last_job_id\":" + json_quote(c.last_job_id) +
+       ",\"rows\":" + std::to_string(c.rows) + ",\"committed_at\":" + json_quote(now_utc()) + "}\n";
+  out.commit();
+}
+
+void state_store::lock() {
+  if (lock_fd_ >= 0) return;
+  const fs::path file = dir_ / ".lock";
+  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) os_failure("state directory " + dir_.string() + ": cannot open " + file.string(), errno);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    std::string holder;
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    if (err != EWOULDBLOCK) os_failure("state directory " + dir_.string() + ": cannot lock " + file.string(), err);
+    const long pid = n > 0 ? std::strtol(buf, nullptr, 10) : 0;
+    if (pid > 0) holder = " (pid " + std::to_string(pid) + ")";
+    throw std::system_error(std::make_error_code(std::errc::device_or_resource_busy),
+                            "state directory " + dir_.string() + " is in use by another aquaduct run" + holder +
+                                "; two runs must not share a state directory");
+  }
+  // Ours: record our pid for the message above.
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    const int err = errno;
+    ::close(fd);
+    os_failure("state directory " + dir_.string() + ": cannot write " + file.string(), err);
+  }
+  lock_fd_ = fd;
+}
+
+}  // namespace aquaduct::engine_detail

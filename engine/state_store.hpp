@@ -1,0 +1,76 @@
+#pragma once
+// Crash-safe cursors (../shared/docs/interfaces.md §5): one small JSON file per
+// (job, query) in the state directory, replaced atomically (temporary file,
+// fsync, rename, fsync of the directory) only after the sinks committed. A
+// rerun resumes from the last committed cursor; a file that cannot be read
+// is an error naming it, never a silent full reload.
+//
+//   {"version":1,"job":"billing","query":"Account","mode":"stateful",
+//    "position":"2026-11-29T10:00:00Z","fingerprint":"<sha256 hex>",
+//    "last_job_id":"2c9...","rows":1234,"committed_at":"2026-11-29T10:03:12Z"}
+#include <aquaduct/config.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace aquaduct::engine_detail {
+
+struct cursor {
+  std::string job, query;
+  std::string mode;  // "stateful" | "incremental" | "partition" | "full"
+  // stateful: the committed job's startTime (the next incrementalTime);
+  // incremental: the committed window end (high-water mark).
+  std::optional<std::chrono::sys_seconds> position;
+  std::string fingerprint;  // fingerprint_of() the query it was made with: a changed query must not reuse it
+  std::string last_job_id;
+  std::uint64_t rows = 0;     // rows of the last committed load
+  std::string committed_at;   // UTC ISO 8601, set by save()
+};
+
+class state_store {
+ public:
+  // Creates the directory (and parents); throws std::system_error naming it on failure.
+  explicit state_store(std::filesystem::path dir);
+  ~state_store();
+  state_store(state_store&& other) noexcept;
+  state_store& operator=(state_store&&) = delete;
+  state_store(const state_store&) = delete;
+  state_store& operator=(const state_store&) = delete;
+
+  // nullopt: no cursor yet. A file that cannot be read or is not a cursor of
+  // this (job, query) throws std::system_error naming the file and the reason.
+  std::optional<cursor> load(std::string_view job, std::string_view query) const;
+  // Atomic, and safe from several threads at once. Sets c.committed_at in the
+  // file (to now). Throws std::system_error naming the file on I/O failure.
+  void save(const cursor& c);
+  // DIR/"<job>.<query>.<hash>.json": letters, digits, '-' and '_' of the names
+  // (60 bytes each at most, anything else becomes '_'), and 16 hex digits of
+  // a hash of the exact pair, so distinct pairs never share a file.
+  std::filesystem::path path_of(std::string_view job, std::string_view query) const;
+  // Takes an exclusive lock on DIR/.lock (flock; released when the process
+  // ends) so two runs never share a state directory. Throws std::system_error
+  // (device_or_resource_busy) naming the directory and the holder's pid when
+  // another process (or another state_store) holds it. Idempotent.
+  void lock();
+
+  const std::filesystem::path& dir() const noexcept { return dir_; }
+
+ private:
+  std::filesystem::path dir_;
+  int lock_fd_ = -1;
+};
+
+// Hex SHA-256 of a canonical text of what decides a query's rows: type,
+// query text, the deleted spec (column and format) and the window column
+// (partition/incremental `by`). Stable across runs and builds.
+std::string fingerprint_of(const query_config& q);
+
+// "YYYY-MM-DDTHH:MM:SSZ", and back (nullopt unless exactly that form and a valid date).
+std::string iso_utc(std::chrono::sys_seconds t);
+std::optional<std::chrono::sys_seconds> parse_iso_utc(std::string_view text);
+
+}  // namespace aquaduct::engine_detail

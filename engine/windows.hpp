@@ -1,0 +1,102 @@
+#pragma once
+// Time windows over a datetime column: partitioned backfills, stateless
+// high-water-mark windows, adaptive splitting, the window as a ZOQL WHERE, and
+// the time zones AQuA reads and writes wall-clock times in. Pure functions: no
+// I/O, no clock (callers pass `now`), no Asio.
+//
+// Time zones (aqua-contract.md §1.3, §7): a US data centre reads incrementalTime
+// and writes startTime in Pacific time, an EU one in UTC. Pacific follows the US
+// rules in force since 2007 for every year (as the emulator does): PST -08:00,
+// PDT -07:00 from the second Sunday of March 02:00 to the first Sunday of
+// November 02:00 local time. Wall-clock times that occur twice (the November
+// hour 01:00-01:59) are read with the earlier offset (PDT, the first
+// occurrence); wall-clock times that do not exist (the March hour 02:00-02:59)
+// are read with the standard offset (-08:00), so 02:30 is 10:30Z. This matches
+// the emulator's tenant_local_to_utc.
+#include <aquaduct/config.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace aquaduct::engine_detail {
+
+using sys_seconds = std::chrono::sys_seconds;
+
+struct time_window {
+  sys_seconds from, to;  // [from, to), UTC
+  friend bool operator==(const time_window&, const time_window&) = default;
+};
+
+// "YYYY-MM-DD" (midnight), "YYYY-MM-DDTHH:MM:SSZ", "YYYY-MM-DD HH:MM:SS" (all
+// UTC) or "now" (returns `now`). nullopt + `error` (naming the text) otherwise.
+std::optional<sys_seconds> parse_time_point(std::string_view text, sys_seconds now, std::string& error);
+
+// ISO 8601 durations of days, hours, minutes and seconds: "P30D", "PT6H",
+// "P1DT12H30M", "PT90S", "P0D". Years, months and weeks are refused (their
+// length varies or they are easy to misread; the error says to use days), as
+// are fractions, signs, lower case and durations over 100 years.
+std::optional<std::chrono::seconds> parse_iso_duration(std::string_view text, std::string& error);
+
+// "" when valid, else one message (used by the config loader, which prefixes
+// FILE:LINE:COL). Checks: `by` is a field name; from/to/start parse; from is not
+// "now" and lies before a fixed `to`; step and min_step are positive and
+// min_step <= step; start is not "now".
+std::string check_partition(const partition_config&);
+std::string check_incremental(const incremental_config&);
+
+// Consecutive windows from..to by step, the last one clipped to `to`; empty
+// when from >= to or the config does not parse (check_partition says why).
+std::vector<time_window> plan_partition(const partition_config&, sys_seconds now);
+
+// Stateless high-water mark: [high_water or cfg.start, now - lag_s); nullopt
+// when that is empty (or cfg.start does not parse).
+std::optional<time_window> incremental_window(const incremental_config&, std::optional<sys_seconds> high_water,
+                                              sys_seconds now);
+
+// Whether both halves of `w` would be at least `min_step` (and 1 s) long.
+bool can_split(time_window w, std::chrono::seconds min_step);
+// The halves of `w`, split at a whole second (the first half is the shorter
+// one by at most a second).
+std::pair<time_window, time_window> split_window(time_window w);
+
+// The query restricted to the window: its WHERE gains
+//   <column> >= 'YYYY-MM-DDTHH:MM:SS+00:00' and <column> < '...+00:00'
+// (an explicit UTC offset, so the tenant's time zone cannot shift the window).
+// An existing condition is kept in front; it is parenthesised only when it has
+// a top-level `or` (plain ZOQL forbids parentheses, so an AND-only condition
+// stays without). The predicates go before group by / having / order by /
+// limit / ';'. Strings ('it''s where') and quoted aliases are skipped, never
+// read as keywords. Errors (no select/from, unterminated string, a column that
+// is not a field name) return "" and set `error`.
+std::string windowed_query(std::string_view zoql, std::string_view column, time_window w, std::string& error);
+
+// The zone AQuA uses for `src`: time_zone when set; automatic -> utc when
+// source.environment names an EU data centre or base_url's host is an EU Zuora
+// host (*.eu.zuora.com), else pacific.
+data_center_zone resolve_zone(const source_config&);
+
+// incrementalTime for AQuA: "YYYY-MM-DD HH:MM:SS", the wall-clock time of `t`
+// in the zone (automatic is read as pacific).
+std::string format_incremental_time(sys_seconds t, data_center_zone z);
+
+// AQuA's startTime: "YYYY-MM-DD HH:MM:SS" or "YYYY-MM-DDTHH:MM:SS" (wall clock
+// in the zone), or ISO with an offset "2021-01-18T17:13:48+0000" (also
+// "+00:00" and "Z"); fractional seconds are dropped. nullopt when malformed.
+std::optional<sys_seconds> parse_start_time(std::string_view text, data_center_zone z);
+
+// "20200101T000000Z-20200131T000000Z", safe in file names.
+std::string window_label(time_window w);
+
+// Helpers also used by tests.
+// The Pacific zone's offset from UTC at `t`: -8h or -7h.
+std::chrono::seconds pacific_offset(sys_seconds t);
+// Wall-clock seconds in the zone (as if UTC) -> the instant (see the rules above).
+sys_seconds local_to_utc(sys_seconds local, data_center_zone z);
+// 'YYYY-MM-DDTHH:MM:SS+00:00': the ZOQL literal windowed_query writes (without quotes).
+std::string zoql_utc_literal(sys_seconds t);
+
+}  // namespace aquaduct::engine_detail
