@@ -254,7 +254,10 @@ engine_result run_engine(const fs::path& dir, const std::string& toml, const std
   unsigned long long v[8] = {};
   if (std::sscanf(out.c_str(), "%lf %llu %llu %llu %llu %llu %llu %llu %lf %lf %127s", &e.wall_s, &v[0], &v[1],
                   &v[2], &v[3], &v[4], &v[5], &v[6], &e.download_s, &e.wait_s, job_id) != 11)
-    fail("the engine child printed no result (exit status " + std::to_string(status) + ")");
+    fail(WIFSIGNALED(status) ? "the engine process died of signal " + std::to_string(WTERMSIG(status)) + " (" +
+                                   strsignal(WTERMSIG(status)) + ")"
+                             : "the engine process printed no result (exit code " +
+                                   std::to_string(WEXITSTATUS(status)) + ")");
   e.vmhwm_bytes = v[0];
   e.jobs_completed = v[1];
   e.jobs_total = v[2];
@@ -401,13 +404,18 @@ int main(int argc, char** argv) {
   std::printf("engine_bench: %u cores, load average %s", std::thread::hardware_concurrency(),
               capture("cut -d' ' -f1-3 /proc/loadavg").c_str());
   int rc = 0;
-  try {
-    if (only.empty() || only == "jobs") bench_jobs(bin, dir, jobs, latency_ms);
-    if (only.empty() || only == "extract") bench_extract(bin, dir, rows);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "engine_bench: %s\n", e.what());
-    rc = 1;
-  }
+  const auto scenario = [&](const std::string& name, const std::function<void()>& run) {
+    if (!only.empty() && only != name) return;
+    try {
+      run();
+    } catch (const std::exception& e) {
+      std::printf("engine_bench: %s: %s\n\n", name.c_str(), e.what());
+      rc = 1;
+    }
+    std::fflush(stdout);
+  };
+  scenario("jobs", [&] { bench_jobs(bin, dir, jobs, latency_ms); });
+  scenario("extract", [&] { bench_extract(bin, dir, rows); });
   fs::remove_all(dir);
   return rc;
 }
