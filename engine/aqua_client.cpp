@@ -85,7 +85,7 @@ aqua_session make_aqua_session(asio::any_io_executor ex, const source_config& sr
 void aqua_client::refuse(const transport::http_request& req, const transport::http_response& resp) {
   const decode::error_reply reply = json_.parse_error(resp.body);
   std::string what = req.method + " " + req.target + ": HTTP " + std::to_string(resp.status);
-  if (!reply.code.empty()) what += " " + reply.code;
+  if (!reply.code.empty() && reply.code != std::to_string(resp.status)) what += " " + reply.code;
   if (!reply.message.empty()) what += " " + reply.message;
   aqua_errc code = aqua_errc::http_error;
   const bool file = req.target.rfind("/v1/file/", 0) == 0;

@@ -12,6 +12,8 @@
 #include "engine/result_pipeline.hpp"
 #include "sinks/registry.hpp"
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
@@ -93,15 +95,38 @@ struct run_state : std::enable_shared_from_this<run_state> {
     ++outstanding;
     ++ctx.counters.jobs_total;
     auto self = shared_from_this();
-    engine_detail::sink_delivery deliver = [self](std::function<void()> work) {
-      return engine_detail::on_sink_thread(self->ctx, std::move(work));
-    };
-    asio::co_spawn(*io, engine_detail::run_batch_results_job(ctx, job, std::move(deliver)),
-                   [self, index](std::exception_ptr e, job_report r) {
+    // run_batch_results_job stops (and cancels its batch on the service) on
+    // the terminal cancellation of its slot: the run's interrupt emits it.
+    auto stop = std::make_shared<asio::cancellation_signal>();
+    ctx.on_interrupt.push_back([stop] { stop->emit(asio::cancellation_type::terminal); });
+    asio::co_spawn(*io, limited_batch_results_job(self, job),
+                   asio::bind_cancellation_slot(stop->slot(), [self, index, stop](std::exception_ptr e, job_report r) {
                      self->ctx.counters.jobs_done++;
                      if (e || r.status != "completed") self->ctx.counters.jobs_failed++;
                      self->settle(index, e, std::move(r));
-                   });
+                   }));
+  }
+
+  // A batch_results job under the run's limit of them at once.
+  static asio::awaitable<job_report> limited_batch_results_job(std::shared_ptr<run_state> self, const job_config& job) {
+    engine_detail::async_limiter::permit slot = co_await self->ctx.json_batches->acquire();
+    if (!slot) {
+      job_report r;
+      r.name = job.name;
+      r.status = "cancelled";
+      r.error = "job " + job.name + ": interrupted before it started";
+      for (const auto& q : job.queries) {
+        query_report qr;
+        qr.name = q.name;
+        qr.status = "cancelled";
+        r.queries.push_back(std::move(qr));
+      }
+      co_return r;
+    }
+    engine_detail::sink_delivery deliver = [self](std::function<void()> work) {
+      return engine_detail::on_sink_thread(self->ctx, std::move(work));
+    };
+    co_return co_await engine_detail::run_batch_results_job(self->ctx, job, std::move(deliver));
   }
 
   void settle(std::size_t index, std::exception_ptr e, job_report r) {
@@ -220,6 +245,7 @@ void engine::async_run(asio::io_context& io, std::function<void(run_report)> don
   ctx.stateless_jobs = std::make_unique<engine_detail::async_limiter>(ctx.source.max_active_jobs);
   ctx.stateful_jobs = std::make_unique<engine_detail::async_limiter>(ctx.source.max_active_jobs);
   ctx.downloads = std::make_unique<engine_detail::async_limiter>(ctx.source.max_downloads);
+  ctx.json_batches = std::make_unique<engine_detail::async_limiter>(10);
   unsigned threads = impl_->opts.sink_threads ? impl_->opts.sink_threads : std::thread::hardware_concurrency();
   rs->pool = std::make_unique<asio::thread_pool>(std::max(1u, threads));
   ctx.sink_pool = rs->pool.get();

@@ -6,7 +6,9 @@
 
 #include <aquaduct/error.hpp>
 
+#include <asio/async_result.hpp>
 #include <asio/co_spawn.hpp>
+#include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
@@ -38,8 +40,9 @@ void run_context::wake(std::string_view job_id) {
 void run_context::interrupt() {
   if (interrupted) return;
   interrupted = true;
-  for (auto* l : {stateless_jobs.get(), stateful_jobs.get(), downloads.get()})
+  for (auto* l : {stateless_jobs.get(), stateful_jobs.get(), downloads.get(), json_batches.get()})
     if (l) l->interrupt();
+  for (auto& stop : on_interrupt) stop();
   for (auto& [key, turn] : sessions) turn->interrupt();
   for (auto& [id, timer] : pollers) timer->cancel();
 }
@@ -47,13 +50,23 @@ void run_context::interrupt() {
 window_group::~window_group() = default;
 
 asio::awaitable<void> on_sink_thread(run_context& ctx, std::function<void()> work) {
-  co_await asio::co_spawn(
-      ctx.sink_pool->get_executor(),
-      [w = std::move(work)]() -> asio::awaitable<void> {
-        w();
-        co_return;
+  // Posted by hand, not co_spawn'ed with a capturing lambda: g++ 12 destroys a
+  // coroutine parameter moved into a lambda's init-capture twice.
+  const asio::any_io_executor io = co_await asio::this_coro::executor;
+  std::exception_ptr error;
+  co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+      [&ctx, &work, &error, io](auto resume) {
+        asio::post(*ctx.sink_pool, [&work, &error, io, resume = std::move(resume)]() mutable {
+          try {
+            work();
+          } catch (...) {
+            error = std::current_exception();
+          }
+          asio::post(io, std::move(resume));
+        });
       },
       asio::use_awaitable);
+  if (error) std::rethrow_exception(error);
 }
 
 namespace {
@@ -584,7 +597,8 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
     for (const auto& q : unit.queries) pending.push_back(q.name);
     for (;;) {  // one round per submission; a purged file (404) runs its queries again
       if (ctx.interrupted) throw_interrupted("job " + unit.display_name);
-      async_limiter::permit slot = co_await (job.stateful() ? *ctx.stateful_jobs : *ctx.stateless_jobs).acquire();
+      async_limiter& jobs = job.stateful() ? *ctx.stateful_jobs : *ctx.stateless_jobs;
+      async_limiter::permit slot = co_await jobs.acquire();
       if (!slot) throw_interrupted("job " + unit.display_name);
 
       std::vector<query_config> round;
@@ -750,14 +764,17 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
   if (failure) {
     const bool interrupted = failure->code() == aqua_errc::interrupted;
     if (report.status != "cancelled") report.status = interrupted ? "cancelled" : "failed";
-    report.error = failure->what();
+    // Name the job: a failed poll's message names only the service's job id.
+    const std::string what = failure->what();
+    const std::string job_name = "job " + unit.display_name;
+    report.error = what.find(job_name) == std::string::npos ? job_name + ": " + what : what;
     report.auth_refused = failure->code() == make_error_condition(condition::auth);
     for (auto& q : report.queries)
       if (q.status == "pending" || q.status == "fed") {
         q.status = interrupted ? "cancelled" : "failed";
-        if (!q.error) q.error = failure->what();
+        if (!q.error) q.error = *report.error;
       }
-    if (unit.group) fail_group(*unit.group, failure->what());
+    if (unit.group) fail_group(*unit.group, *report.error);
   }
   if (!split) {
     ++ctx.counters.jobs_done;

@@ -55,6 +55,8 @@ struct run_context {
   std::function<void(std::string_view)> log;
 
   std::unique_ptr<async_limiter> stateless_jobs, stateful_jobs, downloads;
+  std::unique_ptr<async_limiter> json_batches;  // batch_results jobs at once (the service queues 10 batches per client)
+  std::vector<std::function<void()>> on_interrupt;  // extra stops (cancellation signals of batch_results jobs)
   std::map<std::string, std::unique_ptr<async_limiter>> sessions;  // "partner/project" -> its turn
   std::map<std::string, asio::steady_timer*> pollers;              // job id -> its poll timer (a callout wakes it)
   bool interrupted = false;

@@ -4,6 +4,8 @@
 
 #include <aquaduct/error.hpp>
 
+#include <algorithm>
+
 namespace aquaduct::engine_detail {
 
 result_pipeline::result_pipeline(std::string format, stream_schema schema, std::vector<sink*> sinks)
@@ -95,6 +97,7 @@ void result_pipeline::deliver() {
     for (std::size_t c = 0; c < recs.field_count(0); ++c) header.emplace_back(recs.field(0, c));
     if (streams_.empty() && files_ == 0) {
       schema_.columns = std::move(header);
+      resolve_deleted_column();
       for (sink* s : sinks_) streams_.push_back(s->open(schema_));
     } else if (header != schema_.columns) {
       fail(aqua_errc::header_mismatch, "its header differs from the first file's header");
@@ -115,6 +118,22 @@ void result_pipeline::deliver() {
     rows_ += recs.size() - first;
   }
   parser_.clear_records();
+}
+
+// The service names the deleted flag `<BaseObject>.<column>` in the header
+// (aqua-contract.md §4.3) while the config names just the column: the sinks
+// get the header's name.
+void result_pipeline::resolve_deleted_column() {
+  if (!schema_.deleted) return;
+  const std::string& want = schema_.deleted->column;
+  const auto& cols = schema_.columns;
+  if (std::find(cols.begin(), cols.end(), want) != cols.end()) return;
+  for (const auto& c : cols)
+    if (c.size() > want.size() && c.compare(c.size() - want.size(), want.size(), want) == 0 &&
+        c[c.size() - want.size() - 1] == '.') {
+      schema_.deleted->column = c;
+      return;
+    }
 }
 
 void result_pipeline::expect_rows(std::uint64_t record_count) const {

@@ -61,6 +61,7 @@ class result_pipeline {
 
  private:
   void drain(std::string_view decoded);
+  void resolve_deleted_column();
   void deliver();
   [[noreturn]] void fail(std::error_code ec, const std::string& detail) const;
   [[noreturn]] void fail_decode(std::error_code ec) const;  // with the compressed byte offset

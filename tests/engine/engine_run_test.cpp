@@ -188,6 +188,7 @@ struct fault_case {
   std::function<void(emulator::options&)> tweak = [](emulator::options&) {};
   std::string auth;  // [source.auth] body; empty: basic
   std::function<void(const test::emulator_stats&, const run_report&)> fired;  // the fault did happen
+  std::string source_extra;  // more [source] keys or tables
 };
 
 bool ends_in_failure(const std::string& status) {
@@ -224,6 +225,8 @@ std::size_t check_outcomes(const run_report& report, const std::string& db, cons
                             (!j.job_id.empty() && message.find(j.job_id) != std::string::npos) ||
                             (q.error && q.error->find("query " + q.name) != std::string::npos);
       CHECK_MESSAGE(names_it, message);
+      // A batch that failed in our hands (download, decode, count) says where.
+      if (j.status == "failed" && q.error) CHECK_MESSAGE(q.error->find("query " + q.name) != std::string::npos, *q.error);
       CHECK_MESSAGE(!table, "a failed query committed rows");
     }
   }
@@ -238,22 +241,32 @@ TEST_CASE("every emulator fault during a run ends in correct data or a clear fai
       {"connection reset mid-file, twice (resumed with Range)",
        R"({"rules":[{"path":"/v1/file/*","fault":"reset_after_bytes","bytes":300,"times":2}]})", true,
        [](emulator::options&) {}, "",
-       [](const test::emulator_stats& s, const run_report&) { CHECK(s.faults_armed == 0); }},
+       [](const test::emulator_stats& s, const run_report&) { CHECK(s.faults_armed == 0); }, ""},
       {"connection reset mid-file on a server without Range",
        R"({"rules":[{"path":"/v1/file/*","fault":"reset_after_bytes","bytes":300,"times":1}]})", false,
        [](emulator::options& o) { o.range_requests = false; }, "",
-       [](const test::emulator_stats& s, const run_report&) { CHECK(s.faults_armed == 0); }},
+       [](const test::emulator_stats& s, const run_report&) { CHECK(s.faults_armed == 0); }, ""},
       {"429 storm on every AQuA call",
        R"({"rules":[{"path":"/v1/*","fault":"status","code":429,"retry_after_s":0,"probability":0.35}]})", false,
        [](emulator::options&) {}, "",
-       [](const test::emulator_stats& s, const run_report&) { CHECK(s.status_count("429") > 0); }},
+       [](const test::emulator_stats& s, const run_report&) { CHECK(s.status_count("429") > 0); }, ""},
+      {"429s beyond the retry budget of a poll",
+       R"({"rules":[{"method":"GET","path":"/v1/batch-query/jobs/*","fault":"status","code":429,"retry_after_s":0,"times":1}]})",
+       false, [](emulator::options&) {}, "",
+       [](const test::emulator_stats& s, const run_report& r) {
+         CHECK(s.status_count("429") == 1);
+         std::size_t failed = 0;
+         for (const auto& j : r.jobs) failed += j.status != "completed";
+         CHECK(failed == 1);  // one attempt allowed: the job that met the 429, and only it
+       },
+       "[source.retry]\nmax_attempts = 1\n"},
       {"a token reported expired (401) once",
        R"({"rules":[{"path":"/v1/batch-query/jobs/*","fault":"token_expired","times":1}]})", true,
        [](emulator::options&) {}, "type = \"oauth\"\nclient_id = \"aquaduct\"\nclient_secret = \"aquaduct\"\n",
        [](const test::emulator_stats& s, const run_report&) {
          CHECK(s.faults_armed == 0);
          CHECK(s.status_count("401") >= 1);
-       }},
+       }, ""},
       {"tokens that live 1 s, over a run that lasts longer", R"({"rules":[]})", true,
        [](emulator::options& o) {
          o.token_lifetime = std::chrono::seconds(1);
@@ -263,7 +276,7 @@ TEST_CASE("every emulator fault during a run ends in correct data or a clear fai
        [](const test::emulator_stats& s, const run_report& r) {
          CHECK(r.wall_s > 1.0);
          CHECK(s.request_count("/oauth/token", "200") > 1);
-       }},
+       }, ""},
       {"a job the service aborts",
        R"({"rules":[{"method":"POST","path":"/v1/batch-query*","fault":"job_abort","message":"emulated abort: java.lang.OutOfMemoryError","times":1}]})",
        false, [](emulator::options&) {}, "",
@@ -278,7 +291,7 @@ TEST_CASE("every emulator fault during a run ends in correct data or a clear fai
            CHECK(j.error->find(j.name) != std::string::npos);
          }
          CHECK(aborted == 1);
-       }},
+       }, ""},
       {"a corrupt gzip file", R"({"rules":[{"path":"/v1/file/*","fault":"corrupt_gzip","times":1}]})", false,
        [](emulator::options&) {}, "",
        [](const test::emulator_stats& s, const run_report& r) {
@@ -286,7 +299,7 @@ TEST_CASE("every emulator fault during a run ends in correct data or a clear fai
          for (const auto& j : r.jobs)
            for (const auto& q : j.queries)
              if (q.status != "completed" && q.error) CHECK(q.error->find("gzip") != std::string::npos);
-       }},
+       }, ""},
   };
 
   for (const fault_case& fc : cases) {
@@ -305,8 +318,9 @@ TEST_CASE("every emulator fault during a run ends in correct data or a clear fai
     temp_dir out;
     const std::string db = (out.path() / "faults.db").string();
     // Two jobs at a time, so the run outlasts a short token.
-    std::string toml = fc.auth.empty() ? test::toml_source(srv.base_url(), "max_active_jobs = 2\n")
-                                       : test::toml_source(srv.base_url(), "max_active_jobs = 2\n", fc.auth);
+    const std::string extra = "max_active_jobs = 2\n" + fc.source_extra;
+    std::string toml = fc.auth.empty() ? test::toml_source(srv.base_url(), extra)
+                                       : test::toml_source(srv.base_url(), extra, fc.auth);
     for (const auto& job : fault_jobs) {
       std::vector<test::toml_query> qs;
       for (const auto& [name, q] : fault_queries) qs.push_back({name, q.zoql()});
