@@ -123,7 +123,7 @@ bool timed_out(const std::string& message) {
 // An error from below the pipeline, located like the pipeline's own.
 located_error locate(const result_pipeline& pipe, const std::system_error& e) {
   if (auto* l = dynamic_cast<const located_error*>(&e)) return *l;
-  return located_error(e.code(), pipe.location() + ": " + transport::bare_what(e));
+  return located_error(e.code(), pipe.location() + ": " + e.what());
 }
 
 enum class batch_outcome { delivered, failed, file_gone, file_too_large };
@@ -250,7 +250,7 @@ asio::awaitable<std::unique_ptr<spool_file>> prefetch_file(run_context& ctx, aqu
   } catch (const located_error& e) {
     failure = e;
   } catch (const std::system_error& e) {
-    failure = located_error(e.code(), location_of(pipe, file_id) + ": " + transport::bare_what(e));
+    failure = located_error(e.code(), location_of(pipe, file_id) + ": " + e.what());
   }
   if (failure) throw *failure;
   co_return spool;
@@ -812,7 +812,7 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
     for (auto& q : report.queries)
       if (q.status == "pending" || q.status == "fed") {
         q.status = interrupted ? "cancelled" : "failed";
-        if (!q.error) q.error = *report.error;
+        if (!q.error) q.error = "job " + unit.display_name + ", query " + q.name + ": " + what;
       }
     if (unit.group) fail_group(*unit.group, *report.error);
   }
