@@ -117,7 +117,7 @@ bool timed_out(const std::string& message) {
 }
 
 [[noreturn]] void throw_interrupted(const std::string& what) {
-  throw std::system_error(aqua_errc::interrupted, what + ": interrupted");
+  throw located_error(aqua_errc::interrupted, what + ": interrupted");
 }
 
 // An error from below the pipeline, located like the pipeline's own.
@@ -641,7 +641,8 @@ asio::awaitable<decode::aqua_job> wait_for_job(run_context& ctx, aqua_client& cl
     note = " (cancelling it on the server failed: " + std::string(e.what()) + ")";
   }
   if (timeout) throw std::system_error(aqua_errc::job_timeout, *timeout + note);
-  throw_interrupted("job " + unit.display_name + " (" + remote.id + ") cancelled on the server" + note);
+  throw located_error(aqua_errc::interrupted,
+                      "job " + unit.display_name + " (" + remote.id + ") interrupted: cancelled on the server" + note);
 }
 
 // A window the service could not serve goes on as two halves, when it may

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace aquaduct {
 
 using engine_detail::json_quote;
@@ -44,12 +46,18 @@ std::string run_report::to_json() const {
 }
 
 std::string run_report::to_table() const {
-  std::string out = fmt::format("{:<20} {:<24} {:>10} {:>12} {:>5} {:>8}  {}\n", "job", "query", "rows", "bytes",
-                                "files", "seconds", "status");
+  // Columns as wide as their longest name (a window's job name carries its window).
+  std::size_t job_w = 20, query_w = 24;
+  for (const auto& j : jobs) {
+    job_w = std::max(job_w, j.name.size());
+    for (const auto& q : j.queries) query_w = std::max(query_w, q.name.size());
+  }
+  std::string out = fmt::format("{:<{}} {:<{}} {:>10} {:>12} {:>5} {:>8}  {}\n", "job", job_w, "query", query_w, "rows",
+                                "bytes", "files", "seconds", "status");
   for (const auto& j : jobs) {
     for (const auto& q : j.queries)
-      out += fmt::format("{:<20} {:<24} {:>10} {:>12} {:>5} {:>8.2f}  {}\n", j.name, q.name, q.rows, q.bytes_decoded,
-                         q.files, q.download_s, q.status);
+      out += fmt::format("{:<{}} {:<{}} {:>10} {:>12} {:>5} {:>8.2f}  {}\n", j.name, job_w, q.name, query_w, q.rows,
+                         q.bytes_decoded, q.files, q.download_s, q.status);
   }
   for (const auto& j : jobs) {
     if (j.error) out += fmt::format("error: {}\n", *j.error);
