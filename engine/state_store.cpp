@@ -171,18 +171,6 @@ std::string now_utc() {
 
 }  // namespace
 
-std::string iso_utc(std::chrono::sys_seconds t) {
-  const auto day = std::chrono::floor<std::chrono::days>(t);
-  const std::chrono::year_month_day ymd{day};
-  const std::chrono::hh_mm_ss hms{t - day};
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()));
-  return buf;
-}
-
 std::optional<std::chrono::sys_seconds> parse_iso_utc(std::string_view s) {
   // YYYY-MM-DDTHH:MM:SSZ
   static constexpr std::string_view shape = "dddd-dd-ddTdd:dd:ddZ";

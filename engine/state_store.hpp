@@ -8,6 +8,8 @@
 //   {"version":1,"job":"billing","query":"Account","mode":"stateful",
 //    "position":"2026-11-29T10:00:00Z","fingerprint":"<sha256 hex>",
 //    "last_job_id":"2c9...","rows":1234,"committed_at":"2026-11-29T10:03:12Z"}
+#include "engine/windows.hpp"
+
 #include <aquaduct/config.hpp>
 
 #include <chrono>
@@ -70,7 +72,6 @@ class state_store {
 std::string fingerprint_of(const query_config& q);
 
 // "YYYY-MM-DDTHH:MM:SSZ", and back (nullopt unless exactly that form and a valid date).
-std::string iso_utc(std::chrono::sys_seconds t);
 std::optional<std::chrono::sys_seconds> parse_iso_utc(std::string_view text);
 
 }  // namespace aquaduct::engine_detail

@@ -1,6 +1,8 @@
 // Time windows, their ZOQL, and the data centres' wall clocks (windows.hpp).
 #include "engine/windows.hpp"
 
+#include "sinks/sink_common.hpp"
+
 #include "transport/url.hpp"
 
 #include <fmt/format.h>
@@ -478,12 +480,8 @@ std::optional<sys_seconds> parse_start_time(std::string_view text, data_center_z
   return w->t - offset;
 }
 
-std::string window_label(time_window w) {
-  const auto compact = [](sys_seconds t) {
-    const civil_time c = break_down(t);
-    return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}Z", c.y, c.mo, c.d, c.h, c.mi, c.s);
-  };
-  return compact(w.from) + "-" + compact(w.to);
-}
+std::string window_label(time_window w) { return sinks::compact_utc(w.from) + "-" + sinks::compact_utc(w.to); }
+
+std::string iso_utc(sys_seconds t) { return format_wall(t, 'T') + "Z"; }
 
 }  // namespace aquaduct::engine_detail

@@ -97,6 +97,8 @@ std::optional<sys_seconds> parse_start_time(std::string_view text, data_center_z
 
 // "20200101T000000Z-20200131T000000Z", safe in file names.
 std::string window_label(time_window w);
+// "YYYY-MM-DDTHH:MM:SSZ".
+std::string iso_utc(sys_seconds t);
 
 // Helpers also used by tests.
 // The Pacific zone's offset from UTC at `t`: -8h or -7h.

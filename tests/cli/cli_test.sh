@@ -42,13 +42,17 @@ check "all problems reported" grep -q "3 problems found" "$work/validate.out"
 check "run with a bad config exits 2" test $? -eq 2
 
 # the demo, from a scratch directory: out/ relative to the working directory
-(cd "$work" && "$bin" run "$src/examples/demo.toml" --report "$work/report.json" 2>"$work/demo.err")
+(cd "$work" && "$bin" run "$src/examples/demo.toml" --state-dir "$work/state" --report "$work/report.json" 2>"$work/demo.err")
 check "demo exits 0" test $? -eq 0
 check "demo wrote the CSV" test -s "$work/out/billing/Account.csv"
 check "no temporary files left" test "$(find "$work/out" -name '.*' | wc -l)" -eq 0
 check "demo header" bash -c "head -1 '$work/out/billing/Account.csv' | grep -qx 'Account.Id,Account.AccountNumber,Account.Name,Account.Balance,Account.Currency,Account.Status,Account.CreatedDate,Account.UpdatedDate'"
 check "run report table on stderr" grep -q "^billing  *Account  *200 " "$work/demo.err"
 check "JSON report written" grep -q '"status":"ok"' "$work/report.json"
+check "demo's partitioned query landed as one file" test "$(ls "$work/out/invoices")" = "Invoice.csv"
+check "demo's windows each reported" test "$(grep -c '^invoices \[' "$work/demo.err")" -ge 2
+check "demo saved its cursors in --state-dir" test -n "$(ls "$work/state"/sync.Subscription.*.json)"
+check "demo's stateful cursor has a position" grep -q '"mode":"stateful","position":"20' "$work/state"/sync.Subscription.*.json
 
 # a standalone emulator, and a pipeline pointed at it
 coproc EMU { exec "$bin" emulate --port 0 --latency-ms 50 --scale 50 \

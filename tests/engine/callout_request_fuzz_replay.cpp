@@ -2,8 +2,9 @@
 // (valid callouts of every shape, and mutations of them) in every ctest run.
 #include <doctest/doctest.h>
 
+#include "support/mutation_replay.hpp"
+
 #include <cstdint>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -17,24 +18,6 @@ TEST_CASE("fuzz replay: the callout request path agrees with itself at every chu
       "GET http://h/callout?job=%41&status=&job=2 HTTP/1.0\r\n\r\n",
       "PUT /other HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
   };
-  std::mt19937_64 rng(6006);
-  int runs = 0;
-  for (int i = 0; i < 4000; ++i) {
-    std::string in(2, '\0');
-    in[0] = static_cast<char>(rng());
-    in[1] = static_cast<char>(rng());
-    std::string body = seeds[rng() % seeds.size()];
-    for (int e = 0, edits = static_cast<int>(rng() % 4); e < edits && !body.empty(); ++e) {
-      const std::size_t at = rng() % body.size();
-      switch (rng() % 3) {
-        case 0: body[at] = static_cast<char>(rng()); break;
-        case 1: body.erase(at, 1 + rng() % 3); break;
-        default: body.insert(at, 1, static_cast<char>(rng())); break;
-      }
-    }
-    in += body;
-    fuzz_callout_request(reinterpret_cast<const std::uint8_t*>(in.data()), in.size());
-    ++runs;
-  }
+  const int runs = aquaduct::test::replay_mutations(seeds, 6006, 4000, fuzz_callout_request);
   CHECK(runs == 4000);
 }

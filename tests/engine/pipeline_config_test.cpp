@@ -37,11 +37,19 @@ TEST_CASE("the demo pipeline loads with every key it sets") {
   const pipeline_config cfg = load_pipeline(AQUADUCT_SOURCE_DIR "/examples/demo.toml");
   CHECK(cfg.source.base_url.empty());
   CHECK(cfg.source.poll.initial_ms == 100);
-  REQUIRE(cfg.jobs.size() == 1);
+  REQUIRE(cfg.jobs.size() == 3);
   CHECK(cfg.jobs[0].name == "billing");
   CHECK(cfg.jobs[0].format == "gzip");
-  REQUIRE(cfg.jobs[0].queries.size() == 1);
+  REQUIRE(cfg.jobs[0].queries.size() == 3);
   CHECK(cfg.jobs[0].queries[0].query.find("from Account") != std::string::npos);
+  // A partitioned query, and a stateful session with a deleted column.
+  REQUIRE(cfg.jobs[1].queries.size() == 1);
+  REQUIRE(cfg.jobs[1].queries[0].partition);
+  CHECK(cfg.jobs[1].queries[0].partition->by == "UpdatedDate");
+  CHECK(cfg.jobs[1].queries[0].partition->to == "now");
+  CHECK(cfg.jobs[2].stateful());
+  REQUIRE(cfg.jobs[2].queries.at(0).deleted);
+  CHECK(cfg.jobs[2].queries[0].deleted->column == "IsDeleted");
   REQUIRE(cfg.sinks.size() == 1);
   CHECK(cfg.sinks[0].type == "csv");
   CHECK(cfg.sinks[0].options.at("path").text == "out");

@@ -2,8 +2,9 @@
 // (valid responses of every framing, and mutations of them) in every ctest run.
 #include <doctest/doctest.h>
 
+#include "support/mutation_replay.hpp"
+
 #include <cstdint>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -17,24 +18,6 @@ TEST_CASE("fuzz replay: the response path agrees with itself at every chunking")
       "HTTP/1.0 404 Not Found\r\nX: a\r\n b\r\nContent-Length: 3\r\n\r\nabc",
       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
   };
-  std::mt19937_64 rng(4242);
-  int runs = 0;
-  for (int i = 0; i < 4000; ++i) {
-    std::string in(2, '\0');
-    in[0] = static_cast<char>(rng());
-    in[1] = static_cast<char>(rng());
-    std::string body = seeds[rng() % seeds.size()];
-    for (int e = 0, edits = static_cast<int>(rng() % 4); e < edits && !body.empty(); ++e) {
-      const std::size_t at = rng() % body.size();
-      switch (rng() % 3) {
-        case 0: body[at] = static_cast<char>(rng()); break;
-        case 1: body.erase(at, 1 + rng() % 3); break;
-        default: body.insert(at, 1, static_cast<char>(rng())); break;
-      }
-    }
-    in += body;
-    fuzz_http_response(reinterpret_cast<const std::uint8_t*>(in.data()), in.size());
-    ++runs;
-  }
+  const int runs = aquaduct::test::replay_mutations(seeds, 4242, 4000, fuzz_http_response);
   CHECK(runs == 4000);
 }
