@@ -10,11 +10,13 @@
 //     null sink: the engine's rows/s and MB/s from the start of the delivery to commit (the
 //     run report's download_s) beside `gzip -dc > /dev/null` of the same result files fetched
 //     with curl, and the engine process's peak RSS.
+//  3. The sink thread pool: one job of four queries of ROWS/4 rows each, delivered with one
+//     sink thread and then with one per core; the ratio is what the pool buys.
 //
 // The engine runs through the public API (parse_pipeline, aquaduct::engine) in a child
 // process of its own (this binary re-executed), so its RSS is measured alone.
 //
-//   engine_bench [--aquaduct PATH] [--jobs N] [--latency-ms N] [--rows N] [--only jobs|extract]
+//   engine_bench [--aquaduct PATH] [--jobs N] [--latency-ms N] [--rows N] [--only jobs|extract|pool]
 //   defaults: ../aquaduct beside this binary, 1000 jobs, 2000 ms, 10,000,000 rows.
 #include <aquaduct/config.hpp>
 #include <aquaduct/engine.hpp>
@@ -194,9 +196,11 @@ struct engine_result {
 };
 
 // The engine side: runs in the re-executed child.
-int engine_child(const std::string& toml_path, const std::string& report_path) {
+int engine_child(const std::string& toml_path, const std::string& report_path, unsigned sink_threads) {
   try {
-    aquaduct::engine eng{aquaduct::load_pipeline(toml_path)};
+    aquaduct::engine_options opts;
+    opts.sink_threads = sink_threads;  // 0: one per core
+    aquaduct::engine eng{aquaduct::load_pipeline(toml_path), opts};
     const aquaduct::run_report r = eng.run();
     std::ofstream(report_path) << r.to_json();
     engine_result e;
@@ -232,10 +236,12 @@ int engine_child(const std::string& toml_path, const std::string& report_path) {
 }
 
 // Runs the pipeline in a child process; `while_running` is called every 50 ms meanwhile.
-engine_result run_engine(const fs::path& dir, const std::string& toml, const std::function<void()>& while_running) {
+engine_result run_engine(const fs::path& dir, const std::string& toml, const std::function<void()>& while_running,
+                         unsigned sink_threads = 0) {
   const fs::path toml_path = dir / "pipeline.toml";
   std::ofstream(toml_path) << toml;
-  child c = spawn({"/proc/self/exe", "engine-child", toml_path.string(), (dir / "report.json").string()});
+  child c = spawn({"/proc/self/exe", "engine-child", toml_path.string(), (dir / "report.json").string(),
+                   std::to_string(sink_threads)});
   std::string out;
   std::thread reader([&] { out = read_all(c.out); });
   int status = 0;
@@ -379,10 +385,39 @@ void bench_extract(const std::string& bin, const fs::path& dir, std::uint64_t ro
   std::printf("\n");
 }
 
+// 3. The sink thread pool: four queries of one job deliver at once; their
+// decoding and parsing run on one sink thread, then on one per core.
+void bench_pool(const std::string& bin, const fs::path& dir, std::uint64_t rows_wanted) {
+  const std::uint64_t per_query = std::max<std::uint64_t>(50, rows_wanted / 4);
+  const std::uint64_t scale = (per_query + 49) / 50;
+  emulator emu(bin, {"--latency-ms", "0", "--scale", std::to_string(scale), "--rate-limit", "0", "--data-dir",
+                     (dir / "emulator-data").string()});
+  std::string toml = source_toml(emu.url(), 250) + "[[jobs]]\nname = \"pool\"\nformat = \"gzip\"\n";
+  for (int i = 0; i < 4; ++i)
+    toml += "[[jobs.queries]]\nname = \"InvoiceItem" + std::to_string(i) + "\"\nquery = \"select * from InvoiceItem\"\n";
+  toml += null_sink_toml;
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  std::printf("== the sink pool: one job of 4 queries (select * from InvoiceItem, ~%llu rows each), gzip, null sink; "
+              "1 sink thread, then %u ==\n",
+              static_cast<unsigned long long>(scale * 50), cores);
+  std::fflush(stdout);
+  const engine_result one = run_engine(dir, toml, {}, 1);
+  const engine_result many = run_engine(dir, toml, {}, cores);
+  const double mb = static_cast<double>(many.bytes_decoded) / 1e6;
+  std::printf("1 sink thread:    %.3f s delivering (all 4 queries)  %8.1f MB/s  %11.0f rows/s\n", one.download_s,
+              mb / one.download_s, static_cast<double>(one.rows) / one.download_s);
+  std::printf("%u sink threads:   %.3f s delivering (all 4 queries)  %8.1f MB/s  %11.0f rows/s\n", cores,
+              many.download_s, mb / many.download_s, static_cast<double>(many.rows) / many.download_s);
+  std::printf("ratio (speed-up of the pool): %.2fx on %u cores\n", one.download_s / many.download_s, cores);
+  print_rss(many);
+  std::printf("\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 4 && std::string(argv[1]) == "engine-child") return engine_child(argv[2], argv[3]);
+  if (argc == 5 && std::string(argv[1]) == "engine-child")
+    return engine_child(argv[2], argv[3], static_cast<unsigned>(std::stoul(argv[4])));
 
   std::string bin = (fs::canonical("/proc/self/exe").parent_path().parent_path() / "aquaduct").string();
   unsigned jobs = 1000, latency_ms = 2000;
@@ -395,7 +430,7 @@ int main(int argc, char** argv) {
     else if (flag == "--latency-ms") latency_ms = static_cast<unsigned>(std::stoul(value));
     else if (flag == "--rows") rows = std::stoull(value);
     else if (flag == "--only") only = value;
-    else fail("unknown flag " + flag + " (--aquaduct PATH --jobs N --latency-ms N --rows N --only jobs|extract)");
+    else fail("unknown flag " + flag + " (--aquaduct PATH --jobs N --latency-ms N --rows N --only jobs|extract|pool)");
   }
   if (argc % 2 == 0) fail("every flag takes a value");
 
@@ -416,6 +451,7 @@ int main(int argc, char** argv) {
   };
   scenario("jobs", [&] { bench_jobs(bin, dir, jobs, latency_ms); });
   scenario("extract", [&] { bench_extract(bin, dir, rows); });
+  scenario("pool", [&] { bench_pool(bin, dir, rows / 4); });
   fs::remove_all(dir);
   return rc;
 }
