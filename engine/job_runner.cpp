@@ -183,11 +183,7 @@ class spool_file {
 constexpr std::size_t prefetch_files = 3;
 
 struct batch_turns {
-  batch_turns(asio::any_io_executor ex, std::size_t file_count, bool spool_all)
-      : files(file_count), spool_first(spool_all), moved(ex, asio::steady_timer::time_point::max()) {}
-  const std::size_t files;
-  const bool spool_first;  // every file on disk before the first byte reaches the pipeline
-  std::size_t spooled = 0;
+  explicit batch_turns(asio::any_io_executor ex) : moved(ex, asio::steady_timer::time_point::max()) {}
   std::size_t turn = 0;  // the file that goes into the pipeline now
   bool stop = false;     // a file failed: the others give up
   std::exception_ptr first_error;  // the failure that stopped them (not their "gave up")
@@ -201,27 +197,21 @@ struct batch_turns {
     ++turn;
     moved.cancel();
   }
-  void spooled_one() {
-    ++spooled;
-    moved.cancel();
-  }
   void halt() {
     stop = true;
     moved.cancel();
   }
 };
 
-// Streams one file into `pipe` as it arrives (its turn has come). `fed`
-// turns true once any byte reached the pipeline.
+// Streams one file into `pipe` as it arrives (its turn has come).
 asio::awaitable<void> stream_file(run_context& ctx, aqua_client& client, result_pipeline& pipe,
-                                  const std::string& file_id, const batch_turns& turns, bool& fed) {
+                                  const std::string& file_id, const batch_turns& turns) {
   pipe.begin_file(file_id);  // no sink call: it only resets the decoder and parser
   std::optional<located_error> failure;
   try {
     co_await client.download_async(file_id, [&](std::string_view piece) -> asio::awaitable<void> {
       if (ctx.interrupted) throw_interrupted(pipe.location());
       if (turns.stop) throw std::system_error(aqua_errc::interrupted, pipe.location() + ": another file of the batch failed");
-      fed = true;
       ctx.counters.bytes_downloaded += piece.size();
       const std::uint64_t rows = pipe.rows(), decoded = pipe.bytes_decoded();
       co_await on_sink_thread(ctx, [&] { pipe.put(piece); });
@@ -234,23 +224,23 @@ asio::awaitable<void> stream_file(run_context& ctx, aqua_client& client, result_
   if (failure) throw *failure;
 }
 
-// Downloads one file into a spool file ahead of its turn.
+// Downloads one file into a spool file; `where` names it in errors ("job J,
+// query Q, file F"), `stop` turning true gives up at the next piece.
 asio::awaitable<std::unique_ptr<spool_file>> prefetch_file(run_context& ctx, aqua_client& client,
-                                                           const result_pipeline& pipe, const std::string& file_id,
-                                                           const batch_turns& turns) {
+                                                           const std::string& file_id, const std::string& where,
+                                                           const bool& stop) {
   auto spool = std::make_unique<spool_file>();
   std::optional<located_error> failure;
   try {
     co_await client.download_async(file_id, [&](std::string_view piece) -> asio::awaitable<void> {
-      if (ctx.interrupted || turns.stop)
-        throw std::system_error(aqua_errc::interrupted, location_of(pipe, file_id) + ": interrupted");
+      if (ctx.interrupted || stop) throw std::system_error(aqua_errc::interrupted, where + ": interrupted");
       ctx.counters.bytes_downloaded += piece.size();
       co_await on_sink_thread(ctx, [&] { spool->append(piece); });
     });
   } catch (const located_error& e) {
     failure = e;
   } catch (const std::system_error& e) {
-    failure = located_error(e.code(), location_of(pipe, file_id) + ": " + e.what());
+    failure = located_error(e.code(), where + ": " + e.what());
   }
   if (failure) throw *failure;
   co_return spool;
@@ -258,7 +248,7 @@ asio::awaitable<std::unique_ptr<spool_file>> prefetch_file(run_context& ctx, aqu
 
 // Feeds a spooled file into the pipeline, a few MiB per trip to the sink threads.
 asio::awaitable<void> feed_spool(run_context& ctx, result_pipeline& pipe, const std::string& file_id,
-                                 spool_file& spool, bool& fed) {
+                                 spool_file& spool) {
   pipe.begin_file(file_id);
   std::vector<char> buf(256u << 10);
   for (std::uint64_t offset = 0;;) {
@@ -269,15 +259,14 @@ asio::awaitable<void> feed_spool(run_context& ctx, result_pipeline& pipe, const 
     ctx.counters.rows += pipe.rows() - rows;
     ctx.counters.bytes_decoded += pipe.bytes_decoded() - decoded;
     if (n == 0) break;
-    fed = true;
     offset += n;
   }
 }
 
 asio::awaitable<void> load_file(run_context& ctx, aqua_client& client, result_pipeline& pipe,
-                                const std::vector<std::string>& files, std::size_t k, batch_turns& turns, bool& fed) {
+                                const std::vector<std::string>& files, std::size_t k, batch_turns& turns) {
   try {
-    if (!turns.spool_first) co_await turns.wait_until([&] { return k < turns.turn + 1 + prefetch_files; });
+    co_await turns.wait_until([&] { return k < turns.turn + 1 + prefetch_files; });
     if (turns.stop) co_return;
     async_limiter::permit slot = co_await ctx.downloads->acquire();
     if (!slot) throw_interrupted(location_of(pipe, files[k]));
@@ -286,16 +275,15 @@ asio::awaitable<void> load_file(run_context& ctx, aqua_client& client, result_pi
       std::atomic<std::uint32_t>& n;
       ~active_guard() { --n; }
     } guard{ctx.counters.downloads_active};
-    if (turns.turn == k && !turns.spool_first) {
-      co_await stream_file(ctx, client, pipe, files[k], turns, fed);
+    if (turns.turn == k) {
+      co_await stream_file(ctx, client, pipe, files[k], turns);
     } else {
-      std::unique_ptr<spool_file> spool = co_await prefetch_file(ctx, client, pipe, files[k], turns);
+      std::unique_ptr<spool_file> spool =
+          co_await prefetch_file(ctx, client, files[k], location_of(pipe, files[k]), turns.stop);
       slot.release();
-      turns.spooled_one();
-      co_await turns.wait_until(
-          [&] { return turns.turn == k && (!turns.spool_first || turns.spooled == turns.files); });
+      co_await turns.wait_until([&] { return turns.turn == k; });
       if (turns.stop) co_return;
-      co_await feed_spool(ctx, pipe, files[k], *spool, fed);
+      co_await feed_spool(ctx, pipe, files[k], *spool);
     }
     const std::uint64_t rows = pipe.rows();
     co_await on_sink_thread(ctx, [&] { pipe.end_file(); });
@@ -308,16 +296,13 @@ asio::awaitable<void> load_file(run_context& ctx, aqua_client& client, result_pi
   }
 }
 
-// Streams a batch's `files` into `pipe`, in order. `fed` turns true once any
-// byte reached the pipeline. With `spool_first` every file is downloaded
-// before any is fed, so a failed download (a purge, a file too large) leaves
-// the pipeline untouched.
+// Streams a batch's `files` into `pipe`, in order.
 asio::awaitable<void> stream_files(run_context& ctx, aqua_client& client, result_pipeline& pipe,
-                                   const std::vector<std::string>& files, bool& fed, bool spool_first = false) {
+                                   const std::vector<std::string>& files) {
   auto ex = co_await asio::this_coro::executor;
-  batch_turns turns(ex, files.size(), spool_first);
+  batch_turns turns(ex);
   task_group all;
-  for (std::size_t k = 0; k < files.size(); ++k) all.spawn(ex, load_file(ctx, client, pipe, files, k, turns, fed));
+  for (std::size_t k = 0; k < files.size(); ++k) all.spawn(ex, load_file(ctx, client, pipe, files, k, turns));
   std::exception_ptr failure;
   try {
     co_await all.wait();
@@ -325,6 +310,48 @@ asio::awaitable<void> stream_files(run_context& ctx, aqua_client& client, result
     failure = turns.first_error ? turns.first_error : std::current_exception();
   }
   if (failure) std::rethrow_exception(failure);
+}
+
+// Downloads every file of a batch into spool files at once (each under a
+// download slot), before any of it reaches a sink. The first failure stops
+// the others and is rethrown.
+struct spooled_batch {
+  std::vector<std::unique_ptr<spool_file>> files;
+  bool stop = false;
+  std::exception_ptr first_error;
+};
+
+asio::awaitable<void> spool_one(run_context& ctx, aqua_client& client, const std::string& file_id,
+                                std::string where, spooled_batch& out, std::size_t k) {
+  try {
+    async_limiter::permit slot = co_await ctx.downloads->acquire();
+    if (!slot) throw_interrupted(where);
+    if (out.stop) co_return;
+    out.files[k] = co_await prefetch_file(ctx, client, file_id, where, out.stop);
+  } catch (...) {
+    if (!out.stop) out.first_error = std::current_exception();
+    out.stop = true;
+    throw;
+  }
+}
+
+asio::awaitable<std::vector<std::unique_ptr<spool_file>>> spool_files(run_context& ctx, aqua_client& client,
+                                                                      const std::string& where,
+                                                                      const std::vector<std::string>& files) {
+  auto ex = co_await asio::this_coro::executor;
+  spooled_batch out;
+  out.files.resize(files.size());
+  task_group all;
+  for (std::size_t k = 0; k < files.size(); ++k)
+    all.spawn(ex, spool_one(ctx, client, files[k], where + ", file " + files[k], out, k));
+  std::exception_ptr failure;
+  try {
+    co_await all.wait();
+  } catch (...) {
+    failure = out.first_error ? out.first_error : std::current_exception();
+  }
+  if (failure) std::rethrow_exception(failure);
+  co_return std::move(out.files);
 }
 
 stream_schema schema_for(const run_context& ctx, const job_config& job, const decode::aqua_job& remote,
@@ -387,10 +414,9 @@ asio::awaitable<batch_outcome> run_batch(run_context& ctx, aqua_client& client, 
   const auto started = clock::now();
   for (unsigned restart = 0;; ++restart) {
     result_pipeline pipe(job.format, schema, ctx.sinks);
-    bool fed = false;
     std::optional<located_error> failure;
     try {
-      co_await stream_files(ctx, client, pipe, batch.files, fed);
+      co_await stream_files(ctx, client, pipe, batch.files);
       const file_token token{remote.id, batch.name, batch.files, pipe.rows()};
       co_await on_sink_thread(ctx, [&] {
         pipe.expect_rows(batch.record_count);
@@ -429,38 +455,64 @@ void fail_group(window_group& g, const std::string& why) {
   g.error = why;
 }
 
-// One completed window: its files go into the group's streams, one window at
-// a time. A window the service could not serve whole (403 max-object-size)
-// or purged (404) before any byte was fed is reported to the caller, which
-// splits it or runs it again; any other failure fails the whole query.
+// One completed window. Its files are all downloaded (spooled) first, while
+// other windows do the same; only then does it take the group's turn and
+// feed them into the query's shared streams. A window the service could not
+// serve whole (403 max-object-size) or purged (404) leaves the streams
+// untouched: the caller splits it or runs it again. A failure while feeding
+// fails the whole query (its streams are aborted).
 asio::awaitable<batch_outcome> feed_window(run_context& ctx, aqua_client& client, const work_unit& unit,
                                            const decode::aqua_job& remote, const decode::aqua_batch& batch,
                                            query_report& q) {
   window_group& g = *unit.group;
-  async_limiter::permit turn = co_await g.feed->acquire();
-  if (!turn) throw_interrupted("job " + unit.display_name + ", query " + g.query.name);
   q.full = g.load == load_kind::full;
+  const std::string where = "job " + unit.display_name + " (" + remote.id + "), query " + g.query.name;
+  const auto started = clock::now();
+  std::vector<std::unique_ptr<spool_file>> spools;
+  std::optional<located_error> failure;
+  try {
+    spools = co_await spool_files(ctx, client, where, batch.files);
+  } catch (const located_error& e) {
+    failure = e;
+  } catch (const std::system_error& e) {
+    failure = located_error(e.code(), where + ": " + e.what());
+  }
+  if (failure) {
+    q.status = failure->code() == aqua_errc::interrupted ? "cancelled" : "failed";
+    q.error = failure->what();
+    q.download_s = seconds_since(started);
+    const std::error_code ec = failure->code();
+    if (ec == aqua_errc::file_too_large) co_return batch_outcome::file_too_large;
+    if (ec == aqua_errc::file_gone) co_return batch_outcome::file_gone;
+    fail_group(g, failure->what());
+    co_return batch_outcome::failed;
+  }
+
+  async_limiter::permit turn = co_await g.feed->acquire();
+  if (!turn) throw_interrupted(where);
   if (g.failed) {
     q.status = "failed";
     q.error = "not loaded: " + g.error;
     co_return batch_outcome::failed;
   }
-  if (!g.pipe) g.pipe = std::make_unique<result_pipeline>(unit.job->format, schema_for(ctx, *unit.job, remote, g.query, g.load),
-                                                           ctx.sinks);
+  if (!g.pipe)
+    g.pipe = std::make_unique<result_pipeline>(unit.job->format, schema_for(ctx, *unit.job, remote, g.query, g.load),
+                                               ctx.sinks);
   result_pipeline& pipe = *g.pipe;
   const std::uint64_t rows0 = pipe.rows(), in0 = pipe.bytes_in(), decoded0 = pipe.bytes_decoded(), files0 = pipe.files();
-  const auto started = clock::now();
-  bool fed = false;
-  std::optional<located_error> failure;
   try {
-    // A window shares its query's streams with the other windows: its rows go
-    // in only once all its files are here, so a purge or a split leaves no trace.
-    co_await stream_files(ctx, client, pipe, batch.files, fed, /*spool_first=*/true);
+    for (std::size_t k = 0; k < batch.files.size(); ++k) {
+      co_await feed_spool(ctx, pipe, batch.files[k], *spools[k]);
+      spools[k].reset();
+      const std::uint64_t rows = pipe.rows();
+      co_await on_sink_thread(ctx, [&] { pipe.end_file(); });
+      ctx.counters.rows += pipe.rows() - rows;
+    }
     if (pipe.rows() - rows0 != batch.record_count)
       throw located_error(aqua_errc::record_count_mismatch,
-                          "job " + unit.display_name + " (" + remote.id + "), query " + g.query.name + ": " +
-                              std::to_string(pipe.rows() - rows0) + " rows in " + std::to_string(batch.files.size()) +
-                              " file(s), the batch's recordCount says " + std::to_string(batch.record_count));
+                          where + ": " + std::to_string(pipe.rows() - rows0) + " rows in " +
+                              std::to_string(batch.files.size()) + " file(s), the batch's recordCount says " +
+                              std::to_string(batch.record_count));
   } catch (const std::system_error& e) {
     failure = locate(pipe, e);
   }
@@ -475,11 +527,8 @@ asio::awaitable<batch_outcome> feed_window(run_context& ctx, aqua_client& client
     q.status = "fed";  // final once the group commits (engine::run settles it)
     co_return batch_outcome::delivered;
   }
-  q.status = "failed";
+  q.status = failure->code() == aqua_errc::interrupted ? "cancelled" : "failed";
   q.error = failure->what();
-  const std::error_code ec = failure->code();
-  if (!fed && ec == aqua_errc::file_too_large) co_return batch_outcome::file_too_large;
-  if (!fed && ec == aqua_errc::file_gone) co_return batch_outcome::file_gone;
   fail_group(g, failure->what());
   co_await on_sink_thread(ctx, [&] { pipe.abort(); });
   co_return batch_outcome::failed;
