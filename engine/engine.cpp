@@ -129,6 +129,23 @@ struct run_state : std::enable_shared_from_this<run_state> {
     co_return co_await engine_detail::run_batch_results_job(self->ctx, job, std::move(deliver));
   }
 
+  progress_snapshot snapshot() const {
+    const auto& c = ctx.counters;
+    progress_snapshot p;
+    p.jobs_total = c.jobs_total;
+    p.jobs_submitted = c.jobs_submitted;
+    p.jobs_active = c.jobs_active;
+    p.jobs_done = c.jobs_done;
+    p.jobs_failed = c.jobs_failed;
+    p.downloads_active = c.downloads_active;
+    p.rows = c.rows;
+    p.rows_committed = c.rows_committed;
+    p.bytes_downloaded = c.bytes_downloaded;
+    p.bytes_decoded = c.bytes_decoded;
+    p.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return p;
+  }
+
   void settle(std::size_t index, std::exception_ptr e, job_report r) {
     if (e) {
       // The coroutines report failures themselves; anything else is a bug worth seeing.
@@ -145,7 +162,7 @@ struct run_state : std::enable_shared_from_this<run_state> {
   }
 
   void finish() {
-    if (callout) callout->stop();
+    if (callout) callout->stop();  // no callout wakes anything from here on
     std::vector<std::string> close_errors;
     for (auto& s : built) {
       try {
@@ -156,7 +173,12 @@ struct run_state : std::enable_shared_from_this<run_state> {
     }
     for (sink* s : extra) s->close();
     pool->join();
+    // What is bound to the io_context goes now, on its thread: the run_state
+    // itself may outlive the io_context (engine::progress() reads it later).
     ctx.aqua.http->close();
+    ctx.aqua.http.reset();
+    ctx.aqua.auth.reset();
+    callout.reset();
 
     for (std::size_t i = 0; i < reports.size(); ++i) {
       job_report& r = reports[i];
@@ -203,6 +225,7 @@ struct engine::impl {
   std::atomic<bool> cancel_requested{false};
   mutable std::mutex m;
   std::shared_ptr<run_state> current;  // the run in progress, for progress() and cancel()
+  progress_snapshot last;              // the counters of the last run, once it ended
 };
 
 engine::engine(pipeline_config cfg, engine_options opts) : impl_(std::make_unique<impl>()) {
@@ -218,7 +241,16 @@ void engine::async_run(asio::io_context& io, std::function<void(run_report)> don
   auto rs = std::make_shared<run_state>();
   rs->io = &io;
   rs->report.started_at = utc_now_iso();
-  rs->done = std::move(done);
+  // When the run ends (on the io_context's thread) the engine lets go of it:
+  // cancel() has nothing left to post to, progress() keeps the last counters.
+  rs->done = [this, raw = rs.get(), user_done = std::move(done)](run_report r) {
+    {
+      std::lock_guard lock(impl_->m);
+      impl_->last = raw->snapshot();
+      impl_->current.reset();
+    }
+    user_done(std::move(r));
+  };
   run_context& ctx = rs->ctx;
   ctx.config_path = cfg.path;
   ctx.source = cfg.source;
@@ -290,26 +322,8 @@ void engine::cancel() noexcept {
 }
 
 progress_snapshot engine::progress() const {
-  std::shared_ptr<run_state> rs;
-  {
-    std::lock_guard lock(impl_->m);
-    rs = impl_->current;
-  }
-  progress_snapshot p;
-  if (!rs) return p;
-  const auto& c = rs->ctx.counters;
-  p.jobs_total = c.jobs_total;
-  p.jobs_submitted = c.jobs_submitted;
-  p.jobs_active = c.jobs_active;
-  p.jobs_done = c.jobs_done;
-  p.jobs_failed = c.jobs_failed;
-  p.downloads_active = c.downloads_active;
-  p.rows = c.rows;
-  p.rows_committed = c.rows_committed;
-  p.bytes_downloaded = c.bytes_downloaded;
-  p.bytes_decoded = c.bytes_decoded;
-  p.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - rs->started).count();
-  return p;
+  std::lock_guard lock(impl_->m);
+  return impl_->current ? impl_->current->snapshot() : impl_->last;
 }
 
 }  // namespace aquaduct
