@@ -8,7 +8,9 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 #include <system_error>
 
 namespace aquaduct::sinks {
@@ -49,7 +51,7 @@ class sqlite_db {
       fail("sqlite: cannot open " + o.path + ": " + why);
     }
     sqlite3_busy_timeout(db_, static_cast<int>(o.busy_timeout_ms));
-    exec("PRAGMA journal_mode=WAL");
+    use_wal(std::chrono::milliseconds(o.busy_timeout_ms));
     exec("PRAGMA synchronous=" + o.synchronous);
     exec("PRAGMA cache_size=-65536");
     exec("PRAGMA temp_store=FILE");
@@ -57,6 +59,21 @@ class sqlite_db {
   ~sqlite_db() { sqlite3_close(db_); }
   sqlite_db(const sqlite_db&) = delete;
   sqlite_db& operator=(const sqlite_db&) = delete;
+
+  // Switching a new database file to WAL needs an exclusive lock, and SQLite
+  // answers SQLITE_BUSY at once, without its busy handler, when another
+  // connection (another stream of the run, opened on another sink thread)
+  // holds the file at that moment. Wait for it as the busy timeout would.
+  void use_wal(std::chrono::milliseconds patience) {
+    const auto give_up = std::chrono::steady_clock::now() + patience;
+    for (;;) {
+      const int rc = sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+      if (rc == SQLITE_OK) return;
+      if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || std::chrono::steady_clock::now() >= give_up)
+        fail(sqlite3_errmsg(db_));
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
 
   void exec(const std::string& sql) {
     char* err = nullptr;

@@ -10,6 +10,10 @@
 
 #include <doctest/doctest.h>
 
+#include <sqlite3.h>
+
+#include <thread>
+
 using namespace aquaduct;
 using namespace aquaduct::test;
 
@@ -193,6 +197,64 @@ TEST_CASE("sqlite keeps bytes as they came, runs in WAL mode") {
   commit_rows(*s, schema_of("billing", "Account", {"Id", "Text"}), data, "f1");
   CHECK(h.read("billing", "Account") == data);
   CHECK(sqlite_query(h.db(), "PRAGMA journal_mode") == rows{{"wal"}});
+}
+
+TEST_CASE("sqlite: streams opened at once on a new database file from many threads all commit") {
+  // The engine opens the streams of a job's batches at once on its sink
+  // threads; the first connections race to switch the new file to WAL.
+  constexpr int streams = 8;
+  std::vector<std::string> ids, queries, texts;
+  for (int i = 0; i < streams; ++i) {
+    ids.push_back(std::to_string(i));
+    queries.push_back("Q");
+    queries.back() += ids.back();
+    texts.push_back("row of stream ");
+    texts.back() += ids.back();
+  }
+  for (int round = 0; round < 5; ++round) {
+    sqlite_harness h;
+    auto s = h.make();
+    std::vector<std::string> errors(streams);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < streams; ++i)
+      threads.emplace_back([&, i] {
+        try {
+          commit_rows(*s, schema_of("billing", queries[i], {"Id", "Text"}), rows{{ids[i], texts[i]}}, ids[i]);
+        } catch (const std::exception& e) {
+          errors[i] = e.what();
+        }
+      });
+    for (auto& t : threads) t.join();
+    for (std::size_t i = 0; i < streams; ++i) {
+      CAPTURE(i);
+      CHECK(errors[i] == "");
+      CHECK(h.read("billing", queries[i]) == rows{{ids[i], texts[i]}});
+    }
+  }
+}
+
+TEST_CASE("sqlite: a new database file locked by another writer is waited for up to busy_timeout_ms, then named") {
+  sqlite_harness h;
+  sqlite3* other = nullptr;
+  REQUIRE(sqlite3_open(h.db().c_str(), &other) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(other, "CREATE TABLE t(x); BEGIN EXCLUSIVE; INSERT INTO t VALUES (1)", nullptr, nullptr,
+                       nullptr) == SQLITE_OK);
+  sinks::sqlite_sink_options o;
+  o.path = h.db();
+  o.busy_timeout_ms = 50;
+  auto impatient = sinks::make_sqlite_sink(o);
+  const stream_schema schema = schema_of("billing", "Account", {"Id"});
+  std::string error;
+  try {
+    impatient->open(schema);
+  } catch (const std::system_error& e) {
+    error = e.what();
+  }
+  CHECK(error.find("database is locked") != std::string::npos);
+  REQUIRE(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(other);
+  commit_rows(*impatient, schema, rows{{"1"}}, "f1");
+  CHECK(h.read("billing", "Account") == rows{{"1"}});
 }
 
 TEST_CASE("health checks: reachable destinations pass, unreachable ones say why without secrets") {
