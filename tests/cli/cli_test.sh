@@ -61,11 +61,26 @@ EMU_PID=$EMU_PID
 read -t 30 -r line <&"${EMU[0]}"
 check "emulate prints its address first" bash -c "[[ '$line' =~ ^listening\ on\ http://127\.0\.0\.1:[0-9]+$ ]]"
 url=${line#listening on }
-sed -e "s|^\[source\]|[source]\nbase_url = \"$url\"|" "$src/examples/demo.toml" \
-  | sed -e "s|^path = \"out\"|path = \"$work/out2\"|" >"$work/remote.toml"
-cat >>"$work/remote.toml" <<'TOML'
+# one job of one query: the fault aborts the first job submitted, which must be this one
+cat >"$work/remote.toml" <<TOML
+[source]
+base_url = "$url"
+[source.auth]
+type = "api_key"
+access_key_id = "aquaduct"
+secret_access_key = "aquaduct"
+[source.poll]
+initial_ms = 50
+max_ms = 500
+[[jobs]]
+name = "billing"
+[[jobs.queries]]
+name = "Account"
+query = "select Id, Name from Account"
+[[sinks]]
+type = "csv"
+path = "$work/out2"
 TOML
-sed -i 's|^\[source.poll\]|[source.auth]\ntype = "api_key"\naccess_key_id = "aquaduct"\nsecret_access_key = "aquaduct"\n[source.poll]|' "$work/remote.toml"
 "$bin" run "$work/remote.toml" 2>"$work/abort.err"
 check "aborted job exits 1" test $? -eq 1
 check "aborted job shows the service's message" grep -q "You must specify a select." "$work/abort.err"
