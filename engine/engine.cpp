@@ -66,7 +66,13 @@ struct run_state : std::enable_shared_from_this<run_state> {
   engine_detail::run_plan plan;
   std::deque<job_report> reports;
   std::vector<engine_detail::window_group*> report_group;  // per report: its window group, if any
-  std::size_t outstanding = 0;
+  std::size_t outstanding = 0;  // units and batch-results jobs not yet settled, started or not
+  // Units start in plan order, at most `unit_cap` at once: a unit waiting on
+  // a limiter still holds a coroutine frame (~9 KB), and a partition may plan
+  // 10,000 windows. Twice both tenant job limits keeps every slot busy.
+  std::deque<std::pair<std::size_t, work_unit>> waiting;
+  std::size_t running_units = 0;
+  std::size_t unit_cap = 200;
   std::function<void(run_report)> done;
 
   void track(job_report r, engine_detail::window_group* g) {
@@ -74,6 +80,7 @@ struct run_state : std::enable_shared_from_this<run_state> {
     report_group.push_back(g);
   }
 
+  // Plans a unit (its report keeps its place) and starts it when there is room.
   void spawn(work_unit unit) {
     const std::size_t index = reports.size();
     job_report placeholder;
@@ -82,9 +89,24 @@ struct run_state : std::enable_shared_from_this<run_state> {
     track(std::move(placeholder), g);
     ++outstanding;
     ++ctx.counters.jobs_total;
-    auto self = shared_from_this();
-    asio::co_spawn(*io, engine_detail::run_unit(ctx, std::move(unit), [self](work_unit u) { self->spawn(std::move(u)); }),
-                   [self, index](std::exception_ptr e, job_report r) { self->settle(index, e, std::move(r)); });
+    waiting.emplace_back(index, std::move(unit));
+    start_waiting();
+  }
+
+  void start_waiting() {
+    while (running_units < unit_cap && !waiting.empty()) {
+      auto [index, unit] = std::move(waiting.front());
+      waiting.pop_front();
+      ++running_units;
+      auto self = shared_from_this();
+      asio::co_spawn(*io,
+                     engine_detail::run_unit(ctx, std::move(unit), [self](work_unit u) { self->spawn(std::move(u)); }),
+                     [self, i = index](std::exception_ptr e, job_report r) {
+                       --self->running_units;
+                       self->start_waiting();
+                       self->settle(i, e, std::move(r));
+                     });
+    }
   }
 
   void spawn_batch_results(const job_config& job) {
@@ -277,6 +299,7 @@ void engine::async_run(asio::io_context& io, std::function<void(run_report)> don
   ctx.stateless_jobs = std::make_unique<engine_detail::async_limiter>(ctx.source.max_active_jobs);
   ctx.stateful_jobs = std::make_unique<engine_detail::async_limiter>(ctx.source.max_active_jobs);
   ctx.downloads = std::make_unique<engine_detail::async_limiter>(ctx.source.max_downloads);
+  rs->unit_cap = 4 * std::size_t{ctx.source.max_active_jobs};
   ctx.json_batches = std::make_unique<engine_detail::async_limiter>(10);
   unsigned threads = impl_->opts.sink_threads ? impl_->opts.sink_threads : std::thread::hardware_concurrency();
   rs->pool = std::make_unique<asio::thread_pool>(std::max(1u, threads));
