@@ -494,11 +494,11 @@ TEST_CASE("windowed queries over the emulator's tenant return exactly the rows i
               return in_window(r) && (r[status].s == "Draft" || r[name].s != "x where y or z order by");
             }));
       // order by UpdatedDate desc survived the rewrite.
-      for (std::size_t i = 1; i < got.size(); ++i) {
-        const auto& a = *std::find_if(rows.begin(), rows.end(), [&](const emu::record& r) { return r[id].s == got[i - 1]; });
-        const auto& b = *std::find_if(rows.begin(), rows.end(), [&](const emu::record& r) { return r[id].s == got[i]; });
-        CHECK(a[upd].i >= b[upd].i);
-      }
+      const auto updated_of = [&](const std::string& row_id) {
+        const auto r = std::find_if(rows.begin(), rows.end(), [&](const emu::record& x) { return x[id].s == row_id; });
+        return (*r)[upd].i;
+      };
+      for (std::size_t i = 1; i < got.size(); ++i) CHECK(updated_of(got[i - 1]) >= updated_of(got[i]));
     }
   }
 
@@ -610,8 +610,9 @@ TEST_CASE("resolve_zone: EU environments and hosts are UTC, everything else Paci
   for (const char* env : {"us-production", "us-cloud2-production", "us-sandbox", "us-cloud2-sandbox",
                           "us-central-sandbox", "us-performance-test", "apac-production", "apac-central-sandbox"})
     CHECK(zone(env, "") == data_center_zone::pacific);
-  for (const char* url : {"https://rest.eu.zuora.com", "https://rest.sandbox.eu.zuora.com/", "https://rest.test.eu.zuora.com:443/v1",
-                          "https://REST.EU.ZUORA.COM", "https://rest.eu.zuora.com.", "http://eu.zuora.com"})
+  for (const char* url : {"https://rest.eu.zuora.com", "https://rest.sandbox.eu.zuora.com/",
+                          "https://rest.test.eu.zuora.com:443/v1", "https://REST.EU.ZUORA.COM",
+                          "https://rest.eu.zuora.com.", "http://eu.zuora.com"})
     CHECK_MESSAGE(zone("", url) == data_center_zone::utc, url);
   for (const char* url : {"https://rest.zuora.com", "https://rest.na.zuora.com", "https://rest.apisandbox.zuora.com",
                           "https://rest.eu.zuora.com.example.org", "https://noteu.zuora.com", "http://127.0.0.1:8080",
