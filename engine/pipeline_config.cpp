@@ -444,7 +444,8 @@ class loader {
       for (std::string_view key : {"partner", "project"})
         if (t.contains(key))
           problem(at(t, key), config_errc::bad_value,
-                  std::string(key) + " does not apply to kind = \"batch_results\" (JSON batch results have no sessions)");
+                  std::string(key) +
+                      " does not apply to kind = \"batch_results\" (JSON batch results have no sessions)");
     } else if (t.contains("partner") != t.contains("project") || job.partner.empty() != job.project.empty()) {
       // At the one given (or the empty one when both are).
       const bool blame_partner = t.contains("partner") && (!t.contains("project") || job.partner.empty());

@@ -76,9 +76,11 @@ std::pair<time_window, time_window> split_window(time_window w);
 // parenthesised, `(a or b) and <window>`, unless it has no parentheses at all
 // (plain ZOQL forbids them): then each or-ed term gets the window,
 // `a and <window> or b and <window>` (the same, as and binds tighter than or).
-// The predicates go before group by / having / order by / limit / ';'. Strings ('it''s where') and quoted aliases are skipped, never
-// read as keywords. Errors (no select/from, unterminated string, a column that
-// is not a field name) return "" and set `error`.
+// The predicates go before group by / having / order by / limit / ';'.
+// Strings ('it''s where') and quoted aliases are skipped, never read as
+// keywords. Errors (no select/from, unterminated string, unbalanced
+// parentheses, something after the FROM object other than a clause, a column
+// that is not a field name) return "" and set `error`.
 std::string windowed_query(std::string_view zoql, std::string_view column, time_window w, std::string& error);
 
 // The zone AQuA uses for `src`: time_zone when set; automatic -> utc when

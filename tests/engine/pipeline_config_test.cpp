@@ -160,8 +160,8 @@ type = "null"
 
 // A job with one query; `job_keys` and `query_keys` are added to its tables.
 std::string job_with(const std::string& job_keys, const std::string& query_keys) {
-  return "[[jobs]]\nname = \"j\"\n" + job_keys + "\n[[jobs.queries]]\nname = \"q\"\nquery = \"select Id from Account\"\n" +
-         query_keys + "\n" + sinks;
+  return "[[jobs]]\nname = \"j\"\n" + job_keys +
+         "\n[[jobs.queries]]\nname = \"q\"\nquery = \"select Id from Account\"\n" + query_keys + "\n" + sinks;
 }
 
 }  // namespace
@@ -200,13 +200,15 @@ TEST_CASE("[source]: bad max_downloads, time_zone and callout values name their 
   for (const char* n : {"0", "21", "\"5\""})
     one_problem("[source]\nmax_downloads = " + std::string(n) + "\n" + minimal, n,
                 "max_downloads must be an integer from 1 to 20");
-  one_problem("[source]\ntime_zone = \"PST\"\n" + minimal, "\"PST\"", "time_zone = \"PST\" is not one of: auto, pacific, utc");
+  one_problem("[source]\ntime_zone = \"PST\"\n" + minimal, "\"PST\"",
+              "time_zone = \"PST\" is not one of: auto, pacific, utc");
   for (const char* listen : {"localhost", "80", "host:", "host:70000", "::1:80", "[::1]80", "[::1]", "a b:1",
                              "host:12a", "host:123456", ""}) {
     const std::string toml = "[source.callout]\nlisten = \"" + std::string(listen) + "\"\n" + minimal;
     one_problem(toml, quoted(listen), "must be HOST:PORT");
   }
-  for (const char* url : {"ftp://x/callout", "https://", "http://:80/x", "http:// x", "etl.example.com", "https:///x"}) {
+  for (const char* url :
+       {"ftp://x/callout", "https://", "http://:80/x", "http:// x", "etl.example.com", "https:///x"}) {
     const std::string toml =
         "[source.callout]\nlisten = \"127.0.0.1:0\"\npublic_url = \"" + std::string(url) + "\"\n" + minimal;
     one_problem(toml, quoted(url), "public_url must be an http:// or https:// URL");
@@ -224,7 +226,8 @@ TEST_CASE("[[jobs]]: kind, partner, project, offset_s") {
   CHECK(d.jobs[0].offset_s == 0);
 
   const pipeline_config s =
-      parse_pipeline(job_with("partner = \"acme\"\nproject = \"warehouse\"\noffset_s = 3600\nversion = 1.2", ""), "p.toml");
+      parse_pipeline(job_with("partner = \"acme\"\nproject = \"warehouse\"\noffset_s = 3600\nversion = 1.2", ""),
+                     "p.toml");
   CHECK(s.jobs[0].partner == "acme");
   CHECK(s.jobs[0].project == "warehouse");
   CHECK(s.jobs[0].offset_s == 3600);
@@ -276,7 +279,8 @@ TEST_CASE("[[jobs.queries]]: partition and incremental load with their defaults;
       job_with("", "partition = { by = \"UpdatedDate\", from = \"2020-01-01\", step = \"P30D\" }") +
       "\n[[jobs]]\nname = \"k\"\n[[jobs.queries]]\nname = \"r\"\nquery = \"select Id from Invoice\"\n"
       "incremental = { by = \"UpdatedDate\" }\n[[jobs.queries]]\nname = \"s\"\nquery = \"select Id from Usage\"\n"
-      "incremental = { by = \"Account.UpdatedDate\", lag_s = 0, start = \"2024-01-01T00:00:00Z\", min_step = \"PT10M\" }\n"
+      "incremental = { by = \"Account.UpdatedDate\", lag_s = 0, start = \"2024-01-01T00:00:00Z\", "
+      "min_step = \"PT10M\" }\n"
       "[[jobs.queries]]\nname = \"t\"\nquery = \"select Id from Usage\"\n"
       "partition = { by = \"CreatedDate\", from = \"2020-01-01 00:00:00\", to = \"2021-01-01\", step = \"PT6H\", "
       "min_step = \"PT1M\" }\n";
@@ -335,14 +339,16 @@ TEST_CASE("[[jobs.queries]]: partition and incremental mistakes name their posit
       {"partition = { by = \"UpdatedDate\", from = \"2020-01-01\", step = \"P1D\", min_step = \"PT0S\" }",
        "partition.min_step = \"PT0S\" must be longer than zero"},
       {"incremental = { by = \"UpdatedDate\", start = \"now\" }", "incremental.start cannot be \"now\""},
-      {"incremental = { by = \"UpdatedDate\", start = \"01/01/2020\" }", "incremental.start: '01/01/2020' is not a time"},
+      {"incremental = { by = \"UpdatedDate\", start = \"01/01/2020\" }",
+       "incremental.start: '01/01/2020' is not a time"},
       {"incremental = { by = \"UpdatedDate\", min_step = \"P1W\" }", "weeks"},
       {"incremental = { lag_s = 5 }", "incremental.by is required"},
   };
   for (const auto& [keys, message] : checked) one_problem(job_with("", keys), "{", message);
   one_problem(job_with("", "incremental = { by = \"UpdatedDate\", lag_s = -5 }"), "-5",
               "lag_s must be an integer from 0 to");
-  one_problem(job_with("", "incremental = { by = \"UpdatedDate\", lag = 5 }"), "lag =", "unknown key 'lag' in incremental");
+  one_problem(job_with("", "incremental = { by = \"UpdatedDate\", lag = 5 }"), "lag =",
+              "unknown key 'lag' in incremental");
   one_problem(job_with("", "partition = { by = \"UpdatedDate\", from = \"2020-01-01\", step = \"P1D\", size = 1 }"),
               "size", "unknown key 'size' in partition");
   one_problem(job_with("", "partition = \"P30D\""), "\"P30D\"", "partition must be a table");

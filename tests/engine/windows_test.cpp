@@ -494,11 +494,11 @@ TEST_CASE("windowed queries over the emulator's tenant return exactly the rows i
               return in_window(r) && (r[status].s == "Draft" || r[name].s != "x where y or z order by");
             }));
       // order by UpdatedDate desc survived the rewrite.
-      for (std::size_t i = 1; i < got.size(); ++i) {
-        const auto& a = *std::find_if(rows.begin(), rows.end(), [&](const emu::record& r) { return r[id].s == got[i - 1]; });
-        const auto& b = *std::find_if(rows.begin(), rows.end(), [&](const emu::record& r) { return r[id].s == got[i]; });
-        CHECK(a[upd].i >= b[upd].i);
-      }
+      const auto updated_of = [&](const std::string& row_id) {
+        const auto r = std::find_if(rows.begin(), rows.end(), [&](const emu::record& x) { return x[id].s == row_id; });
+        return (*r)[upd].i;
+      };
+      for (std::size_t i = 1; i < got.size(); ++i) CHECK(updated_of(got[i - 1]) >= updated_of(got[i]));
     }
   }
 
@@ -610,8 +610,9 @@ TEST_CASE("resolve_zone: EU environments and hosts are UTC, everything else Paci
   for (const char* env : {"us-production", "us-cloud2-production", "us-sandbox", "us-cloud2-sandbox",
                           "us-central-sandbox", "us-performance-test", "apac-production", "apac-central-sandbox"})
     CHECK(zone(env, "") == data_center_zone::pacific);
-  for (const char* url : {"https://rest.eu.zuora.com", "https://rest.sandbox.eu.zuora.com/", "https://rest.test.eu.zuora.com:443/v1",
-                          "https://REST.EU.ZUORA.COM", "https://rest.eu.zuora.com.", "http://eu.zuora.com"})
+  for (const char* url : {"https://rest.eu.zuora.com", "https://rest.sandbox.eu.zuora.com/",
+                          "https://rest.test.eu.zuora.com:443/v1", "https://REST.EU.ZUORA.COM",
+                          "https://rest.eu.zuora.com.", "http://eu.zuora.com"})
     CHECK_MESSAGE(zone("", url) == data_center_zone::utc, url);
   for (const char* url : {"https://rest.zuora.com", "https://rest.na.zuora.com", "https://rest.apisandbox.zuora.com",
                           "https://rest.eu.zuora.com.example.org", "https://noteu.zuora.com", "http://127.0.0.1:8080",
@@ -705,6 +706,40 @@ TEST_CASE("the Pacific wall clock matches the tz database over 2007-2030, transi
     ++skipped;
   }
   CHECK(skipped >= 24 * 4);
+}
+
+TEST_CASE("parse_start_time reads the emulator's startTime in both of its forms and both zones") {
+  // Plain wall clock: exact, except the repeated November hour's second
+  // occurrence, which reads an hour early (a cursor then re-fetches, never skips).
+  std::mt19937_64 rng(99);
+  const std::int64_t from = unix_of(at(2007, 1, 1)), span = unix_of(at(2031, 1, 1)) - from;
+  std::vector<std::int64_t> instants;
+  for (int i = 0; i < 10000; ++i)
+    instants.push_back(from + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(span)));
+  for (int y = 2007; y <= 2030; ++y)  // every half hour of the weeks holding the transitions
+    for (unsigned m : {3u, 11u})
+      for (int h = 0; h < 9 * 48; ++h) instants.push_back(unix_of(at(y, m, 1) + minutes{30 * h}));
+  std::size_t early = 0;
+  for (const std::int64_t u : instants) {
+    const sys_seconds t{seconds{u}};
+    for (auto [emu_zone, zone] : {std::pair{emu::tenant_zone::pacific, data_center_zone::pacific},
+                                  std::pair{emu::tenant_zone::utc, data_center_zone::utc}}) {
+      const std::string plain = emu::format_plain_datetime(u, emu::tenant_offset_minutes(emu_zone, u));
+      const std::string iso = emu::format_datetime(u, emu::time_zone::tenant, emu_zone);
+      INFO(plain, " ", iso);
+      CHECK(parse_start_time(iso, zone) == t);
+      const auto p = parse_start_time(plain, zone);
+      REQUIRE(p.has_value());
+      if (*p != t) {
+        // Only the second occurrence of a repeated hour: an hour earlier shows the same wall clock.
+        CHECK(*p == t - hours{1});
+        CHECK(emu::format_plain_datetime(u - 3600, emu::tenant_offset_minutes(emu_zone, u - 3600)) == plain);
+        ++early;
+      }
+      CHECK(format_incremental_time(t, zone) == plain);
+    }
+  }
+  CHECK(early >= 24 * 2);  // each year's repeated hour, sampled at :00 and :30 (and any random hits)
 }
 
 TEST_CASE("parse_start_time: accepted forms and malformed ones") {
