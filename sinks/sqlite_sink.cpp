@@ -50,11 +50,16 @@ class sqlite_db {
       sqlite3_close(db_);
       fail("sqlite: cannot open " + o.path + ": " + why);
     }
-    sqlite3_busy_timeout(db_, static_cast<int>(o.busy_timeout_ms));
-    use_wal(std::chrono::milliseconds(o.busy_timeout_ms));
-    exec("PRAGMA synchronous=" + o.synchronous);
-    exec("PRAGMA cache_size=-65536");
-    exec("PRAGMA temp_store=FILE");
+    try {
+      sqlite3_busy_timeout(db_, static_cast<int>(o.busy_timeout_ms));
+      use_wal(std::chrono::milliseconds(o.busy_timeout_ms));
+      exec("PRAGMA synchronous=" + o.synchronous);
+      exec("PRAGMA cache_size=-65536");
+      exec("PRAGMA temp_store=FILE");
+    } catch (...) {
+      sqlite3_close(db_);  // no destructor runs for a constructor that throws
+      throw;
+    }
   }
   ~sqlite_db() { sqlite3_close(db_); }
   sqlite_db(const sqlite_db&) = delete;
