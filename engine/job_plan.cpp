@@ -24,17 +24,10 @@ std::optional<cursor> matching_cursor(const state_store& state, const job_config
   throw config_error(config_errc::bad_value, {at + ": " + why});
 }
 
-work_unit window_unit(const job_config& job, window_group& g, time_window w, const pipeline_config& cfg) {
-  work_unit u;
-  u.job = &job;
-  u.group = &g;
-  u.window = w;
-  u.display_name = job.name + " [" + window_label(w) + "]";
-  query_config q = g.query;
+work_unit planned_window(const job_config& job, window_group& g, time_window w, const pipeline_config& cfg) {
   std::string error;
-  q.query = windowed_query(g.query.query, g.by, w, error);
+  work_unit u = window_unit(job, g, w, error);
   if (!error.empty()) refuse(cfg, g.query, "query " + g.query.name + ": " + error);
-  u.queries.push_back(std::move(q));
   ++g.pending;
   return u;
 }
@@ -77,7 +70,8 @@ run_plan plan_run(const pipeline_config& cfg, state_store* state, data_center_zo
         g.load = load_kind::full;
         std::string error;
         if (auto step = parse_iso_duration(q.partition->min_step, error)) g.min_step = *step;
-        for (const time_window& w : plan_partition(*q.partition, now)) plan.units.push_back(window_unit(job, g, w, cfg));
+        for (const time_window& w : plan_partition(*q.partition, now))
+          plan.units.push_back(planned_window(job, g, w, cfg));
         if (g.pending == 0) refuse(cfg, q, "query " + q.name + ": the partition has no window");
       } else if (q.incremental) {
         const std::optional<cursor> c = matching_cursor(*state, job, q);
@@ -110,7 +104,7 @@ run_plan plan_run(const pipeline_config& cfg, state_store* state, data_center_zo
         next.fingerprint = fingerprint_of(q);
         next.position = w->to;
         g.next_cursor = next;
-        plan.units.push_back(window_unit(job, g, *w, cfg));
+        plan.units.push_back(planned_window(job, g, *w, cfg));
       } else {
         plain.queries.push_back(q);
       }

@@ -120,11 +120,13 @@ bool timed_out(const std::string& message) {
   throw located_error(aqua_errc::interrupted, what + ": interrupted");
 }
 
-// An error from below the pipeline, located like the pipeline's own.
-located_error locate(const result_pipeline& pipe, const std::system_error& e) {
+// An error from below the pipeline, located at `where` ("job J, query Q[, file F]")
+// unless it already says where it happened.
+located_error locate(const std::string& where, const std::system_error& e) {
   if (auto* l = dynamic_cast<const located_error*>(&e)) return *l;
-  return located_error(e.code(), pipe.location() + ": " + e.what());
+  return located_error(e.code(), where + ": " + e.what());
 }
+located_error locate(const result_pipeline& pipe, const std::system_error& e) { return locate(pipe.location(), e); }
 
 enum class batch_outcome { delivered, failed, file_gone, file_too_large };
 
@@ -203,6 +205,15 @@ struct batch_turns {
   }
 };
 
+// Runs pipeline work on a sink thread and adds the rows and decoded bytes it
+// produced to the progress counters.
+asio::awaitable<void> pipeline_work(run_context& ctx, result_pipeline& pipe, std::function<void()> work) {
+  const std::uint64_t rows = pipe.rows(), decoded = pipe.bytes_decoded();
+  co_await on_sink_thread(ctx, std::move(work));
+  ctx.counters.rows += pipe.rows() - rows;
+  ctx.counters.bytes_decoded += pipe.bytes_decoded() - decoded;
+}
+
 // Streams one file into `pipe` as it arrives (its turn has come).
 asio::awaitable<void> stream_file(run_context& ctx, aqua_client& client, result_pipeline& pipe,
                                   const std::string& file_id, const batch_turns& turns) {
@@ -213,10 +224,7 @@ asio::awaitable<void> stream_file(run_context& ctx, aqua_client& client, result_
       if (ctx.interrupted) throw_interrupted(pipe.location());
       if (turns.stop) throw std::system_error(aqua_errc::interrupted, pipe.location() + ": another file of the batch failed");
       ctx.counters.bytes_downloaded += piece.size();
-      const std::uint64_t rows = pipe.rows(), decoded = pipe.bytes_decoded();
-      co_await on_sink_thread(ctx, [&] { pipe.put(piece); });
-      ctx.counters.rows += pipe.rows() - rows;
-      ctx.counters.bytes_decoded += pipe.bytes_decoded() - decoded;
+      co_await pipeline_work(ctx, pipe, [&] { pipe.put(piece); });
     });
   } catch (const std::system_error& e) {
     failure = locate(pipe, e);
@@ -237,10 +245,8 @@ asio::awaitable<std::unique_ptr<spool_file>> prefetch_file(run_context& ctx, aqu
       ctx.counters.bytes_downloaded += piece.size();
       co_await on_sink_thread(ctx, [&] { spool->append(piece); });
     });
-  } catch (const located_error& e) {
-    failure = e;
   } catch (const std::system_error& e) {
-    failure = located_error(e.code(), where + ": " + e.what());
+    failure = locate(where, e);
   }
   if (failure) throw *failure;
   co_return spool;
@@ -254,10 +260,8 @@ asio::awaitable<void> feed_spool(run_context& ctx, result_pipeline& pipe, const 
   for (std::uint64_t offset = 0;;) {
     if (ctx.interrupted) throw_interrupted(pipe.location());
     std::size_t n = 0;
-    const std::uint64_t rows = pipe.rows(), decoded = pipe.bytes_decoded();
-    co_await on_sink_thread(ctx, [&] { n = spool.feed(offset, 4u << 20, buf, [&](std::string_view b) { pipe.put(b); }); });
-    ctx.counters.rows += pipe.rows() - rows;
-    ctx.counters.bytes_decoded += pipe.bytes_decoded() - decoded;
+    co_await pipeline_work(ctx, pipe,
+                           [&] { n = spool.feed(offset, 4u << 20, buf, [&](std::string_view b) { pipe.put(b); }); });
     if (n == 0) break;
     offset += n;
   }
@@ -285,9 +289,7 @@ asio::awaitable<void> load_file(run_context& ctx, aqua_client& client, result_pi
       if (turns.stop) co_return;
       co_await feed_spool(ctx, pipe, files[k], *spool);
     }
-    const std::uint64_t rows = pipe.rows();
-    co_await on_sink_thread(ctx, [&] { pipe.end_file(); });
-    ctx.counters.rows += pipe.rows() - rows;
+    co_await pipeline_work(ctx, pipe, [&] { pipe.end_file(); });
     turns.advance();
   } catch (...) {
     if (!turns.stop) turns.first_error = std::current_exception();
@@ -472,10 +474,8 @@ asio::awaitable<batch_outcome> feed_window(run_context& ctx, aqua_client& client
   std::optional<located_error> failure;
   try {
     spools = co_await spool_files(ctx, client, where, batch.files);
-  } catch (const located_error& e) {
-    failure = e;
   } catch (const std::system_error& e) {
-    failure = located_error(e.code(), where + ": " + e.what());
+    failure = locate(where, e);
   }
   if (failure) {
     q.status = failure->code() == aqua_errc::interrupted ? "cancelled" : "failed";
@@ -504,9 +504,7 @@ asio::awaitable<batch_outcome> feed_window(run_context& ctx, aqua_client& client
     for (std::size_t k = 0; k < batch.files.size(); ++k) {
       co_await feed_spool(ctx, pipe, batch.files[k], *spools[k]);
       spools[k].reset();
-      const std::uint64_t rows = pipe.rows();
-      co_await on_sink_thread(ctx, [&] { pipe.end_file(); });
-      ctx.counters.rows += pipe.rows() - rows;
+      co_await pipeline_work(ctx, pipe, [&] { pipe.end_file(); });
     }
     if (pipe.rows() - rows0 != batch.record_count)
       throw located_error(aqua_errc::record_count_mismatch,
@@ -589,19 +587,19 @@ asio::awaitable<void> deliver_batch(run_context& ctx, aqua_client& client, const
   else outcome = co_await run_batch(ctx, client, unit, remote, batch, q);
 }
 
-work_unit half_of(const work_unit& unit, time_window w, std::string& error) {
-  work_unit half;
-  half.job = unit.job;
-  half.group = unit.group;
-  half.window = w;
-  half.display_name = unit.job->name + " [" + window_label(w) + "]";
-  query_config q = unit.group->query;
-  q.query = windowed_query(unit.group->query.query, unit.group->by, w, error);
-  half.queries.push_back(std::move(q));
-  return half;
-}
-
 }  // namespace
+
+work_unit window_unit(const job_config& job, window_group& g, time_window w, std::string& error) {
+  work_unit u;
+  u.job = &job;
+  u.group = &g;
+  u.window = w;
+  u.display_name = job.name + " [" + window_label(w) + "]";
+  query_config q = g.query;
+  q.query = windowed_query(g.query.query, g.by, w, error);
+  u.queries.push_back(std::move(q));
+  return u;
+}
 
 std::chrono::milliseconds poll_delay(const poll_config& poll, unsigned attempt, double unit) {
   const double exp = static_cast<double>(poll.initial_ms) * std::pow(poll.multiplier, static_cast<double>(attempt));
@@ -701,7 +699,8 @@ bool split_in_two(run_context& ctx, const work_unit& unit, const std::function<v
   if (!unit.group || !unit.window || !can_split(*unit.window, unit.group->min_step)) return false;
   std::string error;
   const auto [a, b] = split_window(*unit.window);
-  work_unit first = half_of(unit, a, error), second = half_of(unit, b, error);
+  work_unit first = window_unit(*unit.job, *unit.group, a, error);
+  work_unit second = window_unit(*unit.job, *unit.group, b, error);
   if (!error.empty()) return false;
   if (ctx.log) ctx.log("job " + unit.display_name + ": " + why + ": splitting the window in two");
   unit.group->pending += 1;  // two halves replace this window

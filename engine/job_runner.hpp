@@ -105,6 +105,10 @@ struct window_group {
   ~window_group();
 };
 
+// The unit of one window of `g`: the query restricted to `w` (an error from
+// windowed_query goes to `error`). The caller counts it in g.pending.
+work_unit window_unit(const job_config& job, window_group& g, time_window w, std::string& error);
+
 // Runs one unit to its end; a window may add units (its halves, a rerun)
 // through `spawn`.
 asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit,
