@@ -715,6 +715,28 @@ TEST_CASE("a stateful session of two jobs: they run one after the other, both la
   check_sqlite_equals(db, "second__Contacts", probe.export_rows(contact_zoql));
 }
 
+TEST_CASE("the tenant's job limit reached through others (90028): refused submits wait and go again, every job lands") {
+  emulator::options opts = tenant(112, 100, 150ms);
+  opts.max_active_jobs = 1;  // the service takes one job at a time; the engine would send three
+  emulator::server srv(opts);
+  srv.start();
+  test::emulator_probe probe(srv.base_url());
+  temp_dir dir;
+  const std::vector<std::string> jobs = {"l1", "l2", "l3"};
+  std::string toml = source_toml(srv.base_url());
+  for (const auto& j : jobs) toml += one_query_job(j, "Accounts", account_zoql);
+  toml += test::toml_sink("csv", (dir.path() / "out").string());
+
+  const run_report report = run_config(parse_pipeline(toml, "limit.toml"), (dir.path() / "state").string());
+  CHECK_MESSAGE(report.exit_code() == 0, report.to_table());
+  const test::emulator_stats stats = probe.stats();
+  CHECK(stats.job_count("completed") == jobs.size());
+  // 90028 is an HTTP 200 without a job: more submits than jobs means some were refused and sent again.
+  CHECK(stats.request_count("/v1/batch-query/", "200") > jobs.size());
+  const test::rows expected = expected_accounts(opts);
+  for (const auto& j : jobs) CHECK(csv_file(dir.path() / "out" / j / "Accounts.csv") == expected);
+}
+
 TEST_CASE("kind = batch_results through the engine: each char type lands as <query>__type_<id>.csv with the batch's rows") {
   const emulator::options opts = tenant(112, 40, 200ms);
   emulator::server srv(opts);
