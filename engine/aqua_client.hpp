@@ -41,9 +41,19 @@ struct aqua_session {
 aqua_session make_aqua_session(asio::any_io_executor ex, const source_config& src, const std::string& config_path,
                                std::function<void(std::string_view)> log = {});
 
+// The headers [source.headers] adds to every AQuA call (Zuora-Track-Id,
+// Zuora-Entity-Ids, Zuora-Org-Ids); empty ones are left out.
+std::vector<transport::header> common_headers(const headers_config& h);
+
 class aqua_client {
  public:
   explicit aqua_client(aqua_session session) : s_(std::move(session)) {}
+
+  // The requests of the job calls below, before the session's headers and
+  // credentials are added: what --dry-run shows is what is sent.
+  static transport::http_request submit_request(std::string body, std::string idempotency_key);
+  static std::string job_target(const std::string& job_id);  // /v1/batch-query/jobs/{id}
+  static std::string last_completed_target(const std::string& partner, const std::string& project);
 
   // POST /v1/batch-query/. A validation error (HTTP 200, status "error")
   // throws aqua_errc::submit_rejected with the errorCode and message.
