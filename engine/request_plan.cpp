@@ -140,9 +140,11 @@ class planner {
     if (u.window)
       r.note = "one window of a " + std::string(u.group && u.group->next_cursor ? "incremental" : "partitioned") +
                " query";
+    else if (u.job->stateful() && u.session_may_be_new)
+      r.note = "stateful session without cursors: incrementalTime is the floor (2000-01-01 UTC, in the data "
+               "centre's zone)";
     else if (u.job->stateful())
-      r.note = u.incremental_time ? "stateful session; incrementalTime from the cursors in the state directory"
-                                  : "stateful session";
+      r.note = "stateful session: incrementalTime is the oldest committed cursor of its queries";
     add(std::move(r));
   }
 
@@ -208,7 +210,8 @@ std::vector<planned_request> plan_requests(const pipeline_config& cfg, const eng
 
   planner p(cfg);
   if (cfg.source.base_url.empty())
-    p.note("(all jobs)", "no [source] base_url: `aquaduct run` serves this pipeline from an embedded emulator");
+    p.note("(all jobs)", "no [source] base_url: `aquaduct run` serves this pipeline from an embedded emulator "
+                         "(without [source.auth], with its OAuth client \"aquaduct\")");
   if (!cfg.source.proxy.empty() && cfg.source.proxy != "none")
     p.note("(all jobs)", "every request goes through the proxy " + cfg.source.proxy);
   if (scratch) p.note("(all jobs)", "the state directory " + opts.state_dir + " does not exist yet: no cursors");

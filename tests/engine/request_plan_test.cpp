@@ -87,11 +87,12 @@ TEST_CASE("every planned submit is accepted by the emulator's parser with every 
   const pipeline_config cfg = pipeline(oauth);
   const std::vector<planned_request> plan = plan_requests(cfg, opts);
   const auto posts = submits(plan);
-  // billing's plain query, two windows of Invoice, and the stateful session.
+  // Two windows of Invoice, then billing's plain query, then the stateful session.
   REQUIRE(posts.size() == 4);
 
-  const emulator::job_request plain = parsed(posts[0]->body);
+  const emulator::job_request plain = parsed(posts[2]->body);
   CHECK(plain.name == "billing");
+  CHECK(posts[2]->job == "billing");
   CHECK(plain.source_data == "WAREHOUSE");
   CHECK(plain.encrypted == "none");
   CHECK(plain.notify_url == "https://etl.example.com/cb?job=${JOBID}&status=${STATUS}");
@@ -101,16 +102,17 @@ TEST_CASE("every planned submit is accepted by the emulator's parser with every 
 
   // The windows: the partitioned query restricted to each, in order.
   std::vector<std::string> windows;
-  for (std::size_t i = 1; i <= 2; ++i) {
+  for (std::size_t i = 0; i < 2; ++i) {
     const emulator::job_request w = parsed(posts[i]->body);
     REQUIRE(w.queries.size() == 1);
     CHECK(w.queries[0].name == "Invoice");
     CHECK(w.queries[0].query.find("UpdatedDate >= '") != std::string::npos);
+    CHECK(w.source_data == "WAREHOUSE");
     windows.push_back(w.queries[0].query);
     CHECK(posts[i]->job.find("billing [") == 0);
   }
-  CHECK(windows[0].find("2026-01-01T00:00:00") != std::string::npos);
-  CHECK(windows[1].find("2026-03-01T00:00:00") != std::string::npos);
+  CHECK(windows[0].find(">= '2026-01-01T00:00:00") != std::string::npos);
+  CHECK(windows[1].find("< '2026-03-01T00:00:00") != std::string::npos);
 
   // The stateful session without a cursor: the service is asked first.
   const emulator::job_request sync = parsed(posts[3]->body);
