@@ -4,6 +4,7 @@
 #include <aquaduct/engine.hpp>
 
 #include "emulator/job_request.hpp"
+#include "engine/job_runner.hpp"
 #include "engine/state_store.hpp"
 #include "engine/windows.hpp"
 #include "support/temp_dir.hpp"
@@ -196,4 +197,21 @@ TEST_CASE("api_key and basic credentials are redacted wherever they would show")
     CHECK(text.find("[REDACTED]") != std::string::npos);
     CHECK(text.find("POST https://rest.apisandbox.zuora.com/oauth/token") == std::string::npos);  // no token call
   }
+}
+
+TEST_CASE("the emulator answers an unknown currency code with 90021") {
+  job_config job;
+  job.name = "fx";
+  query_config q;
+  q.name = "Account";
+  q.query = "select Id from Account";
+  q.convert_to_currencies = "EUR,euro";  // the config refuses this; the service must too
+  job.queries.push_back(q);
+  const std::string body = engine_detail::submit_body(job);
+  simdjson::dom::parser parser;
+  emulator::job_request j;
+  const auto error = emulator::parse_job_request(body, parser, emulator::tenant_zone::pacific, j);
+  REQUIRE(error);
+  CHECK(error->code == "90021");
+  CHECK(error->message.find("'euro'") != std::string::npos);
 }
