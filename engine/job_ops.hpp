@@ -5,7 +5,9 @@
 // The answer is the service's JSON text exactly as it sent it.
 #include <aquaduct/config.hpp>
 
+#include <functional>
 #include <string>
+#include <string_view>
 
 namespace aquaduct::engine_detail {
 
@@ -30,6 +32,8 @@ struct job_op_result {
 };
 
 // Runs `op` against cfg.source; never throws for remote or config trouble.
-job_op_result run_job_op(const pipeline_config& cfg, const job_op& op);
+// `log` gets the client's warnings (retries), one redacted line each.
+job_op_result run_job_op(const pipeline_config& cfg, const job_op& op,
+                         std::function<void(std::string_view)> log = {});
 
 }  // namespace aquaduct::engine_detail

@@ -217,6 +217,8 @@ std::vector<planned_request> plan_requests(const pipeline_config& cfg, const eng
   if (scratch) p.note("(all jobs)", "the state directory " + opts.state_dir + " does not exist yet: no cursors");
   p.token();
   const std::string notify = listener_notify_url(cfg.source.callout);
+  if (!notify.empty() && cfg.source.callout.public_url.empty() && cfg.source.callout.listen.ends_with(":0"))
+    p.note("(all jobs)", "[source.callout] listen ends in :0: the notifyUrl's port is chosen when the run starts");
   for (const auto& u : plan.units) {
     if (u.session_may_be_new) p.ask_session(u);
     p.submit(u, notify);

@@ -124,6 +124,14 @@ OPS_SECRET=wrong-$secret "$bin" jobs get "$cursor_job" --config "$work/fast.toml
 check "refused api key exits 3" test $? -eq 3
 check "auth refusal is explained" grep -q "authentication refused" "$work/auth2.err"
 
+# nobody listening: the service failed, exit 1, after the configured attempts
+{ sed '/^base_url/d; /^\[source\]$/a base_url = "http://127.0.0.1:1"' "$work/fast.toml"; printf '[source.retry]\nmax_attempts = 2\n'; } \
+  >"$work/unreachable.toml"
+"$bin" jobs get "$job" --config "$work/unreachable.toml" >/dev/null 2>"$work/unreachable.err"
+check "an unreachable service exits 1" test $? -eq 1
+check "... saying why, after the retries" grep -q "Connection refused (gave up after 2 attempts)" "$work/unreachable.err"
+check "... with the retry warned about" grep -q "^warning: retrying GET" "$work/unreachable.err"
+
 # usage errors: exit 2, nothing contacted
 sed '/^base_url/d' "$work/fast.toml" >"$work/nowhere.toml"
 "$bin" jobs get "$job" --config "$work/nowhere.toml" >/dev/null 2>"$work/nowhere.err"

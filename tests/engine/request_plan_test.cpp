@@ -190,10 +190,13 @@ TEST_CASE("api_key and basic credentials are redacted wherever they would show")
     pipeline_config cfg = pipeline(auth);
     // A secret pasted where it does not belong is cut out too.
     cfg.jobs[0].queries[0].query = "select Id from Account where Name = '" + secret + "'";
-    cfg.source.proxy = "http://ops:" + secret + "@proxy.example:3128";
+    // A proxy's password is no configured credential: redact() finds it in the URL.
+    cfg.source.proxy = "http://ops:proxy-pw-77@proxy.example:3128";
     const auto plan = plan_requests(cfg, opts);
     const std::string text = to_text(plan);
     CHECK(text.find(secret) == std::string::npos);
+    CHECK(text.find("proxy-pw-77") == std::string::npos);
+    CHECK(text.find("through the proxy http://[REDACTED]@proxy.example:3128") != std::string::npos);
     CHECK(text.find("[REDACTED]") != std::string::npos);
     CHECK(text.find("POST https://rest.apisandbox.zuora.com/oauth/token") == std::string::npos);  // no token call
   }
@@ -214,4 +217,19 @@ TEST_CASE("the emulator answers an unknown currency code with 90021") {
   REQUIRE(error);
   CHECK(error->code == "90021");
   CHECK(error->message.find("'euro'") != std::string::npos);
+}
+
+TEST_CASE("a job's notify_url replaces the callout listener's; the others get the listener's") {
+  test::temp_dir state;
+  engine_options opts;
+  opts.state_dir = state.path().string();
+  pipeline_config cfg = pipeline(oauth);
+  cfg.source.callout.listen = "127.0.0.1:0";
+  cfg.source.callout.public_url = "https://etl.example.com/aquaduct/callout";
+  const auto plan = plan_requests(cfg, opts);
+  const auto posts = submits(plan);
+  REQUIRE(posts.size() == 4);
+  CHECK(parsed(posts[2]->body).notify_url == cfg.jobs[0].notify_url);  // billing sets its own
+  CHECK(parsed(posts[3]->body).notify_url ==
+        "https://etl.example.com/aquaduct/callout?job=${JOBID}&status=${STATUS}");  // sync: the listener's
 }
