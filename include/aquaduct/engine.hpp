@@ -127,7 +127,7 @@ struct planned_request {
   std::string method;  // "POST", "GET"...; empty: a note without a request (nothing to do)
   std::string url;     // absolute; http://<embedded emulator> when the pipeline has no base_url
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;    // exactly as sent (JSON for a job, a form for the token)
+  std::string body;    // as sent (JSON for a job, a form for the token), secrets cut out
   std::string note;    // when it is sent, and what the run asks the service before deciding
 };
 
