@@ -94,7 +94,7 @@ std::uint64_t deliver_tables(const std::vector<sink*>& sinks, const std::string&
 class batch_job {
  public:
   batch_job(const run_context& ctx, const job_config& job, sink_delivery deliver)
-      : ctx_(ctx), job_(job), deliver_(std::move(deliver)), client_(ctx.aqua) {}
+      : ctx_(ctx), job_(job), deliver_(std::move(deliver)), client_(ctx.aqua, job.name) {}
 
   asio::awaitable<job_report> run() {
     job_report report;

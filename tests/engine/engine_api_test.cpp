@@ -210,7 +210,7 @@ pipeline_config partitioned_accounts(const std::string& base_url, const std::str
 run_report run_config(pipeline_config cfg, const std::string& state_dir = "") {
   engine_options o;
   o.state_dir = state_dir;
-  o.log = [](std::string_view) {};
+  o.log = [](const log_record&) {};
   engine eng{std::move(cfg), o};
   return eng.run();
 }
@@ -480,7 +480,7 @@ TEST_CASE("adaptive splitting: a window whose file is over max-object-size (403)
   const partition_spec part = whole_span_partition(opts);
   REQUIRE(planned_windows(part) == 1);
   engine_options eo;
-  eo.log = [](std::string_view) {};
+  eo.log = [](const log_record&) {};
   engine eng{parse_pipeline(source_toml(srv.base_url()) +
                                 one_query_job("big", "Accounts", account_zoql, part.toml(), "format = \"csv\"\n") +
                                 sqlite_sink(db) + test::toml_sink("csv", (dir.path() / "out").string()),
