@@ -50,7 +50,7 @@ progress_counters run_counters::read() const {
   return p;
 }
 
-job_meter run_context::meter(std::string_view job) {
+job_meter run_context::meter(std::string_view job) const {
   auto it = job_counters.find(job);
   return job_meter(counters, it == job_counters.end() ? other_jobs : *it->second);
 }

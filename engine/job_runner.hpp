@@ -83,12 +83,12 @@ struct run_context {
   std::map<std::string, std::unique_ptr<async_limiter>> sessions;  // "partner/project" -> its turn
   std::map<std::string, asio::steady_timer*> pollers;              // job id -> its poll timer (a callout wakes it)
   bool interrupted = false;
-  run_counters counters;
+  mutable run_counters counters;  // counters are observations: a const context still moves them
   // One per configured job, made before the run starts (the map never
   // changes after that, so any thread may look a job up).
   std::map<std::string, std::unique_ptr<run_counters>, std::less<>> job_counters;
-  run_counters other_jobs;  // units of a job not in the map (tests that build a context by hand)
-  job_meter meter(std::string_view job);
+  mutable run_counters other_jobs;  // units of a job not in the map (tests that build a context by hand)
+  job_meter meter(std::string_view job) const;
 
   async_limiter& session(const job_config& job);
   // Wakes the poller of `job_id` now (a callout arrived).

@@ -62,20 +62,23 @@ path = "$work/out"
 TOML
 export ETL_PASSWORD="$secret"
 
+# Once a job is active on the service the run is well under way.
+active() { curl -s "$url/_emulator/stats" | grep -Eq '"active_stateless":[1-9]'; }
+
 # --- the live display in a 120x40 terminal
 tmux -S "$sock" new-session -d -x 120 -y 40 -e "ETL_PASSWORD=$secret" "bash --norc"
 pane() { tmux -S "$sock" capture-pane -p -t 0; }
 tmux -S "$sock" send-keys -t 0 "cd '$work' && '$bin' run p.toml --state-dir st1; echo \"exit=\$?\" >exit1" Enter
-# A whole frame: header, both jobs and the totals line.
+# A whole frame (tmux may catch one half drawn): the header, a line per job
+# with its state and AQuA jobs done of planned, and the totals line.
 shows_running() {
   pane >"$work/running.txt"
-  grep -q '^JOB ' "$work/running.txt" && grep -q '^billing ' "$work/running.txt" &&
-    grep -q '^payments ' "$work/running.txt" && grep -q '^total .* on the service' "$work/running.txt"
+  grep -Eq '^JOB +STATE +AQUA JOBS +ROWS +MB +MB/s' "$work/running.txt" &&
+    grep -Eq '^billing +(queued|running|downloading|done) +[0-9]/1 +[0-9,]+ +[0-9.]+ +([0-9.]+|-)$' "$work/running.txt" &&
+    grep -Eq '^payments +(queued|running|downloading|done) +[0-9]/1 +[0-9,]+ +[0-9.]+ +([0-9.]+|-)$' "$work/running.txt" &&
+    grep -Eq '^total +running +[0-9]/2 +[0-9,]+ +[0-9.]+ +([0-9.]+|-) +[0-9]+ on the service, [0-9]+ downloading, 0:[0-9]{2}$' "$work/running.txt"
 }
-check "live display appears on a terminal" wait_for 60 shows_running
-check "display has a header" grep -Eq '^JOB +STATE +AQUA JOBS +ROWS +MB +MB/s' "$work/running.txt"
-check "display has a line for billing" grep -Eq '^billing +(queued|running|downloading|done) +[0-9]+/1 ' "$work/running.txt"
-check "display has a line for payments" grep -Eq '^payments +(queued|running|downloading|done) +[0-9]+/1 ' "$work/running.txt"
+check "live display on a terminal: header, a line per job, totals" wait_for 60 shows_running
 check "display lines fit the terminal" test "$(awk '{ if (length($0) > 120) n++ } END { print n + 0 }' "$work/running.txt")" -eq 0
 check "no info log lines under the live display" bash -c "! grep -q ' info ' '$work/running.txt'"
 check "run in the terminal ends" wait_for 120 test -s "$work/exit1"
@@ -85,10 +88,22 @@ check "display erased before the report" bash -c "! grep -q 'AQUA JOBS' '$work/f
 check "report table shown in the terminal" grep -Eq '^billing +Account +300 ' "$work/final.txt"
 check "the password never shows in the terminal" bash -c "! grep -q '$secret' '$work/final.txt' '$work/running.txt'"
 
+# --- Ctrl-C under the live display: the notice, exit 130, the display gone, no final file
+tmux -S "$sock" send-keys -t 0 "clear; '$bin' run p.toml --state-dir st6 2>&1; echo \"exit=\$?\" >exit6" Enter
+rm -rf "$work/out"
+check "live display before Ctrl-C" wait_for 60 shows_running
+check "a job is on the service before Ctrl-C" wait_for 60 active
+tmux -S "$sock" send-keys -t 0 C-c
+check "interrupted run ends" wait_for 120 test -s "$work/exit6"
+pane >"$work/interrupted.txt"
+check "Ctrl-C exits 130" grep -qx 'exit=130' "$work/exit6"
+check "Ctrl-C notice shown" grep -q 'interrupted: cancelling the jobs in flight on the server' "$work/interrupted.txt"
+check "Ctrl-C: the report says cancelled" grep -Eq '^(billing|payments) .* cancelled$' "$work/interrupted.txt"
+check "Ctrl-C: display erased" bash -c "! grep -q 'AQUA JOBS' '$work/interrupted.txt'"
+check "Ctrl-C: no final file written" test -z "$(find "$work/out" -name '*.csv' 2>/dev/null)"
+
 # --- --progress never, in the same terminal: no display at any moment
 tmux -S "$sock" send-keys -t 0 "clear; '$bin' run p.toml --state-dir st2 --progress never; echo \"exit=\$?\" >exit2" Enter
-# Once a job is active on the service the run is well under way.
-active() { curl -s "$url/_emulator/stats" | grep -Eq '"active_stateless":[1-9]'; }
 check "second run reaches the service" wait_for 60 active
 pane >"$work/never.txt"
 check "run ends" wait_for 120 test -s "$work/exit2"
