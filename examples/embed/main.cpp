@@ -1,7 +1,7 @@
 // An embedder's program: runs a pipeline with the aquaduct library and counts
 // the rows each query delivers through a callback sink (examples/embed/README.md).
 //
-//   embed PIPELINE.toml [--base-url URL] [--emulator]
+//   embed PIPELINE.toml [--base-url URL] [--emulator] [--state-dir DIR]
 //
 // The sinks of the pipeline file run as they would under `aquaduct run`; the
 // callback sink added here runs beside them. Exit code: the run report's
@@ -11,6 +11,8 @@
 #include <aquaduct/engine.hpp>
 
 #include <cstdint>
+#include <filesystem>
+#include <iomanip>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -23,10 +25,12 @@ namespace {
 constexpr int exit_usage = 2;
 
 int usage() {
-  std::cerr << "usage: embed PIPELINE.toml [--base-url URL] [--emulator]\n"
-               "  --base-url URL  the AQuA endpoint, instead of the file's [source] base_url\n"
-               "                  (e.g. the address `aquaduct emulate` prints)\n"
-               "  --emulator      serve the run from an AQuA emulator inside this process\n";
+  std::cerr << "usage: embed PIPELINE.toml [--base-url URL] [--emulator] [--state-dir DIR]\n"
+               "  --base-url URL   the AQuA endpoint, instead of the file's [source] base_url\n"
+               "                   (e.g. the address `aquaduct emulate` prints)\n"
+               "  --emulator       serve the run from an AQuA emulator inside this process\n"
+               "  --state-dir DIR  where cursors live (default: .aquaduct/state beside the pipeline,\n"
+               "                   as for `aquaduct run`)\n";
   return exit_usage;
 }
 
@@ -62,10 +66,13 @@ int main(int argc, char** argv) {
   std::string path;
   std::string base_url;
   bool in_process_emulator = false;
+  std::string state_dir;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--base-url" && i + 1 < argc) {
       base_url = argv[++i];
+    } else if (arg == "--state-dir" && i + 1 < argc) {
+      state_dir = argv[++i];
     } else if (arg == "--emulator") {
       in_process_emulator = true;
     } else if (path.empty() && !arg.starts_with("-")) {
@@ -106,10 +113,17 @@ int main(int argc, char** argv) {
     return exit_usage;
   }
 
+  // Stateful and incremental queries keep their cursors here; without a
+  // state_dir the engine refuses them.
+  aquaduct::engine_options opts;
+  opts.state_dir = !state_dir.empty()
+                       ? state_dir
+                       : (std::filesystem::path(path).parent_path() / ".aquaduct" / "state").string();
+
   row_counter counter;
   aquaduct::run_report report;
   try {
-    aquaduct::engine eng{std::move(cfg)};
+    aquaduct::engine eng{std::move(cfg), std::move(opts)};
     eng.add_sink(aquaduct::make_callback_sink(counter.handlers()));
     report = eng.run();
   } catch (const aquaduct::config_error& e) {  // a sink of the file that cannot be built
@@ -125,7 +139,7 @@ int main(int argc, char** argv) {
     std::cout << query << ": " << rows << " rows\n";
     total += rows;
   }
-  std::cout << "status " << report.status << ": " << counter.committed().size() << " queries, " << total
+  std::cout << std::fixed << std::setprecision(2) << "status " << report.status << ": " << counter.committed().size() << " queries, " << total
             << " rows in " << report.wall_s << " s\n";
   for (const auto& job : report.jobs)
     if (job.error) std::cerr << "job " << job.name << ": " << *job.error << '\n';
