@@ -154,7 +154,8 @@ if [ "$mode" = find_package ]; then
   echo "install size: $(du -sh "$prefix" | cut -f1); aquaduct binary $(du -h "$prefix/bin/aquaduct" | cut -f1)," \
     "$(ldd "$prefix/bin/aquaduct" | wc -l) shared libraries"
 
-  timed configure_find configure "$work/embed-build" -DCMAKE_PREFIX_PATH="$prefix" >"$work/configure.log" 2>&1
+  timed configure_find configure "$work/embed-build" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_CXX_FLAGS="-Wall -Wextra -Wpedantic -Werror" >"$work/configure.log" 2>&1
   check "examples/embed configures with find_package" test $? -eq 0 || { cat "$work/configure.log"; finish; }
   check "find_package found the installed tree" grep -qx "aquaduct_DIR:PATH=$prefix/lib/cmake/aquaduct" \
     "$work/embed-build/CMakeCache.txt"
@@ -203,7 +204,7 @@ CPP
   check "pkg-config knows aquaduct" pkg-config --exists aquaduct
   echo "pkg-config --cflags --libs aquaduct: $(pkg-config --cflags --libs aquaduct)"
   # shellcheck disable=SC2046
-  timed build_pkg_config "$cxx" -std=c++20 -O1 "$work/count.cpp" -o "$work/count" $(pkg-config --cflags --libs aquaduct) \
+  timed build_pkg_config "$cxx" -std=c++20 -O1 -Wall -Wextra -Werror "$work/count.cpp" -o "$work/count" $(pkg-config --cflags --libs aquaduct) \
     2>"$work/pkg.log"
   check "a program builds with pkg-config --cflags --libs aquaduct" test $? -eq 0 || cat "$work/pkg.log"
   check "the pkg-config program counts the emulator's accounts" test "$("$work/count" "$url")" = "$scale"
