@@ -61,6 +61,10 @@ case "$cmd" in
       id "$user" >/dev/null 2>&1 || user=postgres
       id "$user" >/dev/null 2>&1 && chown "$user:" "$dir"
     fi
+    if ! as_pg test -w "$dir" -a -x "$dir"; then
+      echo "dev-postgres: the server's user cannot write '$dir': every parent directory must be searchable (chmod o+x), e.g. not inside a 0700 mktemp -d" >&2
+      exit 1
+    fi
     if [ ! -f "$dir/data/PG_VERSION" ]; then
       echo "dev-postgres: initdb $dir/data" >&2
       as_pg "$bindir/initdb" -D "$dir/data" -U aquaduct -A trust -E UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1 ||
