@@ -28,6 +28,8 @@ packages=(
   tzdata
   # the CLI's progress display is tested in a real terminal
   tmux
+  # examples/singer/target_csv.py, and the examples test's CSV/YAML checks (tests/examples)
+  python3 python3-yaml
 )
 
 missing=()
