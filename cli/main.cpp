@@ -6,6 +6,8 @@
 #include <aquaduct/error.hpp>
 
 #include "cli/run_console.hpp"
+#include "cli/dry_run_command.hpp"
+#include "cli/jobs_command.hpp"
 #include "emulator/emulator.hpp"
 #include "sinks/registry.hpp"
 
@@ -302,6 +304,9 @@ int main(int argc, char** argv) {
   emulate->add_flag("--incremental-time-moves-window", emu.incremental_time_moves_window,
                     "A stateful run with incrementalTime moves the session's window start");
 
+  aquaduct::cli::jobs_command jobs{app};
+  aquaduct::cli::dry_run_option dry_run{*run};
+
   auto* help = app.add_subcommand("help", "Show help for a command");
   std::string help_topic;
   help->add_option("COMMAND", help_topic, "The command");
@@ -313,7 +318,9 @@ int main(int argc, char** argv) {
   }
 
   if (*run) return cmd_run(pipeline, report_path, state_dir, output);
+  if (*run && dry_run.chosen()) return dry_run.run(pipeline, state_dir);
   if (*validate) return cmd_validate(validate_path, validate_connect);
+  if (jobs.chosen()) return jobs.run();
   if (*emulate) {
     emu.latency = std::chrono::milliseconds(latency_ms);
     emu.token_lifetime = std::chrono::seconds(token_lifetime_s);

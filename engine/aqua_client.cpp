@@ -78,10 +78,16 @@ aqua_session make_aqua_session(asio::any_io_executor ex, const source_config& sr
   r.max_delay = std::chrono::milliseconds(src.retry.max_ms);
   r.budget = std::chrono::seconds(src.retry.budget_s);
   s.retry = transport::retry_policy(r);
-  if (!src.headers.track_id.empty()) s.headers.push_back({"Zuora-Track-Id", src.headers.track_id});
-  if (!src.headers.entity_ids.empty()) s.headers.push_back({"Zuora-Entity-Ids", src.headers.entity_ids});
-  if (!src.headers.org_ids.empty()) s.headers.push_back({"Zuora-Org-Ids", src.headers.org_ids});
+  s.headers = common_headers(src.headers);
   return s;
+}
+
+std::vector<transport::header> common_headers(const headers_config& h) {
+  std::vector<transport::header> out;
+  if (!h.track_id.empty()) out.push_back({"Zuora-Track-Id", h.track_id});
+  if (!h.entity_ids.empty()) out.push_back({"Zuora-Entity-Ids", h.entity_ids});
+  if (!h.org_ids.empty()) out.push_back({"Zuora-Org-Ids", h.org_ids});
+  return out;
 }
 
 void aqua_client::refuse(const transport::http_request& req, const transport::http_response& resp) {
@@ -183,34 +189,44 @@ asio::awaitable<decode::aqua_job> aqua_client::job_call(transport::http_request 
   co_return job;
 }
 
-asio::awaitable<decode::aqua_job> aqua_client::submit(std::string body, std::string idempotency_key) {
+transport::http_request aqua_client::submit_request(std::string body, std::string idempotency_key) {
   transport::http_request req;
   req.method = "POST";
   req.target = "/v1/batch-query/";
   req.headers.push_back({"Content-Type", "application/json"});
   req.headers.push_back({"Idempotency-Key", std::move(idempotency_key)});
   req.body = std::move(body);
-  co_return co_await job_call(std::move(req));
+  return req;
+}
+
+std::string aqua_client::job_target(const std::string& job_id) { return "/v1/batch-query/jobs/" + job_id; }
+
+std::string aqua_client::last_completed_target(const std::string& partner, const std::string& project) {
+  return "/v1/batch-query/jobs/partner/" + transport::form_url_encode(partner) + "/project/" +
+         transport::form_url_encode(project);
+}
+
+asio::awaitable<decode::aqua_job> aqua_client::submit(std::string body, std::string idempotency_key) {
+  co_return co_await job_call(submit_request(std::move(body), std::move(idempotency_key)));
 }
 
 asio::awaitable<decode::aqua_job> aqua_client::get_job(std::string job_id) {
   transport::http_request req;
-  req.target = "/v1/batch-query/jobs/" + job_id;
+  req.target = job_target(job_id);
   co_return co_await job_call(std::move(req));
 }
 
 asio::awaitable<decode::aqua_job> aqua_client::cancel_job(std::string job_id) {
   transport::http_request req;
   req.method = "DELETE";
-  req.target = "/v1/batch-query/jobs/" + job_id;
+  req.target = job_target(job_id);
   co_return co_await job_call(std::move(req));
 }
 
 asio::awaitable<std::optional<decode::aqua_job>> aqua_client::last_completed(std::string partner,
                                                                                std::string project) {
   transport::http_request req;
-  req.target = "/v1/batch-query/jobs/partner/" + transport::form_url_encode(partner) + "/project/" +
-               transport::form_url_encode(project);
+  req.target = last_completed_target(partner, project);
   req.headers.push_back({"Accept", "application/json"});
   const std::string target = req.method + " " + req.target;
   attempt_hooks hooks;

@@ -43,10 +43,20 @@ struct aqua_session {
 aqua_session make_aqua_session(asio::any_io_executor ex, const source_config& src, const std::string& config_path,
                                run_log log = {});
 
+// The headers [source.headers] adds to every AQuA call (Zuora-Track-Id,
+// Zuora-Entity-Ids, Zuora-Org-Ids); empty ones are left out.
+std::vector<transport::header> common_headers(const headers_config& h);
+
 class aqua_client {
  public:
   // `job` names the config's job in the client's log records (retries).
   explicit aqua_client(aqua_session session, std::string job = {}) : s_(std::move(session)), job_(std::move(job)) {}
+
+  // The requests of the job calls below, before the session's headers and
+  // credentials are added: what --dry-run shows is what is sent.
+  static transport::http_request submit_request(std::string body, std::string idempotency_key);
+  static std::string job_target(const std::string& job_id);  // /v1/batch-query/jobs/{id}
+  static std::string last_completed_target(const std::string& partner, const std::string& project);
 
   // POST /v1/batch-query/. A validation error (HTTP 200, status "error")
   // throws aqua_errc::submit_rejected with the errorCode and message.

@@ -657,20 +657,25 @@ std::chrono::milliseconds poll_delay(const poll_config& poll, unsigned attempt, 
 
 std::string submit_body(const job_config& job, const std::vector<query_config>& queries, const submit_extras& extras) {
   std::string b = "{\"format\":" + json_quote(job.format) + ",\"version\":" + json_quote(job.version) +
-                  ",\"name\":" + json_quote(job.name) + ",\"encrypted\":\"none\"" +
+                  ",\"name\":" + json_quote(job.name) + ",\"encrypted\":" + json_quote(job.encrypted) +
                   ",\"useQueryLabels\":" + (job.use_query_labels ? "true" : "false") +
                   ",\"dateTimeUtc\":" + (job.date_time_utc ? "true" : "false");
   if (!job.null_replacement.empty()) b += ",\"nullReplacement\":" + json_quote(job.null_replacement);
   if (job.stateful()) b += ",\"partner\":" + json_quote(job.partner) + ",\"project\":" + json_quote(job.project);
   if (job.offset_s) b += ",\"offset\":" + std::to_string(job.offset_s);
   if (extras.incremental_time) b += ",\"incrementalTime\":" + json_quote(*extras.incremental_time);
-  if (!extras.notify_url.empty()) b += ",\"notifyUrl\":" + json_quote(extras.notify_url);
+  if (!job.source_data.empty()) b += ",\"sourceData\":" + json_quote(job.source_data);
+  if (job.use_last_completed_job_queries) b += ",\"useLastCompletedJobQueries\":true";
+  // A job's own notify_url replaces the callout listener's (polling still finds the end).
+  const std::string& notify = job.notify_url.empty() ? extras.notify_url : job.notify_url;
+  if (!notify.empty()) b += ",\"notifyUrl\":" + json_quote(notify);
   b += ",\"queries\":[";
   for (std::size_t i = 0; i < queries.size(); ++i) {
     const auto& q = queries[i];
     if (i) b += ',';
     b += "{\"name\":" + json_quote(q.name) + ",\"query\":" + json_quote(q.query) + ",\"type\":" + json_quote(q.type);
     if (!q.api_version.empty()) b += ",\"apiVersion\":" + json_quote(q.api_version);
+    if (!q.convert_to_currencies.empty()) b += ",\"convertToCurrencies\":" + json_quote(q.convert_to_currencies);
     if (q.deleted)
       b += ",\"deleted\":{\"column\":" + json_quote(q.deleted->column) + ",\"format\":" +
            json_quote(q.deleted->format) + (q.deleted->force_export ? ",\"forceExport\":true" : "") + "}";

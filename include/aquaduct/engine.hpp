@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace asio {
@@ -151,5 +152,32 @@ class engine {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+// --- Dry run (`aquaduct run --dry-run`) -------------------------------------
+
+// One request a run would send, SECRETS REDACTED (client_secret, tokens,
+// Authorization, apiSecretAccessKey, passwords in URLs, and every configured
+// secret wherever it appears).
+struct planned_request {
+  std::string job;     // the job it belongs to, with its window for a windowed query
+  std::string method;  // "POST", "GET"...; empty: a note without a request (nothing to do)
+  std::string url;     // absolute; http://<embedded emulator> when the pipeline has no base_url
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;    // exactly as sent (JSON for a job, a form for the token)
+  std::string note;    // when it is sent, and what the run asks the service before deciding
+};
+
+// Every request a run of `cfg` would start with now: the token request, and
+// per planned job (each window of a partitioned or incremental query, each
+// stateful session with the incrementalTime of the cursors in
+// opts.state_dir) its submit, built by the code a run submits with. Reads the
+// state directory without locking or creating it, contacts nothing, builds
+// no sink. Throws config_error as a run would (a windowed query that cannot
+// be rewritten, a cursor job without a state directory).
+std::vector<planned_request> plan_requests(const pipeline_config& cfg, const engine_options& opts);
+
+// The plan as text for a terminal: one block per request (a comment line,
+// METHOD URL, headers, a blank line, the body on one line).
+std::string to_text(const std::vector<planned_request>& plan);
 
 }  // namespace aquaduct
