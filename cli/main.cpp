@@ -317,8 +317,8 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? exit_ok : exit_usage;
   }
 
-  if (*run) return cmd_run(pipeline, report_path, state_dir, output);
   if (*run && dry_run.chosen()) return dry_run.run(pipeline, state_dir);
+  if (*run) return cmd_run(pipeline, report_path, state_dir, output);
   if (*validate) return cmd_validate(validate_path, validate_connect);
   if (jobs.chosen()) return jobs.run();
   if (*emulate) {
