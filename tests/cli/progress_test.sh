@@ -102,6 +102,23 @@ check "Ctrl-C: the report says cancelled" grep -Eq '^(billing|payments) .* cance
 check "Ctrl-C: display erased" bash -c "! grep -q 'AQUA JOBS' '$work/interrupted.txt'"
 check "Ctrl-C: no final file written" test -z "$(find "$work/out" -name '*.csv' 2>/dev/null)"
 
+# --- a second Ctrl-C quits at once, while the first one's cancel still waits on the
+# service (its DELETE stalls for 10 minutes: without the second, the run would wait)
+curl -s -X POST "$url/_emulator/faults" -d '{"rules":[{"method":"DELETE","path":"/v1/batch-query/jobs/*","fault":"stall_ms","ms":600000}]}' >/dev/null
+rm -rf "$work/out"
+tmux -S "$sock" send-keys -t 0 "clear; '$bin' run p.toml --state-dir st7 2>&1; echo \"exit=\$?\" >exit7" Enter
+check "live display before two Ctrl-C" wait_for 60 shows_running
+check "a job is on the service before two Ctrl-C" wait_for 60 active
+tmux -S "$sock" send-keys -t 0 C-c
+notice() { pane | grep -q 'interrupted: cancelling the jobs in flight on the server'; }
+check "first Ctrl-C: the notice" wait_for 60 notice
+check "first Ctrl-C: still cancelling (the DELETE stalls)" test ! -s "$work/exit7"
+tmux -S "$sock" send-keys -t 0 C-c
+check "second Ctrl-C: the run is gone within 20 s" wait_for 20 test -s "$work/exit7"
+check "second Ctrl-C exits 130" grep -qx 'exit=130' "$work/exit7"
+check "second Ctrl-C: no final file written" test -z "$(find "$work/out" -name '[^.]*.csv' 2>/dev/null)"
+curl -s -X DELETE "$url/_emulator/faults" >/dev/null
+
 # --- --progress never, in the same terminal: no display at any moment
 tmux -S "$sock" send-keys -t 0 "clear; '$bin' run p.toml --state-dir st2 --progress never; echo \"exit=\$?\" >exit2" Enter
 check "second run reaches the service" wait_for 60 active
