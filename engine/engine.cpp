@@ -32,15 +32,6 @@ using engine_detail::work_unit;
 
 namespace {
 
-std::string utc_now_iso() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::uint64_t peak_rss_bytes() {
   std::FILE* f = std::fopen("/proc/self/status", "r");
   if (!f) return 0;
@@ -271,7 +262,7 @@ void engine::async_run(asio::io_context& io, std::function<void(run_report)> don
   const pipeline_config& cfg = impl_->cfg;
   auto rs = std::make_shared<run_state>();
   rs->io = &io;
-  rs->report.started_at = utc_now_iso();
+  rs->report.started_at = engine_detail::iso_utc(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
   // When the run ends (on the io_context's thread) the engine lets go of it:
   // cancel() has nothing left to post to, progress() keeps the last counters.
   rs->done = [this, raw = rs.get(), user_done = std::move(done)](run_report r) {

@@ -1,9 +1,10 @@
 #include "engine/run_log.hpp"
 
 #include "engine/json_writer.hpp"
+#include "engine/windows.hpp"
 #include "transport/redact.hpp"
 
-#include <ctime>
+#include <chrono>
 #include <iostream>
 
 namespace aquaduct {
@@ -20,12 +21,7 @@ std::string_view to_string(log_level level) noexcept {
 namespace {
 
 std::string utc_timestamp() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return engine_detail::iso_utc(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
 }
 
 // The record's fields that are set, in a fixed order.
