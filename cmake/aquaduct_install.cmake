@@ -67,7 +67,7 @@ install(FILES ${PROJECT_BINARY_DIR}/aquaduct-config.cmake ${PROJECT_BINARY_DIR}/
 # requirements of every consumer: Requires, not Requires.private (which
 # `pkg-config --libs` without --static leaves out). The prefix is found from the
 # file's own place, so `cmake --install --prefix DIR` needs no reconfigure.
-file(RELATIVE_PATH AQUADUCT_PC_TO_PREFIX /root/${CMAKE_INSTALL_LIBDIR}/pkgconfig /root)  # "../.."
+file(RELATIVE_PATH AQUADUCT_PC_TO_PREFIX /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)  # "../.."
 string(REGEX REPLACE "/$" "" AQUADUCT_PC_TO_PREFIX "${AQUADUCT_PC_TO_PREFIX}")
 set(AQUADUCT_PC_LINK_OPTIONS "")
 if(AQUADUCT_SANITIZE)

@@ -127,7 +127,7 @@ start_emulator() {
   coproc EMU { exec "$bin" emulate --port 0 --latency-ms 50 --scale "$scale"; }
   EMU_PID=$EMU_PID
   read -t 60 -r line <&"${EMU[0]}"
-  check "emulate prints its address first" bash -c "[[ '$line' =~ ^listening\ on\ http://[0-9.]+:[0-9]+$ ]]"
+  must "emulate prints its address first" bash -c "[[ '$line' =~ ^listening\ on\ http://[0-9.]+:[0-9]+$ ]]"
   url=${line#listening on }
 }
 
