@@ -5,6 +5,7 @@
 #include <aquaduct/engine.hpp>
 #include <aquaduct/error.hpp>
 
+#include "cli/run_console.hpp"
 #include "cli/dry_run_command.hpp"
 #include "cli/jobs_command.hpp"
 #include "emulator/emulator.hpp"
@@ -23,6 +24,7 @@
 #include <thread>
 
 #include <pthread.h>
+#include <unistd.h>
 
 namespace {
 
@@ -62,14 +64,14 @@ void block_signals(sigset_t& set) {
 // second one exits at once.
 class interrupt_watch {
  public:
-  interrupt_watch(const sigset_t& set, aquaduct::engine& eng)
-      : thread_([this, set, &eng] {
+  interrupt_watch(const sigset_t& set, aquaduct::engine& eng, aquaduct::cli::run_console& console)
+      : thread_([this, set, &eng, &console] {
           int received = 0;
           const timespec tick{0, 200 * 1000 * 1000};
           while (!done_) {
             if (sigtimedwait(&set, nullptr, &tick) < 0) continue;
             if (++received == 1) {
-              std::cerr << "\ninterrupted: cancelling the jobs in flight on the server (again to quit at once)\n";
+              console.note("interrupted: cancelling the jobs in flight on the server (again to quit at once)");
               eng.cancel();
             } else {
               std::_Exit(130);
@@ -86,7 +88,21 @@ class interrupt_watch {
   std::thread thread_;
 };
 
-int cmd_run(const std::string& path, const std::string& report_path, std::string state_dir) {
+// How `run` talks on stderr.
+struct run_output {
+  std::string progress = "auto";  // auto | always | never
+  std::string log_format = "text";
+  std::string log_level;  // empty: warning under the live display (it shows the progress), else info
+};
+
+aquaduct::log_level level_named(const std::string& name, aquaduct::cli::progress_style style) {
+  if (name == "error") return aquaduct::log_level::error;
+  if (name == "warning") return aquaduct::log_level::warning;
+  if (name.empty() && style == aquaduct::cli::progress_style::live) return aquaduct::log_level::warning;
+  return aquaduct::log_level::info;
+}
+
+int cmd_run(const std::string& path, const std::string& report_path, std::string state_dir, const run_output& output) {
   sigset_t signals;
   block_signals(signals);  // before any thread starts, so that every thread inherits the mask
   std::vector<std::string> problems;
@@ -111,12 +127,23 @@ int cmd_run(const std::string& path, const std::string& report_path, std::string
 
   // Cursors live beside the pipeline unless --state-dir says otherwise (interfaces.md §5).
   if (state_dir.empty()) state_dir = (std::filesystem::path(path).parent_path() / ".aquaduct" / "state").string();
+  const auto style = aquaduct::cli::choose_progress(output.progress, STDERR_FILENO);
+  aquaduct::cli::run_console console(style,
+                                     output.log_format == "json" ? aquaduct::cli::log_format::json
+                                                                 : aquaduct::cli::log_format::text,
+                                     level_named(output.log_level, style));
   aquaduct::engine_options opts;
   opts.state_dir = state_dir;
+  opts.log = [&console](const aquaduct::log_record& r) { console.log(r); };
   aquaduct::run_report report;
   try {
     aquaduct::engine eng{std::move(*cfg), std::move(opts)};
-    interrupt_watch watch(signals, eng);
+    interrupt_watch watch(signals, eng, console);
+    console.start(eng);
+    struct stop_display {  // before the report or an error is printed, and before eng goes
+      aquaduct::cli::run_console& c;
+      ~stop_display() { c.stop(); }
+    } stop{console};
     report = eng.run();
   } catch (const aquaduct::config_error& e) {
     return print_problems(e.problems());
@@ -180,13 +207,17 @@ int cmd_emulate(aquaduct::emulator::options opts) {
 int main(int argc, char** argv) {
   CLI::App app{"aquaduct: bulk extraction from Zuora's AQuA API into files and databases.", "aquaduct"};
   app.footer(
-      "Examples:\n"
-      "  aquaduct run examples/demo.toml            no base_url: an embedded emulator serves the run\n"
-      "  aquaduct validate pipeline.toml            every config problem as FILE:LINE:COL\n"
-      "  aquaduct validate --connect pipeline.toml  ... and every sink's health check\n"
-      "  aquaduct run pipeline.toml --report r.json exit 0 ok, 1 failed, 2 config, 3 auth, 130 interrupted\n"
-      "  aquaduct emulate --port 8080 --scale 10000 a local AQuA service for your own tests\n"
-      "Docs: README.md, docs/config.md, docs/emulator.md");
+      "Start here:\n"
+      "  aquaduct run examples/demo.toml                  the demo: no base_url, so an embedded emulator serves it;\n"
+      "                                                   files land in ./out, the run report on stderr\n"
+      "  aquaduct validate pipeline.toml                  check a pipeline: every problem as FILE:LINE:COL (exit 2)\n"
+      "  aquaduct run pipeline.toml --dry-run             the AQuA requests a run would send, secrets redacted\n"
+      "  aquaduct run pipeline.toml --report r.json       run it: live progress on a terminal, JSON report in r.json\n"
+      "  aquaduct emulate --port 8080                     a local AQuA service for trying pipelines and for your tests\n"
+      "  aquaduct jobs get JOB_ID --config pipeline.toml  one job's JSON from the pipeline's tenant\n"
+      "  aquaduct help run                                every option of a command\n"
+      "Exit codes: 0 ok, 1 a job or batch failed, 2 usage or config error, 3 authentication refused, 130 interrupted.\n"
+      "Docs: README.md (quickstart), docs/config.md (every key), docs/emulator.md, examples/");
   app.set_version_flag("--version", "aquaduct " AQUADUCT_VERSION);
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show the help of every command");
@@ -197,14 +228,45 @@ int main(int argc, char** argv) {
                                         "Exit codes: 0 all committed, 1 a job or batch failed, 2 usage or config "
                                         "error, 3 authentication refused, 130 interrupted (jobs cancelled on the server).");
   run->add_option("PIPELINE", pipeline, "The pipeline file (TOML)")->required()->check(CLI::ExistingFile);
+  run->footer(
+      "Examples:\n"
+      "  aquaduct run pipeline.toml                      in a terminal: a live line per job, warnings above it\n"
+      "  aquaduct run pipeline.toml --log-format json --report /var/log/etl/report.json\n"
+      "                                                  under cron, Airflow or Kubernetes: JSON log lines on stderr\n"
+      "  aquaduct run pipeline.toml --state-dir /var/lib/aquaduct\n"
+      "                                                  cursors of stateful and incremental queries kept there\n"
+      "Ctrl-C or SIGTERM cancels the jobs in flight on the server and commits nothing half-done (exit 130);\n"
+      "a second Ctrl-C quits at once. A rerun resumes from the last committed cursor.");
   run->add_option("--report", report_path, "Also write the run report as JSON to this file");
   std::string state_dir;
   run->add_option("--state-dir", state_dir,
                   "Where cursors are kept (default: .aquaduct/state beside the pipeline file)");
+  run_output output;
+  run->add_option("--progress", output.progress,
+                  "Live progress on stderr: one line per job (state, AQuA jobs done, rows, MB, MB/s) and totals.\n"
+                  "auto: only when stderr is a terminal; always: also off a terminal (a totals line every 5 s); never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
+  run->add_option("--log-format", output.log_format,
+                  "Log lines on stderr as text (`TIME LEVEL job=… query=…: message`) or JSON lines "
+                  "(ts, level, msg, job, job_id, query, batch, file, attempt)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  run->add_option("--log-level", output.log_level,
+                  "Least severe log lines shown: info (jobs submitted and finished, queries committed), warning "
+                  "(retries, restarts, splits), error. Default: warning while the live progress display shows, "
+                  "else info")
+      ->check(CLI::IsMember({"info", "warning", "error"}));
 
   std::string validate_path;
   auto* validate = app.add_subcommand("validate", "Check a pipeline file; prints every problem as FILE:LINE:COL");
   validate->add_option("PIPELINE", validate_path, "The pipeline file (TOML)")->required()->check(CLI::ExistingFile);
+  validate->footer(
+      "Examples:\n"
+      "  aquaduct validate pipeline.toml            every problem of the file in one go, then \"N problems found\"\n"
+      "  aquaduct validate --connect pipeline.toml  also reach each sink (directory writable, database up)\n"
+      "Exit codes: 0 valid; 2 config problems (FILE:LINE:COL each); 1 valid but a sink's health check failed.\n"
+      "Every key: docs/config.md");
   bool validate_connect = false;
   validate->add_flag("--connect", validate_connect,
                      "Also run every sink's health check (connect, check write access; writes no rows)");
@@ -213,6 +275,13 @@ int main(int argc, char** argv) {
   std::uint64_t latency_ms = static_cast<std::uint64_t>(emu.latency.count());
   auto* emulate = app.add_subcommand("emulate", "Run the local AQuA emulator in the foreground.\n"
                                                 "Its first stdout line is `listening on http://HOST:PORT`.");
+  emulate->footer(
+      "Examples:\n"
+      "  aquaduct emulate --port 8080 --scale 10000   a tenant of 10,000 accounts on http://127.0.0.1:8080\n"
+      "  aquaduct emulate --port 0 --latency-ms 2000  any free port (read the first line), jobs taking 2 s\n"
+      "  aquaduct emulate --faults '{\"rules\":[{\"path\":\"/v1/file/*\",\"fault\":\"reset_after_bytes\",\"bytes\":65536,\"times\":1}]}'\n"
+      "Credentials: OAuth client aquaduct / aquaduct, API key aquaduct / aquaduct, Basic aquaduct:aquaduct\n"
+      "(--credentials FILE for others). Stops on Ctrl-C or SIGTERM. Endpoints and faults: docs/emulator.md");
   emulate->add_option("--bind", emu.bind, "Address to listen on")->capture_default_str();
   emulate->add_option("--port", emu.port, "Port (0 = any free port)")->capture_default_str();
   emulate->add_option("--seed", emu.seed, "Seed of the generated tenant")->capture_default_str();
@@ -275,7 +344,7 @@ int main(int argc, char** argv) {
   }
 
   if (*run && dry_run.chosen()) return dry_run.run(pipeline, state_dir);
-  if (*run) return cmd_run(pipeline, report_path, state_dir);
+  if (*run) return cmd_run(pipeline, report_path, state_dir, output);
   if (*validate) return cmd_validate(validate_path, validate_connect);
   if (jobs.chosen()) return jobs.run();
   if (*emulate) {

@@ -44,7 +44,7 @@ std::uint64_t number(std::string_view s, bool& ok) {
 }  // namespace
 
 aqua_session make_aqua_session(asio::any_io_executor ex, const source_config& src, const std::string& config_path,
-                               std::function<void(std::string_view)> log) {
+                               run_log log) {
   std::error_code ec;
   transport::origin where = transport::parse_base_url(src.base_url, ec);
   if (ec)
@@ -63,8 +63,9 @@ aqua_session make_aqua_session(asio::any_io_executor ex, const source_config& sr
   o.tls = {src.tls.ca_file, src.tls.insecure_skip_verify};
   o.gzip_request_min_bytes = src.gzip_request_bodies ? 1024 : 0;
   if (!src.headers.user_agent.empty()) o.user_agent = src.headers.user_agent;
-  o.log = std::move(log);
+  o.log = log.text_warnings();
   aqua_session s;
+  s.log = std::move(log);
   try {
     s.http = std::make_shared<transport::http_client>(std::move(ex), std::move(where), std::move(o));
   } catch (const std::system_error& e) {
@@ -110,8 +111,19 @@ asio::awaitable<bool> aqua_client::back_off(const transport::http_request& req, 
   const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started);
   const transport::retry_decision d = s_.retry.next(attempt, elapsed, retry_after, transport::jitter_unit());
   if (!d.retry) co_return false;
-  s_.http->warn("retrying " + req.method + " " + req.target + " in " + std::to_string(d.delay.count()) +
-                " ms (attempt " + std::to_string(attempt + 1) + "): " + why);
+  log_record r{.message = "retrying " + req.method + " " + req.target + " in " + std::to_string(d.delay.count()) +
+                          " ms: " + why,
+               .job = job_,
+               .attempt = attempt + 1};
+  // The job or file the request is about, from its target.
+  const std::string_view target = req.target;
+  for (const auto& [prefix, field] : {std::pair{std::string_view("/v1/file/"), &log_record::file},
+                                      std::pair{std::string_view("/v1/batch-query/jobs/"), &log_record::job_id}}) {
+    if (target.substr(0, prefix.size()) != prefix) continue;
+    const std::string_view rest = target.substr(prefix.size());
+    r.*field = std::string(rest.substr(0, rest.find_first_of("/?")));
+  }
+  s_.log.warning(std::move(r));
   asio::steady_timer t(co_await asio::this_coro::executor, d.delay);
   co_await t.async_wait(asio::use_awaitable);
   co_return true;

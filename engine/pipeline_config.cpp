@@ -481,7 +481,9 @@ class loader {
     read(t, "name", job.name);
     require(t, "name", "[[jobs]]");
     if (job.name.size() > 32)
-      problem(t.get("name")->source(), config_errc::bad_value, "job name is longer than AQuA's 32 characters");
+      problem(t.get("name")->source(), config_errc::bad_value,
+              "job name \"" + job.name + "\" (" + std::to_string(job.name.size()) +
+                  " characters) is longer than AQuA's 32 characters");
     read(t, "format", job.format);
     one_of(t, "format", job.format, {"csv", "gzip", "zip"});
     if (const toml::node* v = t.get("version")) {
@@ -512,8 +514,12 @@ class loader {
     } else if (t.contains("partner") != t.contains("project") || job.partner.empty() != job.project.empty()) {
       // At the one given (or the empty one when both are).
       const bool blame_partner = t.contains("partner") && (!t.contains("project") || job.partner.empty());
-      problem(at(t, blame_partner ? "partner" : "project"), config_errc::bad_value,
-              "partner and project go together: both set make the job stateful, neither makes it stateless");
+      const std::string blamed = blame_partner ? "partner" : "project";
+      const std::string other = blame_partner ? "project" : "partner";
+      const std::string why = t.contains(other) ? blamed + " is empty" : other + " is missing";
+      problem(at(t, blamed), config_errc::bad_value,
+              "partner and project go together (" + why +
+                  "): set both for a stateful session, or neither for a stateless job");
     } else if (job.stateful() && job.version == "1.0") {
       problem(at(t, "version"), config_errc::bad_value,
               "a stateful job (partner and project) needs version 1.1 or 1.2; AQuA's 1.0 is stateless only");
