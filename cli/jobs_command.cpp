@@ -68,8 +68,7 @@ int jobs_command::run() const {
   op.what = cancel_->parsed() ? engine_detail::job_op::kind::cancel
             : last_->parsed() ? engine_detail::job_op::kind::last_completed
                               : engine_detail::job_op::kind::get;
-  const engine_detail::job_op_result r =
-      engine_detail::run_job_op(cfg, op, [](std::string_view line) { std::cerr << "warning: " << line << '\n'; });
+  const engine_detail::job_op_result r = engine_detail::run_job_op(cfg, op);  // warnings: stderr
   using outcome = engine_detail::job_op_result::outcome;
   switch (r.result) {
     case outcome::ok: std::cout << r.json << '\n'; return std::cout.flush() ? 0 : 1;

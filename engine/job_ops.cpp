@@ -45,7 +45,7 @@ asio::awaitable<std::string> call(aqua_client& client, const job_op& op) {
 
 }  // namespace
 
-job_op_result run_job_op(const pipeline_config& cfg, const job_op& op, std::function<void(std::string_view)> log) {
+job_op_result run_job_op(const pipeline_config& cfg, const job_op& op, std::function<void(const log_record&)> log) {
   if (cfg.source.base_url.empty())
     return failed(outcome::usage, cfg.path + ": [source] has no base_url or environment: there is no service to ask "
                                              "(`aquaduct emulate` prints a base_url for a local one)");
@@ -58,7 +58,7 @@ job_op_result run_job_op(const pipeline_config& cfg, const job_op& op, std::func
   asio::io_context io;
   std::future<std::string> answer;
   try {
-    aqua_session session = make_aqua_session(io.get_executor(), cfg.source, cfg.path, std::move(log));
+    aqua_session session = make_aqua_session(io.get_executor(), cfg.source, cfg.path, run_log(std::move(log)));
     answer = asio::co_spawn(
         io,
         [](aqua_session s, job_op o) -> asio::awaitable<std::string> {

@@ -4,10 +4,10 @@
 // client a run uses (credentials, retries, redaction: engine/aqua_client.hpp).
 // The answer is the service's JSON text exactly as it sent it.
 #include <aquaduct/config.hpp>
+#include <aquaduct/engine.hpp>
 
 #include <functional>
 #include <string>
-#include <string_view>
 
 namespace aquaduct::engine_detail {
 
@@ -32,8 +32,8 @@ struct job_op_result {
 };
 
 // Runs `op` against cfg.source; never throws for remote or config trouble.
-// `log` gets the client's warnings (retries), one redacted line each.
+// `log` gets the client's warnings (retries), redacted; empty: stderr, as a run logs.
 job_op_result run_job_op(const pipeline_config& cfg, const job_op& op,
-                         std::function<void(std::string_view)> log = {});
+                         std::function<void(const log_record&)> log = {});
 
 }  // namespace aquaduct::engine_detail

@@ -130,7 +130,7 @@ check "auth refusal is explained" grep -q "authentication refused" "$work/auth2.
 "$bin" jobs get "$job" --config "$work/unreachable.toml" >/dev/null 2>"$work/unreachable.err"
 check "an unreachable service exits 1" test $? -eq 1
 check "... saying why, after the retries" grep -q "Connection refused (gave up after 2 attempts)" "$work/unreachable.err"
-check "... with the retry warned about" grep -q "^warning: retrying GET" "$work/unreachable.err"
+check "... with the retry warned about" grep -q " warning .*retrying GET" "$work/unreachable.err"
 
 # usage errors: exit 2, nothing contacted
 sed '/^base_url/d' "$work/fast.toml" >"$work/nowhere.toml"
