@@ -138,8 +138,10 @@ class planner {
     job_call_headers(r);
     r.body = req.body;
     if (u.window)
-      r.note = "one window of a " + std::string(u.group && u.group->next_cursor ? "incremental" : "partitioned") +
-               " query";
+      r.note = !u.group || !u.group->next_cursor ? "one window of a partitioned query"
+               : u.group->load == engine_detail::load_kind::full
+                   ? "an incremental query's first window, from its start: no high-water mark yet"
+                   : "an incremental query's window, from its high-water mark in the state directory";
     else if (u.job->stateful() && u.session_may_be_new)
       r.note = "stateful session without cursors: incrementalTime is the floor (2000-01-01 UTC, in the data "
                "centre's zone)";
