@@ -139,7 +139,7 @@ class planner {
     r.body = req.body;
     if (u.window)
       r.note = !u.group || !u.group->next_cursor ? "one window of a partitioned query"
-               : u.group->load == engine_detail::load_kind::full
+               : u.group->load == load_kind::full
                    ? "an incremental query's first window, from its start: no high-water mark yet"
                    : "an incremental query's window, from its high-water mark in the state directory";
     else if (u.job->stateful() && u.session_may_be_new)
