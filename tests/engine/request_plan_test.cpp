@@ -233,3 +233,40 @@ TEST_CASE("a job's notify_url replaces the callout listener's; the others get th
   CHECK(parsed(posts[3]->body).notify_url ==
         "https://etl.example.com/aquaduct/callout?job=${JOBID}&status=${STATUS}");  // sync: the listener's
 }
+
+TEST_CASE("an incremental query's window starts at its committed high-water mark") {
+  test::temp_dir state;
+  engine_options opts;
+  opts.state_dir = state.path().string();
+  const pipeline_config cfg = parse_pipeline(R"([source]
+base_url = "http://127.0.0.1:1"
+[[jobs]]
+name = "inc"
+[[jobs.queries]]
+name = "Account"
+query = "select Id, UpdatedDate from Account"
+incremental = { by = "UpdatedDate", lag_s = 60 }
+[[sinks]]
+type = "null"
+)",
+                                             "p.toml");
+  {
+    const auto plan = plan_requests(cfg, opts);
+    const auto posts = submits(plan);
+    REQUIRE(posts.size() == 1);
+    CHECK(posts[0]->note.find("first window") != std::string::npos);
+    CHECK(parsed(posts[0]->body).queries[0].query.find(">= '2000-01-01T00:00:00") != std::string::npos);
+  }
+  engine_detail::cursor c;
+  c.job = "inc";
+  c.query = "Account";
+  c.mode = "incremental";
+  c.position = engine_detail::parse_iso_utc("2026-05-04T03:02:01Z");
+  c.fingerprint = engine_detail::fingerprint_of(cfg.jobs[0].queries[0]);
+  engine_detail::state_store(state.path()).save(c);
+  const auto plan = plan_requests(cfg, opts);
+  const auto posts = submits(plan);
+  REQUIRE(posts.size() == 1);
+  CHECK(posts[0]->note.find("from its high-water mark") != std::string::npos);
+  CHECK(parsed(posts[0]->body).queries[0].query.find(">= '2026-05-04T03:02:01") != std::string::npos);
+}
