@@ -200,6 +200,9 @@ std::string fingerprint_of(const query_config& q) {
   if (q.partition) by = q.partition->by;
   else if (q.incremental) by = q.incremental->by;
   add_field(canon, "by", by);
+  // The currency columns change the result's shape. Only when set, so that the
+  // cursors of queries without them keep their fingerprints.
+  if (!q.convert_to_currencies.empty()) add_field(canon, "convert_to_currencies", q.convert_to_currencies);
   return sha256_hex(canon);
 }
 

@@ -123,6 +123,11 @@ TEST_CASE("fingerprint: what decides a query's rows changes it; its name and API
   c.deleted->format = "Numeric";
   differs(c, "deleted format");
   c = q;
+  c.convert_to_currencies = "EUR";
+  differs(c, "currency columns added");
+  c.convert_to_currencies = "EUR,GBP";
+  differs(c, "currency columns changed");
+  c = q;
   c.incremental = incremental_config{"UpdatedDate"};
   differs(c, "incremental by");
   c.incremental->by = "CreatedDate";
