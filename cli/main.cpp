@@ -8,7 +8,7 @@
 #include "cli/run_console.hpp"
 #include "cli/dry_run_command.hpp"
 #include "cli/jobs_command.hpp"
-#include "emulator/emulator.hpp"
+#include <aquaduct/emulator.hpp>
 #include "sinks/registry.hpp"
 
 #include <CLI/CLI.hpp>

@@ -25,7 +25,7 @@
 #include <asio/thread_pool.hpp>
 #include <simdjson.h>
 
-#include "emulator/emulator.hpp"
+#include <aquaduct/emulator.hpp>
 #include "emulator/faults.hpp"
 #include "emulator/http_server.hpp"
 #include "emulator/job_request.hpp"

@@ -1,4 +1,4 @@
-#include "emulator/emulator.hpp"
+#include <aquaduct/emulator.hpp>
 
 #include <exception>
 #include <stdexcept>

@@ -3,7 +3,7 @@
 #include <aquaduct/engine.hpp>
 #include <aquaduct/error.hpp>
 
-#include "emulator/emulator.hpp"
+#include <aquaduct/emulator.hpp>
 #include "support/run_sync.hpp"
 #include "transport/http_client.hpp"
 #include "support/csv_table.hpp"

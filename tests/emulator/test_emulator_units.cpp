@@ -4,7 +4,7 @@
 
 #include <doctest/doctest.h>
 
-#include "emulator/emulator.hpp"
+#include <aquaduct/emulator.hpp>
 #include "emulator/faults.hpp"
 #include "emulator/result_writer.hpp"
 #include "emulator/tenant.hpp"

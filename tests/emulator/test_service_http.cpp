@@ -2,7 +2,7 @@
 // limits, body limits, file ids that try to escape, purge (404), the maximum
 // object size (403), describe, zip results, the /v4/batch JSON batches and
 // fault rule matching.
-#include "emulator/emulator.hpp"
+#include <aquaduct/emulator.hpp>
 
 #include <string>
 

@@ -3,7 +3,7 @@
 // query forces a full load of that query; offset and incrementalTime; the
 // last-completed endpoint; session serialisation; job status machines;
 // callouts; tenant job limits.
-#include "emulator/emulator.hpp"
+#include <aquaduct/emulator.hpp>
 
 #include <poll.h>
 

@@ -1,6 +1,6 @@
 // The emulator over TLS (--tls-cert/--tls-key): a throwaway CA and server
 // certificate are made at test time; clients verify the chain and the name.
-#include "emulator/emulator.hpp"
+#include <aquaduct/emulator.hpp>
 
 #include <cstdio>
 #include <stdexcept>

@@ -1,7 +1,7 @@
 // Submit validation (contract §1.3, §1.4, §1.7): every rejected request is
 // HTTP 200 with status "error", an errorCode and no id; a body that is not a
 // JSON object is a 400 with a JSON body.
-#include "emulator/emulator.hpp"
+#include <aquaduct/emulator.hpp>
 
 #include <string>
 

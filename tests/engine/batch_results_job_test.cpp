@@ -2,7 +2,7 @@
 // decode, one sink stream per table; faults, 429s and sink failures.
 #include "engine/batch_results_job.hpp"
 
-#include "emulator/emulator.hpp"
+#include <aquaduct/emulator.hpp>
 #include "engine/batch_results_expected.hpp"
 #include "engine/json_writer.hpp"
 #include "support/run_sync.hpp"

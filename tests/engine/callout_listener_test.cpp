@@ -3,7 +3,7 @@
 #include "engine/callout_listener.hpp"
 
 #include "engine/aqua_client.hpp"
-#include "emulator/emulator.hpp"
+#include <aquaduct/emulator.hpp>
 #include "support/run_sync.hpp"
 
 #include <asio/executor_work_guard.hpp>

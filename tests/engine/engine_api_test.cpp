@@ -7,7 +7,7 @@
 // (emulator::tenant_rows, or the probe's own export and admin endpoints).
 #include <aquaduct/engine.hpp>
 
-#include "emulator/emulator.hpp"
+#include <aquaduct/emulator.hpp>
 #include "engine/batch_results_expected.hpp"
 #include "engine/emulator_probe.hpp"
 #include "support/temp_dir.hpp"

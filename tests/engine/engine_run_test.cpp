@@ -5,7 +5,7 @@
 // and every emulator fault armed during a run.
 #include <aquaduct/engine.hpp>
 
-#include "emulator/emulator.hpp"
+#include <aquaduct/emulator.hpp>
 #include "engine/emulator_probe.hpp"
 #include "support/temp_dir.hpp"
 

@@ -9,7 +9,7 @@
 // (emulator_probe.hpp).
 #include <aquaduct/engine.hpp>
 
-#include "emulator/emulator.hpp"
+#include <aquaduct/emulator.hpp>
 #include "engine/emulator_probe.hpp"
 #include "support/temp_dir.hpp"
 

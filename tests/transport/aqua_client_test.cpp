@@ -3,7 +3,7 @@
 // (no Range support, Range ignored, secrets echoed back).
 #include "engine/aqua_client.hpp"
 
-#include "emulator/emulator.hpp"
+#include <aquaduct/emulator.hpp>
 #include "support/failure_of.hpp"
 #include "support/run_sync.hpp"
 #include "support/scripted_server.hpp"

@@ -2,7 +2,7 @@
 
 #include "client_fixtures.hpp"
 
-#include "emulator/emulator.hpp"
+#include <aquaduct/emulator.hpp>
 #include "support/failure_of.hpp"
 #include "support/loopback_listener.hpp"
 #include "support/run_sync.hpp"
