@@ -5,6 +5,9 @@
 #include <aquaduct/engine.hpp>
 #include <aquaduct/error.hpp>
 
+#include "cli/run_console.hpp"
+#include "cli/dry_run_command.hpp"
+#include "cli/jobs_command.hpp"
 #include "emulator/emulator.hpp"
 #include "sinks/registry.hpp"
 
@@ -21,6 +24,7 @@
 #include <thread>
 
 #include <pthread.h>
+#include <unistd.h>
 
 namespace {
 
@@ -60,14 +64,14 @@ void block_signals(sigset_t& set) {
 // second one exits at once.
 class interrupt_watch {
  public:
-  interrupt_watch(const sigset_t& set, aquaduct::engine& eng)
-      : thread_([this, set, &eng] {
+  interrupt_watch(const sigset_t& set, aquaduct::engine& eng, aquaduct::cli::run_console& console)
+      : thread_([this, set, &eng, &console] {
           int received = 0;
           const timespec tick{0, 200 * 1000 * 1000};
           while (!done_) {
             if (sigtimedwait(&set, nullptr, &tick) < 0) continue;
             if (++received == 1) {
-              std::cerr << "\ninterrupted: cancelling the jobs in flight on the server (again to quit at once)\n";
+              console.note("interrupted: cancelling the jobs in flight on the server (again to quit at once)");
               eng.cancel();
             } else {
               std::_Exit(130);
@@ -84,7 +88,21 @@ class interrupt_watch {
   std::thread thread_;
 };
 
-int cmd_run(const std::string& path, const std::string& report_path, std::string state_dir) {
+// How `run` talks on stderr.
+struct run_output {
+  std::string progress = "auto";  // auto | always | never
+  std::string log_format = "text";
+  std::string log_level;  // empty: warning under the live display (it shows the progress), else info
+};
+
+aquaduct::log_level level_named(const std::string& name, aquaduct::cli::progress_style style) {
+  if (name == "error") return aquaduct::log_level::error;
+  if (name == "warning") return aquaduct::log_level::warning;
+  if (name.empty() && style == aquaduct::cli::progress_style::live) return aquaduct::log_level::warning;
+  return aquaduct::log_level::info;
+}
+
+int cmd_run(const std::string& path, const std::string& report_path, std::string state_dir, const run_output& output) {
   sigset_t signals;
   block_signals(signals);  // before any thread starts, so that every thread inherits the mask
   std::vector<std::string> problems;
@@ -109,12 +127,23 @@ int cmd_run(const std::string& path, const std::string& report_path, std::string
 
   // Cursors live beside the pipeline unless --state-dir says otherwise (interfaces.md §5).
   if (state_dir.empty()) state_dir = (std::filesystem::path(path).parent_path() / ".aquaduct" / "state").string();
+  const auto style = aquaduct::cli::choose_progress(output.progress, STDERR_FILENO);
+  aquaduct::cli::run_console console(style,
+                                     output.log_format == "json" ? aquaduct::cli::log_format::json
+                                                                 : aquaduct::cli::log_format::text,
+                                     level_named(output.log_level, style));
   aquaduct::engine_options opts;
   opts.state_dir = state_dir;
+  opts.log = [&console](const aquaduct::log_record& r) { console.log(r); };
   aquaduct::run_report report;
   try {
     aquaduct::engine eng{std::move(*cfg), std::move(opts)};
-    interrupt_watch watch(signals, eng);
+    interrupt_watch watch(signals, eng, console);
+    console.start(eng);
+    struct stop_display {  // before the report or an error is printed, and before eng goes
+      aquaduct::cli::run_console& c;
+      ~stop_display() { c.stop(); }
+    } stop{console};
     report = eng.run();
   } catch (const aquaduct::config_error& e) {
     return print_problems(e.problems());
@@ -199,6 +228,22 @@ int main(int argc, char** argv) {
   std::string state_dir;
   run->add_option("--state-dir", state_dir,
                   "Where cursors are kept (default: .aquaduct/state beside the pipeline file)");
+  run_output output;
+  run->add_option("--progress", output.progress,
+                  "Live progress on stderr: one line per job (state, AQuA jobs done, rows, MB, MB/s) and totals.\n"
+                  "auto: only when stderr is a terminal; always: also off a terminal (a totals line every 5 s); never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
+  run->add_option("--log-format", output.log_format,
+                  "Log lines on stderr as text (`TIME LEVEL job=… query=…: message`) or JSON lines "
+                  "(ts, level, msg, job, job_id, query, batch, file, attempt)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  run->add_option("--log-level", output.log_level,
+                  "Least severe log lines shown: info (jobs submitted and finished, queries committed), warning "
+                  "(retries, restarts, splits), error. Default: warning while the live progress display shows, "
+                  "else info")
+      ->check(CLI::IsMember({"info", "warning", "error"}));
 
   std::string validate_path;
   auto* validate = app.add_subcommand("validate", "Check a pipeline file; prints every problem as FILE:LINE:COL");
@@ -259,6 +304,9 @@ int main(int argc, char** argv) {
   emulate->add_flag("--incremental-time-moves-window", emu.incremental_time_moves_window,
                     "A stateful run with incrementalTime moves the session's window start");
 
+  aquaduct::cli::jobs_command jobs{app};
+  aquaduct::cli::dry_run_option dry_run{*run};
+
   auto* help = app.add_subcommand("help", "Show help for a command");
   std::string help_topic;
   help->add_option("COMMAND", help_topic, "The command");
@@ -269,8 +317,10 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? exit_ok : exit_usage;
   }
 
-  if (*run) return cmd_run(pipeline, report_path, state_dir);
+  if (*run) return cmd_run(pipeline, report_path, state_dir, output);
+  if (*run && dry_run.chosen()) return dry_run.run(pipeline, state_dir);
   if (*validate) return cmd_validate(validate_path, validate_connect);
+  if (jobs.chosen()) return jobs.run();
   if (*emulate) {
     emu.latency = std::chrono::milliseconds(latency_ms);
     emu.token_lifetime = std::chrono::seconds(token_lifetime_s);

@@ -13,7 +13,8 @@ pkg_check_modules(ISAL REQUIRED IMPORTED_TARGET libisal)
 # Standalone Asio is header-only.
 find_path(ASIO_INCLUDE_DIR asio.hpp REQUIRED)
 add_library(aquaduct_asio INTERFACE)
-target_include_directories(aquaduct_asio SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
+# Build-tree only: the public headers need no asio (engine.hpp declares asio::io_context).
+target_include_directories(aquaduct_asio SYSTEM INTERFACE $<BUILD_INTERFACE:${ASIO_INCLUDE_DIR}>)
 target_compile_definitions(aquaduct_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
 target_link_libraries(aquaduct_asio INTERFACE Threads::Threads)
 
@@ -22,7 +23,8 @@ find_path(LLHTTP_INCLUDE_DIR llhttp.h PATHS /usr/share/include/llhttp REQUIRED N
 find_path(LLHTTP_SOURCE_DIR llhttp.c PATHS /usr/share/llhttp REQUIRED NO_DEFAULT_PATH)
 add_library(aquaduct_llhttp STATIC
   ${LLHTTP_SOURCE_DIR}/api.c ${LLHTTP_SOURCE_DIR}/http.c ${LLHTTP_SOURCE_DIR}/llhttp.c)
-target_include_directories(aquaduct_llhttp SYSTEM PUBLIC ${LLHTTP_INCLUDE_DIR})
+# Build-tree only: installed, this is libaquaduct_llhttp.a and consumers need no llhttp.h.
+target_include_directories(aquaduct_llhttp SYSTEM PUBLIC $<BUILD_INTERFACE:${LLHTTP_INCLUDE_DIR}>)
 set_target_properties(aquaduct_llhttp PROPERTIES C_STANDARD 99)
 target_compile_options(aquaduct_llhttp PRIVATE -w)
 

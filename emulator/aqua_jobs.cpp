@@ -371,6 +371,7 @@ std::string aqua_service::job_json(const job& j) const {
     w.member("status", b.status).member("localizedStatus", b.status);
     w.member("full", b.full).member("recordCount", b.record_count).member("message", b.message);
     if (!b.q.deleted_json.empty()) w.key("deleted").raw(b.q.deleted_json);
+    if (!b.q.convert_to_currencies.empty()) w.member("convertToCurrencies", b.q.convert_to_currencies);
     if (b.file_ids.size() == 1) {
       w.member("fileId", b.file_ids.front());
     } else if (b.file_ids.size() > 1) {

@@ -1,5 +1,6 @@
 #include "emulator/job_request.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -87,11 +88,25 @@ std::optional<request_error> parse_query(simdjson::dom::element qe, bool statefu
   std::string error;
   simdjson::dom::object q;
   if (qe.get(q)) return invalid("90005", "Malformed request: each query must be a JSON object");
-  std::optional<std::string> qname, qtext, qtype, api;
+  std::optional<std::string> qname, qtext, qtype, api, currencies;
   if (!read_string(q, "name", qname, error) || !read_string(q, "query", qtext, error) ||
-      !read_string(q, "type", qtype, error) || !read_string(q, "apiVersion", api, error))
+      !read_string(q, "type", qtype, error) || !read_string(q, "apiVersion", api, error) ||
+      !read_string(q, "convertToCurrencies", currencies, error))
     return invalid("90005", error);
   b.name = qname.value_or("");
+  if (currencies) {
+    // A comma-separated list of ISO 4217 codes; anything else is 90021.
+    std::string_view rest = *currencies;
+    for (;;) {
+      const std::size_t comma = rest.find(',');
+      const std::string_view code = rest.substr(0, comma);
+      if (code.size() != 3 || !std::all_of(code.begin(), code.end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
+        return invalid("90021", fmt::format("Invalid currency '{}' in convertToCurrencies of query '{}'", code, b.name));
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+    b.convert_to_currencies = *currencies;
+  }
   if (!qtext || qtext->empty())
     return invalid("90005", fmt::format("{}: query '{}' has no query text", syntax_error_message, b.name));
   b.query = *qtext;

@@ -44,7 +44,7 @@ std::uint64_t number(std::string_view s, bool& ok) {
 }  // namespace
 
 aqua_session make_aqua_session(asio::any_io_executor ex, const source_config& src, const std::string& config_path,
-                               std::function<void(std::string_view)> log) {
+                               run_log log) {
   std::error_code ec;
   transport::origin where = transport::parse_base_url(src.base_url, ec);
   if (ec)
@@ -63,8 +63,9 @@ aqua_session make_aqua_session(asio::any_io_executor ex, const source_config& sr
   o.tls = {src.tls.ca_file, src.tls.insecure_skip_verify};
   o.gzip_request_min_bytes = src.gzip_request_bodies ? 1024 : 0;
   if (!src.headers.user_agent.empty()) o.user_agent = src.headers.user_agent;
-  o.log = std::move(log);
+  o.log = log.text_warnings();
   aqua_session s;
+  s.log = std::move(log);
   try {
     s.http = std::make_shared<transport::http_client>(std::move(ex), std::move(where), std::move(o));
   } catch (const std::system_error& e) {
@@ -77,10 +78,16 @@ aqua_session make_aqua_session(asio::any_io_executor ex, const source_config& sr
   r.max_delay = std::chrono::milliseconds(src.retry.max_ms);
   r.budget = std::chrono::seconds(src.retry.budget_s);
   s.retry = transport::retry_policy(r);
-  if (!src.headers.track_id.empty()) s.headers.push_back({"Zuora-Track-Id", src.headers.track_id});
-  if (!src.headers.entity_ids.empty()) s.headers.push_back({"Zuora-Entity-Ids", src.headers.entity_ids});
-  if (!src.headers.org_ids.empty()) s.headers.push_back({"Zuora-Org-Ids", src.headers.org_ids});
+  s.headers = common_headers(src.headers);
   return s;
+}
+
+std::vector<transport::header> common_headers(const headers_config& h) {
+  std::vector<transport::header> out;
+  if (!h.track_id.empty()) out.push_back({"Zuora-Track-Id", h.track_id});
+  if (!h.entity_ids.empty()) out.push_back({"Zuora-Entity-Ids", h.entity_ids});
+  if (!h.org_ids.empty()) out.push_back({"Zuora-Org-Ids", h.org_ids});
+  return out;
 }
 
 void aqua_client::refuse(const transport::http_request& req, const transport::http_response& resp) {
@@ -104,8 +111,19 @@ asio::awaitable<bool> aqua_client::back_off(const transport::http_request& req, 
   const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started);
   const transport::retry_decision d = s_.retry.next(attempt, elapsed, retry_after, transport::jitter_unit());
   if (!d.retry) co_return false;
-  s_.http->warn("retrying " + req.method + " " + req.target + " in " + std::to_string(d.delay.count()) +
-                " ms (attempt " + std::to_string(attempt + 1) + "): " + why);
+  log_record r{.message = "retrying " + req.method + " " + req.target + " in " + std::to_string(d.delay.count()) +
+                          " ms: " + why,
+               .job = job_,
+               .attempt = attempt + 1};
+  // The job or file the request is about, from its target.
+  const std::string_view target = req.target;
+  for (const auto& [prefix, field] : {std::pair{std::string_view("/v1/file/"), &log_record::file},
+                                      std::pair{std::string_view("/v1/batch-query/jobs/"), &log_record::job_id}}) {
+    if (target.substr(0, prefix.size()) != prefix) continue;
+    const std::string_view rest = target.substr(prefix.size());
+    r.*field = std::string(rest.substr(0, rest.find_first_of("/?")));
+  }
+  s_.log.warning(std::move(r));
   asio::steady_timer t(co_await asio::this_coro::executor, d.delay);
   co_await t.async_wait(asio::use_awaitable);
   co_return true;
@@ -171,34 +189,44 @@ asio::awaitable<decode::aqua_job> aqua_client::job_call(transport::http_request 
   co_return job;
 }
 
-asio::awaitable<decode::aqua_job> aqua_client::submit(std::string body, std::string idempotency_key) {
+transport::http_request aqua_client::submit_request(std::string body, std::string idempotency_key) {
   transport::http_request req;
   req.method = "POST";
   req.target = "/v1/batch-query/";
   req.headers.push_back({"Content-Type", "application/json"});
   req.headers.push_back({"Idempotency-Key", std::move(idempotency_key)});
   req.body = std::move(body);
-  co_return co_await job_call(std::move(req));
+  return req;
+}
+
+std::string aqua_client::job_target(const std::string& job_id) { return "/v1/batch-query/jobs/" + job_id; }
+
+std::string aqua_client::last_completed_target(const std::string& partner, const std::string& project) {
+  return "/v1/batch-query/jobs/partner/" + transport::form_url_encode(partner) + "/project/" +
+         transport::form_url_encode(project);
+}
+
+asio::awaitable<decode::aqua_job> aqua_client::submit(std::string body, std::string idempotency_key) {
+  co_return co_await job_call(submit_request(std::move(body), std::move(idempotency_key)));
 }
 
 asio::awaitable<decode::aqua_job> aqua_client::get_job(std::string job_id) {
   transport::http_request req;
-  req.target = "/v1/batch-query/jobs/" + job_id;
+  req.target = job_target(job_id);
   co_return co_await job_call(std::move(req));
 }
 
 asio::awaitable<decode::aqua_job> aqua_client::cancel_job(std::string job_id) {
   transport::http_request req;
   req.method = "DELETE";
-  req.target = "/v1/batch-query/jobs/" + job_id;
+  req.target = job_target(job_id);
   co_return co_await job_call(std::move(req));
 }
 
 asio::awaitable<std::optional<decode::aqua_job>> aqua_client::last_completed(std::string partner,
                                                                                std::string project) {
   transport::http_request req;
-  req.target = "/v1/batch-query/jobs/partner/" + transport::form_url_encode(partner) + "/project/" +
-               transport::form_url_encode(project);
+  req.target = last_completed_target(partner, project);
   req.headers.push_back({"Accept", "application/json"});
   const std::string target = req.method + " " + req.target;
   attempt_hooks hooks;

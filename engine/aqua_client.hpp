@@ -13,6 +13,7 @@
 // consumer accepted, or fails with transport_errc::restart_needed when the
 // server cannot resume. Every message is redacted (transport/redact.hpp).
 #include "decode/aqua_models.hpp"
+#include "engine/run_log.hpp"
 #include "transport/authenticator.hpp"
 #include "transport/http_client.hpp"
 #include "transport/retry_policy.hpp"
@@ -33,17 +34,29 @@ struct aqua_session {
   std::shared_ptr<transport::authenticator> auth;
   transport::retry_policy retry;
   std::vector<transport::header> headers;  // Zuora-Track-Id, Zuora-Entity-Ids, Zuora-Org-Ids
+  run_log log;                             // retries and warnings
 };
 
 // The session for [source]: origin (base_url), TLS, proxy, deadlines, pool
 // size, credentials, headers and retry policy. Throws config_error naming
 // `config_path` when base_url, the proxy or ca_file is unusable.
 aqua_session make_aqua_session(asio::any_io_executor ex, const source_config& src, const std::string& config_path,
-                               std::function<void(std::string_view)> log = {});
+                               run_log log = {});
+
+// The headers [source.headers] adds to every AQuA call (Zuora-Track-Id,
+// Zuora-Entity-Ids, Zuora-Org-Ids); empty ones are left out.
+std::vector<transport::header> common_headers(const headers_config& h);
 
 class aqua_client {
  public:
-  explicit aqua_client(aqua_session session) : s_(std::move(session)) {}
+  // `job` names the config's job in the client's log records (retries).
+  explicit aqua_client(aqua_session session, std::string job = {}) : s_(std::move(session)), job_(std::move(job)) {}
+
+  // The requests of the job calls below, before the session's headers and
+  // credentials are added: what --dry-run shows is what is sent.
+  static transport::http_request submit_request(std::string body, std::string idempotency_key);
+  static std::string job_target(const std::string& job_id);  // /v1/batch-query/jobs/{id}
+  static std::string last_completed_target(const std::string& partner, const std::string& project);
 
   // POST /v1/batch-query/. A validation error (HTTP 200, status "error")
   // throws aqua_errc::submit_rejected with the errorCode and message.
@@ -93,6 +106,7 @@ class aqua_client {
   asio::awaitable<std::string> json_text(transport::http_request req);
 
   aqua_session s_;
+  std::string job_;
   decode::json_reader json_;
 };
 

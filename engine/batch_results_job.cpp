@@ -12,6 +12,8 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace aquaduct::engine_detail {
@@ -94,7 +96,7 @@ std::uint64_t deliver_tables(const std::vector<sink*>& sinks, const std::string&
 class batch_job {
  public:
   batch_job(const run_context& ctx, const job_config& job, sink_delivery deliver)
-      : ctx_(ctx), job_(job), deliver_(std::move(deliver)), client_(ctx.aqua) {}
+      : ctx_(ctx), job_(job), deliver_(std::move(deliver)), client_(ctx.aqua, job.name) {}
 
   asio::awaitable<job_report> run() {
     job_report report;
@@ -157,6 +159,15 @@ class batch_job {
     }
     read(body, doc, where + ": POST /v4/batch");
     const std::string id = doc.batch_id;
+    const job_meter m = ctx_.meter(job_.name);
+    if (report.job_id.empty()) m.add(&run_counters::jobs_submitted, 1u);
+    struct active_batch {  // on the service from the POST until its terminal status (or we give up)
+      job_meter m;
+      explicit active_batch(job_meter meter) : m(meter) { m.add(&run_counters::jobs_active, 1u); }
+      ~active_batch() { m.sub(&run_counters::jobs_active, 1u); }
+    };
+    std::optional<active_batch> active(std::in_place, m);
+    ctx_.log.info({.message = "submitted", .job = job_.name, .query = q.name, .batch = id});
     report.job_id += (report.job_id.empty() ? "" : ",") + id;
     report.submit_s += seconds_since(submitted);
     const std::string at = where + ", batch " + id;
@@ -192,6 +203,7 @@ class batch_job {
         throw located_error(aqua_errc::bad_response, at + ": GET /v4/batch/" + id + " answered batch " + doc.batch_id);
     }
     report.wait_s += seconds_since(waiting);
+    active.reset();
 
     if (doc.batch_status == "Errored" || doc.batch_status == "Error")
       throw located_error(aqua_errc::job_failed, at + " ended " + doc.batch_status);
@@ -206,6 +218,11 @@ class batch_job {
     std::uint64_t rows = 0;
     co_await deliver_([&] { rows = deliver_tables(ctx_.sinks, job_.name, q.name, doc, at); });
     qr.rows = rows;
+    m.add(&run_counters::rows, rows);
+    m.add(&run_counters::rows_committed, rows);
+    m.add(&run_counters::bytes_downloaded, std::uint64_t{body.size()});
+    m.add(&run_counters::bytes_decoded, std::uint64_t{body.size()});
+    ctx_.log.info({.message = fmt::format("committed {} rows", rows), .job = job_.name, .query = q.name, .batch = id});
     qr.download_s = seconds_since(delivering);
   }
 

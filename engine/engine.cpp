@@ -74,6 +74,16 @@ struct run_state : std::enable_shared_from_this<run_state> {
   std::size_t running_units = 0;
   std::size_t unit_cap = 200;
   std::function<void(run_report)> done;
+  std::vector<std::string> job_order;  // the configured jobs, for progress()
+
+  // What a configured job is doing, from its counters.
+  static std::string state_of(const progress_counters& c) {
+    if (c.jobs_total > 0 && c.jobs_done >= c.jobs_total) return c.jobs_failed ? "failed" : "done";
+    if (c.downloads_active) return "downloading";
+    if (c.jobs_active) return "running";
+    if (c.jobs_total == 0) return "done";  // nothing planned: every window was empty
+    return "queued";
+  }
 
   void track(job_report r, engine_detail::window_group* g) {
     reports.push_back(std::move(r));
@@ -88,7 +98,7 @@ struct run_state : std::enable_shared_from_this<run_state> {
     engine_detail::window_group* g = unit.group;
     track(std::move(placeholder), g);
     ++outstanding;
-    ++ctx.counters.jobs_total;
+    ctx.meter(unit.job->name).add(&engine_detail::run_counters::jobs_total, 1u);
     waiting.emplace_back(index, std::move(unit));
     start_waiting();
   }
@@ -115,16 +125,18 @@ struct run_state : std::enable_shared_from_this<run_state> {
     placeholder.name = job.name;
     track(std::move(placeholder), nullptr);
     ++outstanding;
-    ++ctx.counters.jobs_total;
+    ctx.meter(job.name).add(&engine_detail::run_counters::jobs_total, 1u);
     auto self = shared_from_this();
     // run_batch_results_job stops (and cancels its batch on the service) on
     // the terminal cancellation of its slot: the run's interrupt emits it.
     auto stop = std::make_shared<asio::cancellation_signal>();
     ctx.on_interrupt.push_back([stop] { stop->emit(asio::cancellation_type::terminal); });
     asio::co_spawn(*io, limited_batch_results_job(self, job),
-                   asio::bind_cancellation_slot(stop->slot(), [self, index, stop](std::exception_ptr e, job_report r) {
-                     self->ctx.counters.jobs_done++;
-                     if (e || r.status != "completed") self->ctx.counters.jobs_failed++;
+                   asio::bind_cancellation_slot(stop->slot(), [self, index, stop, name = job.name](std::exception_ptr e,
+                                                                                                     job_report r) {
+                     const engine_detail::job_meter m = self->ctx.meter(name);
+                     m.add(&engine_detail::run_counters::jobs_done, 1u);
+                     if (e || r.status != "completed") m.add(&engine_detail::run_counters::jobs_failed, 1u);
                      self->settle(index, e, std::move(r));
                    }));
   }
@@ -152,18 +164,15 @@ struct run_state : std::enable_shared_from_this<run_state> {
   }
 
   progress_snapshot snapshot() const {
-    const auto& c = ctx.counters;
     progress_snapshot p;
-    p.jobs_total = c.jobs_total;
-    p.jobs_submitted = c.jobs_submitted;
-    p.jobs_active = c.jobs_active;
-    p.jobs_done = c.jobs_done;
-    p.jobs_failed = c.jobs_failed;
-    p.downloads_active = c.downloads_active;
-    p.rows = c.rows;
-    p.rows_committed = c.rows_committed;
-    p.bytes_downloaded = c.bytes_downloaded;
-    p.bytes_decoded = c.bytes_decoded;
+    static_cast<progress_counters&>(p) = ctx.counters.read();
+    for (const std::string& name : job_order) {
+      job_progress j;
+      static_cast<progress_counters&>(j) = ctx.job_counters.at(name)->read();
+      j.name = name;
+      j.state = state_of(j);
+      p.jobs.push_back(std::move(j));
+    }
     p.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     return p;
   }
@@ -277,7 +286,11 @@ void engine::async_run(asio::io_context& io, std::function<void(run_report)> don
   ctx.config_path = cfg.path;
   ctx.source = cfg.source;
   ctx.zone = engine_detail::resolve_zone(cfg.source);
-  ctx.log = impl_->opts.log ? impl_->opts.log : [](std::string_view line) { std::cerr << "warning: " << line << '\n'; };
+  ctx.log = engine_detail::run_log(impl_->opts.log);
+  for (const auto& job : cfg.jobs) {
+    ctx.job_counters.emplace(job.name, std::make_unique<engine_detail::run_counters>());
+    rs->job_order.push_back(job.name);
+  }
 
   for (const auto& sc : cfg.sinks) rs->built.push_back(sinks::make_sink(sc));
   for (auto& s : rs->built) ctx.sinks.push_back(s.get());

@@ -14,6 +14,8 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <cmath>
@@ -31,6 +33,26 @@ async_limiter& run_context::session(const job_config& job) {
   auto& turn = sessions[job.partner + "/" + job.project];
   if (!turn) turn = std::make_unique<async_limiter>(1);
   return *turn;
+}
+
+progress_counters run_counters::read() const {
+  progress_counters p;
+  p.jobs_total = jobs_total;
+  p.jobs_submitted = jobs_submitted;
+  p.jobs_active = jobs_active;
+  p.jobs_done = jobs_done;
+  p.jobs_failed = jobs_failed;
+  p.downloads_active = downloads_active;
+  p.rows = rows;
+  p.rows_committed = rows_committed;
+  p.bytes_downloaded = bytes_downloaded;
+  p.bytes_decoded = bytes_decoded;
+  return p;
+}
+
+job_meter run_context::meter(std::string_view job) const {
+  auto it = job_counters.find(job);
+  return job_meter(counters, it == job_counters.end() ? other_jobs : *it->second);
 }
 
 void run_context::wake(std::string_view job_id) {
@@ -205,25 +227,36 @@ struct batch_turns {
   }
 };
 
+// Counts a download in flight while it lives.
+struct download_count {
+  job_meter meter;
+  explicit download_count(job_meter m) : meter(m) { meter.add(&run_counters::downloads_active, 1u); }
+  ~download_count() { meter.sub(&run_counters::downloads_active, 1u); }
+  download_count(const download_count&) = delete;
+  download_count& operator=(const download_count&) = delete;
+};
+
 // Runs pipeline work on a sink thread and adds the rows and decoded bytes it
 // produced to the progress counters.
 asio::awaitable<void> pipeline_work(run_context& ctx, result_pipeline& pipe, std::function<void()> work) {
   const std::uint64_t rows = pipe.rows(), decoded = pipe.bytes_decoded();
   co_await on_sink_thread(ctx, std::move(work));
-  ctx.counters.rows += pipe.rows() - rows;
-  ctx.counters.bytes_decoded += pipe.bytes_decoded() - decoded;
+  const job_meter m = ctx.meter(pipe.schema().job);
+  m.add(&run_counters::rows, pipe.rows() - rows);
+  m.add(&run_counters::bytes_decoded, pipe.bytes_decoded() - decoded);
 }
 
 // Streams one file into `pipe` as it arrives (its turn has come).
 asio::awaitable<void> stream_file(run_context& ctx, aqua_client& client, result_pipeline& pipe,
                                   const std::string& file_id, const batch_turns& turns) {
   pipe.begin_file(file_id);  // no sink call: it only resets the decoder and parser
+  const job_meter m = ctx.meter(pipe.schema().job);
   std::optional<located_error> failure;
   try {
     co_await client.download_async(file_id, [&](std::string_view piece) -> asio::awaitable<void> {
       if (ctx.interrupted) throw_interrupted(pipe.location());
       if (turns.stop) throw std::system_error(aqua_errc::interrupted, pipe.location() + ": another file of the batch failed");
-      ctx.counters.bytes_downloaded += piece.size();
+      m.add(&run_counters::bytes_downloaded, std::uint64_t{piece.size()});
       co_await pipeline_work(ctx, pipe, [&] { pipe.put(piece); });
     });
   } catch (const std::system_error& e) {
@@ -236,13 +269,13 @@ asio::awaitable<void> stream_file(run_context& ctx, aqua_client& client, result_
 // query Q, file F"), `stop` turning true gives up at the next piece.
 asio::awaitable<std::unique_ptr<spool_file>> prefetch_file(run_context& ctx, aqua_client& client,
                                                            const std::string& file_id, const std::string& where,
-                                                           const bool& stop) {
+                                                           const job_meter& m, const bool& stop) {
   auto spool = std::make_unique<spool_file>();
   std::optional<located_error> failure;
   try {
     co_await client.download_async(file_id, [&](std::string_view piece) -> asio::awaitable<void> {
       if (ctx.interrupted || stop) throw std::system_error(aqua_errc::interrupted, where + ": interrupted");
-      ctx.counters.bytes_downloaded += piece.size();
+      m.add(&run_counters::bytes_downloaded, std::uint64_t{piece.size()});
       co_await on_sink_thread(ctx, [&] { spool->append(piece); });
     });
   } catch (const std::system_error& e) {
@@ -274,16 +307,12 @@ asio::awaitable<void> load_file(run_context& ctx, aqua_client& client, result_pi
     if (turns.stop) co_return;
     async_limiter::permit slot = co_await ctx.downloads->acquire();
     if (!slot) throw_interrupted(location_of(pipe, files[k]));
-    ++ctx.counters.downloads_active;
-    struct active_guard {
-      std::atomic<std::uint32_t>& n;
-      ~active_guard() { --n; }
-    } guard{ctx.counters.downloads_active};
+    const download_count counted(ctx.meter(pipe.schema().job));
     if (turns.turn == k) {
       co_await stream_file(ctx, client, pipe, files[k], turns);
     } else {
       std::unique_ptr<spool_file> spool =
-          co_await prefetch_file(ctx, client, files[k], location_of(pipe, files[k]), turns.stop);
+          co_await prefetch_file(ctx, client, files[k], location_of(pipe, files[k]), counted.meter, turns.stop);
       slot.release();
       co_await turns.wait_until([&] { return turns.turn == k; });
       if (turns.stop) co_return;
@@ -323,13 +352,14 @@ struct spooled_batch {
   std::exception_ptr first_error;
 };
 
-asio::awaitable<void> spool_one(run_context& ctx, aqua_client& client, const std::string& file_id,
-                                std::string where, spooled_batch& out, std::size_t k) {
+asio::awaitable<void> spool_one(run_context& ctx, aqua_client& client, const std::string& job,
+                                const std::string& file_id, std::string where, spooled_batch& out, std::size_t k) {
   try {
     async_limiter::permit slot = co_await ctx.downloads->acquire();
     if (!slot) throw_interrupted(where);
     if (out.stop) co_return;
-    out.files[k] = co_await prefetch_file(ctx, client, file_id, where, out.stop);
+    const download_count counted(ctx.meter(job));
+    out.files[k] = co_await prefetch_file(ctx, client, file_id, where, counted.meter, out.stop);
   } catch (...) {
     if (!out.stop) out.first_error = std::current_exception();
     out.stop = true;
@@ -338,14 +368,14 @@ asio::awaitable<void> spool_one(run_context& ctx, aqua_client& client, const std
 }
 
 asio::awaitable<std::vector<std::unique_ptr<spool_file>>> spool_files(run_context& ctx, aqua_client& client,
-                                                                      const std::string& where,
+                                                                      const std::string& job, const std::string& where,
                                                                       const std::vector<std::string>& files) {
   auto ex = co_await asio::this_coro::executor;
   spooled_batch out;
   out.files.resize(files.size());
   task_group all;
   for (std::size_t k = 0; k < files.size(); ++k)
-    all.spawn(ex, spool_one(ctx, client, files[k], where + ", file " + files[k], out, k));
+    all.spawn(ex, spool_one(ctx, client, job, files[k], where + ", file " + files[k], out, k));
   std::exception_ptr failure;
   try {
     co_await all.wait();
@@ -393,9 +423,10 @@ void save_plain_cursor(run_context& ctx, const work_unit& unit, const decode::aq
     const auto start = parse_start_time(remote.start_time, ctx.zone);
     if (!start) {
       // The rows are committed; without a position the next run fetches them again (never skips).
-      if (ctx.log)
-        ctx.log("job " + job.name + " (" + remote.id + "): startTime \"" + remote.start_time +
-                "\" is not a time; the cursor of query " + q.name + " is not moved");
+      ctx.log.warning({.message = "startTime \"" + remote.start_time + "\" is not a time; the cursor is not moved",
+                       .job = job.name,
+                       .job_id = remote.id,
+                       .query = q.name});
       return;
     }
     c.position = *start - std::chrono::seconds(job.offset_s);
@@ -425,7 +456,13 @@ asio::awaitable<batch_outcome> run_batch(run_context& ctx, aqua_client& client, 
         pipe.commit(token);
         save_plain_cursor(ctx, unit, remote, qc, pipe.rows());
       });
-      ctx.counters.rows_committed += pipe.rows();
+      ctx.meter(job.name).add(&run_counters::rows_committed, pipe.rows());
+      ctx.log.info({.message = fmt::format("committed {} rows from {} file(s), {} bytes", pipe.rows(), pipe.files(),
+                                           pipe.bytes_in()),
+                    .job = unit.display_name,
+                    .job_id = remote.id,
+                    .query = batch.name,
+                    .batch = batch.batch_id});
       q.status = "completed";
       q.error.reset();
     } catch (const std::system_error& e) {
@@ -440,7 +477,12 @@ asio::awaitable<batch_outcome> run_batch(run_context& ctx, aqua_client& client, 
     if (!failure) co_return batch_outcome::delivered;
     const std::error_code ec = failure->code();
     if (ec == transport_errc::restart_needed && restart < 3 && !ctx.interrupted) {
-      if (ctx.log) ctx.log(std::string(failure->what()) + "; fetching the batch again from its first byte");
+      ctx.log.warning({.message = std::string(failure->what()) + "; fetching the batch again from its first byte",
+                       .job = unit.display_name,
+                       .job_id = remote.id,
+                       .query = batch.name,
+                       .batch = batch.batch_id,
+                       .attempt = restart + 2});
       continue;
     }
     q.status = ec == aqua_errc::interrupted ? "cancelled" : "failed";
@@ -473,7 +515,7 @@ asio::awaitable<batch_outcome> feed_window(run_context& ctx, aqua_client& client
   std::vector<std::unique_ptr<spool_file>> spools;
   std::optional<located_error> failure;
   try {
-    spools = co_await spool_files(ctx, client, where, batch.files);
+    spools = co_await spool_files(ctx, client, unit.job->name, where, batch.files);
   } catch (const std::system_error& e) {
     failure = locate(where, e);
   }
@@ -569,7 +611,11 @@ asio::awaitable<void> finish_group(run_context& ctx, window_group& g) {
     co_return;
   }
   if (g.pipe) {
-    ctx.counters.rows_committed += g.pipe->rows();
+    ctx.meter(g.job->name).add(&run_counters::rows_committed, g.pipe->rows());
+    ctx.log.info({.message = fmt::format("committed {} rows of {} window job(s), {} file(s)", g.pipe->rows(),
+                                         g.job_ids.size(), g.pipe->files()),
+                  .job = g.job->name,
+                  .query = g.query.name});
     g.summary.rows = g.pipe->rows();
     g.summary.files = g.pipe->files();
     g.summary.bytes_downloaded = g.pipe->bytes_in();
@@ -611,20 +657,25 @@ std::chrono::milliseconds poll_delay(const poll_config& poll, unsigned attempt, 
 
 std::string submit_body(const job_config& job, const std::vector<query_config>& queries, const submit_extras& extras) {
   std::string b = "{\"format\":" + json_quote(job.format) + ",\"version\":" + json_quote(job.version) +
-                  ",\"name\":" + json_quote(job.name) + ",\"encrypted\":\"none\"" +
+                  ",\"name\":" + json_quote(job.name) + ",\"encrypted\":" + json_quote(job.encrypted) +
                   ",\"useQueryLabels\":" + (job.use_query_labels ? "true" : "false") +
                   ",\"dateTimeUtc\":" + (job.date_time_utc ? "true" : "false");
   if (!job.null_replacement.empty()) b += ",\"nullReplacement\":" + json_quote(job.null_replacement);
   if (job.stateful()) b += ",\"partner\":" + json_quote(job.partner) + ",\"project\":" + json_quote(job.project);
   if (job.offset_s) b += ",\"offset\":" + std::to_string(job.offset_s);
   if (extras.incremental_time) b += ",\"incrementalTime\":" + json_quote(*extras.incremental_time);
-  if (!extras.notify_url.empty()) b += ",\"notifyUrl\":" + json_quote(extras.notify_url);
+  if (!job.source_data.empty()) b += ",\"sourceData\":" + json_quote(job.source_data);
+  if (job.use_last_completed_job_queries) b += ",\"useLastCompletedJobQueries\":true";
+  // A job's own notify_url replaces the callout listener's (polling still finds the end).
+  const std::string& notify = job.notify_url.empty() ? extras.notify_url : job.notify_url;
+  if (!notify.empty()) b += ",\"notifyUrl\":" + json_quote(notify);
   b += ",\"queries\":[";
   for (std::size_t i = 0; i < queries.size(); ++i) {
     const auto& q = queries[i];
     if (i) b += ',';
     b += "{\"name\":" + json_quote(q.name) + ",\"query\":" + json_quote(q.query) + ",\"type\":" + json_quote(q.type);
     if (!q.api_version.empty()) b += ",\"apiVersion\":" + json_quote(q.api_version);
+    if (!q.convert_to_currencies.empty()) b += ",\"convertToCurrencies\":" + json_quote(q.convert_to_currencies);
     if (q.deleted)
       b += ",\"deleted\":{\"column\":" + json_quote(q.deleted->column) + ",\"format\":" +
            json_quote(q.deleted->format) + (q.deleted->force_export ? ",\"forceExport\":true" : "") + "}";
@@ -702,7 +753,7 @@ bool split_in_two(run_context& ctx, const work_unit& unit, const std::function<v
   work_unit first = window_unit(*unit.job, *unit.group, a, error);
   work_unit second = window_unit(*unit.job, *unit.group, b, error);
   if (!error.empty()) return false;
-  if (ctx.log) ctx.log("job " + unit.display_name + ": " + why + ": splitting the window in two");
+  ctx.log.warning({.message = why + ": splitting the window in two", .job = unit.display_name});
   unit.group->pending += 1;  // two halves replace this window
   spawn(std::move(first));
   spawn(std::move(second));
@@ -715,13 +766,14 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
   const job_config& job = *unit.job;
   job_report report;
   report.name = unit.display_name;
+  if (unit.window) report.window = window_label(*unit.window);
   for (const auto& q : unit.queries) {
     query_report qr;
     qr.name = q.name;
     report.queries.push_back(std::move(qr));
   }
   auto ex = co_await asio::this_coro::executor;
-  aqua_client client(ctx.aqua);
+  aqua_client client(ctx.aqua, unit.display_name);
   const auto started = clock::now();
   bool split = false;  // the window went on as two halves
   std::optional<std::system_error> failure;
@@ -755,16 +807,18 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
       decode::aqua_job remote = co_await submit_job(ctx, client, unit, body, give_up, timer);
       report.job_id = remote.id;
       report.submit_s = seconds_since(started);
-      ++ctx.counters.jobs_submitted;
-      ++ctx.counters.jobs_active;
+      const job_meter m = ctx.meter(job.name);
+      m.add(&run_counters::jobs_submitted, 1u);
+      m.add(&run_counters::jobs_active, 1u);
+      ctx.log.info({.message = "submitted", .job = unit.display_name, .job_id = remote.id});
       struct active_job {  // counted from submit until the service no longer counts it
-        std::atomic<std::uint32_t>* n;
+        std::optional<job_meter> m;
         void done() {
-          if (n) --*n;
-          n = nullptr;
+          if (m) m->sub(&run_counters::jobs_active, 1u);
+          m.reset();
         }
         ~active_job() { done(); }
-      } active{&ctx.counters.jobs_active};
+      } active{m};
 
       const auto waiting = clock::now();
       remote = co_await wait_for_job(ctx, client, unit, std::move(remote), give_up, timer);
@@ -833,9 +887,10 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
       if (!gone.empty() && unit.reruns < 2 && !ctx.interrupted) {
         // Purged before we committed it: the data is still in Zuora, ask again.
         ++unit.reruns;
-        if (ctx.log)
-          ctx.log("job " + unit.display_name + " (" + remote.id +
-                  "): result files purged before they were committed; submitting the job again");
+        ctx.log.warning({.message = "result files purged before they were committed; submitting the job again",
+                         .job = unit.display_name,
+                         .job_id = remote.id,
+                         .attempt = unit.reruns + 1});
         pending = std::move(gone);
         continue;
       }
@@ -865,11 +920,21 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
       }
     if (unit.group) fail_group(*unit.group, *report.error);
   }
+  const job_meter m = ctx.meter(job.name);
   if (split) {
-    --ctx.counters.jobs_total;  // its two halves count instead
+    m.sub(&run_counters::jobs_total, 1u);  // its two halves count instead
   } else {
-    ++ctx.counters.jobs_done;
-    if (report.status != "completed") ++ctx.counters.jobs_failed;
+    m.add(&run_counters::jobs_done, 1u);
+    if (report.status != "completed") m.add(&run_counters::jobs_failed, 1u);
+    if (report.status == "completed")
+      ctx.log.info({.message = fmt::format("completed in {:.1f} s", seconds_since(started)),
+                    .job = unit.display_name,
+                    .job_id = report.job_id});
+    else
+      ctx.log({.level = report.status == "cancelled" ? log_level::warning : log_level::error,
+               .message = report.status + ": " + report.error.value_or("one or more queries failed"),
+               .job = unit.display_name,
+               .job_id = report.job_id});
   }
   if (unit.group && !split && --unit.group->pending == 0) co_await finish_group(ctx, *unit.group);
   co_return report;

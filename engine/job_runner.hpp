@@ -13,6 +13,7 @@
 //                parallel and feed one set of sink streams, committed once
 #include "engine/aqua_client.hpp"
 #include "engine/limiter.hpp"
+#include "engine/run_log.hpp"
 #include "engine/state_store.hpp"
 #include "engine/windows.hpp"
 
@@ -34,11 +35,33 @@ namespace aquaduct::engine_detail {
 
 class result_pipeline;
 
-// Counters the progress display reads from any thread.
+// Counters the progress display reads from any thread: the run's, and one
+// set per configured job.
 struct run_counters {
   std::atomic<std::uint32_t> jobs_total{0}, jobs_submitted{0}, jobs_active{0}, jobs_done{0}, jobs_failed{0};
   std::atomic<std::uint32_t> downloads_active{0};
   std::atomic<std::uint64_t> rows{0}, rows_committed{0}, bytes_downloaded{0}, bytes_decoded{0};
+  progress_counters read() const;
+};
+
+// Moves one counter of the run and the same counter of one job together.
+class job_meter {
+ public:
+  job_meter(run_counters& run, run_counters& job) : run_(&run), job_(&job) {}
+  template <class T>
+  void add(std::atomic<T> run_counters::*counter, T n) const {
+    (run_->*counter) += n;
+    (job_->*counter) += n;
+  }
+  template <class T>
+  void sub(std::atomic<T> run_counters::*counter, T n) const {
+    (run_->*counter) -= n;
+    (job_->*counter) -= n;
+  }
+
+ private:
+  run_counters* run_;
+  run_counters* job_;
 };
 
 // What every job of a run shares. Owned by the engine for the whole run; used
@@ -52,7 +75,7 @@ struct run_context {
   asio::thread_pool* sink_pool = nullptr;  // sink writes and commits run here, never on the I/O thread
   state_store* state = nullptr;            // null: no --state-dir
   std::string notify_url;                  // the callout listener's URL, empty without one
-  std::function<void(std::string_view)> log;
+  run_log log;
 
   std::unique_ptr<async_limiter> stateless_jobs, stateful_jobs, downloads;
   std::unique_ptr<async_limiter> json_batches;  // batch_results jobs at once (the service queues 10 batches per client)
@@ -60,7 +83,12 @@ struct run_context {
   std::map<std::string, std::unique_ptr<async_limiter>> sessions;  // "partner/project" -> its turn
   std::map<std::string, asio::steady_timer*> pollers;              // job id -> its poll timer (a callout wakes it)
   bool interrupted = false;
-  run_counters counters;
+  mutable run_counters counters;  // counters are observations: a const context still moves them
+  // One per configured job, made before the run starts (the map never
+  // changes after that, so any thread may look a job up).
+  std::map<std::string, std::unique_ptr<run_counters>, std::less<>> job_counters;
+  mutable run_counters other_jobs;  // units of a job not in the map (tests that build a context by hand)
+  job_meter meter(std::string_view job) const;
 
   async_limiter& session(const job_config& job);
   // Wakes the poller of `job_id` now (a callout arrived).

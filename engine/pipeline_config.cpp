@@ -344,8 +344,43 @@ class loader {
     return c;
   }
 
+  // convert_to_currencies = "EUR,GBP" or ["EUR", "GBP"]: ISO 4217 codes, sent joined by commas.
+  void load_currencies(const toml::table& t, std::string& out) {
+    const toml::node* n = t.get("convert_to_currencies");
+    if (!n) return;
+    std::vector<std::string> codes;
+    if (auto s = n->as_string()) {
+      std::string text = interpolate(s->get(), n->source());
+      for (std::size_t at = 0;;) {
+        const std::size_t comma = text.find(',', at);
+        std::string code = text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+        code.erase(0, code.find_first_not_of(' '));
+        code.erase(code.find_last_not_of(' ') + 1);
+        codes.push_back(code);
+        if (comma == std::string::npos) break;
+        at = comma + 1;
+      }
+    } else if (auto a = n->as_array()) {
+      for (auto&& e : *a) {
+        if (auto es = e.as_string()) codes.push_back(es->get());
+        else codes.push_back("?");  // reported below
+      }
+    } else {
+      codes.push_back("?");
+    }
+    for (const auto& c : codes)
+      if (c.size() != 3 || !std::all_of(c.begin(), c.end(), [](char ch) { return ch >= 'A' && ch <= 'Z'; })) {
+        problem(n->source(), config_errc::bad_value,
+                "convert_to_currencies must be ISO 4217 codes (three capital letters), as \"EUR,GBP\" or "
+                "[\"EUR\", \"GBP\"]");
+        return;
+      }
+    for (const auto& c : codes) out += (out.empty() ? "" : ",") + c;
+  }
+
   void load_query(const toml::table& t, query_config& q) {
-    only_keys(t, "[[jobs.queries]]", {"name", "type", "query", "api_version", "deleted", "partition", "incremental"});
+    only_keys(t, "[[jobs.queries]]", {"name", "type", "query", "api_version", "deleted", "partition", "incremental",
+                                      "convert_to_currencies"});
     read(t, "name", q.name);
     read(t, "type", q.type);
     read(t, "query", q.query);
@@ -378,6 +413,7 @@ class loader {
     if (q.partition && q.incremental)
       problem(at(t, "incremental"), config_errc::bad_value,
               "a query takes partition or incremental, not both (query " + q.name + ")");
+    load_currencies(t, q.convert_to_currencies);
     if (const toml::node* d = t.get("deleted")) {
       if (auto dt = d->as_table()) {
         only_keys(*dt, "deleted", {"column", "format", "force_export"});
@@ -398,7 +434,7 @@ class loader {
   // window itself, and JSON batch results have no sessions or deleted rows.
   void check_query_in_job(const toml::table& t, const query_config& q, const job_config& job) {
     if (job.kind == job_kind::batch_results) {
-      for (std::string_view key : {"deleted", "partition", "incremental"})
+      for (std::string_view key : {"deleted", "partition", "incremental", "convert_to_currencies"})
         if (t.contains(key))
           problem(at(t, key), config_errc::bad_value,
                   std::string(key) + " does not apply to kind = \"batch_results\" (query " + q.name + ")");
@@ -412,9 +448,36 @@ class loader {
                     "each run's window (query " + q.name + ")");
   }
 
+  // The AQuA request fields of a job beyond format, version and the session.
+  void load_request_options(const toml::table& t, job_config& job) {
+    read(t, "encrypted", job.encrypted);
+    one_of(t, "encrypted", job.encrypted, {"none", "pgp"});
+    if (job.encrypted == "pgp")
+      problem(at(t, "encrypted"), config_errc::bad_value,
+              "encrypted = \"pgp\" is not supported: aquaduct cannot decrypt PGP-encrypted result files "
+              "(use \"none\", the default)");
+    read(t, "source_data", job.source_data);
+    if (t.contains("source_data")) one_of(t, "source_data", job.source_data, {"LIVE", "WAREHOUSE"});
+    read(t, "use_last_completed_job_queries", job.use_last_completed_job_queries);
+    if (job.use_last_completed_job_queries && !job.stateful())
+      problem(at(t, "use_last_completed_job_queries"), config_errc::bad_value,
+              "use_last_completed_job_queries applies to stateful jobs only (partner and project)");
+    read(t, "notify_url", job.notify_url);
+    if (t.contains("notify_url") && (!is_http_url(job.notify_url) || job.notify_url.size() >= 5000))
+      problem(at(t, "notify_url"), config_errc::bad_value,
+              "notify_url must be an http:// or https:// URL shorter than 5000 characters "
+              "(write AQuA's placeholders as $${JOBID} and $${STATUS})");
+    if (job.kind == job_kind::batch_results)
+      for (std::string_view key : {"encrypted", "source_data", "use_last_completed_job_queries", "notify_url"})
+        if (t.contains(key))
+          problem(at(t, key), config_errc::bad_value,
+                  std::string(key) + " does not apply to kind = \"batch_results\" (an AQuA job field)");
+  }
+
   void load_job(const toml::table& t, job_config& job) {
     only_keys(t, "[[jobs]]", {"name", "kind", "format", "version", "partner", "project", "offset_s",
-                              "use_query_labels", "date_time_utc", "null_replacement", "queries"});
+                              "use_query_labels", "date_time_utc", "null_replacement", "queries", "encrypted",
+                              "source_data", "use_last_completed_job_queries", "notify_url"});
     read(t, "name", job.name);
     require(t, "name", "[[jobs]]");
     if (job.name.size() > 32)
@@ -467,6 +530,7 @@ class loader {
     read(t, "use_query_labels", job.use_query_labels);
     read(t, "date_time_utc", job.date_time_utc);
     read(t, "null_replacement", job.null_replacement);
+    load_request_options(t, job);
     const toml::node* qs = t.get("queries");
     const toml::array* arr = qs ? qs->as_array() : nullptr;
     if (!arr || arr->empty()) {

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 
 namespace aquaduct {
 
@@ -29,8 +30,8 @@ std::string run_report::to_json() const {
                                 json_quote(status), json_quote(started_at), wall_s, peak_rss_bytes, interrupted);
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const auto& j = jobs[i];
-    out += fmt::format(R"({}{{"name":{},"job_id":{},"status":{},"submit_s":{:.3f},"wait_s":{:.3f},"error":{},"queries":[)",
-                       i ? "," : "", json_quote(j.name), json_quote(j.job_id), json_quote(j.status), j.submit_s,
+    out += fmt::format(R"({}{{"name":{},"window":{},"job_id":{},"status":{},"submit_s":{:.3f},"wait_s":{:.3f},"error":{},"queries":[)",
+                       i ? "," : "", json_quote(j.name), j.window.empty() ? "null" : json_quote(j.window), json_quote(j.job_id), json_quote(j.status), j.submit_s,
                        j.wait_s, optional_text(j.error));
     for (std::size_t k = 0; k < j.queries.size(); ++k) {
       const auto& q = j.queries[k];
@@ -45,27 +46,65 @@ std::string run_report::to_json() const {
   return out;
 }
 
-std::string run_report::to_table() const {
-  // Columns as wide as their longest name (a window's job name carries its window).
-  std::size_t job_w = 20, query_w = 24;
+namespace {
+
+// One line of the table: a plain query, or every window of a windowed query
+// added up ("invoices (9 windows)").
+struct table_line {
+  std::string job, query, status = "completed";
+  std::uint64_t rows = 0, bytes = 0, files = 0, windows = 0;
+  double seconds = 0;
+};
+
+std::vector<table_line> table_lines(const std::vector<job_report>& jobs) {
+  std::vector<table_line> lines;
+  std::map<std::pair<std::string, std::string>, std::size_t> windowed;  // (job, query) -> its line
   for (const auto& j : jobs) {
-    job_w = std::max(job_w, j.name.size());
-    for (const auto& q : j.queries) query_w = std::max(query_w, q.name.size());
+    const std::string base = j.window.empty() ? j.name : j.name.substr(0, j.name.size() - j.window.size() - 3);
+    for (const auto& q : j.queries) {
+      table_line* l = nullptr;
+      if (!j.window.empty()) {
+        auto [it, fresh] = windowed.try_emplace({base, q.name}, lines.size());
+        if (fresh) lines.push_back({base, q.name});
+        l = &lines[it->second];
+        l->windows++;
+      } else {
+        l = &lines.emplace_back(table_line{j.name, q.name});
+      }
+      l->rows += q.rows;
+      l->bytes += q.bytes_decoded;
+      l->files += q.files;
+      l->seconds = std::max(l->seconds, q.download_s);
+      if (q.status != "completed") l->status = q.status;
+    }
+  }
+  for (auto& l : lines)
+    if (l.windows) l.job += fmt::format(" ({} window{})", l.windows, l.windows == 1 ? "" : "s");
+  return lines;
+}
+
+}  // namespace
+
+std::string run_report::to_table() const {
+  const std::vector<table_line> lines = table_lines(jobs);
+  // Columns as wide as their longest name.
+  std::size_t job_w = 20, query_w = 24;
+  for (const auto& l : lines) {
+    job_w = std::max(job_w, l.job.size());
+    query_w = std::max(query_w, l.query.size());
   }
   std::string out = fmt::format("{:<{}} {:<{}} {:>10} {:>12} {:>5} {:>8}  {}\n", "job", job_w, "query", query_w, "rows",
                                 "bytes", "files", "seconds", "status");
-  for (const auto& j : jobs) {
-    for (const auto& q : j.queries)
-      out += fmt::format("{:<{}} {:<{}} {:>10} {:>12} {:>5} {:>8.2f}  {}\n", j.name, job_w, q.name, query_w, q.rows,
-                         q.bytes_decoded, q.files, q.download_s, q.status);
-  }
+  for (const auto& l : lines)
+    out += fmt::format("{:<{}} {:<{}} {:>10} {:>12} {:>5} {:>8.2f}  {}\n", l.job, job_w, l.query, query_w, l.rows,
+                       l.bytes, l.files, l.seconds, l.status);
   for (const auto& j : jobs) {
     if (j.error) out += fmt::format("error: {}\n", *j.error);
     for (const auto& q : j.queries)
       if (q.error && (!j.error || q.error->find(*j.error) == std::string::npos) && j.status == "failed")
         out += fmt::format("error: {}\n", *q.error);
   }
-  out += fmt::format("{}: {} job(s) in {:.2f} s\n", status, jobs.size(), wall_s);
+  out += fmt::format("{}: {} AQuA job(s) in {:.2f} s\n", status, jobs.size(), wall_s);
   return out;
 }
 

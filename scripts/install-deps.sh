@@ -26,6 +26,8 @@ packages=(
   jq
   # the engine's window tests check the Pacific wall clock against `TZ=America/Los_Angeles date`
   tzdata
+  # the CLI's progress display is tested in a real terminal
+  tmux
   # examples/singer/target_csv.py, and the examples test's CSV/YAML checks (tests/examples)
   python3 python3-yaml
 )

@@ -134,6 +134,9 @@ struct query_config {
   std::optional<deleted_config> deleted;
   std::optional<partition_config> partition;
   std::optional<incremental_config> incremental;
+  // AQuA convertToCurrencies: extra currency-converted columns, "EUR,GBP"
+  // (TOML: that string or ["EUR", "GBP"]); empty: not sent.
+  std::string convert_to_currencies;
   source_position where;  // the [[jobs.queries]] table, for messages
 };
 
@@ -153,6 +156,12 @@ struct job_config {
   bool use_query_labels = true;
   bool date_time_utc = true;
   std::string null_replacement;
+  std::string encrypted = "none";  // AQuA encrypted; only "none": aquaduct cannot decrypt PGP result files
+  std::string source_data;         // AQuA sourceData: LIVE | WAREHOUSE; empty: not sent (the service's LIVE)
+  bool use_last_completed_job_queries = false;  // stateful only: the service reuses the last job's queries
+  // AQuA notifyUrl for this job, ${JOBID}/${STATUS} placeholders kept (written
+  // $${JOBID} in TOML); replaces the [source.callout] listener's URL for it.
+  std::string notify_url;
   std::vector<query_config> queries;
 
   bool stateful() const noexcept { return !partner.empty() && !project.empty(); }

@@ -14,6 +14,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace asio {
@@ -35,7 +37,8 @@ struct query_report {
 };
 
 struct job_report {
-  std::string name;
+  std::string name;                   // the config's job name; a window's adds " [window]"
+  std::string window;                 // a window of a partitioned or incremental query, else empty
   std::string job_id;
   std::string status = "pending";  // completed | failed | aborted | cancelled | error | pending
   double submit_s = 0;
@@ -60,12 +63,11 @@ struct run_report {
   std::string to_table() const;  // the human table printed on stderr
 };
 
-// What the engine is doing now: the CLI's progress display and embedders'
-// metrics read it with engine::progress(), from any thread.
-struct progress_snapshot {
-  std::uint32_t jobs_total = 0;      // jobs planned (windows of partitioned queries count one each)
+// Counters of a run, or of one of its configured jobs.
+struct progress_counters {
+  std::uint32_t jobs_total = 0;      // AQuA jobs planned (windows of partitioned queries count one each)
   std::uint32_t jobs_submitted = 0;  // accepted by the service so far
-  std::uint32_t jobs_active = 0;     // submitted and not yet finished
+  std::uint32_t jobs_active = 0;     // submitted and not yet finished on the service
   std::uint32_t jobs_done = 0;       // finished, whatever their outcome
   std::uint32_t jobs_failed = 0;
   std::uint32_t downloads_active = 0;
@@ -73,8 +75,41 @@ struct progress_snapshot {
   std::uint64_t rows_committed = 0;    // rows the sinks committed
   std::uint64_t bytes_downloaded = 0;  // as sent by the service
   std::uint64_t bytes_decoded = 0;
-  double elapsed_s = 0;
 };
+
+// One [[jobs]] entry of the config, however many AQuA jobs it became.
+struct job_progress : progress_counters {
+  std::string name;
+  // queued (waiting for a job slot or its session's turn) | running (on the
+  // service) | downloading | done | failed
+  std::string state = "queued";
+};
+
+// What the engine is doing now: the CLI's progress display and embedders'
+// metrics read it with engine::progress(), from any thread.
+struct progress_snapshot : progress_counters {
+  double elapsed_s = 0;
+  std::vector<job_progress> jobs;  // in config order
+};
+
+// One log line of a run, with where it happened. Every text is already
+// redacted: no token, secret or password ever reaches a log_record.
+enum class log_level { info, warning, error };
+struct log_record {
+  log_level level = log_level::info;
+  std::string message = {};
+  std::string job = {};      // the config's job name (a window adds its range)
+  std::string job_id = {};   // the service's job id, once submitted
+  std::string query = {};    // the query (AQuA batch) name
+  std::string batch = {};    // the service's batch id
+  std::string file = {};     // the result file id
+  unsigned attempt = 0;      // a retry: the attempt about to be made (2 = the first retry); 0: not a retry
+};
+std::string_view to_string(log_level level) noexcept;
+// `2026-11-22T03:00:00Z warning job=billing query=Account attempt=2: message`
+std::string to_text(const log_record& r);
+// One JSON object (no newline): {"ts":…,"level":…,"msg":…,"job":…,…}; empty fields are left out.
+std::string to_json(const log_record& r);
 
 struct engine_options {
   // Where cursors live (interfaces.md §5). Empty: the engine keeps no state,
@@ -82,8 +117,10 @@ struct engine_options {
   std::string state_dir;
   // Threads that run sink writes and commits off the I/O thread; 0: one per core.
   unsigned sink_threads = 0;
-  // Warnings and retries, one line each, already redacted. Empty: stderr.
-  std::function<void(std::string_view)> log;
+  // Every log record of the run: jobs submitted and finished, queries
+  // committed, retries, warnings. Called from the run's threads, one call at a
+  // time. Empty: warnings and errors go to stderr as to_text() lines.
+  std::function<void(const log_record&)> log;
 };
 
 class engine {
@@ -115,5 +152,32 @@ class engine {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+// --- Dry run (`aquaduct run --dry-run`) -------------------------------------
+
+// One request a run would send, SECRETS REDACTED (client_secret, tokens,
+// Authorization, apiSecretAccessKey, passwords in URLs, and every configured
+// secret wherever it appears).
+struct planned_request {
+  std::string job;     // the job it belongs to, with its window for a windowed query
+  std::string method;  // "POST", "GET"...; empty: a note without a request (nothing to do)
+  std::string url;     // absolute; http://<embedded emulator> when the pipeline has no base_url
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;    // exactly as sent (JSON for a job, a form for the token)
+  std::string note;    // when it is sent, and what the run asks the service before deciding
+};
+
+// Every request a run of `cfg` would start with now: the token request, and
+// per planned job (each window of a partitioned or incremental query, each
+// stateful session with the incrementalTime of the cursors in
+// opts.state_dir) its submit, built by the code a run submits with. Reads the
+// state directory without locking or creating it, contacts nothing, builds
+// no sink. Throws config_error as a run would (a windowed query that cannot
+// be rewritten, a cursor job without a state directory).
+std::vector<planned_request> plan_requests(const pipeline_config& cfg, const engine_options& opts);
+
+// The plan as text for a terminal: one block per request (a comment line,
+// METHOD URL, headers, a blank line, the body on one line).
+std::string to_text(const std::vector<planned_request>& plan);
 
 }  // namespace aquaduct

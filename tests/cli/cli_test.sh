@@ -50,7 +50,9 @@ check "demo header" bash -c "head -1 '$work/out/billing/Account.csv' | grep -qx 
 check "run report table on stderr" grep -q "^billing  *Account  *200 " "$work/demo.err"
 check "JSON report written" grep -q '"status":"ok"' "$work/report.json"
 check "demo's partitioned query landed as one file" test "$(ls "$work/out/invoices")" = "Invoice.csv"
-check "demo's windows each reported" test "$(grep -c '^invoices \[' "$work/demo.err")" -ge 2
+windows=$(grep -o '"window":"[^"]*"' "$work/report.json" | wc -l)
+check "demo's windows each in the JSON report" test "$windows" -ge 2
+check "demo's windows are one line of the table" grep -q "^invoices ($windows windows)  *Invoice  *[0-9]* .* completed$" "$work/demo.err"
 check "demo saved its cursors in --state-dir" test -n "$(ls "$work/state"/sync.Subscription.*.json)"
 check "demo's stateful cursor has a position" grep -q '"mode":"stateful","position":"20' "$work/state"/sync.Subscription.*.json
 

@@ -158,7 +158,7 @@ run_result run(asio::io_context& io, const source_config& src, const job_config&
   engine_detail::run_context ctx;
   ctx.source = src;
   ctx.aqua = engine_detail::make_aqua_session(io.get_executor(), src, "test.toml",
-                                              [&out](std::string_view line) { out.log.emplace_back(line); });
+                                              engine_detail::run_log([&out](const log_record& r) { out.log.push_back(to_text(r)); }));
   ctx.sinks = std::move(sinks);
   out.report = test::run_sync(io, run_batch_results_job(ctx, job, inline_delivery()));
   return out;
@@ -546,10 +546,11 @@ TEST_CASE("cancelling the job while a batch is pending cancels that batch on the
   asio::cancellation_signal cancel;
   engine_detail::run_context ctx;
   ctx.source = src;
-  ctx.aqua = engine_detail::make_aqua_session(io.get_executor(), src, "test.toml", [&](std::string_view line) {
-    if (contains(std::string(line), "retrying GET /v4/batch/"))
-      asio::post(io, [&] { cancel.emit(asio::cancellation_type::terminal); });
-  });
+  ctx.aqua = engine_detail::make_aqua_session(io.get_executor(), src, "test.toml",
+                                              engine_detail::run_log([&](const log_record& r) {
+                                                if (contains(r.message, "retrying GET /v4/batch/"))
+                                                  asio::post(io, [&] { cancel.emit(asio::cancellation_type::terminal); });
+                                              }));
   ctx.sinks = {&sink};
   std::optional<job_report> report;
   asio::co_spawn(io, run_batch_results_job(ctx, job, inline_delivery()),

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <future>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -210,7 +211,7 @@ pipeline_config partitioned_accounts(const std::string& base_url, const std::str
 run_report run_config(pipeline_config cfg, const std::string& state_dir = "") {
   engine_options o;
   o.state_dir = state_dir;
-  o.log = [](std::string_view) {};
+  o.log = [](const log_record&) {};
   engine eng{std::move(cfg), o};
   return eng.run();
 }
@@ -389,6 +390,81 @@ TEST_CASE("progress() read from another thread: monotonic counters, jobs_active 
   CHECK(report_rows(report) == rows);
   CHECK(end.rows_committed == report_rows(report));
   CHECK(end.rows == end.rows_committed);
+  // One entry per configured job, in config order, adding up to the totals.
+  REQUIRE(end.jobs.size() == job_count);
+  progress_counters sum;
+  for (std::uint32_t i = 0; i < job_count; ++i) {
+    const job_progress& j = end.jobs[i];
+    CHECK(j.name == "p" + std::to_string(i));
+    CHECK(j.state == "done");
+    CHECK(j.jobs_total == 1);
+    CHECK(j.jobs_done == 1);
+    CHECK(j.rows_committed == expected_accounts(opts).size() - 1);
+    sum.jobs_done += j.jobs_done;
+    sum.rows += j.rows;
+    sum.bytes_downloaded += j.bytes_downloaded;
+    sum.bytes_decoded += j.bytes_decoded;
+  }
+  CHECK(sum.jobs_done == end.jobs_done);
+  CHECK(sum.rows == end.rows);
+  CHECK(sum.bytes_downloaded == end.bytes_downloaded);
+  CHECK(sum.bytes_decoded == end.bytes_decoded);
+}
+
+TEST_CASE("log records: every job submitted and committed with its job, job id, query and batch; a retry with its attempt; no secret") {
+  const emulator::options opts = tenant(107, 60, 100ms);
+  emulator::server srv(opts);
+  srv.start();
+  test::emulator_probe probe(srv.base_url());
+  // The first poll of any job answers 503 once: one retry, logged.
+  probe.arm_faults(R"({"rules":[{"method":"GET","path":"/v1/batch-query/jobs/*","fault":"status","code":503,"times":1}]})");
+  temp_dir dir;
+  const std::string toml = source_toml(srv.base_url()) + one_query_job("logged", "Accounts", account_zoql) +
+                           one_query_job("second", "Accounts", account_zoql) +
+                           test::toml_sink("csv", (dir.path() / "out").string());
+  std::mutex m;
+  std::vector<log_record> records;
+  engine_options eo;
+  eo.log = [&](const log_record& r) {
+    std::lock_guard lock(m);
+    records.push_back(r);
+  };
+  engine eng{parse_pipeline(toml, "logs.toml"), eo};
+  const run_report report = eng.run();
+  REQUIRE_MESSAGE(report.exit_code() == 0, report.to_table());
+
+  for (const auto& j : report.jobs) {
+    const auto has = [&](auto pred) { return std::any_of(records.begin(), records.end(), pred); };
+    CHECK_MESSAGE(has([&](const log_record& r) {
+                    return r.level == log_level::info && r.message == "submitted" && r.job == j.name && r.job_id == j.job_id;
+                  }),
+                  "no submitted record for " << j.name);
+    CHECK_MESSAGE(has([&](const log_record& r) {
+                    return r.message.starts_with("committed " + std::to_string(j.queries[0].rows) + " rows") &&
+                           r.job == j.name && r.job_id == j.job_id && r.query == "Accounts" && !r.batch.empty();
+                  }),
+                  "no committed record for " << j.name);
+  }
+  std::size_t retries = 0;
+  for (const auto& r : records) {
+    if (r.message.starts_with("retrying GET /v1/batch-query/jobs/")) {
+      ++retries;
+      CHECK(r.level == log_level::warning);
+      CHECK(r.attempt == 2);
+      CHECK(!r.job.empty());
+      CHECK(r.message.find(r.job_id) != std::string::npos);
+    }
+    for (const std::string& text : {to_text(r), to_json(r)}) CHECK(text.find("YXF1YWR1Y3Q6YXF1YWR1Y3Q") == std::string::npos);
+  }
+  CHECK(retries == 1);
+  // The two formats carry the fields.
+  const log_record& any = records.front();
+  CHECK(to_text(any).find("job=" + any.job) != std::string::npos);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  REQUIRE(parser.parse(to_json(any)).get(doc) == simdjson::SUCCESS);
+  CHECK(std::string(doc["job"].get_string().value()) == any.job);
+  CHECK(std::string(doc["level"].get_string().value()) == std::string(to_string(any.level)));
 }
 
 TEST_CASE("the callout listener wakes the pollers: a 10-minute poll interval, yet the run ends in seconds with the right data") {
@@ -480,7 +556,7 @@ TEST_CASE("adaptive splitting: a window whose file is over max-object-size (403)
   const partition_spec part = whole_span_partition(opts);
   REQUIRE(planned_windows(part) == 1);
   engine_options eo;
-  eo.log = [](std::string_view) {};
+  eo.log = [](const log_record&) {};
   engine eng{parse_pipeline(source_toml(srv.base_url()) +
                                 one_query_job("big", "Accounts", account_zoql, part.toml(), "format = \"csv\"\n") +
                                 sqlite_sink(db) + test::toml_sink("csv", (dir.path() / "out").string()),

@@ -404,3 +404,51 @@ query = "select Id from Account"
 TEST_CASE("an unreadable file is a config error") {
   CHECK_THROWS_AS(load_pipeline("/nonexistent/pipeline.toml"), config_error);
 }
+
+TEST_CASE("[[jobs]] and [[jobs.queries]]: every AQuA request field has a key") {
+  const pipeline_config d = parse_pipeline(minimal, "p.toml");
+  CHECK(d.jobs[0].encrypted == "none");
+  CHECK(d.jobs[0].source_data.empty());
+  CHECK_FALSE(d.jobs[0].use_last_completed_job_queries);
+  CHECK(d.jobs[0].notify_url.empty());
+  CHECK(d.jobs[0].queries[0].convert_to_currencies.empty());
+
+  const pipeline_config s = parse_pipeline(
+      job_with("partner = \"acme\"\nproject = \"w\"\nencrypted = \"none\"\nsource_data = \"WAREHOUSE\"\n"
+               "use_last_completed_job_queries = true\n"
+               "notify_url = \"https://etl.example.com/cb?job=$${JOBID}&status=$${STATUS}\"",
+               "convert_to_currencies = \"EUR, GBP\""),
+      "p.toml");
+  const job_config& j = s.jobs[0];
+  CHECK(j.encrypted == "none");
+  CHECK(j.source_data == "WAREHOUSE");
+  CHECK(j.use_last_completed_job_queries);
+  CHECK(j.notify_url == "https://etl.example.com/cb?job=${JOBID}&status=${STATUS}");
+  CHECK(j.queries[0].convert_to_currencies == "EUR,GBP");
+  // The array form is the same list.
+  CHECK(parse_pipeline(job_with("", "convert_to_currencies = [\"USD\", \"JPY\"]"), "p.toml")
+            .jobs[0]
+            .queries[0]
+            .convert_to_currencies == "USD,JPY");
+}
+
+TEST_CASE("AQuA request field mistakes name their position") {
+  one_problem(job_with("encrypted = \"pgp\"", ""), "\"pgp\"", "cannot decrypt PGP-encrypted result files");
+  one_problem(job_with("encrypted = \"aes\"", ""), "\"aes\"", "encrypted = \"aes\" is not one of: none, pgp");
+  one_problem(job_with("source_data = \"live\"", ""), "\"live\"", "is not one of: LIVE, WAREHOUSE");
+  one_problem(job_with("use_last_completed_job_queries = true", ""), "true", "applies to stateful jobs only");
+  one_problem(job_with("use_last_completed_job_queries = \"yes\"", ""), "\"yes\"", "must be true or false");
+  one_problem(job_with("notify_url = \"ftp://x/cb\"", ""), "\"ftp://x/cb\"", "notify_url must be an http://");
+  one_problem(job_with("notify_url = \"https://x/" + std::string(5000, 'a') + "\"", ""), "\"https://x/",
+              "shorter than 5000 characters");
+  one_problem(job_with("", "convert_to_currencies = \"EUR,pounds\""), "\"EUR,pounds\"", "ISO 4217 codes");
+  one_problem(job_with("", "convert_to_currencies = [\"EUR\", 3]"), "[\"EUR\", 3]", "ISO 4217 codes");
+  one_problem(job_with("", "convert_to_currencies = 978"), "978", "ISO 4217 codes");
+  one_problem(job_with("kind = \"batch_results\"\nsource_data = \"LIVE\"", ""), "\"LIVE\"",
+              "source_data does not apply to kind = \"batch_results\"");
+  one_problem(job_with("kind = \"batch_results\"", "convert_to_currencies = \"EUR\""), "\"EUR\"",
+              "convert_to_currencies does not apply to kind = \"batch_results\"");
+  // Several at once, each at its own place.
+  const auto p = problems_of(job_with("encrypted = \"pgp\"\nsource_data = \"lake\"", "convert_to_currencies = \"E\""));
+  CHECK(p.size() == 3);
+}

@@ -60,7 +60,8 @@ struct session {
   std::vector<std::string> log;
   engine_detail::aqua_session s;
   explicit session(const source_config& src)
-      : s(make_aqua_session(io.get_executor(), src, "test.toml", [this](std::string_view l) { log.emplace_back(l); })) {}
+      : s(make_aqua_session(io.get_executor(), src, "test.toml",
+                          engine_detail::run_log([this](const log_record& r) { log.push_back(to_text(r)); }))) {}
 };
 
 // Submits a one-query job and polls it to completion; returns its file id.

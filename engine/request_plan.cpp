@@ -1,0 +1,251 @@
+// The dry run: the requests a run would start with, from the same plan
+// (job_plan), body builder (submit_body) and request builders (aqua_client)
+// a run uses, so that what is shown cannot drift from what is sent.
+#include <aquaduct/engine.hpp>
+#include <aquaduct/error.hpp>
+
+#include "engine/aqua_client.hpp"
+#include "engine/job_plan.hpp"
+#include "engine/state_store.hpp"
+#include "transport/http_client.hpp"
+#include "transport/redact.hpp"
+#include "transport/url.hpp"
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+
+namespace aquaduct {
+
+namespace {
+
+using engine_detail::aqua_client;
+
+// Every configured secret, to be cut out of whatever text shows it (a secret
+// pasted into a query or a notify_url included).
+std::vector<std::string> secrets_of(const source_config& src) {
+  std::vector<std::string> out;
+  for (const std::string* s : {&src.auth.client_secret, &src.auth.secret_access_key, &src.auth.password})
+    if (!s->empty()) out.push_back(*s);
+  return out;
+}
+
+std::string cut_secrets(std::string text, const std::vector<std::string>& secrets) {
+  for (const auto& s : secrets)
+    for (auto at = text.find(s); at != std::string::npos; at = text.find(s, at))
+      text.replace(at, s.size(), transport::redacted);
+  return text;
+}
+
+std::string scrub(std::string text, const std::vector<std::string>& secrets) {
+  return transport::redact(cut_secrets(std::move(text), secrets));
+}
+
+// A body keeps its query text intact (redact() would take "Basic plan" in a
+// where clause for a credential): the configured secrets and user:password@
+// of URLs (a notifyUrl) are cut out.
+std::string scrub_body(std::string text, const std::vector<std::string>& secrets) {
+  text = cut_secrets(std::move(text), secrets);
+  for (auto at = text.find("://"); at != std::string::npos; at = text.find("://", at + 3)) {
+    const auto end = text.find_first_of("@/ \"", at + 3);
+    if (end != std::string::npos && text[end] == '@' && end > at + 3)
+      text.replace(at + 3, end - at - 3, transport::redacted);
+  }
+  return text;
+}
+
+// The credential headers authenticator::authorize() adds, values redacted.
+void add_auth_headers(const auth_config& auth, planned_request& r) {
+  const std::string hidden(transport::redacted);
+  switch (auth.type) {
+    case auth_type::oauth: r.headers.emplace_back("Authorization", "Bearer " + hidden); break;
+    case auth_type::api_key:
+      r.headers.emplace_back("apiAccessKeyId", auth.access_key_id);
+      r.headers.emplace_back("apiSecretAccessKey", hidden);
+      break;
+    case auth_type::basic: r.headers.emplace_back("Authorization", "Basic " + hidden); break;
+    case auth_type::none: break;
+  }
+}
+
+// A temporary empty directory, removed at the end of the dry run: the plan of
+// a state directory that does not exist yet, without creating it.
+class empty_dir {
+ public:
+  empty_dir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "aquaduct-dry-run-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data()))
+      throw std::system_error(errno, std::generic_category(), "dry run: cannot create a temporary directory");
+    path_ = tmpl;
+  }
+  ~empty_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  empty_dir(const empty_dir&) = delete;
+  empty_dir& operator=(const empty_dir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+class planner {
+ public:
+  explicit planner(const pipeline_config& cfg) : cfg_(cfg), secrets_(secrets_of(cfg.source)) {
+    origin_ = cfg.source.base_url.empty() ? "http://<embedded emulator>" : cfg.source.base_url;
+    while (!origin_.empty() && origin_.back() == '/') origin_.pop_back();
+    common_ = engine_detail::common_headers(cfg.source.headers);
+    user_agent_ = cfg.source.headers.user_agent.empty() ? transport::client_options{}.user_agent
+                                                        : cfg.source.headers.user_agent;
+  }
+
+  void token() {
+    if (cfg_.source.auth.type != auth_type::oauth) return;
+    planned_request r;
+    r.job = "(all jobs)";
+    r.method = "POST";
+    r.url = origin_ + "/oauth/token";
+    r.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"},
+                 {"User-Agent", user_agent_}};
+    r.body = "client_id=" + transport::form_url_encode(cfg_.source.auth.client_id) + "&client_secret=" +
+             std::string(transport::redacted) + "&grant_type=client_credentials";
+    r.note = "OAuth token: once before the first call, again when it expires or is refused";
+    add(std::move(r));
+  }
+
+  void ask_session(const engine_detail::work_unit& u) {
+    planned_request r;
+    r.job = u.display_name;
+    r.method = "GET";
+    r.url = origin_ + aqua_client::last_completed_target(u.job->partner, u.job->project);
+    job_call_headers(r);
+    r.note = "asked first: none of this session's queries has a cursor in the state directory. When the service "
+             "has no completed job for the session (404), the submit below goes WITHOUT incrementalTime (a full "
+             "load); otherwise it goes as shown";
+    add(std::move(r));
+  }
+
+  void submit(const engine_detail::work_unit& u, const std::string& notify_url) {
+    const std::string body = engine_detail::submit_body(
+        *u.job, u.queries, engine_detail::submit_extras{u.incremental_time, notify_url});
+    const transport::http_request req = aqua_client::submit_request(body, "<random, one per job>");
+    planned_request r;
+    r.job = u.display_name;
+    r.method = req.method;
+    r.url = origin_ + req.target;
+    for (const auto& h : req.headers) r.headers.emplace_back(h.name, h.value);
+    job_call_headers(r);
+    r.body = req.body;
+    if (u.window)
+      r.note = "one window of a " + std::string(u.group && u.group->next_cursor ? "incremental" : "partitioned") +
+               " query";
+    else if (u.job->stateful() && u.session_may_be_new)
+      r.note = "stateful session without cursors: incrementalTime is the floor (2000-01-01 UTC, in the data "
+               "centre's zone)";
+    else if (u.job->stateful())
+      r.note = "stateful session: incrementalTime is the oldest committed cursor of its queries";
+    add(std::move(r));
+  }
+
+  void note(const std::string& job, const std::string& text) {
+    planned_request r;
+    r.job = job;
+    r.note = text;
+    add(std::move(r));
+  }
+
+  std::vector<planned_request> take() { return std::move(out_); }
+
+ private:
+  // What aqua_client::job_call and send() add to every job call.
+  void job_call_headers(planned_request& r) const {
+    r.headers.emplace_back("Accept", "application/json");
+    for (const auto& h : common_) r.headers.emplace_back(h.name, h.value);
+    r.headers.emplace_back("User-Agent", user_agent_);
+    add_auth_headers(cfg_.source.auth, r);
+  }
+
+  void add(planned_request r) {
+    r.url = scrub(std::move(r.url), secrets_);
+    for (auto& [name, value] : r.headers) value = scrub(std::move(value), secrets_);
+    r.body = scrub_body(std::move(r.body), secrets_);
+    r.note = scrub(std::move(r.note), secrets_);
+    out_.push_back(std::move(r));
+  }
+
+  const pipeline_config& cfg_;
+  std::vector<std::string> secrets_;
+  std::string origin_;
+  std::vector<transport::header> common_;
+  std::string user_agent_;
+  std::vector<planned_request> out_;
+};
+
+// The notifyUrl a run sends with the [source.callout] listener
+// (callout_listener::notify_url()); its address is known only once bound.
+std::string listener_notify_url(const callout_config& c) {
+  if (c.listen.empty()) return {};
+  const std::string base = c.public_url.empty() ? "http://" + c.listen + "/callout" : c.public_url;
+  return base + (base.find('?') == std::string::npos ? "?" : "&") + "job=${JOBID}&status=${STATUS}";
+}
+
+}  // namespace
+
+std::vector<planned_request> plan_requests(const pipeline_config& cfg, const engine_options& opts) {
+  std::optional<engine_detail::state_store> state;
+  std::optional<empty_dir> scratch;
+  if (!opts.state_dir.empty()) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(opts.state_dir, ec)) {
+      state.emplace(opts.state_dir);  // an existing directory: read, never locked or written
+    } else {
+      scratch.emplace();
+      state.emplace(scratch->path());
+    }
+  }
+  const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  const engine_detail::run_plan plan =
+      engine_detail::plan_run(cfg, state ? &*state : nullptr, engine_detail::resolve_zone(cfg.source), now);
+
+  planner p(cfg);
+  if (cfg.source.base_url.empty())
+    p.note("(all jobs)", "no [source] base_url: `aquaduct run` serves this pipeline from an embedded emulator "
+                         "(without [source.auth], with its OAuth client \"aquaduct\")");
+  if (!cfg.source.proxy.empty() && cfg.source.proxy != "none")
+    p.note("(all jobs)", "every request goes through the proxy " + cfg.source.proxy);
+  if (scratch) p.note("(all jobs)", "the state directory " + opts.state_dir + " does not exist yet: no cursors");
+  p.token();
+  const std::string notify = listener_notify_url(cfg.source.callout);
+  for (const auto& u : plan.units) {
+    if (u.session_may_be_new) p.ask_session(u);
+    p.submit(u, notify);
+  }
+  for (const auto& r : plan.nothing_to_do)
+    for (const auto& q : r.queries)
+      p.note(r.name, "query " + q.name + ": nothing to do, its incremental window is empty until lag_s has passed");
+  for (const auto& j : cfg.jobs)
+    if (j.kind == job_kind::batch_results)
+      p.note(j.name, "kind = \"batch_results\": its POST /v4/batch requests are not shown by --dry-run");
+  return p.take();
+}
+
+std::string to_text(const std::vector<planned_request>& plan) {
+  std::string out;
+  std::size_t n = 0;
+  for (const auto& r : plan)
+    if (!r.method.empty()) ++n;
+  out += "# " + std::to_string(n) + (n == 1 ? " request" : " requests") +
+         " to start with; each submitted job is then polled (GET /v1/batch-query/jobs/{id}) and its files "
+         "downloaded (GET /v1/file/{fileId}). Nothing was sent.\n";
+  for (const auto& r : plan) {
+    out += "\n# " + r.job + (r.note.empty() ? "" : ": " + r.note) + "\n";
+    if (r.method.empty()) continue;
+    out += r.method + " " + r.url + "\n";
+    for (const auto& [name, value] : r.headers) out += name + ": " + value + "\n";
+    if (!r.body.empty()) out += "\n" + r.body + "\n";
+  }
+  return out;
+}
+
+}  // namespace aquaduct
