@@ -88,9 +88,11 @@ check "run report counts the incremental rows" grep -Eq "^sync +Account +$(wc -l
 # --- partitioned backfill: one file, exactly the rows of the unpartitioned query ----------
 d=$work/partitioned
 check "partitioned example points at the emulator" example partitioned_backfill "$d"
-(cd "$d" && "$bin" run partitioned_backfill.toml 2>run.err)
+(cd "$d" && "$bin" run partitioned_backfill.toml --report report.json 2>run.err)
 check "partitioned run exits 0" test $? -eq 0
-check "partitioned windows each reported" test "$(grep -c '^backfill \[' "$d/run.err")" -ge 2
+windows=$(grep -o '"window":"[^"]*"' "$d/report.json" | wc -l)
+check "partitioned windows each in the JSON report" test "$windows" -ge 2
+check "partitioned windows are one line of the table" grep -Eq "^backfill \($windows windows\) +InvoiceItem .* completed$" "$d/run.err"
 check "partitioned query landed as one file" test "$(ls "$d/out/backfill")" = "InvoiceItem.csv"
 mkdir -p "$d/plain"
 grep -v '^partition = ' "$d/partitioned_backfill.toml" >"$d/plain/plain.toml"
