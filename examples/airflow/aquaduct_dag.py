@@ -11,8 +11,9 @@ aquaduct's exit code says what Airflow should do:
 
 Secrets reach the pipeline only through ${VAR}: here from Airflow connections/variables
 into the process environment, never into the TOML file or the task's log. The state
-directory (cursors of stateful and incremental queries) must persist between runs and
-must not be shared by two runs at once: max_active_runs=1 and a path on durable storage.
+directory (cursors of stateful and incremental queries) must persist between runs, and
+aquaduct locks it (a second run on it refuses to start): max_active_runs=1 and a path on
+durable storage.
 The JSON run report (--report) is returned, so it lands in XCom for downstream tasks.
 
 Requires Airflow >= 2.4 and the `aquaduct` binary on the worker's PATH.

@@ -31,7 +31,8 @@ text = open(doc, encoding="utf-8").read()
 section = text.split("\n## Bad configs and their errors\n", 1)
 assert len(section) == 2, "docs/config.md has no section 'Bad configs and their errors'"
 section = section[1].split("\n## ", 1)[0]
-base = re.search(r"```toml\n(.*?)```", section, re.S).group(1).splitlines()
+# the base pipeline: a complete file (its fence says so: "```toml p.toml")
+base = re.search(r"```toml p\.toml\n(.*?)```", section, re.S).group(1).splitlines()
 rows = [l for l in section.splitlines() if l.startswith("| ") and not l.startswith("| mistake")]
 
 # The mistakes issue 8 asks the table for: each must be a row.
@@ -42,6 +43,13 @@ failed = [f"the table has no row '{n}'" for n in required if n not in names]
 passed = 0
 env = dict(os.environ, PATH=os.path.join(work, "bin") + ":" + os.environ["PATH"])
 secrets = [os.environ["ZUORA_CLIENT_SECRET"]]
+
+# the base pipeline itself is fine
+os.makedirs(os.path.join(work, "base"))
+open(os.path.join(work, "base", "p.toml"), "w").write("\n".join(base) + "\n")
+r = subprocess.run(["aquaduct", "validate", "p.toml"], cwd=os.path.join(work, "base"), env=env, capture_output=True, text=True)
+if r.returncode != 0:
+    failed.append("the base p.toml does not validate:\n" + r.stdout + r.stderr)
 
 def spans(cell):
     return re.findall(r"`([^`]*)`", cell)
