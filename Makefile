@@ -29,7 +29,9 @@ configure: deps
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-demo: build
+# The demo needs only the command: a newcomer's first build skips the tests and benches.
+demo: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target aquaduct_cli
 	$(BUILD_DIR)/aquaduct run examples/demo.toml
 	@echo "demo output:" && find out -type f | sort
 

@@ -5,6 +5,7 @@
 
 #include "engine/windows.hpp"
 #include "sinks/registry.hpp"
+#include "transport/redact.hpp"
 #include "transport/url.hpp"
 
 #include <toml++/toml.h>
@@ -146,6 +147,13 @@ class loader {
                                "handshake_timeout_ms", "write_timeout_ms", "idle_timeout_ms",
                                "pool_idle_timeout_ms", "proxy", "gzip_request_bodies", "tls", "headers", "retry"});
     read(*t, "base_url", src.base_url);
+    if (!src.base_url.empty()) {
+      std::error_code ec;
+      transport::parse_base_url(src.base_url, ec);
+      if (ec)  // the URL may carry a password: redacted
+        problem(t->get("base_url")->source(), config_errc::bad_value,
+                transport::redact("base_url \"" + src.base_url + "\" is not http(s)://host[:port][/prefix]"));
+    }
     read(*t, "environment", src.environment);
     if (!src.environment.empty()) {
       const std::string url = transport::environment_base_url(src.environment);

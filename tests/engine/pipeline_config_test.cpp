@@ -196,6 +196,17 @@ public_url = "https://etl.example.com/aquaduct/callout?src=etl"
             .source.callout.public_url == "http://10.0.0.1:8080");
 }
 
+TEST_CASE("[source]: a base_url that is not http(s)://host[:port][/prefix] is named at its position, its password redacted") {
+  for (const char* url : {"ftp://user:pw-secret@host", "127.0.0.1:8080", "http://", "http://host:99999"}) {
+    std::string toml = "[source]\nbase_url = ";
+    toml += quoted(url);
+    toml += "\n" + minimal;
+    one_problem(toml, quoted(url), "is not http(s)://host[:port][/prefix]");
+    for (const auto& p : problems_of(toml)) CHECK(p.find("pw-secret") == std::string::npos);
+  }
+  CHECK(problems_of("[source]\nbase_url = \"https://rest.zuora.com/prefix\"\n" + minimal).empty());
+}
+
 TEST_CASE("[source]: bad max_downloads, time_zone and callout values name their position") {
   for (const char* n : {"0", "21", "\"5\""})
     one_problem("[source]\nmax_downloads = " + std::string(n) + "\n" + minimal, n,
