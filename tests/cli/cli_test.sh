@@ -6,14 +6,8 @@ bin=$(realpath "$1")
 src=$(realpath "$2")
 work=$(mktemp -d)
 trap 'kill "${EMU_PID:-}" 2>/dev/null; rm -rf "$work"' EXIT
-passed=0
-failed=0
+source "$(dirname "${BASH_SOURCE[0]}")/../support/checks.sh"  # check, wait_for, start_emulator, finish
 
-check() {  # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name"; fi
-}
 
 # --version and help
 check "version" bash -c "'$bin' --version | grep -qx 'aquaduct [0-9.]*'"
@@ -109,5 +103,4 @@ wait "$EMU_PID"
 check "emulator exits 0 on SIGTERM" test $? -eq 0
 EMU_PID=
 
-echo "cli: $passed passed, $failed failed"
-test "$failed" -eq 0
+finish cli

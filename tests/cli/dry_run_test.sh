@@ -6,29 +6,16 @@
 set -u
 bin=$(realpath "$1")
 work=$(mktemp -d)
-emu_pid=
-trap '[ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
-passed=0
-failed=0
+trap 'stop_emulators; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/../support/checks.sh"  # check, wait_for, start_emulator, finish
 
-check() {  # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name"; fi
-}
 
 secret="dry-$RANDOM$RANDOM-$$"
 proxy_pw="pp-$RANDOM$RANDOM"
 cat >"$work/credentials.conf" <<JSON
 {"client_id": "dry-client", "client_secret": "$secret", "access_key_id": "dry-key", "secret_access_key": "$secret"}
 JSON
-mkfifo "$work/emu.fifo"
-"$bin" emulate --port 0 --scale 20 --latency-ms 20 --credentials "$work/credentials.conf" >"$work/emu.fifo" 2>"$work/emu.log" &
-emu_pid=$!
-exec {emu_fd}<"$work/emu.fifo"
-read -t 30 -r line <&"$emu_fd"
-url=${line#listening on }
-check "emulator listens" test -n "$url"
+start_emulator url --scale 20 --latency-ms 20 --credentials "$work/credentials.conf" || exit 1
 
 export DRY_SECRET=$secret DRY_PROXY_PW=$proxy_pw
 cat >"$work/p.toml" <<TOML
@@ -137,5 +124,4 @@ check "... naming FILE:LINE:COL" grep -q "bad.toml:[0-9]*:[0-9]*: source_data = 
 "$bin" run --help | grep -q -- "--dry-run"
 check "run --help documents --dry-run" test $? -eq 0
 
-echo "dry_run: $passed passed, $failed failed"
-test "$failed" -eq 0
+finish dry_run

@@ -6,16 +6,9 @@
 set -u
 bin=$(realpath "$1")
 work=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
-passed=0
-failed=0
+trap 'stop_emulators; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/../support/checks.sh"  # check, wait_for, start_emulator, finish
 
-check() {  # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name"; fi
-}
 
 # Credentials nobody could guess, so that finding them in an output is a leak.
 secret="s3cret-$RANDOM$RANDOM-$$"
@@ -23,15 +16,10 @@ cat >"$work/credentials.conf" <<JSON
 {"client_id": "ops-client", "client_secret": "$secret", "access_key_id": "ops-key", "secret_access_key": "$secret"}
 JSON
 
-start_emulator() {  # start_emulator VAR ARGS...: sets VAR to the emulator's URL
-  local var=$1 line="" fd
+emulator() {  # emulator VAR ARGS...: one of ours (20 accounts, these credentials); VAR = its URL
+  local var=$1
   shift
-  mkfifo "$work/fifo.$var"
-  "$bin" emulate --port 0 --scale 20 --credentials "$work/credentials.conf" "$@" >"$work/fifo.$var" 2>"$work/emu-$var.log" &
-  pids+=($!)
-  exec {fd}<"$work/fifo.$var"  # kept open: the emulator's stdout never breaks
-  read -t 30 -r line <&"$fd"
-  printf -v "$var" '%s' "${line#listening on }"
+  start_emulator "$var" --scale 20 --credentials "$work/credentials.conf" "$@"
 }
 
 pipeline() {  # pipeline FILE URL [AUTH_LINES...]
@@ -70,8 +58,8 @@ submit() {  # submit URL: a one-query stateless job, its id on stdout
 }
 
 export OPS_SECRET=$secret
-start_emulator fast --latency-ms 20
-start_emulator slow --latency-ms 600000
+emulator fast --latency-ms 20 || exit 1
+emulator slow --latency-ms 600000 || exit 1
 check "both emulators listen" test -n "$fast" -a -n "$slow"
 pipeline "$work/fast.toml" "$fast" 'type = "api_key"' 'access_key_id = "ops-key"' 'secret_access_key = "${OPS_SECRET}"'
 pipeline "$work/slow.toml" "$slow" 'type = "oauth"' 'client_id = "ops-client"' 'client_secret = "${OPS_SECRET}"'
@@ -156,5 +144,4 @@ check "help jobs shows the examples" test $? -eq 0
 
 check "no secret in any output" bash -c "! grep -rqF -- '$secret' '$work'/*.out '$work'/*.err '$work'/*.json '$work'/*.txt"
 
-echo "jobs: $passed passed, $failed failed"
-test "$failed" -eq 0
+finish jobs

@@ -7,32 +7,14 @@ set -u
 bin=$(realpath "$1")
 work=$(mktemp -d)
 sock="$work/tmux.sock"
-trap 'tmux -S "$sock" kill-server 2>/dev/null; kill "${EMU_PID:-}" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
-passed=0
-failed=0
-check() {  # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name"; fi
-}
-# Polls CONDITION every 0.1 s until it holds or DEADLINE seconds passed.
-wait_for() {  # wait_for DEADLINE CONDITION...
-  local deadline=$(($(date +%s) + $1))
-  shift
-  until "$@"; do
-    [ "$(date +%s)" -ge "$deadline" ] && return 1
-    sleep 0.1
-  done
-}
+trap 'tmux -S "$sock" kill-server 2>/dev/null; stop_emulators; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/../support/checks.sh"  # check, wait_for, start_emulator, finish
 
 # An emulator whose jobs take 3 s, with a password of our own (it must never show).
 secret="Pa55-word-never-shown"
 printf '{"client_id":"aquaduct","client_secret":"aquaduct","access_key_id":"etl","secret_access_key":"%s"}' \
   "$secret" >"$work/creds.json"
-coproc EMU { exec "$bin" emulate --port 0 --latency-ms 3000 --scale 300 --credentials "$work/creds.json"; }
-EMU_PID=$EMU_PID
-read -t 30 -r line <&"${EMU[0]}"
-url=${line#listening on }
+start_emulator url --latency-ms 3000 --scale 300 --credentials "$work/creds.json" || exit 1
 cat >"$work/p.toml" <<TOML
 [source]
 base_url = "$url"
@@ -155,5 +137,4 @@ check "the retry is a warning with its attempt (the second) and job id" \
   jq_all 'any(.level == "warning" and (.msg | startswith("retrying GET")) and .attempt == 2 and (.job_id | length) > 0)' "$work/json.lines"
 check "the password never shows in the logs" bash -c "! grep -q '$secret' '$work/json.err' '$work/off.err' '$work/always.err'"
 
-echo "progress: $passed passed, $failed failed"
-test "$failed" -eq 0
+finish progress

@@ -10,15 +10,9 @@ work=$(mktemp -d)
 chmod 755 "$work"  # as root, scripts/dev-postgres.sh runs the server as aquaduct-pg: it must reach $work/pg
 pg_dir=$work/pg
 trap 'kill "${EMU_PID:-}" 2>/dev/null; "$src/scripts/dev-postgres.sh" stop "$pg_dir" >/dev/null 2>&1; rm -rf "$work"' EXIT
-passed=0
-failed=0
+source "$(dirname "${BASH_SOURCE[0]}")/../support/checks.sh"  # check, wait_for, start_emulator, finish
 py=/usr/bin/python3  # Debian's, with python3-yaml (scripts/install-deps.sh)
 
-check() {  # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name"; fi
-}
 
 # Data rows of a CSV file (fields may hold line breaks, so not `wc -l`).
 csv_rows() { "$py" -c 'import csv,sys; print(sum(1 for _ in csv.reader(open(sys.argv[1], newline="", encoding="utf-8"))) - 1)' "$1"; }
@@ -193,5 +187,4 @@ check "the CronJob's pipeline validates" test $? -eq 0
 kill -TERM "$EMU_PID"
 wait "$EMU_PID"
 EMU_PID=
-echo "examples: $passed passed, $failed failed"
-test "$failed" -eq 0
+finish examples

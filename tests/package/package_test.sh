@@ -19,14 +19,7 @@ jobs=2
 exec 3>&1  # the times, whatever a command's output is redirected to
 work=$(mktemp -d)
 trap 'kill "${EMU_PID:-}" 2>/dev/null; rm -rf "$work"' EXIT
-passed=0
-failed=0
-
-check() {  # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../support/checks.sh"  # check, wait_for, start_emulator, finish
 finish() {
   echo "$mode: $passed passed, $failed failed"
   [ "$failed" -eq 0 ]
