@@ -99,10 +99,14 @@ std::string run_report::to_table() const {
     out += fmt::format("{:<{}} {:<{}} {:>10} {:>12} {:>5} {:>8.2f}  {}\n", l.job, job_w, l.query, query_w, l.rows,
                        l.bytes, l.files, l.seconds, l.status);
   for (const auto& j : jobs) {
-    if (j.error) out += fmt::format("error: {}\n", *j.error);
+    // A query's own error says more than its job's summary of it.
+    std::vector<std::string> query_errors;
     for (const auto& q : j.queries)
       if (q.error && (!j.error || q.error->find(*j.error) == std::string::npos) && j.status == "failed")
-        out += fmt::format("error: {}\n", *q.error);
+        query_errors.push_back(*q.error);
+    if (j.error && (query_errors.empty() || *j.error != "one or more queries failed"))
+      out += fmt::format("error: {}\n", *j.error);
+    for (const auto& e : query_errors) out += fmt::format("error: {}\n", e);
   }
   out += fmt::format("{}: {} AQuA job(s) in {:.2f} s\n", status, jobs.size(), wall_s);
   return out;
