@@ -3,7 +3,10 @@
 #include <exception>
 #include <stdexcept>
 #include <system_error>
+#include <csignal>
 #include <thread>
+
+#include <pthread.h>
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
@@ -101,7 +104,16 @@ void server::start() {
   asio::co_spawn(*impl_->ctx,
                  accept_loop(std::move(acceptor), impl_->tls.get(), impl_->service.get(), http_limits{}),
                  ignore_result{});
-  impl_->thread = std::thread([c = impl_->ctx.get()] { c->run(); });
+  impl_->thread = std::thread([c = impl_->ctx.get()] {
+    // sendfile() to a client that went away raises SIGPIPE, which would kill
+    // the whole process (the emulator's, or the embedder's): blocked here, it
+    // is EPIPE for this connection only.
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+    c->run();
+  });
 }
 
 void server::stop() {

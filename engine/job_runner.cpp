@@ -802,11 +802,18 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
       turn = co_await ctx.session(job).acquire();
       if (!turn) throw_interrupted("job " + unit.display_name);
     }
+    // The floor (set by the plan): what a session that moved on without our
+    // commit must be asked from.
+    const std::optional<std::string> floor_time = unit.incremental_time;
+    bool expect_full = false;  // incrementalTime left out: the service must load in full
     if (unit.session_may_be_new) {
       // Nothing committed by us: a brand-new session loads in full by itself,
       // while one that moved on without our commit must be asked from the floor.
       const std::optional<decode::aqua_job> last = co_await client.last_completed(job.partner, job.project);
-      if (!last) unit.incremental_time.reset();
+      if (!last) {
+        unit.incremental_time.reset();
+        expect_full = true;
+      }
     }
     std::vector<std::string> pending;  // queries still to deliver
     for (const auto& q : unit.queries) pending.push_back(q.name);
@@ -862,6 +869,20 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
         }
         if (unit.group) fail_group(*unit.group, *report.error);
         break;
+      }
+
+      // Asked for a full load, answered with an incremental one: the session had
+      // a job running (a killed run's) that completed before ours. Its rows were
+      // never committed by us, so ours must start from the floor, or they are lost.
+      if (expect_full && std::any_of(remote.batches.begin(), remote.batches.end(),
+                                     [](const decode::aqua_batch& b) { return !b.full; })) {
+        expect_full = false;
+        unit.incremental_time = floor_time;
+        ctx.log.warning({.message = "the session's last job completed just before ours (another run's?), so ours was "
+                                    "incremental from it; submitting again from " + floor_time.value_or("the floor"),
+                         .job = unit.display_name,
+                         .job_id = remote.id});
+        continue;
       }
 
       // The batches of a job deliver at once, each into its own streams; the

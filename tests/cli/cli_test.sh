@@ -5,7 +5,7 @@ set -u
 bin=$(realpath "$1")
 src=$(realpath "$2")
 work=$(mktemp -d)
-trap 'kill "${EMU_PID:-}" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill "${EMU_PID:-}" 2>/dev/null; stop_emulators; rm -rf "$work"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/../support/checks.sh"  # check, wait_for, start_emulator, finish
 
 
@@ -46,7 +46,7 @@ check "JSON report written" grep -q '"status":"ok"' "$work/report.json"
 check "demo's partitioned query landed as one file" test "$(ls "$work/out/invoices")" = "Invoice.csv"
 windows=$(grep -o '"window":"[^"]*"' "$work/report.json" | wc -l)
 check "demo's windows each in the JSON report" test "$windows" -ge 2
-jq_true() { jq -e "$@" >/dev/null; }  # jq_true ARGS...: the filter holds
+jq_true() { [ "$(jq "$@")" = true ]; }  # jq_true ARGS...: the filter gives true (jq -e passes empty input)
 check "the JSON summary adds the windows up" jq_true --argjson n "$windows" \
   '([.jobs[] | select(.window != null) | .queries[].rows] | add) as $rows | .summary[] | select(.job == "invoices") | .windows == $n and .rows == $rows and .status == "completed"' "$work/report.json"
 check "demo's windows are one line of the table" grep -q "^invoices ($windows windows)  *Invoice  *[0-9]* .* completed$" "$work/demo.err"
@@ -105,5 +105,22 @@ kill -TERM "$EMU_PID"
 wait "$EMU_PID"
 check "emulator exits 0 on SIGTERM" test $? -eq 0
 EMU_PID=
+
+# A client that gives up during a large download (here: in the middle of a stall) must
+# not take the emulator down: sendfile() to a closed socket once raised a fatal SIGPIPE.
+start_emulator big --scale 20000 --latency-ms 10 \
+  --faults '{"rules":[{"path":"/v1/file/*","fault":"stall_ms","ms":1500,"after_bytes":1000}]}' || exit 1
+auth=(-s -u aquaduct:aquaduct)
+job=$(curl "${auth[@]}" -H 'Content-Type: application/json' -X POST "$big/v1/batch-query/" \
+  -d '{"format":"csv","version":"1.0","name":"t","queries":[{"name":"A","query":"select * from Account","type":"zoqlexport"}]}' | jq -r .id)
+completed() { [ "$(curl "${auth[@]}" "$big/v1/batch-query/jobs/$job" | jq '.status == "completed"')" = true ]; }
+check "the big job completes" wait_for 60 completed
+file=$(curl "${auth[@]}" "$big/v1/batch-query/jobs/$job" | jq -r '.batches[0].fileId')
+curl "${auth[@]}" --max-time 0.5 "$big/v1/file/$file" -o /dev/null
+check "the client gave up during the stall" test $? -eq 28
+sent() { [ "$(curl "${auth[@]}" "$big/_emulator/stats" | jq '.downloads_in_flight')" = 0 ]; }
+check "the emulator is still there once the download ended" wait_for 60 sent
+check "the emulator process lives" kill -0 "${emulator_pids[0]}"
+stop_emulators
 
 finish cli
