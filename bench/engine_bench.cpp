@@ -655,11 +655,17 @@ void bench_pool(const std::string& bin, const fs::path& dir, std::uint64_t rows_
 }
 
 // The summary as a markdown table.
+std::string cell(const std::string& s) {  // a | inside a table cell is \|
+  std::string out;
+  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out;
+}
+
 void print_table() {
   std::printf("| scenario | figure | same-run baseline | ratio | target | met? |\n|---|---|---|---|---|---|\n");
   for (const auto& r : results.rows)
-    std::printf("| %s | %s | %s | %.2fx (%s) | %s | %s |\n", r.scenario.c_str(), r.figure.c_str(),
-                r.baseline.c_str(), r.ratio, r.ratio_means.c_str(), r.target.empty() ? "-" : r.target.c_str(),
+    std::printf("| %s | %s | %s | %.2fx (%s) | %s | %s |\n", cell(r.scenario).c_str(), cell(r.figure).c_str(),
+                cell(r.baseline).c_str(), r.ratio, r.ratio_means.c_str(), r.target.empty() ? "-" : r.target.c_str(),
                 !r.met ? "-" : *r.met ? "met" : "MISSED");
   for (const auto& f : results.failures) std::printf("| %s | FAILED | | | | |\n", f.c_str());
 }
