@@ -559,8 +559,10 @@ void bench_extract(const std::string& bin, const fs::path& dir, std::uint64_t ro
 // decoded on one sink thread a core; throughput (MB/s of CSV) against concurrency.
 void bench_cores(const std::string& bin, const fs::path& dir, std::uint64_t rows_per_file,
                  const std::vector<unsigned>& levels) {
-  rows_per_file = std::clamp<std::uint64_t>(rows_per_file, 50, 500'000);  // one result file a query
-  emulator emu(bin, extraction_flags(dir, rows_per_file));
+  rows_per_file = std::max<std::uint64_t>(rows_per_file, 50);
+  auto flags = extraction_flags(dir, rows_per_file);
+  flags.insert(flags.end(), {"--segment-rows", std::to_string(rows_per_file + 50)});  // one result file a query
+  emulator emu(bin, flags);
   std::printf("== files at once: one job of N queries (select * from InvoiceItem, ~%s rows, one file each), gzip, "
               "null sink, a sink thread a core ==\n",
               rate(static_cast<double>(rows_per_file)).c_str());
