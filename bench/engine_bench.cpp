@@ -799,6 +799,11 @@ int main(int argc, char** argv) {
   std::vector<double> sizes;
   for (const auto& g : split(memory_gb)) sizes.push_back(std::stod(g));
   std::vector<std::string> sink_list = split(sinks);
+  for (const auto& sink : sink_list)
+    if (!contains({"null", "csv", "singer", "postgres"}, sink)) {
+      std::fprintf(stderr, "engine_bench: unknown sink %s (--sinks null,csv,singer,postgres)\n", sink.c_str());
+      return 2;
+    }
   // The null sink runs first: its job's files are the baselines' input.
   std::stable_partition(sink_list.begin(), sink_list.end(), [](const std::string& s) { return s == "null"; });
   if (sink_list.empty() || sink_list.front() != "null") sink_list.insert(sink_list.begin(), "null");

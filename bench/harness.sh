@@ -15,9 +15,15 @@ sha=$(git rev-parse --short HEAD 2>/dev/null || echo nogit)
 if ! git diff --quiet HEAD -- 2>/dev/null; then sha="$sha-dirty"; fi
 name=bench/results/$(date -u +%F)-$sha
 mkdir -p bench/results
+rc=0
 "$build/bench/engine_bench" --aquaduct "$build/aquaduct" --commit "$sha" \
-  --only jobs,extract,cores,memory --sinks null,csv,singer,postgres --json "$name.json.tmp" --svg "$name.svg.tmp" "$@"
+  --only jobs,extract,cores,memory --sinks null,csv,singer,postgres --json "$name.json.tmp" --svg "$name.svg.tmp" "$@" ||
+  rc=$?
+# A scenario that failed is in the record's "failures" (and the exit code); a record that
+# could not be written is not renamed.
+[ -f "$name.json.tmp" ] || { echo "harness: engine_bench wrote no record (exit $rc)" >&2; exit "${rc/#0/1}"; }
 mv "$name.json.tmp" "$name.json"
 mv "$name.svg.tmp" "$name.svg"
 echo
 echo "wrote $name.json and $name.svg"
+exit "$rc"
