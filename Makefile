@@ -42,6 +42,8 @@ ifneq ($(SANITIZE),1)
 	$(MAKE) fuzz-smoke
 endif
 
+# bench/harness.sh flags, e.g. BENCH_ARGS="--rows 1000000 --memory-gb 0.25,1" for a short run.
+BENCH_ARGS ?=
 bench: build
 	$(BUILD_DIR)/bench/decode_bench
 	$(BUILD_DIR)/bench/sink_bench
@@ -50,6 +52,7 @@ bench: build
 	$(BUILD_DIR)/bench/emulator_bench
 	bash bench/emulator_serve_bench.sh $(BUILD_DIR)/aquaduct
 	$(BUILD_DIR)/bench/engine_bench --aquaduct $(BUILD_DIR)/aquaduct
+	bash bench/harness.sh $(BUILD_DIR) $(BENCH_ARGS)
 
 # libFuzzer targets with Debian's clang (fuzz/CMakeLists.txt), each run FUZZ_SECONDS
 # from its seeds, two at a time, by fuzz/smoke.sh: part of `make test`.

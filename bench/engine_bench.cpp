@@ -12,14 +12,30 @@
 //     with curl, and the engine process's peak RSS.
 //  3. The sink thread pool: one job of four queries of ROWS/4 rows each, delivered with one
 //     sink thread and then with one per core; the ratio is what the pool buys.
+//  4. Two cores: big files delivered at once (one job of 1, 2, 4... queries of ROWS/4 rows
+//     each, a file each), throughput against concurrency; the scaling is 2 files against 1.
+//  5. Memory: the same null-sink extraction for each result size in --memory-gb; the engine's
+//     peak RSS must not grow with the result.
+//
+// The extraction also runs to the csv, singer and postgres sinks (--sinks), beside
+// `curl URL | gzip -dc > /dev/null` and `psql \copy` of the same files (a private server).
+// Every scenario adds rows to one summary: a markdown table on stdout at the end, and with
+// --json FILE / --svg FILE a JSON record and a plot (bench/harness.sh names them by date and
+// commit in bench/results/).
 //
 // The engine runs through the public API (parse_pipeline, aquaduct::engine) in a child
 // process of its own (this binary re-executed), so its RSS is measured alone.
 //
-//   engine_bench [--aquaduct PATH] [--jobs N] [--latency-ms N] [--rows N] [--only jobs|extract|pool]
-//   defaults: ../aquaduct beside this binary, 1000 jobs, 2000 ms, 10,000,000 rows.
+//   engine_bench [--aquaduct PATH] [--jobs N] [--latency-ms N] [--rows N] [--only LIST]
+//                [--sinks LIST] [--concurrency LIST] [--memory-gb LIST] [--json FILE] [--svg FILE]
+//   defaults: ../aquaduct beside this binary, 1000 jobs, 2000 ms, 10,000,000 rows,
+//   --only jobs,extract,pool (also: cores, memory)  --sinks null (also: csv, singer, postgres)
+//   --concurrency 1,2,4  --memory-gb 1,5; bench/harness.sh runs jobs,extract,cores,memory
+//   to every sink.
 #include <aquaduct/config.hpp>
 #include <aquaduct/engine.hpp>
+
+#include "support/postgres_server.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -31,8 +47,12 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <ctime>
 #include <functional>
 #include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -63,6 +83,40 @@ struct bench_error : std::runtime_error {
 };
 
 [[noreturn]] void fail(const std::string& what) { throw bench_error(what); }
+
+// One row of the summary: a figure beside its same-run baseline, the ratio, the target.
+struct summary_row {
+  std::string scenario;
+  std::string figure;    // e.g. "2.83 s: 3.54M rows/s"
+  std::string baseline;  // e.g. "`gzip -dc` 10.49 s"
+  double ratio = 0;
+  std::string ratio_means;  // e.g. "speed", "wall/ideal", "RSS 5 GB / 1 GB"
+  std::string target;
+  std::optional<bool> met;  // none: no target
+  std::vector<std::pair<std::string, double>> values;  // raw numbers for the JSON record
+};
+
+// Everything the run measured, printed and written at the end.
+struct summary {
+  std::vector<summary_row> rows;
+  std::vector<std::pair<double, double>> concurrency;  // (files at once, MB/s of CSV)
+  std::vector<std::pair<double, double>> memory;       // (GB of CSV, peak RSS MiB)
+  std::vector<std::pair<std::string, std::string>> params;
+  std::vector<std::string> failures;
+};
+summary results;
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::string rate(double per_s) {
+  if (per_s >= 1e6) return fmt("%.2fM", per_s / 1e6);
+  if (per_s >= 1e3) return fmt("%.0fk", per_s / 1e3);
+  return fmt("%.0f", per_s);
+}
 
 // A child process with its stdout on a pipe.
 struct child {
@@ -288,6 +342,11 @@ std::string source_toml(const std::string& url, unsigned poll_ms) {
 
 constexpr const char* null_sink_toml = "[[sinks]]\ntype = \"null\"\n";
 
+double peak_rss_mib(const engine_result& e) {
+  return static_cast<double>(std::max(e.vmhwm_bytes, e.maxrss_bytes)) / mib;
+}
+constexpr double rss_target_mib = 64;
+
 void print_rss(const engine_result& e) {
   std::printf("engine peak RSS:  %.1f MiB (VmHWM), %.1f MiB (ru_maxrss)   target <= 64 MiB: %s\n",
               static_cast<double>(e.vmhwm_bytes) / mib, static_cast<double>(e.maxrss_bytes) / mib,
@@ -335,53 +394,237 @@ void bench_jobs(const std::string& bin, const fs::path& dir, unsigned jobs, unsi
               static_cast<unsigned long long>(peak_active), tenant_job_limit,
               peak_active <= tenant_job_limit ? "held" : "EXCEEDED",
               submit_200.empty() ? "?" : std::to_string(submit_200.front()).c_str(), jobs);
+  results.rows.push_back({std::to_string(jobs) + " jobs, " + fmt("%.1f s", latency_ms / 1000.0) + " latency",
+                          fmt("%.2f s", e.wall_s) + ", peak RSS " + fmt("%.1f MiB", peak_rss_mib(e)) +
+                              ", emulator active peak " + std::to_string(peak_active),
+                          fmt("ideal ceil(N/50) x latency %.2f s", ideal_s), e.wall_s / ideal_s, "wall/ideal",
+                          "<= 1.10x, RSS <= 64 MiB, active <= 50",
+                          e.wall_s / ideal_s <= 1.10 && peak_rss_mib(e) <= rss_target_mib && peak_active <= tenant_job_limit,
+                          {{"wall_s", e.wall_s}, {"ideal_s", ideal_s}, {"peak_rss_mib", peak_rss_mib(e)},
+                           {"peak_active_jobs", static_cast<double>(peak_active)}}});
 }
 
-// 2. One ROWS-row gzip extraction to the null sink, beside gzip -dc of the same files.
-void bench_extract(const std::string& bin, const fs::path& dir, std::uint64_t rows_wanted) {
-  const std::uint64_t scale = std::max<std::uint64_t>(1, (rows_wanted + 49) / 50);
-  emulator emu(bin, {"--latency-ms", "0", "--scale", std::to_string(scale), "--rate-limit", "0", "--data-dir",
-                     (dir / "emulator-data").string()});
-  const std::string query = "select * from InvoiceItem";
-  const std::string toml = source_toml(emu.url(), 250) + "[[jobs]]\nname = \"extract\"\nformat = \"gzip\"\n" +
-                           "[[jobs.queries]]\nname = \"InvoiceItem\"\nquery = \"" + query + "\"\n" + null_sink_toml;
-  std::printf("== one gzip extraction: %s, emulator --scale %llu (~%llu rows, 500,000-row files), null sink ==\n",
-              query.c_str(), static_cast<unsigned long long>(scale), static_cast<unsigned long long>(scale * 50));
-  std::fflush(stdout);
-  const engine_result e = run_engine(dir, toml, {});
+// An emulator serving `select * from InvoiceItem` results of about ROWS rows (50 a
+// account, 500,000-row files), with no latency and no rate limit.
+std::vector<std::string> extraction_flags(const fs::path& dir, std::uint64_t rows) {
+  const std::uint64_t scale = std::max<std::uint64_t>(1, (rows + 49) / 50);
+  return {"--latency-ms", "0", "--scale", std::to_string(scale), "--rate-limit", "0", "--data-dir",
+          (dir / "emulator-data").string()};
+}
 
-  // The baseline: the same job's files, fetched with curl, then gzip -dc.
-  const std::string job = emu.get("/v1/batch-query/jobs/" + e.first_job_id);
+// One job of QUERIES `select * from InvoiceItem` queries into the given sink.
+std::string extraction_toml(const std::string& url, unsigned queries, const std::string& sink) {
+  std::string toml = source_toml(url, 250) + "[[jobs]]\nname = \"extract\"\nformat = \"gzip\"\n";
+  for (unsigned i = 0; i < queries; ++i)
+    toml += "[[jobs.queries]]\nname = \"InvoiceItem" + (queries > 1 ? std::to_string(i) : std::string()) +
+            "\"\nquery = \"select * from InvoiceItem\"\n";
+  return toml + sink;
+}
+
+std::string sink_toml(const std::string& type, const fs::path& out, const std::string& pg_dsn) {
+  if (type == "null") return null_sink_toml;
+  if (type == "csv") return "[[sinks]]\ntype = \"csv\"\npath = \"" + out.string() + "\"\n";
+  if (type == "singer") return "[[sinks]]\ntype = \"singer\"\npath = \"" + (out / "messages.singer").string() + "\"\n";
+  if (type == "postgres") return "[[sinks]]\ntype = \"postgres\"\ndsn = \"" + pg_dsn + "\"\n";
+  fail("unknown sink " + type + " (null, csv, singer, postgres)");
+}
+
+std::vector<std::string> split(const std::string& list) {
+  std::vector<std::string> v;
+  std::stringstream ss(list);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) v.push_back(item);
+  return v;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+std::string speed(const engine_result& e, double s) {
+  return fmt("%.2f s: ", s) + fmt("%.0f MB/s, ", static_cast<double>(e.bytes_decoded) / 1e6 / s) +
+         rate(static_cast<double>(e.rows) / s) + " rows/s";
+}
+
+// 2. One ROWS-row gzip extraction to each sink, beside `curl | gzip -dc`, `gzip -dc` and
+// `psql \copy` of the same files.
+void bench_extract(const std::string& bin, const fs::path& dir, std::uint64_t rows_wanted,
+                   const std::vector<std::string>& sinks) {
+  emulator emu(bin, extraction_flags(dir, rows_wanted));
+  const std::string label = rate(static_cast<double>(rows_wanted)) + " rows gzip";
+  std::optional<aquaduct::test::postgres_server> pg;
+  if (contains(sinks, "postgres")) pg.emplace();
+  const std::string pg_dsn = pg ? pg->dsn() : std::string();
+
+  // The null sink first: its job's files are the baselines' input.
+  std::vector<std::pair<std::string, engine_result>> runs;
+  for (const auto& sink : sinks) {
+    const fs::path out = dir / ("out-" + sink);
+    fs::create_directories(out);
+    std::printf("== one gzip extraction: select * from InvoiceItem, ~%s rows (500,000-row files), %s sink ==\n",
+                rate(static_cast<double>(rows_wanted)).c_str(), sink.c_str());
+    std::fflush(stdout);
+    runs.emplace_back(sink, run_engine(dir, extraction_toml(emu.url(), 1, sink_toml(sink, out, pg_dsn)), {}));
+    fs::remove_all(out);
+    const auto& e = runs.back().second;
+    std::printf("%s sink: %s (download_s, delivery start -> commit); emulator export %.2f s not counted\n",
+                sink.c_str(), speed(e, e.download_s).c_str(), e.wait_s);
+    print_rss(e);
+  }
+  const engine_result& first = runs.front().second;
+
+  const std::string job = emu.get("/v1/batch-query/jobs/" + first.first_job_id);
   const auto ids = result_file_ids(job);
-  if (ids.empty()) fail("the job " + e.first_job_id + " has no fileId: " + job.substr(0, 300));
+  if (ids.empty()) fail("the job " + first.first_job_id + " has no fileId: " + job.substr(0, 300));
   const fs::path files = dir / "files";
   fs::create_directories(files);
-  std::string curl = "curl -sf -u aquaduct:aquaduct";
-  std::string gunzip = "gzip -dc";
+  std::string curl = "curl -sf -u aquaduct:aquaduct", curl_pipe = curl, gunzip = "gzip -dc";
+  std::vector<std::string> gz;
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    const std::string f = (files / (std::to_string(i) + ".gz")).string();
-    curl += " -o " + f + " " + emu.url() + "/v1/file/" + ids[i];
-    gunzip += " " + f;
+    gz.push_back((files / (std::to_string(i) + ".gz")).string());
+    curl += " -o " + gz.back() + " " + emu.url() + "/v1/file/" + ids[i];
+    curl_pipe += " " + emu.url() + "/v1/file/" + ids[i];
+    gunzip += " " + gz.back();
   }
   const double curl_s = time_command(curl);
+  const double curl_gzip_s = time_command(curl_pipe + " | gzip -dc > /dev/null");
   const double gzip_s = time_command(gunzip + " > /dev/null");
   std::uint64_t gz_bytes = 0;
-  for (const auto& f : fs::directory_iterator(files)) gz_bytes += f.file_size();
-
-  const double csv_mb = static_cast<double>(e.bytes_decoded) / 1e6;
-  const double rows = static_cast<double>(e.rows);
-  std::printf("emulator export:  %.2f s submit->completed (%.0f rows/s), not counted below\n", e.wait_s,
-              rows / e.wait_s);
-  std::printf("result:           %llu rows, %zu files, %.1f MB gzip, %.1f MB CSV\n",
-              static_cast<unsigned long long>(e.rows), ids.size(), static_cast<double>(gz_bytes) / 1e6, csv_mb);
-  std::printf("engine:           %.3f s download_s (delivery start -> commit)  %8.1f MB/s  %11.0f rows/s\n", e.download_s,
-              csv_mb / e.download_s, rows / e.download_s);
-  std::printf("baseline gzip -dc of the same files > /dev/null: %.3f s  %8.1f MB/s  %11.0f rows/s\n", gzip_s,
-              csv_mb / gzip_s, rows / gzip_s);
-  std::printf("ratio engine/gzip -dc (speed): %.2fx   target >= 1.5x\n", gzip_s / e.download_s);
+  for (const auto& f : gz) gz_bytes += fs::file_size(f);
+  std::printf("result: %llu rows, %zu files, %.1f MB gzip, %.1f MB CSV\n",
+              static_cast<unsigned long long>(first.rows), ids.size(), static_cast<double>(gz_bytes) / 1e6,
+              static_cast<double>(first.bytes_decoded) / 1e6);
+  std::printf("baseline curl | gzip -dc > /dev/null: %s\n", speed(first, curl_gzip_s).c_str());
+  std::printf("baseline gzip -dc FILES > /dev/null:  %s\n", speed(first, gzip_s).c_str());
   std::printf("(curl fetching the same files to disk: %.3f s, %.1f MB/s of gzip)\n", curl_s,
               static_cast<double>(gz_bytes) / 1e6 / curl_s);
-  print_rss(e);
+
+  double copy_s = 0;
+  if (pg) {  // psql \copy of the same files, decompressed first (not timed), into a TEXT table
+    std::string header;
+    std::vector<std::string> csv;
+    for (const auto& f : gz) {
+      csv.push_back(f.substr(0, f.size() - 3) + ".csv");
+      capture("gzip -dc " + f + " > " + csv.back());
+    }
+    std::getline(std::ifstream(csv.front()), header);
+    if (!header.empty() && header.back() == '\r') header.pop_back();
+    std::string create = "create table baseline_copy (";
+    for (const auto& col : split(header)) create += (create.back() == '(' ? "\"" : ", \"") + col + "\" text";
+    std::ofstream(files / "create.sql") << create << ");\n";
+    std::ofstream copy(files / "copy.sql");
+    for (const auto& f : csv) copy << "\\copy baseline_copy from '" << f << "' csv header\n";
+    copy.close();
+    capture("psql -q -v ON_ERROR_STOP=1 '" + pg_dsn + "' -f " + (files / "create.sql").string());
+    copy_s = time_command("psql -q -v ON_ERROR_STOP=1 '" + pg_dsn + "' -f " + (files / "copy.sql").string());
+    std::printf("baseline psql \\copy of the decompressed files: %s\n", speed(first, copy_s).c_str());
+  }
+  fs::remove_all(files);
+
+  for (const auto& [sink, e] : runs) {
+    const double rows_s = static_cast<double>(e.rows) / e.download_s;
+    summary_row r{label + " -> " + sink + " sink", speed(e, e.download_s) + fmt(", RSS %.1f MiB", peak_rss_mib(e)),
+                  "", 0, "speed", "", std::nullopt,
+                  {{"rows", static_cast<double>(e.rows)}, {"csv_mb", static_cast<double>(e.bytes_decoded) / 1e6},
+                   {"seconds", e.download_s}, {"peak_rss_mib", peak_rss_mib(e)}}};
+    if (sink == "null") {
+      r.baseline = fmt("`gzip -dc` %.2f s", gzip_s);
+      r.ratio = gzip_s / e.download_s;
+      r.target = ">= 1.5x, RSS <= 64 MiB";
+      r.met = r.ratio >= 1.5 && peak_rss_mib(e) <= rss_target_mib;
+      r.values.emplace_back("gzip_dc_s", gzip_s);
+      results.rows.push_back(r);
+      r.scenario += " (vs curl)";
+    }
+    if (sink == "postgres") {
+      r.baseline = fmt("`psql \\copy` %.2f s", copy_s);
+      r.ratio = copy_s / e.download_s;
+      r.target = ">= 0.8x";
+      r.met = r.ratio >= 0.8;
+      r.values.emplace_back("psql_copy_s", copy_s);
+    } else {
+      r.baseline = fmt("`curl | gzip -dc` %.2f s", curl_gzip_s);
+      r.ratio = curl_gzip_s / e.download_s;
+      r.values.emplace_back("curl_gzip_dc_s", curl_gzip_s);
+      if (sink == "csv") r.target = ">= 1M rows/s", r.met = rows_s >= 1e6;
+      if (sink == "singer") r.target = ">= 500k rows/s", r.met = rows_s >= 5e5;
+      if (sink == "null") r.target = "", r.met = std::nullopt;
+    }
+    results.rows.push_back(r);
+  }
+  std::printf("\n");
+}
+
+// 4. Two cores: CONCURRENCY files at once, each query of the job one file of ROWS rows,
+// decoded on one sink thread a core; throughput (MB/s of CSV) against concurrency.
+void bench_cores(const std::string& bin, const fs::path& dir, std::uint64_t rows_per_file,
+                 const std::vector<unsigned>& levels) {
+  rows_per_file = std::max<std::uint64_t>(rows_per_file, 50);
+  auto flags = extraction_flags(dir, rows_per_file);
+  flags.insert(flags.end(), {"--segment-rows", std::to_string(rows_per_file + 50)});  // one result file a query
+  emulator emu(bin, flags);
+  std::printf("== files at once: one job of N queries (select * from InvoiceItem, ~%s rows, one file each), gzip, "
+              "null sink, a sink thread a core ==\n",
+              rate(static_cast<double>(rows_per_file)).c_str());
+  std::fflush(stdout);
+  std::vector<std::pair<unsigned, engine_result>> runs;
+  for (unsigned n : levels) {
+    const engine_result e = run_engine(dir, extraction_toml(emu.url(), n, null_sink_toml), {});
+    const double mbs = static_cast<double>(e.bytes_decoded) / 1e6 / e.download_s;
+    std::printf("%u file(s) at once: %s (the slowest query's download_s)\n", n, speed(e, e.download_s).c_str());
+    results.concurrency.emplace_back(n, mbs);
+    runs.emplace_back(n, e);
+  }
+  const auto at = [&](unsigned n) -> const engine_result* {
+    for (const auto& [k, e] : runs)
+      if (k == n) return &e;
+    return nullptr;
+  };
+  const engine_result* one = at(1);
+  const engine_result* two = at(2);
+  if (one && two) {
+    const double mbs1 = static_cast<double>(one->bytes_decoded) / 1e6 / one->download_s;
+    const double mbs2 = static_cast<double>(two->bytes_decoded) / 1e6 / two->download_s;
+    std::printf("scaling, 2 files at once against 1: %.2fx (target >= 1.7x)\n", mbs2 / mbs1);
+    results.rows.push_back({"2 files at once vs 1 (" + rate(static_cast<double>(rows_per_file)) + " rows each)",
+                            fmt("%.0f MB/s", mbs2) + fmt(" (%.2f s)", two->download_s),
+                            fmt("1 file %.0f MB/s", mbs1) + fmt(" (%.2f s)", one->download_s), mbs2 / mbs1,
+                            "throughput scaling", ">= 1.7x", mbs2 / mbs1 >= 1.7,
+                            {{"mbs_1", mbs1}, {"mbs_2", mbs2}, {"s_1", one->download_s}, {"s_2", two->download_s}}});
+  }
+  std::printf("\n");
+}
+
+// 5. Memory: the null-sink extraction of each result size; peak RSS must stay flat.
+void bench_memory(const std::string& bin, const fs::path& dir, const std::vector<double>& sizes_gb) {
+  constexpr double csv_bytes_per_row = 258.5;  // InvoiceItem rows of `select *` (2,585 MB for 10M)
+  std::vector<std::pair<double, engine_result>> runs;
+  for (double gb : sizes_gb) {
+    const auto rows = static_cast<std::uint64_t>(gb * 1e9 / csv_bytes_per_row);
+    emulator emu(bin, extraction_flags(dir, rows));
+    std::printf("== memory: %.2f GB of CSV results (~%s rows), gzip, null sink ==\n", gb,
+                rate(static_cast<double>(rows)).c_str());
+    std::fflush(stdout);
+    const engine_result e = run_engine(dir, extraction_toml(emu.url(), 1, null_sink_toml), {});
+    std::printf("%.2f GB of CSV: %s\n", static_cast<double>(e.bytes_decoded) / 1e9, speed(e, e.download_s).c_str());
+    print_rss(e);
+    results.memory.emplace_back(static_cast<double>(e.bytes_decoded) / 1e9, peak_rss_mib(e));
+    runs.emplace_back(gb, e);
+  }
+  if (runs.size() >= 2) {
+    const auto& [gb1, small] = runs.front();
+    const auto& [gb2, big] = runs.back();
+    const double r1 = peak_rss_mib(small), r2 = peak_rss_mib(big);
+    // "Equal within noise": within 10% or 2 MiB, whichever is larger.
+    const bool flat = std::abs(r2 - r1) <= std::max(2.0, 0.1 * r1);
+    results.rows.push_back({fmt("peak RSS, %.2f GB of results", static_cast<double>(big.bytes_decoded) / 1e9),
+                            fmt("%.1f MiB", r2),
+                            fmt("%.1f MiB at ", r1) + fmt("%.2f GB", static_cast<double>(small.bytes_decoded) / 1e9),
+                            r2 / r1, "RSS big/small", "equal within 10% or 2 MiB, <= 64 MiB",
+                            flat && r2 <= rss_target_mib,
+                            {{"small_gb", static_cast<double>(small.bytes_decoded) / 1e9}, {"small_rss_mib", r1},
+                             {"big_gb", static_cast<double>(big.bytes_decoded) / 1e9}, {"big_rss_mib", r2}}});
+  }
   std::printf("\n");
 }
 
@@ -390,12 +633,8 @@ void bench_extract(const std::string& bin, const fs::path& dir, std::uint64_t ro
 void bench_pool(const std::string& bin, const fs::path& dir, std::uint64_t rows_wanted) {
   const std::uint64_t per_query = std::max<std::uint64_t>(50, rows_wanted / 4);
   const std::uint64_t scale = (per_query + 49) / 50;
-  emulator emu(bin, {"--latency-ms", "0", "--scale", std::to_string(scale), "--rate-limit", "0", "--data-dir",
-                     (dir / "emulator-data").string()});
-  std::string toml = source_toml(emu.url(), 250) + "[[jobs]]\nname = \"pool\"\nformat = \"gzip\"\n";
-  for (int i = 0; i < 4; ++i)
-    toml += "[[jobs.queries]]\nname = \"InvoiceItem" + std::to_string(i) + "\"\nquery = \"select * from InvoiceItem\"\n";
-  toml += null_sink_toml;
+  emulator emu(bin, extraction_flags(dir, per_query));
+  const std::string toml = extraction_toml(emu.url(), 4, null_sink_toml);
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   std::printf("== the sink pool: one job of 4 queries (select * from InvoiceItem, ~%llu rows each), gzip, null sink; "
               "1 sink thread, then %u ==\n",
@@ -410,7 +649,112 @@ void bench_pool(const std::string& bin, const fs::path& dir, std::uint64_t rows_
               many.download_s, mb / many.download_s, static_cast<double>(many.rows) / many.download_s);
   std::printf("ratio (speed-up of the pool): %.2fx on %u cores\n", one.download_s / many.download_s, cores);
   print_rss(many);
+  results.rows.push_back({"sink pool, 4 queries x " + rate(static_cast<double>(scale * 50)) + " rows",
+                          std::to_string(cores) + " sink threads: " + speed(many, many.download_s),
+                          "1 sink thread " + fmt("%.2f s", one.download_s), one.download_s / many.download_s, "speed",
+                          "", std::nullopt, {{"s_1_thread", one.download_s}, {"s_pool", many.download_s}}});
   std::printf("\n");
+}
+
+// The summary as a markdown table.
+std::string cell(const std::string& s) {  // a | inside a table cell is \|
+  std::string out;
+  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out;
+}
+
+void print_table() {
+  std::printf("| scenario | figure | same-run baseline | ratio | target | met? |\n|---|---|---|---|---|---|\n");
+  for (const auto& r : results.rows)
+    std::printf("| %s | %s | %s | %.2fx (%s) | %s | %s |\n", cell(r.scenario).c_str(), cell(r.figure).c_str(),
+                cell(r.baseline).c_str(), r.ratio, r.ratio_means.c_str(), r.target.empty() ? "-" : r.target.c_str(),
+                !r.met ? "-" : *r.met ? "met" : "MISSED");
+  for (const auto& f : results.failures) std::printf("| %s | FAILED | | | | |\n", f.c_str());
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt("\\u%04x", static_cast<unsigned char>(c));
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string json_points(const std::vector<std::pair<double, double>>& pts) {
+  std::string s = "[";
+  for (const auto& [x, y] : pts) s += (s.size() > 1 ? ", [" : "[") + fmt("%.6g", x) + ", " + fmt("%.6g", y) + "]";
+  return s + "]";
+}
+
+void write_json(const std::string& path) {
+  std::ofstream f(path);
+  f << "{\n  \"params\": {";
+  for (std::size_t i = 0; i < results.params.size(); ++i)
+    f << (i ? ", " : "") << json_string(results.params[i].first) << ": " << json_string(results.params[i].second);
+  f << "},\n  \"results\": [\n";
+  for (std::size_t i = 0; i < results.rows.size(); ++i) {
+    const auto& r = results.rows[i];
+    f << "    {\"scenario\": " << json_string(r.scenario) << ", \"figure\": " << json_string(r.figure)
+      << ", \"baseline\": " << json_string(r.baseline) << ", \"ratio\": " << fmt("%.4f", r.ratio)
+      << ", \"ratio_means\": " << json_string(r.ratio_means) << ", \"target\": " << json_string(r.target)
+      << ", \"met\": " << (!r.met ? "null" : *r.met ? "true" : "false") << ", \"values\": {";
+    for (std::size_t k = 0; k < r.values.size(); ++k)
+      f << (k ? ", " : "") << json_string(r.values[k].first) << ": " << fmt("%.6g", r.values[k].second);
+    f << "}}" << (i + 1 < results.rows.size() ? ",\n" : "\n");
+  }
+  f << "  ],\n  \"failures\": [";
+  for (std::size_t i = 0; i < results.failures.size(); ++i) f << (i ? ", " : "") << json_string(results.failures[i]);
+  f << "],\n  \"throughput_vs_concurrency\": " << json_points(results.concurrency)
+    << ",\n  \"rss_mib_vs_result_gb\": " << json_points(results.memory) << "\n}\n";
+  if (!f) fail("cannot write " + path);
+}
+
+// One panel of the plot: points joined by a line, axes from 0 with 5 ticks.
+void svg_panel(std::ostream& o, double x0, const std::string& title, const std::string& xlabel,
+               const std::string& ylabel, const std::vector<std::pair<double, double>>& pts) {
+  constexpr double w = 340, h = 230, left = 60, top = 40;
+  double xmax = 0, ymax = 0;
+  for (const auto& [x, y] : pts) xmax = std::max(xmax, x), ymax = std::max(ymax, y);
+  xmax = xmax > 0 ? xmax * 1.1 : 1;
+  ymax = ymax > 0 ? ymax * 1.2 : 1;
+  const auto px = [&](double x) { return x0 + left + x / xmax * w; };
+  const auto py = [&](double y) { return top + h - y / ymax * h; };
+  o << "<text x='" << x0 + left + w / 2 << "' y='22' text-anchor='middle' font-weight='bold'>" << title << "</text>\n";
+  o << "<line x1='" << px(0) << "' y1='" << py(0) << "' x2='" << px(xmax) << "' y2='" << py(0) << "' stroke='black'/>\n";
+  o << "<line x1='" << px(0) << "' y1='" << py(0) << "' x2='" << px(0) << "' y2='" << py(ymax) << "' stroke='black'/>\n";
+  for (int i = 0; i <= 5; ++i) {
+    const double xv = xmax / 1.1 * i / 5, yv = ymax / 1.2 * i / 5;
+    o << "<text x='" << px(xv) << "' y='" << py(0) + 16 << "' text-anchor='middle'>" << fmt("%.3g", xv) << "</text>\n";
+    o << "<text x='" << px(0) - 6 << "' y='" << py(yv) + 4 << "' text-anchor='end'>" << fmt("%.3g", yv) << "</text>\n";
+    o << "<line x1='" << px(0) << "' y1='" << py(yv) << "' x2='" << px(xmax) << "' y2='" << py(yv)
+      << "' stroke='#ddd'/>\n";
+  }
+  o << "<text x='" << x0 + left + w / 2 << "' y='" << top + h + 36 << "' text-anchor='middle'>" << xlabel << "</text>\n";
+  o << "<text transform='translate(" << x0 + 16 << "," << top + h / 2 << ") rotate(-90)' text-anchor='middle'>"
+    << ylabel << "</text>\n";
+  std::string line;
+  for (const auto& [x, y] : pts) {
+    line += fmt("%.1f,", px(x)) + fmt("%.1f ", py(y));
+    o << "<circle cx='" << px(x) << "' cy='" << py(y) << "' r='4' fill='steelblue'/>\n";
+    o << "<text x='" << px(x) + 6 << "' y='" << py(y) - 8 << "'>" << fmt("%.3g", y) << "</text>\n";
+  }
+  o << "<polyline points='" << line << "' fill='none' stroke='steelblue' stroke-width='2'/>\n";
+}
+
+void write_svg(const std::string& path, const std::string& caption) {
+  std::ofstream o(path);
+  o << "<svg xmlns='http://www.w3.org/2000/svg' width='840' height='340' font-family='sans-serif' "
+       "font-size='12'>\n<rect width='840' height='340' fill='white'/>\n";
+  svg_panel(o, 0, "Throughput against files at once", "result files delivered at once", "MB/s of CSV",
+            results.concurrency);
+  svg_panel(o, 420, "Peak RSS against result size", "GB of CSV results", "engine peak RSS (MiB)", results.memory);
+  o << "<text x='420' y='332' text-anchor='middle' fill='#555'>" << caption << "</text>\n</svg>\n";
+  if (!o) fail("cannot write " + path);
 }
 
 }  // namespace
@@ -422,7 +766,8 @@ int main(int argc, char** argv) {
   std::string bin = (fs::canonical("/proc/self/exe").parent_path().parent_path() / "aquaduct").string();
   unsigned jobs = 1000, latency_ms = 2000;
   std::uint64_t rows = 10'000'000;
-  std::string only;
+  std::string only = "jobs,extract,pool", sinks = "null", levels = "1,2,4",
+              memory_gb = "1,5", json_path, svg_path, commit = "unknown";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--aquaduct") bin = value;
@@ -430,28 +775,87 @@ int main(int argc, char** argv) {
     else if (flag == "--latency-ms") latency_ms = static_cast<unsigned>(std::stoul(value));
     else if (flag == "--rows") rows = std::stoull(value);
     else if (flag == "--only") only = value;
-    else fail("unknown flag " + flag + " (--aquaduct PATH --jobs N --latency-ms N --rows N --only jobs|extract|pool)");
+    else if (flag == "--sinks") sinks = value;
+    else if (flag == "--concurrency") levels = value;
+    else if (flag == "--memory-gb") memory_gb = value;
+    else if (flag == "--json") json_path = value;
+    else if (flag == "--svg") svg_path = value;
+    else if (flag == "--commit") commit = value;
+    else {
+      std::fprintf(stderr,
+                   "engine_bench: unknown flag %s (--aquaduct PATH --jobs N --latency-ms N --rows N --only "
+                   "jobs,extract,pool,cores,memory --sinks null,csv,singer,postgres --concurrency 1,2,4 "
+                   "--memory-gb 1,5 --json FILE --svg FILE --commit SHA)\n",
+                   flag.c_str());
+      return 2;
+    }
   }
-  if (argc % 2 == 0) fail("every flag takes a value");
+  if (argc % 2 == 0) {
+    std::fprintf(stderr, "engine_bench: every flag takes a value\n");
+    return 2;
+  }
+  std::vector<unsigned> concurrency;
+  for (const auto& n : split(levels)) concurrency.push_back(static_cast<unsigned>(std::stoul(n)));
+  std::vector<double> sizes;
+  for (const auto& g : split(memory_gb)) sizes.push_back(std::stod(g));
+  std::vector<std::string> sink_list = split(sinks);
+  for (const auto& sink : sink_list)
+    if (!contains({"null", "csv", "singer", "postgres"}, sink)) {
+      std::fprintf(stderr, "engine_bench: unknown sink %s (--sinks null,csv,singer,postgres)\n", sink.c_str());
+      return 2;
+    }
+  // The null sink runs first: its job's files are the baselines' input.
+  std::stable_partition(sink_list.begin(), sink_list.end(), [](const std::string& s) { return s == "null"; });
+  if (sink_list.empty() || sink_list.front() != "null") sink_list.insert(sink_list.begin(), "null");
 
   const fs::path dir = fs::temp_directory_path() / ("engine-bench-" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  std::printf("engine_bench: %u cores, load average %s", std::thread::hardware_concurrency(),
-              capture("cut -d' ' -f1-3 /proc/loadavg").c_str());
+  std::string load = capture("cut -d' ' -f1-3 /proc/loadavg");
+  if (!load.empty() && load.back() == '\n') load.pop_back();
+  char date[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  std::printf("engine_bench: %u cores, load average %s\n", std::thread::hardware_concurrency(), load.c_str());
+  results.params = {{"date", date},
+                    {"commit", commit},
+                    {"cores", std::to_string(std::thread::hardware_concurrency())},
+                    {"load_average_at_start", load},
+                    {"rows", std::to_string(rows)},
+                    {"jobs", std::to_string(jobs)},
+                    {"latency_ms", std::to_string(latency_ms)},
+                    {"sinks", sinks},
+                    {"concurrency", levels},
+                    {"memory_gb", memory_gb},
+                    {"only", only}};
   int rc = 0;
+  const auto wanted = split(only);
   const auto scenario = [&](const std::string& name, const std::function<void()>& run) {
-    if (!only.empty() && only != name) return;
+    if (!contains(wanted, name)) return;
     try {
       run();
     } catch (const std::exception& e) {
       std::printf("engine_bench: %s: %s\n\n", name.c_str(), e.what());
+      results.failures.push_back(name + ": " + e.what());
       rc = 1;
     }
     std::fflush(stdout);
   };
   scenario("jobs", [&] { bench_jobs(bin, dir, jobs, latency_ms); });
-  scenario("extract", [&] { bench_extract(bin, dir, rows); });
+  scenario("extract", [&] { bench_extract(bin, dir, rows, sink_list); });
   scenario("pool", [&] { bench_pool(bin, dir, rows / 4); });
+  scenario("cores", [&] { bench_cores(bin, dir, rows / 4, concurrency); });
+  scenario("memory", [&] { bench_memory(bin, dir, sizes); });
   fs::remove_all(dir);
+  std::printf("## Summary (%s, commit %s, %u cores, load average at start %s)\n\n", date, commit.c_str(),
+              std::thread::hardware_concurrency(), load.c_str());
+  print_table();
+  try {
+    if (!json_path.empty()) write_json(json_path);
+    if (!svg_path.empty())
+      write_svg(svg_path, std::string(date) + ", commit " + commit + ", " + std::to_string(rows) + " rows");
+  } catch (const std::exception& e) {
+    std::printf("engine_bench: %s\n", e.what());
+    rc = 1;
+  }
   return rc;
 }
