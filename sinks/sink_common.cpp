@@ -94,14 +94,23 @@ void fsync_dir(const fs::path& dir) {
   if (rc != 0) io_failure("fsync " + dir.string(), err);
 }
 
-// Removes the temporaries of `base` in `dir` whose writer process is gone.
-void sweep_stale_temps(const fs::path& dir, const std::string& base) {
-  const std::string prefix = "." + base + ".tmp-";
+// Removes the temporaries in `dir` (".<name>.tmp-<pid>-<n>", ours) whose
+// writer process is gone: of this file, and of any other, since a file whose
+// writer was killed may never be written under that name again (an
+// incremental file's name carries its job's start).
+void sweep_stale_temps(const fs::path& dir) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind(prefix, 0) != 0) continue;
-    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    const std::size_t tmp = name.rfind(".tmp-");
+    if (name.empty() || name[0] != '.' || tmp == std::string::npos || tmp == 0) continue;
+    const char* p = name.c_str() + tmp + 5;
+    char* end = nullptr;
+    const long pid = std::strtol(p, &end, 10);
+    if (end == p || *end != '-' || end[1] == '\0') continue;
+    bool digits = true;
+    for (const char* c = end + 1; *c; ++c) digits = digits && *c >= '0' && *c <= '9';
+    if (!digits) continue;
     if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) fs::remove(entry.path(), ec);
   }
 }
@@ -114,7 +123,7 @@ atomic_file::atomic_file(fs::path final_path) : final_(std::move(final_path)) {
   fs::create_directories(dir, ec);
   if (ec) throw std::system_error(sink_errc::io_error, "create " + dir.string() + ": " + ec.message());
   const std::string base = final_.filename().string();
-  sweep_stale_temps(dir, base);
+  sweep_stale_temps(dir);
   static std::atomic<unsigned> counter{0};
   temp_ = dir / ("." + base + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1)));
   fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);

@@ -90,6 +90,20 @@ TEST_CASE("temporary files of dead writers are swept; a live writer's are kept")
   CHECK(std::filesystem::exists(live));
 }
 
+TEST_CASE("a killed writer's temporary of another file (an incremental one, never written again) is swept too") {
+  temp_dir dir;
+  std::filesystem::create_directories(dir.path() / "billing");
+  const auto orphan = dir.path() / "billing/.Account.20261129T150000Z.csv.tmp-4194305-3";
+  const auto not_ours = dir.path() / "billing/.notes.tmp-4194305";  // not our pattern: kept
+  std::ofstream(orphan) << "half";
+  std::ofstream(not_ours) << "a user's file";
+  auto s = csv_at(dir.path());
+  auto stream = s->open(stream_schema{"billing", "job2", "Invoice", {"Id"}});
+  stream->commit(file_token{});
+  CHECK_FALSE(std::filesystem::exists(orphan));
+  CHECK(std::filesystem::exists(not_ours));
+}
+
 TEST_CASE("a failed rerun does not touch the committed file") {
   temp_dir dir;
   auto s = csv_at(dir.path());
