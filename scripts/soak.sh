@@ -109,6 +109,7 @@ check "the runs' open fds are flat" test "$last_fds" -le $((first_fds + 8))
 # The emulator's RSS is reported, not checked: like AQuA it keeps every job (and
 # the tenant's mutations) for the file retention period (72 h), so it grows with
 # the jobs it has served.
+echo "faults the emulator injected: $(curl -sf "$url/_emulator/stats" | jq -c '{status_503: ([.requests[] | .["503"] // 0] | add)}') (resets and stalls are not counted by the emulator)"
 echo "emulator jobs held: $(curl -sf "$url/_emulator/stats" | jq -c .jobs)"
 check "the emulator's open fds are flat" test "$emu_fds_last" -le $((emu_fds_first + 8))
 check "the last run converged (exit 0 once the faults are off)" bash -c \

@@ -91,6 +91,14 @@ struct destination {
     o.path = csv_root();
     return sinks::make_csv_sink(o);
   }
+  // The csv sink's files, temporaries included, as "a, b"; sqlite: always empty.
+  std::string files_left() const {
+    std::string names;
+    if (kind != sink_kind::csv || !std::filesystem::exists(csv_root())) return names;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(csv_root()))
+      if (e.is_regular_file()) names += (names.empty() ? "" : ", ") + e.path().string();
+    return names;
+  }
   // Header, then the rows sorted; nullopt when nothing was committed.
   std::optional<test::rows> content() const {
     test::rows r;
@@ -229,6 +237,7 @@ void run_matrix(std::uint64_t scale) {
         const std::string message = q.error.value_or("") + " | " + j.error.value_or("");
         CHECK_MESSAGE(names_the_batch(j, q), message);
         CHECK_MESSAGE(!d.content(), "a failed run committed rows");
+        CHECK_MESSAGE(d.files_left().empty(), "a failed run left files: " << d.files_left());
       }
       // The same pipeline again, without the fault, converges on the clean content.
       probe.call("DELETE", "/_emulator/faults");

@@ -173,6 +173,9 @@ for f in $(files "$work/clean"); do
   check "csv: $f holds the clean run's rows" test "$(file_digest "$work/clean/out/$f")" = "$(file_digest "$work/killed/out/$f")"
 done
 
+leftovers=$(cd "$work/killed/out" && find . -type f ! -name '*.csv')
+check "csv: no temporary file is left after the kills (found: $leftovers)" test -z "$leftovers"
+
 clean_sync=$work/clean/out/sync/Subscription.csv
 check "csv: the clean stateful run wrote one full file" test "$(ls "$work/clean/out/sync")" = Subscription.csv
 header=$(head -n 1 "$clean_sync")
