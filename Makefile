@@ -16,7 +16,7 @@ BUILD_DIR ?= build/$(shell echo $(BUILD_TYPE) | tr A-Z a-z)
 endif
 
 .PHONY: all deps configure build demo test bench clean
-.PHONY: fuzz-build fuzz-smoke
+.PHONY: fuzz-build fuzz-smoke fuzz
 
 all: build
 
@@ -62,6 +62,10 @@ fuzz-build: deps
 
 fuzz-smoke: fuzz-build
 	bash fuzz/smoke.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+# Every fuzz target for 10 minutes (about 35 minutes in all on 2 cores); not part of `make test`.
+fuzz: fuzz-build
+	bash fuzz/smoke.sh $(FUZZ_DIR) 600
 
 clean:
 	rm -rf build

@@ -41,8 +41,13 @@ std::string elapsed_text(double s) {
   return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
 }
 
+// At most width - 1 bytes (the last column stays free: no wrap), never
+// splitting a UTF-8 character.
 std::string cut(std::string line, std::size_t width) {
-  if (width > 1 && line.size() > width) line.resize(width - 1);
+  if (width <= 1 || line.size() < width) return line;
+  std::size_t n = width - 1;
+  while (n > 0 && (static_cast<unsigned char>(line[n]) & 0xC0) == 0x80) --n;  // line[n] continues a character
+  line.resize(n);
   return line;
 }
 

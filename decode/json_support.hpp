@@ -109,14 +109,17 @@ inline od::object object_of(od::value v, std::string_view key) {
 // SIMDJSON_PADDING bytes past the end). A document lives only within parse().
 class document_reader {
  public:
+  // A failure's `what` ends with the byte of `text` where it was found.
   template <class Fn>
   void with_object(std::string_view text, std::error_code& ec, std::string& what, Fn&& fn) {
+    od::document doc;
+    bool started = false;
     try {
       buffer_.resize(text.size() + simdjson::SIMDJSON_PADDING);
       std::memcpy(buffer_.data(), text.data(), text.size());
-      od::document doc;
       check(parser_.iterate(simdjson::padded_string_view(buffer_.data(), text.size(), buffer_.size())).get(doc),
             "document");
+      started = true;
       od::object obj;
       check(doc.get_object().get(obj), "document");
       fn(obj);
@@ -124,6 +127,13 @@ class document_reader {
     } catch (const failure& f) {
       ec = f.code;
       what = f.what;
+      const char* at = nullptr;
+      if (!started) return;
+      if (doc.current_location().get(at) == simdjson::SUCCESS && at >= buffer_.data() &&
+          at <= buffer_.data() + text.size())
+        what += " (at byte " + std::to_string(at - buffer_.data()) + " of " + std::to_string(text.size()) + ")";
+      else
+        what += " (at the end, byte " + std::to_string(text.size()) + ")";
     }
   }
 

@@ -760,6 +760,24 @@ bool split_in_two(run_context& ctx, const work_unit& unit, const std::function<v
   return true;
 }
 
+// A unit that did not complete: one record per failed query, naming it,
+// else one for the job.
+void log_failure(const run_context& ctx, const work_unit& unit, const job_report& report) {
+  const log_level level = report.status == "cancelled" ? log_level::warning : log_level::error;
+  bool named = false;
+  for (const auto& q : report.queries) {
+    if (q.status == "completed" || q.status == "fed" || !q.error) continue;
+    ctx.log({.level = level, .message = q.status + ": " + *q.error, .job = unit.display_name, .job_id = report.job_id,
+             .query = q.name});
+    named = true;
+  }
+  if (!named)
+    ctx.log({.level = level,
+             .message = report.status + ": " + report.error.value_or("no query completed"),
+             .job = unit.display_name,
+             .job_id = report.job_id});
+}
+
 }  // namespace
 
 asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::function<void(work_unit)> spawn) {
@@ -931,10 +949,7 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
                     .job = unit.display_name,
                     .job_id = report.job_id});
     else
-      ctx.log({.level = report.status == "cancelled" ? log_level::warning : log_level::error,
-               .message = report.status + ": " + report.error.value_or("one or more queries failed"),
-               .job = unit.display_name,
-               .job_id = report.job_id});
+      log_failure(ctx, unit, report);
   }
   if (unit.group && !split && --unit.group->pending == 0) co_await finish_group(ctx, *unit.group);
   co_return report;

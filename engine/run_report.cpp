@@ -25,33 +25,12 @@ namespace {
 std::string optional_text(const std::optional<std::string>& s) { return s ? json_quote(*s) : "null"; }
 }  // namespace
 
-std::string run_report::to_json() const {
-  std::string out = fmt::format(R"({{"status":{},"started_at":{},"wall_s":{:.3f},"peak_rss_bytes":{},"interrupted":{},"jobs":[)",
-                                json_quote(status), json_quote(started_at), wall_s, peak_rss_bytes, interrupted);
-  for (std::size_t i = 0; i < jobs.size(); ++i) {
-    const auto& j = jobs[i];
-    out += fmt::format(R"({}{{"name":{},"window":{},"job_id":{},"status":{},"submit_s":{:.3f},"wait_s":{:.3f},"error":{},"queries":[)",
-                       i ? "," : "", json_quote(j.name), j.window.empty() ? "null" : json_quote(j.window), json_quote(j.job_id), json_quote(j.status), j.submit_s,
-                       j.wait_s, optional_text(j.error));
-    for (std::size_t k = 0; k < j.queries.size(); ++k) {
-      const auto& q = j.queries[k];
-      out += fmt::format(
-          R"({}{{"name":{},"status":{},"full":{},"rows":{},"files":{},"bytes_downloaded":{},"bytes_decoded":{},"download_s":{:.3f},"error":{}}})",
-          k ? "," : "", json_quote(q.name), json_quote(q.status), q.full, q.rows, q.files, q.bytes_downloaded,
-          q.bytes_decoded, q.download_s, optional_text(q.error));
-    }
-    out += "]}";
-  }
-  out += "]}\n";
-  return out;
-}
-
 namespace {
 
 // One line of the table: a plain query, or every window of a windowed query
 // added up ("invoices (9 windows)").
 struct table_line {
-  std::string job, query, status = "completed";
+  std::string job, query, status = "completed";  // job: the config's name
   std::uint64_t rows = 0, bytes = 0, files = 0, windows = 0;
   double seconds = 0;
 };
@@ -78,15 +57,45 @@ std::vector<table_line> table_lines(const std::vector<job_report>& jobs) {
       if (q.status != "completed") l->status = q.status;
     }
   }
-  for (auto& l : lines)
-    if (l.windows) l.job += fmt::format(" ({} window{})", l.windows, l.windows == 1 ? "" : "s");
   return lines;
 }
 
 }  // namespace
 
-std::string run_report::to_table() const {
+std::string run_report::to_json() const {
+  std::string out = fmt::format(R"({{"status":{},"started_at":{},"wall_s":{:.3f},"peak_rss_bytes":{},"interrupted":{},"jobs":[)",
+                                json_quote(status), json_quote(started_at), wall_s, peak_rss_bytes, interrupted);
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const auto& j = jobs[i];
+    out += fmt::format(R"({}{{"name":{},"window":{},"job_id":{},"status":{},"submit_s":{:.3f},"wait_s":{:.3f},"error":{},"queries":[)",
+                       i ? "," : "", json_quote(j.name), j.window.empty() ? "null" : json_quote(j.window), json_quote(j.job_id), json_quote(j.status), j.submit_s,
+                       j.wait_s, optional_text(j.error));
+    for (std::size_t k = 0; k < j.queries.size(); ++k) {
+      const auto& q = j.queries[k];
+      out += fmt::format(
+          R"({}{{"name":{},"status":{},"full":{},"rows":{},"files":{},"bytes_downloaded":{},"bytes_decoded":{},"download_s":{:.3f},"error":{}}})",
+          k ? "," : "", json_quote(q.name), json_quote(q.status), q.full, q.rows, q.files, q.bytes_downloaded,
+          q.bytes_decoded, q.download_s, optional_text(q.error));
+    }
+    out += "]}";
+  }
+  // Per configured job and query: a windowed query's windows added up, as in the table.
+  out += "],\"summary\":[";
   const std::vector<table_line> lines = table_lines(jobs);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const table_line& l = lines[i];
+    out += fmt::format(R"({}{{"job":{},"query":{},"windows":{},"status":{},"rows":{},"files":{},"bytes_decoded":{},"download_s":{:.3f}}})",
+                       i ? "," : "", json_quote(l.job), json_quote(l.query), l.windows, json_quote(l.status), l.rows,
+                       l.files, l.bytes, l.seconds);
+  }
+  out += "]}\n";
+  return out;
+}
+
+std::string run_report::to_table() const {
+  std::vector<table_line> lines = table_lines(jobs);
+  for (auto& l : lines)
+    if (l.windows) l.job += fmt::format(" ({} window{})", l.windows, l.windows == 1 ? "" : "s");
   // Columns as wide as their longest name.
   std::size_t job_w = 20, query_w = 24;
   for (const auto& l : lines) {
@@ -99,10 +108,14 @@ std::string run_report::to_table() const {
     out += fmt::format("{:<{}} {:<{}} {:>10} {:>12} {:>5} {:>8.2f}  {}\n", l.job, job_w, l.query, query_w, l.rows,
                        l.bytes, l.files, l.seconds, l.status);
   for (const auto& j : jobs) {
-    if (j.error) out += fmt::format("error: {}\n", *j.error);
+    // A query's own error says more than its job's summary of it.
+    std::vector<std::string> query_errors;
     for (const auto& q : j.queries)
       if (q.error && (!j.error || q.error->find(*j.error) == std::string::npos) && j.status == "failed")
-        out += fmt::format("error: {}\n", *q.error);
+        query_errors.push_back(*q.error);
+    if (j.error && (query_errors.empty() || *j.error != "one or more queries failed"))
+      out += fmt::format("error: {}\n", *j.error);
+    for (const auto& e : query_errors) out += fmt::format("error: {}\n", e);
   }
   out += fmt::format("{}: {} AQuA job(s) in {:.2f} s\n", status, jobs.size(), wall_s);
   return out;

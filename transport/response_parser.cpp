@@ -30,6 +30,8 @@ void response_parser::reset(bool head_request) {
   header_bytes_ = 0;
   trailing_ = 0;
   reason_ = "";
+  message_.clear();
+  fed_ = 0;
   callback_error_ = nullptr;
   head_request_ = head_request;
 }
@@ -102,6 +104,11 @@ void response_parser::put(std::string_view data, std::error_code& ec) {
     return;
   }
   const llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
+  struct count_after {  // this call's bytes count once it returned, whatever way
+    std::uint64_t& fed;
+    std::size_t n;
+    ~count_after() { fed += n; }
+  } counted{fed_, data.size()};
   if (callback_error_) std::rethrow_exception(std::exchange(callback_error_, nullptr));
   if (err == HPE_OK) return;
   if (err == HPE_PAUSED && message_complete_) {
@@ -110,6 +117,9 @@ void response_parser::put(std::string_view data, std::error_code& ec) {
     return;
   }
   if (*reason_ == '\0') reason_ = llhttp_get_error_reason(&parser_);
+  const char* pos = llhttp_get_error_pos(&parser_);
+  const bool inside = pos != nullptr && pos >= data.data() && pos <= data.data() + data.size();
+  message_ = std::string(reason_) + " at byte " + std::to_string(fed_ + (inside ? pos - data.data() : 0)) + " of the response";
   ec = transport_errc::bad_response;
 }
 

@@ -51,8 +51,9 @@ class response_parser {
   unsigned status() const noexcept { return status_; }
   const std::vector<header>& headers() const noexcept { return headers_; }
   std::size_t trailing_bytes() const noexcept { return trailing_; }
-  // llhttp's reason for the last error, for messages.
-  const char* error_reason() const noexcept { return reason_; }
+  // The last error for messages: llhttp's reason (or ours) and, for malformed
+  // input, the byte of the response where it was found.
+  const char* error_reason() const noexcept { return message_.empty() ? reason_ : message_.c_str(); }
 
  private:
   static int on_header_field(llhttp_t* p, const char* at, std::size_t len);
@@ -75,6 +76,8 @@ class response_parser {
   std::size_t header_bytes_ = 0;
   std::size_t trailing_ = 0;
   const char* reason_ = "";
+  std::string message_;      // reason_ with the byte offset, once known
+  std::uint64_t fed_ = 0;    // bytes of this response put before the current call
   std::exception_ptr callback_error_;
   bool head_request_ = false;
 };

@@ -46,6 +46,9 @@ check "JSON report written" grep -q '"status":"ok"' "$work/report.json"
 check "demo's partitioned query landed as one file" test "$(ls "$work/out/invoices")" = "Invoice.csv"
 windows=$(grep -o '"window":"[^"]*"' "$work/report.json" | wc -l)
 check "demo's windows each in the JSON report" test "$windows" -ge 2
+jq_true() { jq -e "$@" >/dev/null; }  # jq_true ARGS...: the filter holds
+check "the JSON summary adds the windows up" jq_true --argjson n "$windows" \
+  '([.jobs[] | select(.window != null) | .queries[].rows] | add) as $rows | .summary[] | select(.job == "invoices") | .windows == $n and .rows == $rows and .status == "completed"' "$work/report.json"
 check "demo's windows are one line of the table" grep -q "^invoices ($windows windows)  *Invoice  *[0-9]* .* completed$" "$work/demo.err"
 check "demo saved its cursors in --state-dir" test -n "$(ls "$work/state"/sync.Subscription.*.json)"
 check "demo's stateful cursor has a position" grep -q '"mode":"stateful","position":"20' "$work/state"/sync.Subscription.*.json

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Drives every row of docs/reliability.md's "Bad input" table against the binary, read
+# from the doc itself so that table and behaviour cannot drift apart. Each row runs the
+# doc's base p.toml (its `format` and, for ZOQL rows, its query changed) against a fresh
+# emulator with the row's fault rule armed, or against a raw TCP server answering every
+# request with the row's bytes. The exit code must be the row's, the output must hold
+# its line (`ID` stands for any id, `PORT` for the server's port, `<n>` for a number),
+# nothing may be published under a final name, and a rerun without the fault must succeed.
+# Usage: bad_input_test.sh AQUADUCT_BINARY SOURCE_DIR
+set -u
+bin=$(realpath "$1")
+src=$(realpath "$2")
+work=$(mktemp -d)
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+
+/usr/bin/python3 - "$bin" "$src/docs/reliability.md" "$work" <<'PY'
+import json, os, re, socket, subprocess, sys, threading, urllib.request
+
+binary, doc, work = sys.argv[1:4]
+text = open(doc, encoding="utf-8").read()
+parts = text.split("\n## Bad input\n", 1)
+assert len(parts) == 2, "docs/reliability.md has no section 'Bad input'"
+section = parts[1].split("\n## ", 1)[0]
+base = re.search(r"```toml p\.toml\n(.*?)```", section, re.S).group(1)
+rows = [l for l in section.splitlines() if l.startswith("| ") and not l.startswith("| input ")]
+kinds = {"HTTP": r"HTTP|Content-Length|body", "JSON": r"answer", "CSV": r"CSV", "gzip": r"gzip", "zip": r"zip",
+         "ZOQL": r"ZOQL"}
+failed, passed = [], 0
+names = [r.strip("|").split(" | ")[0].strip() for r in rows]
+for kind, pattern in kinds.items():
+    if not any(re.search(pattern, n) for n in names):
+        failed.append(f"the table has no {kind} row")
+
+def emulator():
+    p = subprocess.Popen([binary, "emulate", "--port", "0", "--scale", "20", "--latency-ms", "20"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline().strip()
+    assert line.startswith("listening on "), line
+    return p, line[len("listening on "):]
+
+def raw_server(reply):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    def serve():
+        while True:
+            try:
+                c, _ = s.accept()
+            except OSError:
+                return
+            with c:
+                try:
+                    c.recv(65536)
+                    c.sendall(reply)
+                except OSError:
+                    pass
+    threading.Thread(target=serve, daemon=True).start()
+    return s, s.getsockname()[1]
+
+def published(out_dir):  # files under their final name (not .-prefixed temporaries)
+    return [os.path.join(d, f) for d, _, fs in os.walk(out_dir) for f in fs if not f.startswith(".")]
+
+def run(d, toml):
+    open(os.path.join(d, "p.toml"), "w").write(toml)
+    try:
+        r = subprocess.run([binary, "run", "p.toml", "--state-dir", "state"], cwd=d, capture_output=True, text=True,
+                           timeout=120)
+        return r.returncode, r.stdout + r.stderr
+    except subprocess.TimeoutExpired:
+        return None, "(timed out after 120 s)"
+
+for n, row in enumerate(rows):
+    cells = [c.strip() for c in row.strip().strip("|").split(" | ")]
+    if len(cells) != 5:
+        failed.append(f"row {n + 1}: {len(cells)} cells, not 5: {row}")
+        continue
+    name, made_by, fmt, code, expected = cells
+    expected = re.findall(r"`([^`]*)`", expected)[0]
+    how, what = made_by.split(" ", 1)
+    what = re.findall(r"`([^`]*)`", what)[0]
+    d = os.path.join(work, f"row{n + 1}")
+    os.makedirs(d)
+    toml = base.replace('format = "csv"', f'format = "{fmt}"')
+    emu, url, server = None, None, None
+    if how == "server":
+        server, port = raw_server(what.encode().decode("unicode_escape").encode("latin-1"))
+        url = f"http://127.0.0.1:{port}"
+    else:
+        emu, url = emulator()
+        if how == "rule":
+            urllib.request.urlopen(url + "/_emulator/faults", data=json.dumps({"rules": [json.loads(what)]}).encode())
+        elif how == "query":
+            toml = re.sub(r'query = ".*"', f'query = "{what}"', toml)
+        else:
+            failed.append(f"{name}: cannot read '{made_by}'")
+            continue
+    toml = toml.replace("http://127.0.0.1:8080", url)
+    rc, out = run(d, toml)
+    pattern = re.escape(expected).replace("ID", "[0-9a-f]+").replace("PORT", "[0-9]+").replace(re.escape("<n>"), "[0-9]+")
+    problems = []
+    if str(rc) != code:
+        problems.append(f"exit {rc}, the table says {code}")
+    if not any(re.fullmatch(pattern, l) for l in out.splitlines()):
+        problems.append(f"no line '{expected}'")
+    if published(os.path.join(d, "out")):
+        problems.append(f"files published: {published(os.path.join(d, 'out'))}")
+    if emu and how == "rule":  # the fault fired once: the same run again goes through
+        rc2, out2 = run(d, toml)
+        if rc2 != 0:
+            problems.append(f"the rerun without the fault exits {rc2}:\n{out2}")
+    if emu:
+        emu.terminate()
+        emu.wait()
+    if server:
+        server.close()
+    if problems:
+        failed.append(f"{name}: " + "; ".join(problems) + "\n--- output:\n" + out)
+    else:
+        passed += 1
+
+for f in failed:
+    print("FAILED:", f)
+print(f"bad input: {passed} rows passed, {len(failed)} failed")
+sys.exit(1 if failed else 0)
+PY
