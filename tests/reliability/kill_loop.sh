@@ -23,11 +23,9 @@
 #   the clean header and no row twice, the union of the query's files holds every
 #   clean row (none lost) and nothing else (none invented).
 #
-# KNOWN BUG 3 (docs/reliability.md): a kill during an incremental file's write leaves its temporary for good.
-# KNOWN BUG 1 (docs/reliability.md, tests/reliability/stateful_resume_test.sh): a kill while the session's
-# first job still runs on the service loses the stateful rows. With
-# AQUADUCT_SKIP_KNOWN_BUGS=1 (the ctest entry) their checks print "KNOWN BUG"
-# instead of failing; `make reliability` holds them.
+# Two bugs this loop found are fixed and stay checked: a kill while the session's first
+# job still ran on the service lost the stateful rows (tests/reliability/stateful_resume_test.sh
+# reproduces it), and a kill during an incremental file's write left its temporary for good.
 # Usage: kill_loop.sh AQUADUCT_BINARY [KILLS] [SEED]
 set -u
 bin=$(realpath "$1")
@@ -38,16 +36,6 @@ trap 'stop_emulators; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/../support/checks.sh"  # check, wait_for, start_emulator, finish
 [ -z "${KEEP:-}" ] || echo "KEEP: the scratch directory stays: $work"
 RANDOM=$seed
-known_check() {  # known_check BUG NAME CONDITION...: check, or only a notice under AQUADUCT_SKIP_KNOWN_BUGS=1
-  local bug=$1 name=$2
-  shift 2
-  if [ -n "${AQUADUCT_SKIP_KNOWN_BUGS:-}" ]; then
-    "$@" || echo "KNOWN BUG ($bug), not counted: $name"
-  else
-    check "$name" "$@"
-  fi
-}
-stateful_check() { known_check "stateful resume, stateful_resume_test.sh" "$@"; }
 echo "kill loop: $kills kills, seed $seed (rerun with: $0 $1 $kills $seed)"
 
 emulator_args=(--seed 11 --scale 30 --latency-ms 400)
@@ -167,9 +155,7 @@ check "sqlite: the same tables as the clean run" test "$(tables "$work/clean/sin
 check "sqlite: 50 tables" test "$(tables "$work/clean/sink.db" | wc -l)" -eq 50
 for t in $(tables "$work/clean/sink.db"); do
   clean=$(table_digest "$work/clean/sink.db" "$t")
-  holds=check
-  [ "$t" = sync__Subscription ] && holds=stateful_check
-  $holds "sqlite: $t holds the clean run's rows" test "$clean" = "$(table_digest "$work/killed/sink.db" "$t")"
+  check "sqlite: $t holds the clean run's rows" test "$clean" = "$(table_digest "$work/killed/sink.db" "$t")"
   check "sqlite: $t is not empty" test "$(sqlite3 "$work/clean/sink.db" "select count(*) from \"$t\"")" -gt 0
 done
 
@@ -184,11 +170,10 @@ done
 
 leftovers=$(cd "$work/killed/out" && find . -type f ! -name '*.csv' ! -path './sync/*')
 check "csv: no temporary file is left after the kills (found: $leftovers)" test -z "$leftovers"
-# A killed incremental file's temporary (.<query>.<start>.csv.tmp-*) is only removed when a
-# stream opens the same name again, and the next run's <start> differs: it stays forever.
+# A killed incremental file's temporary (.<query>.<start>.csv.tmp-*): its name is never
+# opened again (the next run's <start> differs), so the sink sweeps every dead writer's.
 leftovers=$(cd "$work/killed/out" && find ./sync -type f ! -name '*.csv')
-known_check "orphaned temporaries of incremental files" \
-  "csv: no temporary file is left in the stateful job's directory (found: $leftovers)" test -z "$leftovers"
+check "csv: no temporary file is left in the stateful job's directory (found: $leftovers)" test -z "$leftovers"
 
 clean_sync=$work/clean/out/sync/Subscription.csv
 check "csv: the clean stateful run wrote one full file" test "$(ls "$work/clean/out/sync")" = Subscription.csv
@@ -197,11 +182,11 @@ tail -n +2 "$clean_sync" | LC_ALL=C sort >"$work/clean.sync"
 : >"$work/killed.sync"
 for f in "$work/killed/out/sync"/Subscription*.csv; do
   check "csv: $(basename "$f") has the clean header" test "$(head -n 1 "$f")" = "$header"
-  stateful_check "csv: $(basename "$f") holds no row twice" test -z "$(tail -n +2 "$f" | LC_ALL=C sort | uniq -d)"
+  check "csv: $(basename "$f") holds no row twice" test -z "$(tail -n +2 "$f" | LC_ALL=C sort | uniq -d)"
   tail -n +2 "$f" >>"$work/killed.sync"
 done
 LC_ALL=C sort -u -o "$work/killed.sync" "$work/killed.sync"
-stateful_check "csv: the stateful files' rows are the clean rows, none lost, none invented" \
+check "csv: the stateful files' rows are the clean rows, none lost, none invented" \
   cmp -s "$work/clean.sync" "$work/killed.sync"
 echo "stateful csv files after the kills: $(ls "$work/killed/out/sync" | tr '\n' ' ')"
 finish kill_loop

@@ -5,13 +5,13 @@
 # "Delivery guarantee") says no row the service exported is skipped across runs:
 # the resumed run must deliver every Subscription row.
 #
-# KNOWN BUG (reported to the lead; not in ctest until fixed): the resumed run,
-# having no cursor, asks GET /jobs/partner/P/project/Q for the session's last
-# completed job, gets 404 (the killed run's job is still running), concludes the
-# session is brand new (job_runner.cpp, unit.session_may_be_new) and submits
-# WITHOUT incrementalTime. The service queues that job behind the killed run's
-# one, which completes first, so the new job is incremental from that job's
-# transaction start: 0 rows, committed, cursor saved. The rows are lost for good.
+# It once lost them: the resumed run, having no cursor, asked GET
+# /jobs/partner/P/project/Q for the session's last completed job, got 404 (the killed
+# run's job was still running), concluded the session was brand new and submitted
+# WITHOUT incrementalTime. The service queued that job behind the killed run's one,
+# which completed first, so the new job came back incremental from that job's
+# transaction start: 0 rows, committed, cursor saved. Now a job asked for a full load
+# that comes back incremental is submitted again from the floor (job_runner.cpp).
 # Usage: stateful_resume_test.sh AQUADUCT_BINARY
 set -u
 bin=$(realpath "$1")
