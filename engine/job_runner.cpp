@@ -237,27 +237,26 @@ struct download_count {
 };
 
 // Runs pipeline work on a sink thread and adds the rows and decoded bytes it
-// produced to the progress counters.
-asio::awaitable<void> pipeline_work(run_context& ctx, result_pipeline& pipe, std::function<void()> work) {
+// produced to the progress counters (the caller looked its job's meter up once).
+asio::awaitable<void> pipeline_work(run_context& ctx, result_pipeline& pipe, const job_meter& m,
+                                    std::function<void()> work) {
   const std::uint64_t rows = pipe.rows(), decoded = pipe.bytes_decoded();
   co_await on_sink_thread(ctx, std::move(work));
-  const job_meter m = ctx.meter(pipe.schema().job);
   m.add(&run_counters::rows, pipe.rows() - rows);
   m.add(&run_counters::bytes_decoded, pipe.bytes_decoded() - decoded);
 }
 
 // Streams one file into `pipe` as it arrives (its turn has come).
 asio::awaitable<void> stream_file(run_context& ctx, aqua_client& client, result_pipeline& pipe,
-                                  const std::string& file_id, const batch_turns& turns) {
+                                  const job_meter& m, const std::string& file_id, const batch_turns& turns) {
   pipe.begin_file(file_id);  // no sink call: it only resets the decoder and parser
-  const job_meter m = ctx.meter(pipe.schema().job);
   std::optional<located_error> failure;
   try {
     co_await client.download_async(file_id, [&](std::string_view piece) -> asio::awaitable<void> {
       if (ctx.interrupted) throw_interrupted(pipe.location());
       if (turns.stop) throw std::system_error(aqua_errc::interrupted, pipe.location() + ": another file of the batch failed");
       m.add(&run_counters::bytes_downloaded, std::uint64_t{piece.size()});
-      co_await pipeline_work(ctx, pipe, [&] { pipe.put(piece); });
+      co_await pipeline_work(ctx, pipe, m, [&] { pipe.put(piece); });
     });
   } catch (const std::system_error& e) {
     failure = locate(pipe, e);
@@ -286,14 +285,14 @@ asio::awaitable<std::unique_ptr<spool_file>> prefetch_file(run_context& ctx, aqu
 }
 
 // Feeds a spooled file into the pipeline, a few MiB per trip to the sink threads.
-asio::awaitable<void> feed_spool(run_context& ctx, result_pipeline& pipe, const std::string& file_id,
-                                 spool_file& spool) {
+asio::awaitable<void> feed_spool(run_context& ctx, result_pipeline& pipe, const job_meter& m,
+                                 const std::string& file_id, spool_file& spool) {
   pipe.begin_file(file_id);
   std::vector<char> buf(256u << 10);
   for (std::uint64_t offset = 0;;) {
     if (ctx.interrupted) throw_interrupted(pipe.location());
     std::size_t n = 0;
-    co_await pipeline_work(ctx, pipe,
+    co_await pipeline_work(ctx, pipe, m,
                            [&] { n = spool.feed(offset, 4u << 20, buf, [&](std::string_view b) { pipe.put(b); }); });
     if (n == 0) break;
     offset += n;
@@ -309,16 +308,16 @@ asio::awaitable<void> load_file(run_context& ctx, aqua_client& client, result_pi
     if (!slot) throw_interrupted(location_of(pipe, files[k]));
     const download_count counted(ctx.meter(pipe.schema().job));
     if (turns.turn == k) {
-      co_await stream_file(ctx, client, pipe, files[k], turns);
+      co_await stream_file(ctx, client, pipe, counted.meter, files[k], turns);
     } else {
       std::unique_ptr<spool_file> spool =
           co_await prefetch_file(ctx, client, files[k], location_of(pipe, files[k]), counted.meter, turns.stop);
       slot.release();
       co_await turns.wait_until([&] { return turns.turn == k; });
       if (turns.stop) co_return;
-      co_await feed_spool(ctx, pipe, files[k], *spool);
+      co_await feed_spool(ctx, pipe, counted.meter, files[k], *spool);
     }
-    co_await pipeline_work(ctx, pipe, [&] { pipe.end_file(); });
+    co_await pipeline_work(ctx, pipe, counted.meter, [&] { pipe.end_file(); });
     turns.advance();
   } catch (...) {
     if (!turns.stop) turns.first_error = std::current_exception();
@@ -541,12 +540,13 @@ asio::awaitable<batch_outcome> feed_window(run_context& ctx, aqua_client& client
     g.pipe = std::make_unique<result_pipeline>(unit.job->format, schema_for(ctx, *unit.job, remote, g.query, g.load),
                                                ctx.sinks);
   result_pipeline& pipe = *g.pipe;
+  const job_meter m = ctx.meter(unit.job->name);
   const std::uint64_t rows0 = pipe.rows(), in0 = pipe.bytes_in(), decoded0 = pipe.bytes_decoded(), files0 = pipe.files();
   try {
     for (std::size_t k = 0; k < batch.files.size(); ++k) {
-      co_await feed_spool(ctx, pipe, batch.files[k], *spools[k]);
+      co_await feed_spool(ctx, pipe, m, batch.files[k], *spools[k]);
       spools[k].reset();
-      co_await pipeline_work(ctx, pipe, [&] { pipe.end_file(); });
+      co_await pipeline_work(ctx, pipe, m, [&] { pipe.end_file(); });
     }
     if (pipe.rows() - rows0 != batch.record_count)
       throw located_error(aqua_errc::record_count_mismatch,
