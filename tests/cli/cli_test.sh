@@ -46,7 +46,6 @@ check "JSON report written" grep -q '"status":"ok"' "$work/report.json"
 check "demo's partitioned query landed as one file" test "$(ls "$work/out/invoices")" = "Invoice.csv"
 windows=$(grep -o '"window":"[^"]*"' "$work/report.json" | wc -l)
 check "demo's windows each in the JSON report" test "$windows" -ge 2
-jq_true() { [ "$(jq "$@")" = true ]; }  # jq_true ARGS...: the filter gives true (jq -e passes empty input)
 check "the JSON summary adds the windows up" jq_true --argjson n "$windows" \
   '([.jobs[] | select(.window != null) | .queries[].rows] | add) as $rows | .summary[] | select(.job == "invoices") | .windows == $n and .rows == $rows and .status == "completed"' "$work/report.json"
 check "demo's windows are one line of the table" grep -q "^invoices ($windows windows)  *Invoice  *[0-9]* .* completed$" "$work/demo.err"

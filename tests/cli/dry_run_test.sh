@@ -73,7 +73,7 @@ check "the token shown redacted" grep -qx 'Authorization: Bearer \[REDACTED\]' "
 check "the track id header" grep -qx 'Zuora-Track-Id: dry-run-test' "$work/dry1.txt"
 check "the session is asked first" grep -q "^GET $url/v1/batch-query/jobs/partner/acme/project/dry$" "$work/dry1.txt"
 grep '^{' "$work/dry1.txt" >"$work/bodies1.jsonl"
-check "every body is JSON" jq -e . "$work/bodies1.jsonl" >/dev/null
+check "every body is a JSON object" jq_true -s 'length > 0 and all(type == "object")' "$work/bodies1.jsonl"
 check "one body per job and window (1 + 3 windows of 2000 days + 1 session)" test "$(wc -l <"$work/bodies1.jsonl")" -eq 5
 check "POST lines match the bodies" test "$(grep -c "^POST $url/v1/batch-query/$" "$work/dry1.txt")" -eq 5
 check "the notify URL's password is redacted, its placeholder kept" \

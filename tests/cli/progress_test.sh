@@ -129,12 +129,11 @@ curl -s -X POST "$url/_emulator/faults" -d '{"rules":[{"path":"/v1/batch-query/j
 "$bin" run "$work/p.toml" --state-dir "$work/st5" --log-format json 2>"$work/json.err"
 check "--log-format json exits 0" test $? -eq 0
 sed '/^job  /,$d' "$work/json.err" >"$work/json.lines"  # the report table follows the logs
-jq_all() { jq -e -s "$1" "$2" >/dev/null; }  # jq_all FILTER FILE: FILTER over every line is true
-check "every log line is one JSON object" jq_all 'length > 0 and all(type == "object" and has("ts") and has("level") and has("msg"))' "$work/json.lines"
+check "every log line is one JSON object" jq_true -s 'length > 0 and all(type == "object" and has("ts") and has("level") and has("msg"))' "$work/json.lines"
 check "JSON commit records carry job, job_id, query and batch" \
-  jq_all 'any(.msg | startswith("committed")) and all(.[] | select(.msg | startswith("committed")); has("job") and has("job_id") and has("query") and has("batch"))' "$work/json.lines"
+  jq_true -s 'any(.msg | startswith("committed")) and all(.[] | select(.msg | startswith("committed")); has("job") and has("job_id") and has("query") and has("batch"))' "$work/json.lines"
 check "the retry is a warning with its attempt (the second) and job id" \
-  jq_all 'any(.level == "warning" and (.msg | startswith("retrying GET")) and .attempt == 2 and (.job_id | length) > 0)' "$work/json.lines"
+  jq_true -s 'any(.level == "warning" and (.msg | startswith("retrying GET")) and .attempt == 2 and (.job_id | length) > 0)' "$work/json.lines"
 check "the password never shows in the logs" bash -c "! grep -q '$secret' '$work/json.err' '$work/off.err' '$work/always.err'"
 
 finish progress

@@ -7,6 +7,7 @@
 #   start_emulator VAR ARGS...  `aquaduct emulate --port 0 ARGS` in the background; VAR is set
 #                               to its URL once it listens (status 1 when it did not start)
 #   stop_emulators              kills them: call it from the script's EXIT trap
+#   jq_true ARGS...             jq ARGS prints exactly `true` (jq -e alone passes empty input)
 #   finish NAME                 prints the tally; its status is the script's
 passed=0
 failed=0
@@ -45,6 +46,10 @@ start_emulator() {
 stop_emulators() {
   local p
   for p in "${emulator_pids[@]}"; do kill "$p" 2>/dev/null; done
+}
+
+jq_true() {
+  [ "$(jq "$@")" = true ]
 }
 
 finish() {
