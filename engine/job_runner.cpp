@@ -81,8 +81,14 @@ asio::awaitable<void> on_sink_thread(run_context& ctx, std::function<void()> wor
         asio::post(*ctx.sink_pool, [&work, &error, io, resume = std::move(resume)]() mutable {
           try {
             work();
-          } catch (...) {
+          } catch (const std::system_error&) {
             error = std::current_exception();
+          } catch (const std::exception& e) {
+            // An embedder's sink throws what it likes: as an error code it is
+            // reported against its job, query and file like any other failure.
+            error = std::make_exception_ptr(std::system_error(sink_errc::failed, e.what()));
+          } catch (...) {
+            error = std::make_exception_ptr(std::system_error(sink_errc::failed, "an exception that is not a std::exception"));
           }
           asio::post(io, std::move(resume));
         });

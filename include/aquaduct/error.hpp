@@ -56,6 +56,7 @@ enum class sink_errc {
   bad_name,         // a job or query name that cannot be made a safe file or table name
   bad_options,      // sink options rejected
   bad_value,        // a field its column cannot hold (a NUL byte in SQL text, "abc" in a number column)
+  failed,           // a sink threw an exception of its own (an embedder's sink or callback): its message is kept
 };
 
 // Classification used by the retry loop and the exit code.
@@ -161,6 +162,7 @@ inline const char* describe(sink_errc e) noexcept {
     case sink_errc::bad_name: return "name cannot be made safe";
     case sink_errc::bad_options: return "bad sink options";
     case sink_errc::bad_value: return "a field its column cannot hold";
+    case sink_errc::failed: return "sink failed";
   }
   return "unknown sink error";
 }

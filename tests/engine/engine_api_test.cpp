@@ -395,7 +395,9 @@ TEST_CASE("progress() read from another thread: monotonic counters, jobs_active 
   progress_counters sum;
   for (std::uint32_t i = 0; i < job_count; ++i) {
     const job_progress& j = end.jobs[i];
-    CHECK(j.name == "p" + std::to_string(i));
+    std::string name = "p";  // not "p" + to_string(i): g++ 12's -Wrestrict false positive
+    name += std::to_string(i);
+    CHECK(j.name == name);
     CHECK(j.state == "done");
     CHECK(j.jobs_total == 1);
     CHECK(j.jobs_done == 1);
@@ -852,4 +854,46 @@ TEST_CASE("kind = batch_results through the engine: each char type lands as <que
   }
   CHECK(final_files(dir.path() / "out").size() == tables);
   CHECK(tables >= 5);  // people: Account and Contact records and their relationships; contacts: Contact (and none)
+}
+
+TEST_CASE("an embedder's sink throws its own exception (not a system_error): that query fails, named, nothing of it committed; the others land") {
+  const emulator::options opts = tenant(109, 80, 50ms);
+  emulator::server srv(opts);
+  srv.start();
+  temp_dir dir;
+  const std::string toml = source_toml(srv.base_url()) + one_query_job("good", "Accounts", account_zoql) +
+                           one_query_job("bad", "Broken", account_zoql) +
+                           test::toml_sink("csv", (dir.path() / "out").string());
+  std::atomic<int> aborts_of_broken{0}, commits_of_broken{0};
+  callback_handlers h;
+  h.on_rows = [](const row_batch& rows) {
+    if (rows.schema().query == "Broken") throw std::runtime_error("the embedder's store refused a row");
+  };
+  h.on_commit = [&](const stream_schema& s, const file_token&) { commits_of_broken += s.query == "Broken"; };
+  h.on_abort = [&](const stream_schema& s) { aborts_of_broken += s.query == "Broken"; };
+  engine eng{parse_pipeline(toml, "throwing.toml")};
+  eng.add_sink(make_callback_sink(std::move(h)));
+  const run_report report = eng.run();
+  CHECK(report.exit_code() == 1);
+  REQUIRE(report.jobs.size() == 2);
+  const job_report& good = report.jobs[0].name == "good" ? report.jobs[0] : report.jobs[1];
+  const job_report& bad = report.jobs[0].name == "bad" ? report.jobs[0] : report.jobs[1];
+  CHECK(good.status == "completed");
+  CHECK(bad.status == "failed");
+  REQUIRE(bad.queries.size() == 1);
+  CHECK(bad.queries[0].status == "failed");
+  // The query's error says which job, query and file, and the embedder's own words; it is no "internal error".
+  const std::string why = bad.queries[0].error.value_or(bad.error.value_or(""));
+  INFO(report.to_table());
+  CHECK(why.find("the embedder's store refused a row") != std::string::npos);
+  CHECK(why.find("job bad") != std::string::npos);
+  CHECK(why.find("query Broken") != std::string::npos);
+  CHECK(why.find("file ") != std::string::npos);
+  CHECK(why.find("internal error") == std::string::npos);
+  CHECK(commits_of_broken == 0);
+  CHECK(aborts_of_broken >= 1);
+  // The csv sink holds the good query only.
+  const auto files = final_files(dir.path() / "out");
+  REQUIRE(files.size() == 1);
+  check_csv_same_rows(files[0], expected_accounts(opts));
 }
