@@ -42,65 +42,8 @@ emulator_args=(--seed 11 --scale 30 --latency-ms 400)
 start_emulator clean_url "${emulator_args[@]}" || exit 1
 start_emulator killed_url "${emulator_args[@]}" || exit 1
 
-objects=("Account:Id, AccountNumber, Name, Balance, Status"
-  "Contact:Id, AccountId, FirstName, LastName, Country"
-  "Payment:Id, AccountId, PaymentNumber, Amount, Status"
-  "Invoice:Id, AccountId, InvoiceNumber, Amount, Balance"
-  "Subscription:Id, AccountId, Name, Status, TermStartDate")
-
-pipeline() {  # pipeline URL DIR: the 50-job pipeline writing into DIR
-  local url=$1 dir=$2 i spec object fields format
-  cat <<TOML
-[source]
-base_url = "$url"
-max_active_jobs = 50
-[source.auth]
-type = "basic"
-username = "aquaduct"
-password = "aquaduct"
-[source.poll]
-initial_ms = 50
-max_ms = 200
-TOML
-  for i in $(seq -w 1 48); do
-    spec=${objects[$((10#$i % ${#objects[@]}))]}
-    object=${spec%%:*}
-    fields=${spec#*:}
-    format=$([ $((10#$i % 2)) -eq 0 ] && echo gzip || echo csv)
-    cat <<TOML
-[[jobs]]
-name = "plain$i"
-format = "$format"
-[[jobs.queries]]
-name = "$object"
-query = "select $fields from $object"
-TOML
-  done
-  cat <<TOML
-[[jobs]]
-name = "windows"
-format = "gzip"
-[[jobs.queries]]
-name = "Invoice"
-query = "select Id, AccountId, InvoiceNumber, Amount, UpdatedDate from Invoice"
-partition = { by = "UpdatedDate", from = "2000-01-01", to = "now", step = "P1095D" }
-[[jobs]]
-name = "sync"
-format = "gzip"
-version = "1.1"
-partner = "reliability"
-project = "killloop"
-[[jobs.queries]]
-name = "Subscription"
-query = "select Id, AccountId, Name, Status, UpdatedDate from Subscription"
-[[sinks]]
-type = "csv"
-path = "$dir/out"
-[[sinks]]
-type = "sqlite"
-path = "$dir/sink.db"
-TOML
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../support/reliability_pipeline.sh"  # reliability_pipeline
+pipeline() { reliability_pipeline "$1" "$2" 48 killloop; }  # pipeline URL DIR: the 50-job pipeline
 
 run() {  # run DIR: one run of DIR's pipeline with DIR's state, in the background; pid in $run_pid
   "$bin" run "$1/pipeline.toml" --state-dir "$1/state" --progress never --log-level warning \
