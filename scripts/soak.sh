@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# The soak (issue 9, `make soak`, not in CI): continuous runs of a pipeline
-# (stateless jobs, a partitioned query and a stateful session, into sqlite and
-# csv) for MINUTES against one long-lived `aquaduct emulate` that injects faults
-# at a low rate (503s, resets and stalls on a few per cent of requests). After
-# every run it prints one line: the run's exit code, its peak RSS and most open
-# fds (sampled every 0.1 s while it runs), and the emulator's RSS and open fds.
-# At the end it compares the first and the last quarter of the runs: both must
-# be flat (within 20 % for RSS, +8 for fds), else the script exits 1. The emulator's
-# RSS is only reported: it keeps every job it served, as AQuA does.
+# The soak (issue 9, `make soak`, not in CI): MINUTES of continuous runs of one
+# pipeline (stateless jobs over five objects, a partitioned query and a stateful
+# session, into sqlite and csv; tests/support/reliability_pipeline.sh) against
+# one long-lived `aquaduct emulate` that injects faults at a low rate (503s,
+# resets and stalls on a few per cent of requests), with a few mutations of the
+# tenant between runs.
+#
+# The runs happen in ONE long-lived process (tests/reliability/soak_runner: the
+# library, as an embedder's service runs it), because a leak must accumulate to
+# show: separate `aquaduct run` processes start afresh each time. After every run
+# it prints one CSV line: exit code, resident and peak memory, open fds and
+# threads; the script adds the emulator's RSS and fds. At the end it compares
+# the first (second, for memory) and the last quarter of the runs: memory within 20 % (+1 MiB), open
+# fds and threads no more than the first quarter's, the emulator's fds within
+# +8; else it exits 1. The emulator's RSS is only reported: it keeps every job
+# it served, as AQuA does. A last `aquaduct run` with the faults off must exit 0.
 # Usage: scripts/soak.sh AQUADUCT_BINARY [MINUTES] [CSV_OUT]
+#   (soak_runner is found in the same build directory: tests/reliability/soak_runner)
 set -u
 bin=$(realpath "$1")
+runner=$(dirname "$bin")/tests/reliability/soak_runner
+[ -x "$runner" ] || { echo "soak: no $runner (build the tree first: make build)" >&2; exit 2; }
 minutes=${2:-30}
 csv_out=${3:-soak.csv}
 work=$(mktemp -d)
@@ -24,88 +34,46 @@ faults='{"rules":[
 start_emulator url --seed 5 --scale 100 --latency-ms 300 --faults "$faults" || exit 1
 emulator_pid=${emulator_pids[0]}
 
-{
-  cat <<TOML
-[source]
-base_url = "$url"
-idle_timeout_ms = 1000
-[source.auth]
-type = "basic"
-username = "aquaduct"
-password = "aquaduct"
-[source.poll]
-initial_ms = 50
-max_ms = 300
-[source.retry]
-initial_ms = 50
-max_ms = 500
-TOML
-  for i in $(seq -w 1 20); do
-    printf '[[jobs]]\nname = "plain%s"\nformat = "gzip"\n[[jobs.queries]]\nname = "Account"\nquery = "select Id, Name, Balance from Account"\n' "$i"
-  done
-  cat <<TOML
-[[jobs]]
-name = "windows"
-format = "gzip"
-[[jobs.queries]]
-name = "Invoice"
-query = "select Id, AccountId, Amount, UpdatedDate from Invoice"
-partition = { by = "UpdatedDate", from = "2000-01-01", to = "now", step = "P1095D" }
-[[jobs]]
-name = "sync"
-version = "1.1"
-partner = "soak"
-project = "soak"
-[[jobs.queries]]
-name = "Subscription"
-query = "select Id, Name, Status, UpdatedDate from Subscription"
-[[sinks]]
-type = "csv"
-path = "$work/out"
-[[sinks]]
-type = "sqlite"
-path = "$work/sink.db"
-TOML
-} >"$work/pipeline.toml"
+source "$(dirname "${BASH_SOURCE[0]}")/../tests/support/reliability_pipeline.sh"  # reliability_pipeline
+# Stalls of 1.5 s fail a download after 1 s of silence, then it is retried.
+reliability_pipeline "$url" "$work" 20 soak 'idle_timeout_ms = 1000' \
+  $'[source.retry]\ninitial_ms = 50\nmax_ms = 500' >"$work/pipeline.toml"
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 
-echo "elapsed_s,run,exit,run_peak_rss_kb,run_max_fds,emulator_rss_kb,emulator_fds" | tee "$csv_out"
-started=$(date +%s)
-deadline=$((started + minutes * 60))
-run=0
-while [ "$(date +%s)" -lt "$deadline" ]; do
-  run=$((run + 1))
-  "$bin" run "$work/pipeline.toml" --state-dir "$work/state" --progress never --log-level error >>"$work/run.log" 2>&1 &
-  pid=$!
-  peak=0 most=0
-  while kill -0 "$pid" 2>/dev/null; do
-    r=$(rss_kb "$pid"); f=$(fds "$pid")
-    [ "${r:-0}" -gt "$peak" ] && peak=$r
-    [ "${f:-0}" -gt "$most" ] && most=$f
-    sleep 0.1  # the sampling period, not a wait for an event
-  done
-  wait "$pid"
-  status=$?
-  # Some mutations between runs, so the stateful session has changes to fetch.
-  curl -sf -X POST "$url/_emulator/mutate" -d '{"object":"Subscription","create":2,"update":5}' >/dev/null
-  echo "$(($(date +%s) - started)),$run,$status,$peak,$most,$(rss_kb "$emulator_pid"),$(fds "$emulator_pid")" | tee -a "$csv_out"
-done
+# Some mutations between runs, so the stateful session has changes to fetch.
+mutate="curl -sf -X POST '$url/_emulator/mutate' -d '{\"object\":\"Subscription\",\"create\":2,\"update\":5}' >/dev/null"
+echo "elapsed_s,run,exit,rss_kb,peak_rss_kb,fds,threads,emulator_rss_kb,emulator_fds" | tee "$csv_out"
+# Each line as it comes (the runner flushes a line a run), its header skipped.
+"$runner" "$work/pipeline.toml" "$work/state" "$minutes" "$mutate" 2>>"$work/run.log" | {
+  read -r _
+  while IFS= read -r line; do echo "$line,$(rss_kb "$emulator_pid"),$(fds "$emulator_pid")"; done
+} | tee -a "$csv_out"
 
-# Flat: the last quarter's means against the first quarter's (the runs that
-# met a fault and exited 1 count too: their memory must not grow either).
-read -r first_rss last_rss first_fds last_fds emu_first emu_last emu_fds_first emu_fds_last < <(
-  awk -F, 'NR > 1 { n++; rss[n] = $4; fd[n] = $5; erss[n] = $6; efd[n] = $7 }
+# Flat: the last quarter against the first (the runs that met a fault and exited
+# 1 count too: their memory must not grow either). Memory against the second
+# quarter: the first holds the warm-up, while malloc's arenas fill.
+read -r runs failed first_rss last_rss first_fds last_fds first_threads last_threads emu_first emu_last emu_fds_first emu_fds_last < <(
+  awk -F, 'NR > 1 { n++; rss[n] = $4; fd[n] = $6; th[n] = $7; erss[n] = $8; efd[n] = $9; bad += ($3 != 0) }
+    function max(a, b) { return a > b ? a : b }
     END { q = int(n / 4); if (q < 1) q = 1
-          for (i = 1; i <= q; i++) { a += rss[i]; b += rss[n - q + i]; c += fd[i]; d += fd[n - q + i]
-                                     e += erss[i]; f += erss[n - q + i]; g += efd[i]; h += efd[n - q + i] }
-          printf "%d %d %d %d %d %d %d %d\n", a/q, b/q, c/q, d/q, e/q, f/q, g/q, h/q }' "$csv_out")
-echo "runs: $run in $minutes min; failed runs: $(awk -F, 'NR > 1 && $3 != 0' "$csv_out" | wc -l)"
-echo "run peak RSS (KiB), first quarter -> last quarter: $first_rss -> $last_rss; most fds: $first_fds -> $last_fds"
+          for (i = 1; i <= q; i++) { a += rss[q + i]; b += rss[n - q + i]; c = max(c, fd[i]); d = max(d, fd[n - q + i])
+                                     e = max(e, th[i]); f = max(f, th[n - q + i])
+                                     g += erss[i]; h += erss[n - q + i]; k += efd[i]; l += efd[n - q + i] }
+          printf "%d %d %d %d %d %d %d %d %d %d %d %d\n", n, bad, a/q, b/q, c, d, e, f, g/q, h/q, k/q, l/q }' "$csv_out")
+echo "runs: $runs in $minutes min, in one process; runs that failed (a fault beyond the retries): $failed"
+echo "resident memory after a run (KiB), second quarter -> last quarter (means): $first_rss -> $last_rss"
+echo "open fds after a run, first quarter -> last quarter (most): $first_fds -> $last_fds; threads: $first_threads -> $last_threads"
 echo "emulator RSS (KiB): $emu_first -> $emu_last; open fds: $emu_fds_first -> $emu_fds_last"
-check "the runs' RSS is flat" test "$last_rss" -le $((first_rss * 12 / 10 + 1024))
-check "the runs' open fds are flat" test "$last_fds" -le $((first_fds + 8))
+if [ "$failed" -gt 0 ]; then
+  echo "why runs failed (error records, ids and times left out, most frequent first):"
+  sed -E 's/^[0-9TZ:-]+ //; s/[0-9a-f]{32}/ID/g' "$work/run.log" | sort | uniq -c | sort -rn | head -n 8
+fi
+check "at least 4 runs" test "$runs" -ge 4
+check "resident memory is flat" test "$last_rss" -le $((first_rss * 12 / 10 + 1024))
+check "open fds are flat" test "$last_fds" -le "$first_fds"
+check "threads are flat" test "$last_threads" -le "$first_threads"
 # The emulator's RSS is reported, not checked: like AQuA it keeps every job (and
 # the tenant's mutations) for the file retention period (72 h), so it grows with
 # the jobs it has served.
