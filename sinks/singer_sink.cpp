@@ -1,5 +1,6 @@
 #include "sinks/singer_sink.hpp"
 
+#include "sinks/held_rows.hpp"
 #include "sinks/sink_common.hpp"
 #include "sinks/sink_names.hpp"
 
@@ -70,16 +71,12 @@ class singer_stream final : public sink_stream {
 
  private:
   friend class singer_sink;
-  void spill();
-
   singer_sink& sink_;
   stream_schema schema_;
   std::string stream_;  // quoted JSON stream name
   std::string record_prefix_;
   json_row_encoder json_;
-  std::string buffer_;
-  std::FILE* spill_ = nullptr;  // unlinked temporary file, once the buffer outgrew memory
-  std::uint64_t rows_ = 0;
+  held_rows held_;  // the rows, encoded into RECORDs only at commit
 };
 
 class singer_sink final : public sink {
@@ -120,21 +117,14 @@ class singer_sink final : public sink {
     if (const auto id = id_column(s.schema_)) head += quoted_json(s.schema_.columns[*id]);
     head += "]}\n";
     write_all(fd, head.data(), head.size(), name());
-    if (s.spill_) {
-      std::rewind(s.spill_);
-      char buf[1 << 16];
-      std::size_t n;
-      while ((n = std::fread(buf, 1, sizeof buf, s.spill_)) > 0) write_all(fd, buf, n, name());
-      if (std::ferror(s.spill_)) io_failure("read back the held messages", errno);
-    }
-    write_all(fd, s.buffer_.data(), s.buffer_.size(), name());
+    write_records(fd, s);
     std::string file_ids;
     for (const auto& id : token.file_ids) {
       if (!file_ids.empty()) file_ids += ',';
       file_ids += quoted_json(id);
     }
     bookmarks_[s.stream_] = R"({"job_id":)" + quoted_json(token.job_id) + R"(,"file_ids":[)" + file_ids +
-                            R"(],"rows":)" + std::to_string(s.rows_) + R"(,"load":")" +
+                            R"(],"rows":)" + std::to_string(s.held_.rows()) + R"(,"load":")" +
                             (s.schema_.load == load_kind::full ? "full" : "incremental") + "\"}";
     std::string state = R"({"type":"STATE","value":{"bookmarks":{)";
     bool first = true;
@@ -153,6 +143,39 @@ class singer_sink final : public sink {
   }
 
  private:
+  // The stream's RECORDs, encoded from its held rows straight into the
+  // output in blocks of `block` bytes. On a regular file each block's
+  // writeback starts at once (sync_file_range), so the disk works while the
+  // next blocks are encoded and the fsync at the end has little left to do.
+  void write_records(int fd, singer_stream& s) {
+    constexpr std::size_t block = 4u << 20;
+    struct stat st {};
+    const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    std::string& out = out_;
+    out.clear();
+    out.reserve(block + (64u << 10));
+    const auto flush = [&] {
+      write_all(fd, out.data(), out.size(), name());
+      if (regular) {
+        const off_t end = ::lseek(fd, 0, SEEK_CUR);  // O_APPEND: the end of what was just written
+        if (end > 0) ::sync_file_range(fd, end - static_cast<off_t>(out.size()), static_cast<off_t>(out.size()),
+                                       SYNC_FILE_RANGE_WRITE);  // only a head start: the fsync is what counts
+      }
+      out.clear();
+    };
+    std::uint64_t row_number = 0;
+    s.held_.replay(s.schema_, [&](const row_batch& rows) {
+      for (std::size_t r = 0; r < rows.size(); ++r) {
+        out += s.record_prefix_;
+        s.json_.append(out, rows, r, ++row_number);
+        out += "}\n";
+        if (out.size() >= block) flush();
+      }
+    });
+    flush();
+    if (out.capacity() > (8u << 20)) out.shrink_to_fit();
+  }
+
   std::string name() const { return opts_.path.empty() ? "stdout" : opts_.path; }
 
   // The output, opened (and its directory created) on first use. Call with m_ held.
@@ -171,6 +194,7 @@ class singer_sink final : public sink {
   std::mutex m_;
   std::set<std::tuple<std::string, std::string, std::string>> committed_;
   std::map<std::string, std::string> bookmarks_;  // quoted stream -> bookmark object
+  std::string out_;  // RECORDs on their way to the output
 };
 
 singer_stream::singer_stream(singer_sink& sink, const stream_schema& schema)
@@ -179,19 +203,9 @@ singer_stream::singer_stream(singer_sink& sink, const stream_schema& schema)
       json_(schema, json_row_encoder::values::typed) {}
 
 void singer_stream::write(const row_batch& rows) {
-  for (std::size_t r = 0; r < rows.size(); ++r) {
-    buffer_ += record_prefix_;
-    json_.append(buffer_, rows, r, ++rows_);
-    buffer_ += "}\n";
-  }
-  if (buffer_.size() >= (8u << 20)) spill();
-}
-
-void singer_stream::spill() {
-  if (!spill_ && !(spill_ = std::tmpfile())) io_failure("create a temporary file", errno);
-  if (std::fwrite(buffer_.data(), 1, buffer_.size(), spill_) != buffer_.size())
-    io_failure("write a temporary file", errno);
-  buffer_.clear();
+  // Refused here, not at commit: a field its type does not allow.
+  for (std::size_t r = 0; r < rows.size(); ++r) json_.check(rows, r, held_.rows() + r + 1);
+  held_.append(rows);
 }
 
 void singer_stream::commit(const file_token& token) {
@@ -199,12 +213,7 @@ void singer_stream::commit(const file_token& token) {
   abort();  // frees the held messages
 }
 
-void singer_stream::abort() noexcept {
-  if (spill_) std::fclose(spill_);
-  spill_ = nullptr;
-  buffer_.clear();
-  buffer_.shrink_to_fit();
-}
+void singer_stream::abort() noexcept { held_.clear(); }
 
 }  // namespace
 

@@ -312,6 +312,8 @@ json_row_encoder::json_row_encoder(const stream_schema& schema, values v)
     k += "\":";
     keys_.push_back(std::move(k));
     types_.push_back(v == values::typed && i < schema.types.size() ? schema.types[i] : column_type::text);
+    const column_type t = types_.back();
+    if (t == column_type::integer || t == column_type::decimal || t == column_type::boolean) checked_.push_back(i);
   }
 }
 
@@ -339,6 +341,33 @@ bool is_json_number(std::string_view s) noexcept {
 
 }  // namespace
 
+bool json_row_encoder::fits(std::size_t c, std::string_view v) const noexcept {
+  switch (types_[c]) {
+    case column_type::integer: return is_json_number(v) && v.find_first_of(".eE") == std::string_view::npos;
+    case column_type::decimal: return is_json_number(v);
+    case column_type::boolean: return v == "true" || v == "false";
+    case column_type::text:
+    case column_type::date:
+    case column_type::datetime: break;
+  }
+  return true;
+}
+
+void json_row_encoder::refuse(std::size_t c, std::string_view v, std::uint64_t row_number) const {
+  throw std::system_error(sink_errc::bad_value, where_ + ", row " + std::to_string(row_number) + ", column " +
+                                                    columns_[c] + ": '" + std::string(v.substr(0, 40)) + "' is not " +
+                                                    (types_[c] == column_type::boolean ? "a boolean" : "a number"));
+}
+
+void json_row_encoder::check(const row_batch& rows, std::size_t r, std::uint64_t row_number) const {
+  const std::size_t n = rows.field_count(r);
+  for (const std::size_t c : checked_) {
+    if (c >= n) break;
+    const std::string_view v = rows.field(r, c);
+    if (!v.empty() && !(null_value_ && v == *null_value_) && !fits(c, v)) refuse(c, v, row_number);
+  }
+}
+
 void json_row_encoder::append(std::string& out, const row_batch& rows, std::size_t r, std::uint64_t row_number) const {
   const std::size_t n = std::min(rows.field_count(r), keys_.size());
   if (n == 0) out += '{';
@@ -356,17 +385,12 @@ void json_row_encoder::append(std::string& out, const row_batch& rows, std::size
       out += '"';
       continue;
     }
-    const bool ok = v.empty() || t == column_type::date || t == column_type::datetime || (t == column_type::boolean ? v == "true" || v == "false"
-                                                             : is_json_number(v) &&
-                                                                   (t == column_type::decimal ||
-                                                                    v.find_first_of(".eE") == std::string_view::npos));
-    if (!ok)
-      throw std::system_error(sink_errc::bad_value, where_ + ", row " + std::to_string(row_number) + ", column " +
-                                                        columns_[c] + ": '" + std::string(v.substr(0, 40)) +
-                                                        "' is not " +
-                                                        (t == column_type::boolean ? "a boolean" : "a number"));
-    if (v.empty()) out += "null";
-    else out.append(v);
+    if (v.empty()) {
+      out += "null";
+      continue;
+    }
+    if (!fits(c, v)) refuse(c, v, row_number);
+    out.append(v);
   }
   out += '}';
 }

@@ -93,10 +93,17 @@ class json_row_encoder {
   json_row_encoder(const stream_schema& schema, values v);
   // Appends row r of `rows` as one object (no newline). `row_number` names it in errors.
   void append(std::string& out, const row_batch& rows, std::size_t r, std::uint64_t row_number) const;
+  // Throws the data error append() would throw for row r, appending nothing.
+  void check(const row_batch& rows, std::size_t r, std::uint64_t row_number) const;
 
  private:
+  // Whether `v` (not the null value, not empty) fits column c's type; dates and text always do.
+  bool fits(std::size_t c, std::string_view v) const noexcept;
+  [[noreturn]] void refuse(std::size_t c, std::string_view v, std::uint64_t row_number) const;
+
   std::vector<std::string> keys_;  // "{\"Id\":" then ",\"Name\":" ...
   std::vector<column_type> types_;
+  std::vector<std::size_t> checked_;  // the columns fits() looks at: integer, decimal, boolean
   std::optional<std::string> null_value_;
   std::string where_;
   std::vector<std::string> columns_;
