@@ -115,16 +115,9 @@ void held_rows::spill() {
     fd_ = ::mkostemp(name.data(), O_CLOEXEC);
     if (fd_ < 0) io_failure("create a temporary file in " + dir.string(), errno);
     ::unlink(name.c_str());
+    file_.emplace(fd_, "hold the rows until commit: write the temporary file");
   }
-  const char* p = memory_.data();
-  std::size_t n = memory_.size();
-  while (n) {
-    const ssize_t w = ::write(fd_, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) io_failure("write the temporary file", errno);
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
+  file_->write(memory_);
   file_bytes_ += memory_.size();
   memory_.clear();
 }
@@ -151,11 +144,16 @@ void held_rows::replay(const stream_schema& schema, const std::function<void(con
     f(row_batch(schema, std::string_view(p, field_offsets.back()), field_offsets, row_offsets));
   };
   block_header h{};
+  std::uint64_t dropped = 0;
   for (std::uint64_t at = 0; at < file_bytes_; at += sizeof h + h.body_bytes) {
     pread_all(fd_, reinterpret_cast<char*>(&h), sizeof h, at);
     block.resize(h.body_bytes);
     pread_all(fd_, block.data(), block.size(), at + sizeof h);
     emit(block.data(), block.data() + block.size(), h.rows);
+    if (at - dropped >= write_behind::block) {
+      drop_read_pages(fd_, static_cast<off_t>(dropped), static_cast<off_t>(at));
+      dropped = at;
+    }
   }
   for (std::size_t at = 0; at < memory_.size(); at += sizeof h + h.body_bytes) {
     std::memcpy(&h, memory_.data() + at, sizeof h);
@@ -165,6 +163,7 @@ void held_rows::replay(const stream_schema& schema, const std::function<void(con
 }
 
 void held_rows::clear() noexcept {
+  file_.reset();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   file_bytes_ = 0;

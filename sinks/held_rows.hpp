@@ -3,7 +3,9 @@
 // (the singer sink's), held compactly: each write()'s rows as one block of
 // field counts, field lengths (LEB128) and the field text, no JSON. Blocks
 // stay in memory up to `memory_limit` bytes, then go to an unlinked
-// temporary file; replay() hands them back as row_batches, in order.
+// temporary file (written behind and read back through as little page cache
+// as it can: see write_behind.hpp); replay() hands them back as row_batches,
+// in order.
 //
 // Holding the text rather than the encoded messages keeps what goes through
 // the temporary file to a third of the messages' size for wide rows (their
@@ -11,8 +13,11 @@
 // straight into the output, at commit.
 #include <aquaduct/sink.hpp>
 
+#include "sinks/write_behind.hpp"
+
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +52,7 @@ class held_rows {
   std::size_t memory_limit_;
   std::string memory_;  // blocks not yet in the file
   int fd_ = -1;         // the unlinked temporary file, once memory_ outgrew the limit
+  std::optional<write_behind> file_;
   std::uint64_t file_bytes_ = 0;
   std::uint64_t rows_ = 0;
 };

@@ -3,6 +3,7 @@
 #include "sinks/held_rows.hpp"
 #include "sinks/sink_common.hpp"
 #include "sinks/sink_names.hpp"
+#include "sinks/write_behind.hpp"
 
 #include <aquaduct/error.hpp>
 
@@ -26,18 +27,6 @@ namespace {
 
 [[noreturn]] void io_failure(const std::string& what, int err) {
   throw std::system_error(sink_errc::io_error, "singer: " + what + ": " + std::strerror(err));
-}
-
-void write_all(int fd, const char* p, std::size_t n, const std::string& name) {
-  while (n) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      io_failure("write " + name, errno);
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
 }
 
 std::string quoted_json(std::string_view s) {
@@ -116,8 +105,9 @@ class singer_sink final : public sink {
     head += R"(}},"key_properties":[)";
     if (const auto id = id_column(s.schema_)) head += quoted_json(s.schema_.columns[*id]);
     head += "]}\n";
-    write_all(fd, head.data(), head.size(), name());
-    write_records(fd, s);
+    write_behind out(fd, "singer: write " + name());
+    out.write(head);
+    write_records(out, s);
     std::string file_ids;
     for (const auto& id : token.file_ids) {
       if (!file_ids.empty()) file_ids += ',';
@@ -136,7 +126,7 @@ class singer_sink final : public sink {
       first = false;
     }
     state += "}}}\n";
-    write_all(fd, state.data(), state.size(), name());
+    out.write(state);
     struct stat st {};
     if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::fsync(fd) != 0) io_failure("fsync " + name(), errno);
     committed_.insert({key.job, key.query, key.file_ids});
@@ -144,36 +134,25 @@ class singer_sink final : public sink {
 
  private:
   // The stream's RECORDs, encoded from its held rows straight into the
-  // output in blocks of `block` bytes. On a regular file each block's
-  // writeback starts at once (sync_file_range), so the disk works while the
-  // next blocks are encoded and the fsync at the end has little left to do.
-  void write_records(int fd, singer_stream& s) {
-    constexpr std::size_t block = 4u << 20;
-    struct stat st {};
-    const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-    std::string& out = out_;
-    out.clear();
-    out.reserve(block + (64u << 10));
-    const auto flush = [&] {
-      write_all(fd, out.data(), out.size(), name());
-      if (regular) {
-        const off_t end = ::lseek(fd, 0, SEEK_CUR);  // O_APPEND: the end of what was just written
-        if (end > 0) ::sync_file_range(fd, end - static_cast<off_t>(out.size()), static_cast<off_t>(out.size()),
-                                       SYNC_FILE_RANGE_WRITE);  // only a head start: the fsync is what counts
-      }
-      out.clear();
-    };
+  // output, a write_behind block at a time.
+  void write_records(write_behind& out, singer_stream& s) {
+    std::string& buf = out_;
+    buf.clear();
+    buf.reserve(write_behind::block + (64u << 10));
     std::uint64_t row_number = 0;
     s.held_.replay(s.schema_, [&](const row_batch& rows) {
       for (std::size_t r = 0; r < rows.size(); ++r) {
-        out += s.record_prefix_;
-        s.json_.append(out, rows, r, ++row_number);
-        out += "}\n";
-        if (out.size() >= block) flush();
+        buf += s.record_prefix_;
+        s.json_.append(buf, rows, r, ++row_number);
+        buf += "}\n";
+        if (buf.size() >= write_behind::block) {
+          out.write(buf);
+          buf.clear();
+        }
       }
     });
-    flush();
-    if (out.capacity() > (8u << 20)) out.shrink_to_fit();
+    out.write(buf);
+    buf.clear();
   }
 
   std::string name() const { return opts_.path.empty() ? "stdout" : opts_.path; }
@@ -194,7 +173,7 @@ class singer_sink final : public sink {
   std::mutex m_;
   std::set<std::tuple<std::string, std::string, std::string>> committed_;
   std::map<std::string, std::string> bookmarks_;  // quoted stream -> bookmark object
-  std::string out_;  // RECORDs on their way to the output
+  std::string out_;  // RECORDs on their way to the output (write_behind's buffer, kept between commits)
 };
 
 singer_stream::singer_stream(singer_sink& sink, const stream_schema& schema)
