@@ -18,6 +18,7 @@ write_behind::write_behind(int fd, std::string what) : fd_(fd), what_(std::move(
   if (regular_) {
     at_ = ::lseek(fd, 0, SEEK_END);  // where appended bytes land (O_APPEND or not)
     regular_ = at_ >= 0;
+    done_ = at_;
   }
 }
 
@@ -35,14 +36,14 @@ void write_behind::write(std::string_view bytes) {
   // Only hints: a failure here costs speed, never data (the caller's fsync is what counts).
   const auto len = static_cast<off_t>(bytes.size());
   ::sync_file_range(fd_, at_, len, SYNC_FILE_RANGE_WRITE);
-  if (prev_len_) {
-    ::sync_file_range(fd_, prev_at_, prev_len_,
-                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-    ::posix_fadvise(fd_, prev_at_, prev_len_, POSIX_FADV_DONTNEED);
-  }
-  prev_at_ = at_;
-  prev_len_ = len;
   at_ += len;
+  if (at_ - done_ > in_flight) {
+    const off_t upto = at_ - in_flight;
+    ::sync_file_range(fd_, done_, upto - done_,
+                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+    ::posix_fadvise(fd_, done_, upto - done_, POSIX_FADV_DONTNEED);
+    done_ = upto;
+  }
 }
 
 void drop_read_pages(int fd, off_t from, off_t to) noexcept {
