@@ -136,23 +136,32 @@ class singer_sink final : public sink {
   // The stream's RECORDs, encoded from its held rows straight into the
   // output, a write_behind block at a time.
   void write_records(write_behind& out, singer_stream& s) {
-    std::string& buf = out_;
-    buf.clear();
-    buf.reserve(write_behind::block + (64u << 10));
+    std::string& buf = out_;  // used up to `used`; its size is the room
+    if (buf.size() < write_behind::block + (64u << 10)) buf.resize(write_behind::block + (64u << 10));
+    std::size_t used = 0;
+    const std::string_view prefix = s.record_prefix_;
     std::uint64_t row_number = 0;
     s.held_.replay(s.schema_, [&](const row_batch& rows) {
       for (std::size_t r = 0; r < rows.size(); ++r) {
-        buf += s.record_prefix_;
-        s.json_.append(buf, rows, r, ++row_number);
-        buf += "}\n";
-        if (buf.size() >= write_behind::block) {
-          out.write(buf);
-          buf.clear();
+        const std::size_t most = prefix.size() + s.json_.max_bytes(rows, r) + 2;
+        if (used + most > buf.size()) {
+          out.write({buf.data(), used});
+          used = 0;
+          if (most > buf.size()) buf.resize(most);
         }
+        char* p = buf.data() + used;
+        std::memcpy(p, prefix.data(), prefix.size());
+        p = s.json_.write(p + prefix.size(), rows, r, ++row_number);
+        *p++ = '}';
+        *p++ = '\n';
+        used = static_cast<std::size_t>(p - buf.data());
       }
     });
-    out.write(buf);
-    buf.clear();
+    out.write({buf.data(), used});
+    if (buf.size() > 2 * write_behind::block) {
+      buf.resize(write_behind::block);
+      buf.shrink_to_fit();
+    }
   }
 
   std::string name() const { return opts_.path.empty() ? "stdout" : opts_.path; }
