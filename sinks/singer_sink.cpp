@@ -1,7 +1,9 @@
 #include "sinks/singer_sink.hpp"
 
+#include "sinks/held_rows.hpp"
 #include "sinks/sink_common.hpp"
 #include "sinks/sink_names.hpp"
+#include "sinks/write_behind.hpp"
 
 #include <aquaduct/error.hpp>
 
@@ -25,18 +27,6 @@ namespace {
 
 [[noreturn]] void io_failure(const std::string& what, int err) {
   throw std::system_error(sink_errc::io_error, "singer: " + what + ": " + std::strerror(err));
-}
-
-void write_all(int fd, const char* p, std::size_t n, const std::string& name) {
-  while (n) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      io_failure("write " + name, errno);
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
 }
 
 std::string quoted_json(std::string_view s) {
@@ -70,16 +60,12 @@ class singer_stream final : public sink_stream {
 
  private:
   friend class singer_sink;
-  void spill();
-
   singer_sink& sink_;
   stream_schema schema_;
   std::string stream_;  // quoted JSON stream name
   std::string record_prefix_;
   json_row_encoder json_;
-  std::string buffer_;
-  std::FILE* spill_ = nullptr;  // unlinked temporary file, once the buffer outgrew memory
-  std::uint64_t rows_ = 0;
+  held_rows held_;  // the rows, encoded into RECORDs only at commit
 };
 
 class singer_sink final : public sink {
@@ -119,22 +105,16 @@ class singer_sink final : public sink {
     head += R"(}},"key_properties":[)";
     if (const auto id = id_column(s.schema_)) head += quoted_json(s.schema_.columns[*id]);
     head += "]}\n";
-    write_all(fd, head.data(), head.size(), name());
-    if (s.spill_) {
-      std::rewind(s.spill_);
-      char buf[1 << 16];
-      std::size_t n;
-      while ((n = std::fread(buf, 1, sizeof buf, s.spill_)) > 0) write_all(fd, buf, n, name());
-      if (std::ferror(s.spill_)) io_failure("read back the held messages", errno);
-    }
-    write_all(fd, s.buffer_.data(), s.buffer_.size(), name());
+    write_behind out(fd, "singer: write " + name());
+    out.write(head);
+    write_records(out, s);
     std::string file_ids;
     for (const auto& id : token.file_ids) {
       if (!file_ids.empty()) file_ids += ',';
       file_ids += quoted_json(id);
     }
     bookmarks_[s.stream_] = R"({"job_id":)" + quoted_json(token.job_id) + R"(,"file_ids":[)" + file_ids +
-                            R"(],"rows":)" + std::to_string(s.rows_) + R"(,"load":")" +
+                            R"(],"rows":)" + std::to_string(s.held_.rows()) + R"(,"load":")" +
                             (s.schema_.load == load_kind::full ? "full" : "incremental") + "\"}";
     std::string state = R"({"type":"STATE","value":{"bookmarks":{)";
     bool first = true;
@@ -146,13 +126,44 @@ class singer_sink final : public sink {
       first = false;
     }
     state += "}}}\n";
-    write_all(fd, state.data(), state.size(), name());
+    out.write(state);
     struct stat st {};
     if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::fsync(fd) != 0) io_failure("fsync " + name(), errno);
     committed_.insert({key.job, key.query, key.file_ids});
   }
 
  private:
+  // The stream's RECORDs, encoded from its held rows straight into the
+  // output, a write_behind block at a time.
+  void write_records(write_behind& out, singer_stream& s) {
+    std::string& buf = out_;  // used up to `used`; its size is the room
+    if (buf.size() < write_behind::block + (64u << 10)) buf.resize(write_behind::block + (64u << 10));
+    std::size_t used = 0;
+    const std::string_view prefix = s.record_prefix_;
+    std::uint64_t row_number = 0;
+    s.held_.replay(s.schema_, [&](const row_batch& rows) {
+      for (std::size_t r = 0; r < rows.size(); ++r) {
+        const std::size_t most = prefix.size() + s.json_.max_bytes(rows, r) + 2;
+        if (used + most > buf.size()) {
+          out.write({buf.data(), used});
+          used = 0;
+          if (most > buf.size()) buf.resize(most);
+        }
+        char* p = buf.data() + used;
+        std::memcpy(p, prefix.data(), prefix.size());
+        p = s.json_.write(p + prefix.size(), rows, r, ++row_number);
+        *p++ = '}';
+        *p++ = '\n';
+        used = static_cast<std::size_t>(p - buf.data());
+      }
+    });
+    out.write({buf.data(), used});
+    if (buf.size() > 2 * write_behind::block) {
+      buf.resize(write_behind::block);
+      buf.shrink_to_fit();
+    }
+  }
+
   std::string name() const { return opts_.path.empty() ? "stdout" : opts_.path; }
 
   // The output, opened (and its directory created) on first use. Call with m_ held.
@@ -171,6 +182,7 @@ class singer_sink final : public sink {
   std::mutex m_;
   std::set<std::tuple<std::string, std::string, std::string>> committed_;
   std::map<std::string, std::string> bookmarks_;  // quoted stream -> bookmark object
+  std::string out_;  // RECORDs on their way to the output (write_behind's buffer, kept between commits)
 };
 
 singer_stream::singer_stream(singer_sink& sink, const stream_schema& schema)
@@ -179,19 +191,9 @@ singer_stream::singer_stream(singer_sink& sink, const stream_schema& schema)
       json_(schema, json_row_encoder::values::typed) {}
 
 void singer_stream::write(const row_batch& rows) {
-  for (std::size_t r = 0; r < rows.size(); ++r) {
-    buffer_ += record_prefix_;
-    json_.append(buffer_, rows, r, ++rows_);
-    buffer_ += "}\n";
-  }
-  if (buffer_.size() >= (8u << 20)) spill();
-}
-
-void singer_stream::spill() {
-  if (!spill_ && !(spill_ = std::tmpfile())) io_failure("create a temporary file", errno);
-  if (std::fwrite(buffer_.data(), 1, buffer_.size(), spill_) != buffer_.size())
-    io_failure("write a temporary file", errno);
-  buffer_.clear();
+  // Refused here, not at commit: a field its type does not allow.
+  for (std::size_t r = 0; r < rows.size(); ++r) json_.check(rows, r, held_.rows() + r + 1);
+  held_.append(rows);
 }
 
 void singer_stream::commit(const file_token& token) {
@@ -199,12 +201,7 @@ void singer_stream::commit(const file_token& token) {
   abort();  // frees the held messages
 }
 
-void singer_stream::abort() noexcept {
-  if (spill_) std::fclose(spill_);
-  spill_ = nullptr;
-  buffer_.clear();
-  buffer_.shrink_to_fit();
-}
+void singer_stream::abort() noexcept { held_.clear(); }
 
 }  // namespace
 

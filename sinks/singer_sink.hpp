@@ -6,10 +6,13 @@
 //   STATE   {"type":"STATE","value":{"bookmarks":{S:{...}, ...}}}
 // S is "<job>__<query>". Property types come from describe (integer, number,
 // boolean, date, date-time strings), else strings; every property is
-// nullable. A stream's messages are held back (in memory, then a temporary
-// file) until commit(), so an aborted or crashed stream emits nothing and
-// concurrent streams never interleave; STATE follows only a commit, and
-// carries the bookmarks of every stream committed so far. A commit whose
+// nullable. A stream's rows are held back (their text, compactly, in memory
+// then a temporary file: sinks/held_rows.hpp) until commit(), which encodes
+// its messages straight into the output (sinks/write_behind.hpp), so an
+// aborted or crashed stream emits nothing and concurrent streams never
+// interleave; a field its type does not allow is refused at write(). STATE
+// follows only a commit, and carries the bookmarks of every stream committed
+// so far. A commit whose
 // (job, query, file ids) this sink already emitted emits nothing.
 #include <aquaduct/config.hpp>
 #include <aquaduct/sink.hpp>

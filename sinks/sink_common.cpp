@@ -256,7 +256,11 @@ bool any_special(std::uint64_t x) noexcept {
 
 }  // namespace
 
-void append_json_escaped(std::string& out, std::string_view s) {
+char* write_json_escaped(char* p, std::string_view s) noexcept {
+  const auto put = [&p](const char* from, std::size_t n) {
+    std::memcpy(p, from, n);
+    p += n;
+  };
   std::size_t start = 0;
   for (std::size_t i = 0; i < s.size();) {
     // Plain ASCII runs, 8 bytes at a time.
@@ -273,35 +277,42 @@ void append_json_escaped(std::string& out, std::string_view s) {
       ++i;
       continue;
     }
-    out.append(s.data() + start, i - start);
+    put(s.data() + start, i - start);
     if (k == 2) {
       const std::size_t n = utf8_length(s, i);
       if (n) {
-        out.append(s.data() + i, n);
+        put(s.data() + i, n);
         i += n;
       } else {
-        out += "\xEF\xBF\xBD";  // U+FFFD; skip the continuation bytes of the broken sequence
+        put("\xEF\xBF\xBD", 3);  // U+FFFD; skip the continuation bytes of the broken sequence
         ++i;
         while (i < s.size() && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) ++i;
       }
     } else {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"': put("\\\"", 2); break;
+        case '\\': put("\\\\", 2); break;
+        case '\n': put("\\n", 2); break;
+        case '\r': put("\\r", 2); break;
+        case '\t': put("\\t", 2); break;
         default: {
           static constexpr char hex[] = "0123456789abcdef";
           const char esc[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-          out.append(esc, sizeof esc);
+          put(esc, sizeof esc);
         }
       }
       ++i;
     }
     start = i;
   }
-  out.append(s.data() + start, s.size() - start);
+  put(s.data() + start, s.size() - start);
+  return p;
+}
+
+void append_json_escaped(std::string& out, std::string_view s) {
+  const std::size_t at = out.size();
+  out.resize(at + json_escaped_max * s.size());
+  out.resize(static_cast<std::size_t>(write_json_escaped(out.data() + at, s) - out.data()));
 }
 
 json_row_encoder::json_row_encoder(const stream_schema& schema, values v)
@@ -312,6 +323,8 @@ json_row_encoder::json_row_encoder(const stream_schema& schema, values v)
     k += "\":";
     keys_.push_back(std::move(k));
     types_.push_back(v == values::typed && i < schema.types.size() ? schema.types[i] : column_type::text);
+    const column_type t = types_.back();
+    if (t == column_type::integer || t == column_type::decimal || t == column_type::boolean) checked_.push_back(i);
   }
 }
 
@@ -339,36 +352,82 @@ bool is_json_number(std::string_view s) noexcept {
 
 }  // namespace
 
-void json_row_encoder::append(std::string& out, const row_batch& rows, std::size_t r, std::uint64_t row_number) const {
+bool json_row_encoder::fits(std::size_t c, std::string_view v) const noexcept {
+  switch (types_[c]) {
+    case column_type::integer: return is_json_number(v) && v.find_first_of(".eE") == std::string_view::npos;
+    case column_type::decimal: return is_json_number(v);
+    case column_type::boolean: return v == "true" || v == "false";
+    case column_type::text:
+    case column_type::date:
+    case column_type::datetime: break;
+  }
+  return true;
+}
+
+void json_row_encoder::refuse(std::size_t c, std::string_view v, std::uint64_t row_number) const {
+  throw std::system_error(sink_errc::bad_value, where_ + ", row " + std::to_string(row_number) + ", column " +
+                                                    columns_[c] + ": '" + std::string(v.substr(0, 40)) + "' is not " +
+                                                    (types_[c] == column_type::boolean ? "a boolean" : "a number"));
+}
+
+void json_row_encoder::check(const row_batch& rows, std::size_t r, std::uint64_t row_number) const {
+  const std::size_t n = rows.field_count(r);
+  for (const std::size_t c : checked_) {
+    if (c >= n) break;
+    const std::string_view v = rows.field(r, c);
+    if (!v.empty() && !(null_value_ && v == *null_value_) && !fits(c, v)) refuse(c, v, row_number);
+  }
+}
+
+std::size_t json_row_encoder::max_bytes(const row_batch& rows, std::size_t r) const noexcept {
   const std::size_t n = std::min(rows.field_count(r), keys_.size());
-  if (n == 0) out += '{';
+  std::size_t bound = 2;  // '{' of an empty row, '}'
+  for (std::size_t c = 0; c < n; ++c)
+    bound += keys_[c].size() + json_escaped_max * rows.field(r, c).size() + 4;  // 4: quotes, or null
+  return bound;
+}
+
+char* json_row_encoder::write(char* p, const row_batch& rows, std::size_t r, std::uint64_t row_number) const {
+  const auto put = [&p](std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  const std::size_t n = std::min(rows.field_count(r), keys_.size());
+  if (n == 0) *p++ = '{';
   for (std::size_t c = 0; c < n; ++c) {
-    out += keys_[c];
+    put(keys_[c]);
     const std::string_view v = rows.field(r, c);
     if (null_value_ && v == *null_value_) {
-      out += "null";
+      put("null");
       continue;
     }
     const column_type t = types_[c];
     if (t == column_type::text || ((t == column_type::date || t == column_type::datetime) && !v.empty())) {
-      out += '"';
-      append_json_escaped(out, v);
-      out += '"';
+      *p++ = '"';
+      p = write_json_escaped(p, v);
+      *p++ = '"';
       continue;
     }
-    const bool ok = v.empty() || t == column_type::date || t == column_type::datetime || (t == column_type::boolean ? v == "true" || v == "false"
-                                                             : is_json_number(v) &&
-                                                                   (t == column_type::decimal ||
-                                                                    v.find_first_of(".eE") == std::string_view::npos));
-    if (!ok)
-      throw std::system_error(sink_errc::bad_value, where_ + ", row " + std::to_string(row_number) + ", column " +
-                                                        columns_[c] + ": '" + std::string(v.substr(0, 40)) +
-                                                        "' is not " +
-                                                        (t == column_type::boolean ? "a boolean" : "a number"));
-    if (v.empty()) out += "null";
-    else out.append(v);
+    if (v.empty()) {
+      put("null");
+      continue;
+    }
+    if (!fits(c, v)) refuse(c, v, row_number);
+    put(v);
   }
-  out += '}';
+  *p++ = '}';
+  return p;
+}
+
+void json_row_encoder::append(std::string& out, const row_batch& rows, std::size_t r, std::uint64_t row_number) const {
+  const std::size_t at = out.size();
+  out.resize(at + max_bytes(rows, r));
+  try {
+    out.resize(static_cast<std::size_t>(write(out.data() + at, rows, r, row_number) - out.data()));
+  } catch (...) {
+    out.resize(at);
+    throw;
+  }
 }
 
 // ---- commits and columns ---------------------------------------------------

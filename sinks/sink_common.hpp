@@ -81,6 +81,9 @@ std::string compact_utc(std::chrono::sys_seconds t);
 // Appends `s` as the inside of a JSON string (no quotes). Invalid UTF-8
 // becomes U+FFFD, one per maximal invalid sequence (docs/sinks.md).
 void append_json_escaped(std::string& out, std::string_view s);
+// The same at p, which has room for json_escaped_max * s.size() bytes; returns the end.
+char* write_json_escaped(char* p, std::string_view s) noexcept;
+inline constexpr std::size_t json_escaped_max = 6;  // bytes out per byte in, at most (a control character: \u00XX)
 
 // Turns rows into JSON objects: keys = column names in file order, values =
 // field text as JSON strings, null for the job's null_value. With
@@ -93,10 +96,20 @@ class json_row_encoder {
   json_row_encoder(const stream_schema& schema, values v);
   // Appends row r of `rows` as one object (no newline). `row_number` names it in errors.
   void append(std::string& out, const row_batch& rows, std::size_t r, std::uint64_t row_number) const;
+  // The same at p, which has room for max_bytes(rows, r); returns the end.
+  char* write(char* p, const row_batch& rows, std::size_t r, std::uint64_t row_number) const;
+  std::size_t max_bytes(const row_batch& rows, std::size_t r) const noexcept;
+  // Throws the data error append() would throw for row r, appending nothing.
+  void check(const row_batch& rows, std::size_t r, std::uint64_t row_number) const;
 
  private:
+  // Whether `v` (not the null value, not empty) fits column c's type; dates and text always do.
+  bool fits(std::size_t c, std::string_view v) const noexcept;
+  [[noreturn]] void refuse(std::size_t c, std::string_view v, std::uint64_t row_number) const;
+
   std::vector<std::string> keys_;  // "{\"Id\":" then ",\"Name\":" ...
   std::vector<column_type> types_;
+  std::vector<std::size_t> checked_;  // the columns fits() looks at: integer, decimal, boolean
   std::optional<std::string> null_value_;
   std::string where_;
   std::vector<std::string> columns_;

@@ -3,15 +3,47 @@
 #include "sinks/singer_sink.hpp"
 
 #include "sinks/sink_harness.hpp"
+#include "sinks/write_behind.hpp"
 
 #include <aquaduct/error.hpp>
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 using namespace aquaduct;
 using namespace aquaduct::test;
 
 namespace {
+
+// ROWS rows of `columns` fields (some rows shorter or longer) in batches of
+// BATCH rows, with text that needs escaping: quotes, backslashes, control
+// characters, UTF-8 and broken UTF-8, and notes of every length up to 400
+// bytes, so that a few thousand rows outgrow the sink's memory buffer.
+std::vector<batch_builder> varied_batches(std::size_t rows, std::size_t batch, std::size_t columns) {
+  static const char* const names[] = {"Acme", "Ann \"A\"", "back\\slash", "Müller", "bad \xff\xfe utf-8",
+                                      "tab\there", "line\nbreak", "bell\x07", ""};
+  std::vector<batch_builder> out;
+  std::uint64_t x = 0x9e3779b97f4a7c15ull;
+  test::rows pending;
+  for (std::size_t i = 0; i < rows; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    std::string id = std::to_string(i);
+    id.insert(0, 1, 'r');  // not "r" + ...: g++ 12 warns of a bogus overlap (-Wrestrict) there
+    std::vector<std::string> row{id, names[x % 9], std::string(x % 401, static_cast<char>('a' + x % 26)),
+                                 std::to_string(x % 100000)};
+    row.resize(i % 997 == 5 ? 2 : i % 991 == 7 ? columns + 1 : columns, "extra");
+    pending.push_back(std::move(row));
+    if (pending.size() == batch || i + 1 == rows) {
+      out.emplace_back(pending);
+      pending.clear();
+    }
+  }
+  return out;
+}
 
 stream_schema schema_of(std::string query, std::vector<std::string> columns) {
   stream_schema s;
@@ -97,4 +129,144 @@ TEST_CASE("singer opens its output only when needed and creates its directory") 
   std::ofstream(dir.path() / "a-file") << "x";
   CHECK(sinks::make_singer_sink({(dir.path() / "a-file" / "out").string()})->health_check().find("singer: open") !=
         std::string::npos);
+}
+
+TEST_CASE("singer emits a stream that outgrew its memory buffer whole, each record as the ndjson encoder writes it") {
+  singer_harness h;
+  file_harness nd("ndjson", "ndjson");
+  auto s = h.make();
+  auto n = nd.make();
+  const auto schema = schema_of("Big", {"Id", "Name", "Note", "Amount"});
+  const auto batches = varied_batches(60000, 7000, 4);  // about 13 MB of text: most of it held in a temporary file
+  auto singer_stream = s->open(schema);
+  auto ndjson_stream = n->open(schema);
+  for (const auto& b : batches) {
+    singer_stream->write(b.batch(schema));
+    ndjson_stream->write(b.batch(schema));
+  }
+  singer_stream->commit(file_token{"j1", "Big", {"file-1"}, 60000});
+  ndjson_stream->commit(file_token{"j1", "Big", {"file-1"}, 60000});
+
+  const auto lines = h.messages();
+  std::vector<std::string> objects;
+  std::istringstream nd_lines(read_file(nd.file("billing", "Big")));
+  for (std::string line; std::getline(nd_lines, line);) objects.push_back(line);
+  REQUIRE(objects.size() == 60000);
+  REQUIRE(lines.size() == objects.size() + 2);  // SCHEMA, the RECORDs, STATE
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < objects.size(); ++i)
+    differ += lines[i + 1] != R"({"type":"RECORD","stream":"billing__Big","record":)" + objects[i] + "}";
+  CHECK(differ == 0);
+  simdjson::dom::parser p;
+  auto state = p.parse(lines.back()).get_object().value();
+  CHECK(simdjson::minify(state["value"]["bookmarks"]["billing__Big"]) ==
+        R"({"job_id":"j1","file_ids":["file-1"],"rows":60000,"load":"full"})");
+}
+
+namespace {
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+}  // namespace
+
+TEST_CASE("singer: an aborted stream that outgrew its memory buffer emits nothing and keeps no temporary file") {
+  singer_harness h;
+  auto s = h.make();
+  const auto schema = schema_of("Big", {"Id", "Name", "Note", "Amount"});
+  const auto batches = varied_batches(60000, 7000, 4);
+  const std::size_t before = open_descriptors();
+  {
+    auto stream = s->open(schema);
+    for (const auto& b : batches) stream->write(b.batch(schema));
+    CHECK(open_descriptors() > before);  // the temporary file
+    stream->abort();
+    CHECK(open_descriptors() == before);
+  }
+  CHECK(h.messages().empty());
+  auto again = s->open(schema);
+  again->write(batches.front().batch(schema));
+  again->commit(file_token{"j1", "Big", {"file-1"}, 7000});
+  CHECK(h.messages().size() == 7000 + 2);
+}
+
+TEST_CASE("singer: past the memory buffer, numbers stay numbers and a bad field still names its row") {
+  singer_harness h;
+  auto s = h.make();
+  auto schema = schema_of("Big", {"Id", "Name", "Note", "Amount"});
+  schema.types = {column_type::text, column_type::text, column_type::text, column_type::integer};
+  const auto batches = varied_batches(60000, 7000, 4);
+  auto stream = s->open(schema);
+  for (const auto& b : batches) stream->write(b.batch(schema));
+  try {
+    stream->write(batch_builder({{"ok", "", "", "12"}, {"bad", "", "", "x1"}}).batch(schema));
+    FAIL("x1 was accepted as an integer");
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == sink_errc::bad_value);
+    CHECK(std::string(e.what()).find("row 60002, column Amount: 'x1' is not a number") != std::string::npos);
+  }
+  stream->abort();
+
+  auto good = s->open(schema);
+  for (const auto& b : batches) good->write(b.batch(schema));
+  good->commit(file_token{"j1", "Big", {"file-1"}, 60000});
+  const auto lines = h.messages();
+  REQUIRE(lines.size() == 60002);
+  simdjson::dom::parser p;
+  std::size_t numbers = 0;
+  for (const std::size_t i : {std::size_t{1}, std::size_t{30000}, std::size_t{60000}}) {
+    auto record = p.parse(lines[i]).get_object().value()["record"];
+    numbers += record["Amount"].type() == simdjson::dom::element_type::INT64;
+  }
+  CHECK(numbers == 3);
+}
+
+TEST_CASE("write_behind appends every byte after what the file held, on files and pipes, and names a failed write") {
+  temp_dir dir;
+  const auto path = (dir.path() / "out").string();
+  std::ofstream(path) << "head\n";
+  std::string expected = "head\n";
+  {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    sinks::write_behind out(fd, "write out");
+    std::string block;
+    // 12 blocks of a little more than 8 MiB each: past write_behind::in_flight, so
+    // older blocks are waited for and dropped from the page cache on the way.
+    for (int b = 0; b < 12; ++b) {
+      block.assign(sinks::write_behind::block + 4097, static_cast<char>('a' + b));
+      block[static_cast<std::size_t>(b) * 1000] = '\n';
+      out.write(block);
+      expected += block;
+    }
+    CHECK(::fsync(fd) == 0);
+    ::close(fd);
+  }
+  CHECK(std::filesystem::file_size(path) == expected.size());
+  CHECK(read_file(path) == expected);
+
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+  {
+    sinks::write_behind out(pipe_fds[1], "write the pipe");
+    out.write("through a pipe\n");
+  }
+  char buf[32] = {};
+  CHECK(::read(pipe_fds[0], buf, sizeof buf) == 15);
+  CHECK(std::string(buf) == "through a pipe\n");
+  ::close(pipe_fds[0]);
+  ::close(pipe_fds[1]);
+
+  const int ro = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(ro >= 0);
+  sinks::write_behind bad(ro, "singer: write " + path);
+  try {
+    bad.write("x");
+    FAIL("a write to a read-only descriptor succeeded");
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == sink_errc::io_error);
+    CHECK(std::string(e.what()).find("singer: write " + path + ": Bad file descriptor") != std::string::npos);
+  }
+  ::close(ro);
 }
