@@ -56,7 +56,6 @@
 #include <functional>
 #include <fstream>
 #include <iterator>
-#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -265,9 +264,6 @@ struct engine_result {
   // before the engine exited: the engine's, the watched emulator's, and everything
   // else on the machine (other processes: /proc/stat busy time minus those two).
   double engine_cpu_s = 0, emulator_cpu_s = 0, others_cpu_s = 0;
-  // The engine threads' time running or runnable (waiting for a CPU) in the same window,
-  // from /proc/PID/task/*/schedstat: the CPU seconds it would have used with cores to spare.
-  double engine_demand_s = 0;
 };
 
 // CPU time, in seconds, from /proc: one process (all its threads) and the whole machine.
@@ -297,18 +293,6 @@ double machine_busy_cpu_s() {  // every CPU's non-idle time since boot
   for (int i = 0; i < 10 && f >> v; ++i)
     if (i != 3 && i != 4) busy += v;  // not idle, not iowait
   return busy * clock_tick_s();
-}
-
-// Each thread's time running + waiting on a run queue, in seconds, by thread id.
-std::vector<std::pair<int, double>> thread_demand_s(pid_t pid) {
-  std::vector<std::pair<int, double>> v;
-  std::error_code ec;
-  for (const auto& t : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    std::ifstream f(t.path() / "schedstat");
-    double run_ns = 0, wait_ns = 0;
-    if (f >> run_ns >> wait_ns) v.emplace_back(std::stoi(t.path().filename().string()), (run_ns + wait_ns) / 1e9);
-  }
-  return v;
 }
 
 unsigned cores_online() { return static_cast<unsigned>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN))); }
@@ -385,12 +369,9 @@ engine_result run_engine(const fs::path& dir, const std::string& toml, const std
   int status = 0;
   rusage ru{};
   cpu_series engine_cpu, emulator_cpu, machine_cpu;
-  std::map<int, cpu_series> engine_threads;  // thread id -> running + runnable seconds
   const auto sample = [&](bool engine_alive) {
     const double t = seconds_since(t0);
     if (engine_alive) engine_cpu.add(t, process_cpu_s(c.pid));
-    if (engine_alive)
-      for (const auto& [tid, s] : thread_demand_s(c.pid)) engine_threads[tid].add(t, s);
     if (emulator_pid > 0) emulator_cpu.add(t, process_cpu_s(emulator_pid));
     machine_cpu.add(t, machine_busy_cpu_s());
   };
@@ -435,8 +416,6 @@ engine_result run_engine(const fs::path& dir, const std::string& toml, const std
   e.engine_cpu_s = engine_total_s - engine_cpu.at(from);
   if (emulator_pid > 0) e.emulator_cpu_s = emulator_cpu.at(exit_t) - emulator_cpu.at(from);
   e.others_cpu_s = std::max(0.0, machine_cpu.at(exit_t) - machine_cpu.at(from) - e.engine_cpu_s - e.emulator_cpu_s);
-  for (const auto& [tid, series] : engine_threads)  // a thread's last sample: up to 20 ms before it ended
-    e.engine_demand_s += series.points.back().second - series.at(from);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || e.jobs_completed != e.jobs_total)
     fail("the engine run failed: " + std::to_string(e.jobs_completed) + " of " + std::to_string(e.jobs_total) +
          " jobs completed; report in " + (dir / "report.json").string());
@@ -668,11 +647,9 @@ void bench_extract(const std::string& bin, const fs::path& dir, std::uint64_t ro
 // 4. Two cores: CONCURRENCY files at once, each query of the job one file of ROWS rows,
 // decoded on one sink thread a core; throughput (MB/s of CSV) against concurrency, and for
 // each level the CPU seconds of the engine, of the emulator (serving the files) and of
-// every other process during the delivery. One file wants W cores: the engine's threads
-// running or runnable (/proc schedstat: what it would use with cores to spare) plus the
-// emulator's CPU, over the wall time. N files cannot go faster than min(N, cores / W) times
-// one file: the CPU-bound ceiling, on an idle machine and with the cores other processes
-// left free.
+// every other process during the delivery. One file keeps (engine + emulator CPU) / wall
+// cores busy; N files cannot go faster than min(N, cores / that) times one file: the
+// CPU-bound ceiling, on an idle machine and with the cores other processes left free.
 // When one file takes less than MIN_S, the files are made larger and every level runs again.
 std::vector<std::pair<unsigned, engine_result>> run_levels(const std::string& bin, const fs::path& dir,
                                                            std::uint64_t rows_per_file,
@@ -689,10 +666,10 @@ std::vector<std::pair<unsigned, engine_result>> run_levels(const std::string& bi
     const double s = e.download_s, gb = static_cast<double>(e.bytes_decoded) / 1e9;
     std::printf("%u file(s) at once: %s (the slowest query's download_s); load average %s\n", n,
                 speed(e, s).c_str(), load_average().c_str());
-    std::printf("   CPU: engine %.2f s (%.2f cores, %.2f s a GB of CSV; running or runnable %.2f cores), "
-                "emulator %.2f s (%.2f cores), other processes %.2f s (%.2f cores)\n",
-                e.engine_cpu_s, e.engine_cpu_s / s, e.engine_cpu_s / gb, e.engine_demand_s / s, e.emulator_cpu_s,
-                e.emulator_cpu_s / s, e.others_cpu_s, e.others_cpu_s / s);
+    std::printf("   CPU: engine %.2f s (%.2f cores, %.2f s a GB of CSV), emulator %.2f s (%.2f cores), "
+                "other processes %.2f s (%.2f cores)\n",
+                e.engine_cpu_s, e.engine_cpu_s / s, e.engine_cpu_s / gb, e.emulator_cpu_s, e.emulator_cpu_s / s,
+                e.others_cpu_s, e.others_cpu_s / s);
     std::fflush(stdout);
     runs.emplace_back(n, e);
   }
@@ -732,9 +709,7 @@ void bench_cores(const std::string& bin, const fs::path& dir, std::uint64_t rows
     const double mbs2 = static_cast<double>(two->bytes_decoded) / 1e6 / two->download_s;
     const double scaling = mbs2 / mbs1;
     const double cores = cores_online();
-    // Cores one file would keep busy with cores to spare: the engine's threads running or
-    // runnable, and the emulator's CPU.
-    const double per_file = (std::max(one->engine_demand_s, one->engine_cpu_s) + one->emulator_cpu_s) / one->download_s;
+    const double per_file = (one->engine_cpu_s + one->emulator_cpu_s) / one->download_s;  // cores one file keeps busy
     const double free2 = std::max(0.0, cores - two->others_cpu_s / two->download_s);  // left by other processes
     const double ceiling = std::min(2.0, cores / per_file), ceiling_free = std::min(2.0, free2 / per_file);
     const auto cpu = [](const engine_result& e) {
@@ -742,10 +717,9 @@ void bench_cores(const std::string& bin, const fs::path& dir, std::uint64_t rows
              fmt(", others %.2f", e.others_cpu_s);
     };
     std::printf("scaling, 2 files at once against 1: %.2fx (target >= 1.7x)\n", scaling);
-    std::printf("one file wants %.2f of %.0f cores (engine running or runnable %.2f + emulator %.2f): CPU-bound "
-                "ceiling of 2 files %.2fx on an idle machine, %.2fx with the %.2f cores other processes left free "
-                "in the 2-file run\n",
-                per_file, cores, one->engine_demand_s / one->download_s, one->emulator_cpu_s / one->download_s,
+    std::printf("one file keeps %.2f of %.0f cores busy (engine %.2f + emulator %.2f): CPU-bound ceiling of 2 files "
+                "%.2fx on an idle machine, %.2fx with the %.2f cores other processes left free in the 2-file run\n",
+                per_file, cores, one->engine_cpu_s / one->download_s, one->emulator_cpu_s / one->download_s,
                 ceiling, ceiling_free, free2);
     const std::string label = "(" + rate(static_cast<double>(rows_per_file)) + " rows each)";
     results.rows.push_back({"2 files at once vs 1 " + label,
@@ -754,14 +728,13 @@ void bench_cores(const std::string& bin, const fs::path& dir, std::uint64_t rows
                             scaling, "throughput scaling", ">= 1.7x", scaling >= 1.7,
                             {{"mbs_1", mbs1}, {"mbs_2", mbs2}, {"s_1", one->download_s}, {"s_2", two->download_s},
                              {"engine_cpu_s_1", one->engine_cpu_s}, {"engine_cpu_s_2", two->engine_cpu_s},
-                             {"engine_demand_s_1", one->engine_demand_s}, {"engine_demand_s_2", two->engine_demand_s},
                              {"emulator_cpu_s_1", one->emulator_cpu_s}, {"emulator_cpu_s_2", two->emulator_cpu_s},
                              {"others_cpu_s_1", one->others_cpu_s}, {"others_cpu_s_2", two->others_cpu_s},
                              {"rows_per_file", static_cast<double>(rows_per_file)}}});
     results.rows.push_back({"2 files at once vs the CPU-bound ceiling " + label,
                             fmt("measured %.2fx", scaling),
                             fmt("ceiling %.2fx = min(2, ", ceiling_free) + fmt("%.2f free cores / ", free2) +
-                                fmt("%.2f cores a file wants)", per_file) + fmt("; idle machine %.2fx", ceiling) +
+                                fmt("%.2f cores a file)", per_file) + fmt("; idle machine %.2fx", ceiling) +
                                 fmt(" (%.0f cores)", cores),
                             scaling / ceiling_free, "measured/ceiling", "", std::nullopt,
                             {{"cores", cores}, {"cores_a_file", per_file}, {"free_cores_2", free2},
