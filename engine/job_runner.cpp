@@ -17,13 +17,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <exception>
 #include <filesystem>
 #include <cmath>
-#include <functional>
 #include <random>
-#include <string>
-#include <utility>
 
 #include <unistd.h>
 #include <cerrno>
@@ -154,17 +150,6 @@ located_error locate(const std::string& where, const std::system_error& e) {
 }
 located_error locate(const result_pipeline& pipe, const std::system_error& e) { return locate(pipe.location(), e); }
 
-// Rethrows `error`, located at `where` (a pipeline or "job J, query Q, file F") when it is
-// a system_error.
-template <class Where>
-[[noreturn]] void rethrow_located(const std::exception_ptr& error, const Where& where) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::system_error& e) {
-    throw locate(where, e);
-  }
-}
-
 enum class batch_outcome { delivered, failed, file_gone, file_too_large };
 
 // "job J, query Q, file F", for a file that is not the pipeline's current one.
@@ -261,118 +246,22 @@ asio::awaitable<void> pipeline_work(run_context& ctx, result_pipeline& pipe, con
   m.add(&run_counters::bytes_decoded, pipe.bytes_decoded() - decoded);
 }
 
-// Overlaps a download with the sink work on its pieces. put() appends a piece to the
-// next batch and returns, so the I/O thread goes back to reading while a sink thread
-// works on the batch before; when that is done the next batch starts at once. So the
-// work stays in order, one batch at a time, and each trip to the sink pool carries
-// whatever arrived meanwhile (more than one read when the sink is the slower side).
-// Without it the I/O thread and the sink thread of a download took turns, each idle
-// while the other worked, with a trip to the pool per read (64 KiB, a TLS record).
-// put() waits only when the next batch is full. Before the lane goes, settle() must
-// have returned (run() does it): then no sink thread uses it.
-class sink_lane {
- public:
-  static constexpr std::size_t max_batch = 256u << 10;
-
-  sink_lane(run_context& ctx, asio::any_io_executor io, std::function<void(std::string_view)> work)
-      : ctx_(ctx), io_(io), work_(std::move(work)), done_(io, asio::steady_timer::time_point::max()) {}
-  sink_lane(const sink_lane&) = delete;
-  sink_lane& operator=(const sink_lane&) = delete;
-
-  // Takes a piece; rethrows the failure of an earlier batch.
-  asio::awaitable<void> put(std::string_view piece) {
-    rethrow_failure();
-    next_.append(piece);
-    if (!busy_) start();
-    while (busy_ && next_.size() >= max_batch) co_await wait();
-    rethrow_failure();
-    if (!busy_ && !next_.empty()) start();
-  }
-  // Waits until every piece taken is worked on; rethrows the first failure.
-  asio::awaitable<void> drain() {
-    while (busy_ || (!next_.empty() && !error_)) {
-      if (!busy_) start();
-      co_await wait();
-    }
-    rethrow_failure();
-  }
-  // Waits for the batch in flight (none starts after it), keeping its failure for drain().
-  asio::awaitable<void> settle() {
-    stopping_ = true;
-    while (busy_) co_await wait();
-    stopping_ = false;
-  }
-  // Awaits `download` (which put()s its pieces here), then the last batch; the first
-  // failure of either comes back once no sink thread uses the lane any more.
-  asio::awaitable<std::exception_ptr> run(asio::awaitable<void> download) {
-    std::exception_ptr error;
-    try {
-      co_await std::move(download);
-      co_await drain();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    co_await settle();
-    co_return error;
-  }
-
- private:
-  void start() {
-    std::swap(next_, working_);
-    next_.clear();
-    busy_ = true;
-    asio::post(*ctx_.sink_pool, [this] {
-      std::exception_ptr error;
-      try {
-        work_(working_);
-      } catch (...) {
-        error = std::current_exception();
-      }
-      asio::post(io_, [this, error] {  // back on the I/O thread
-        busy_ = false;
-        if (error && !error_) error_ = error;
-        if (!error_ && !stopping_ && !next_.empty()) start();
-        done_.cancel();
-      });
-    });
-  }
-  asio::awaitable<void> wait() {
-    std::error_code ec;
-    co_await done_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  void rethrow_failure() {
-    if (std::exception_ptr e = std::exchange(error_, nullptr)) std::rethrow_exception(e);
-  }
-
-  run_context& ctx_;
-  asio::any_io_executor io_;
-  std::function<void(std::string_view)> work_;
-  asio::steady_timer done_;  // cancelled whenever a batch is done: wakes the waiter
-  std::string working_, next_;
-  bool busy_ = false, stopping_ = false;
-  std::exception_ptr error_;
-};
-
-// Streams one file into `pipe` as it arrives (its turn has come), through a sink_lane.
+// Streams one file into `pipe` as it arrives (its turn has come).
 asio::awaitable<void> stream_file(run_context& ctx, aqua_client& client, result_pipeline& pipe,
                                   const job_meter& m, const std::string& file_id, const batch_turns& turns) {
   pipe.begin_file(file_id);  // no sink call: it only resets the decoder and parser
-  sink_lane lane(ctx, co_await asio::this_coro::executor, [&pipe, &m](std::string_view piece) {
-    const std::uint64_t rows = pipe.rows(), decoded = pipe.bytes_decoded();
-    pipe.put(piece);
-    m.add(&run_counters::rows, pipe.rows() - rows);
-    m.add(&run_counters::bytes_decoded, pipe.bytes_decoded() - decoded);
-  });
-  const std::exception_ptr error =
-      co_await lane.run(client.download_async(file_id, [&](std::string_view piece) -> asio::awaitable<void> {
-        if (ctx.interrupted || turns.stop) co_await lane.settle();  // the pipe's location is read below
-        if (ctx.interrupted) throw_interrupted(pipe.location());
-        if (turns.stop)
-          throw std::system_error(aqua_errc::interrupted, pipe.location() + ": another file of the batch failed");
-        m.add(&run_counters::bytes_downloaded, std::uint64_t{piece.size()});
-        co_await lane.put(piece);
-      }));
-  if (error) rethrow_located(error, pipe);
+  std::optional<located_error> failure;
+  try {
+    co_await client.download_async(file_id, [&](std::string_view piece) -> asio::awaitable<void> {
+      if (ctx.interrupted) throw_interrupted(pipe.location());
+      if (turns.stop) throw std::system_error(aqua_errc::interrupted, pipe.location() + ": another file of the batch failed");
+      m.add(&run_counters::bytes_downloaded, std::uint64_t{piece.size()});
+      co_await pipeline_work(ctx, pipe, m, [&] { pipe.put(piece); });
+    });
+  } catch (const std::system_error& e) {
+    failure = locate(pipe, e);
+  }
+  if (failure) throw *failure;
 }
 
 // Downloads one file into a spool file; `where` names it in errors ("job J,
@@ -381,14 +270,17 @@ asio::awaitable<std::unique_ptr<spool_file>> prefetch_file(run_context& ctx, aqu
                                                            const std::string& file_id, const std::string& where,
                                                            const job_meter& m, const bool& stop) {
   auto spool = std::make_unique<spool_file>();
-  sink_lane lane(ctx, co_await asio::this_coro::executor, [&spool](std::string_view piece) { spool->append(piece); });
-  const std::exception_ptr error =
-      co_await lane.run(client.download_async(file_id, [&](std::string_view piece) -> asio::awaitable<void> {
-        if (ctx.interrupted || stop) throw std::system_error(aqua_errc::interrupted, where + ": interrupted");
-        m.add(&run_counters::bytes_downloaded, std::uint64_t{piece.size()});
-        co_await lane.put(piece);
-      }));
-  if (error) rethrow_located(error, where);
+  std::optional<located_error> failure;
+  try {
+    co_await client.download_async(file_id, [&](std::string_view piece) -> asio::awaitable<void> {
+      if (ctx.interrupted || stop) throw std::system_error(aqua_errc::interrupted, where + ": interrupted");
+      m.add(&run_counters::bytes_downloaded, std::uint64_t{piece.size()});
+      co_await on_sink_thread(ctx, [&] { spool->append(piece); });
+    });
+  } catch (const std::system_error& e) {
+    failure = locate(where, e);
+  }
+  if (failure) throw *failure;
   co_return spool;
 }
 
