@@ -683,6 +683,11 @@ void bench_cores(const std::string& bin, const fs::path& dir, std::uint64_t rows
               "null sink, a sink thread a core; each 1-file run >= %.1f s ==\n",
               min_s);
   std::fflush(stdout);
+  if (std::ifstream autogroup("/proc/sys/kernel/sched_autogroup_enabled"); autogroup.get() == '1')
+    std::printf("kernel.sched_autogroup_enabled = 1: the CPU is shared fairly between sessions, so one busy process "
+                "of another session holds a core of the %u whatever its nice; the engine and emulator share what is "
+                "left\n",
+                cores_online());
   auto runs = run_levels(bin, dir, rows_per_file, levels);
   const auto at = [&](unsigned n) -> const engine_result* {
     for (const auto& [k, e] : runs)
