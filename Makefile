@@ -9,7 +9,8 @@ JOBS ?= $(shell nproc)
 
 ifeq ($(SANITIZE),1)
 BUILD_DIR ?= build/sanitize
-CMAKE_ARGS += -DAQUADUCT_SANITIZE=ON
+# No benchmarks in the sanitizer build: nothing there tests them, and CI builds it from scratch.
+CMAKE_ARGS += -DAQUADUCT_SANITIZE=ON -DAQUADUCT_BUILD_BENCH=OFF
 BUILD_TYPE = RelWithDebInfo
 else
 BUILD_DIR ?= build/$(shell echo $(BUILD_TYPE) | tr A-Z a-z)
