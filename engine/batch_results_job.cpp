@@ -88,7 +88,8 @@ std::uint64_t deliver_tables(const std::vector<sink*>& sinks, const std::string&
       what += ")";
     }
     const auto* se = dynamic_cast<const std::system_error*>(&e);
-    throw located_error(se ? se->code() : make_error_code(sink_errc::io_error), what);
+    // A sink's own exception (not a system_error) is sink_errc::failed, as on_sink_thread makes it.
+    throw located_error(se ? se->code() : make_error_code(sink_errc::failed), what);
   }
   return rows;
 }
