@@ -17,16 +17,13 @@ trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 import json, os, re, socket, subprocess, sys, threading, urllib.request
 
 binary, doc, work = sys.argv[1:4]
-text = open(doc, encoding="utf-8").read()
-parts = text.split("\n## Bad input\n", 1)
-assert len(parts) == 2, "docs/reliability.md has no section 'Bad input'"
-section = parts[1].split("\n## ", 1)[0]
-base = re.search(r"```toml p\.toml\n(.*?)```", section, re.S).group(1)
-rows = [l for l in section.splitlines() if l.startswith("| ") and not l.startswith("| input ")]
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(doc), "..", "tests", "support"))
+from doc_table import doc_table
+base, rows, names = doc_table(doc, "Bad input", "input")
 kinds = {"HTTP": r"HTTP|Content-Length|body", "JSON": r"answer", "CSV": r"CSV", "gzip": r"gzip", "zip": r"zip",
          "ZOQL": r"ZOQL"}
 failed, passed = [], 0
-names = [r.strip("|").split(" | ")[0].strip() for r in rows]
 for kind, pattern in kinds.items():
     if not any(re.search(pattern, n) for n in names):
         failed.append(f"the table has no {kind} row")

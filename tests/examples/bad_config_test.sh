@@ -27,18 +27,16 @@ ln -s "$bin" "$work/bin/aquaduct"
 import os, re, subprocess, sys
 
 doc, work, url = sys.argv[1:4]
-text = open(doc, encoding="utf-8").read()
-section = text.split("\n## Bad configs and their errors\n", 1)
-assert len(section) == 2, "docs/config.md has no section 'Bad configs and their errors'"
-section = section[1].split("\n## ", 1)[0]
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(doc), "..", "tests", "support"))
+from doc_table import doc_table
 # the base pipeline: a complete file (its fence says so: "```toml p.toml")
-base = re.search(r"```toml p\.toml\n(.*?)```", section, re.S).group(1).splitlines()
-rows = [l for l in section.splitlines() if l.startswith("| ") and not l.startswith("| mistake")]
+base, rows, names = doc_table(doc, "Bad configs and their errors", "mistake")
+base = base.splitlines()
 
 # The mistakes issue 8 asks the table for: each must be a row.
 required = ["a missing file", "bad TOML", "an unknown key", "a wrong type", "a job name of 33 characters",
             "offset_s = 4000", "partner without project", "an unreachable base_url", "bad credentials"]
-names = [r.strip("|").split(" | ")[0].strip() for r in rows]
 failed = [f"the table has no row '{n}'" for n in required if n not in names]
 passed = 0
 env = dict(os.environ, PATH=os.path.join(work, "bin") + ":" + os.environ["PATH"])
