@@ -26,6 +26,9 @@ packages=(
   jq
   # the engine's window tests check the Pacific wall clock against `TZ=America/Los_Angeles date`
   tzdata
+  # IANA time zones for the tenant's wall clock (engine and emulator): Howard Hinnant's date/tz
+  # reading the system tzdata (g++ 12's <chrono> has no time zones)
+  libhowardhinnant-date-dev
   # the CLI's progress display is tested in a real terminal
   tmux
   # examples/singer/target_csv.py, and the examples test's CSV/YAML checks (tests/examples)

@@ -61,7 +61,19 @@ struct stream_schema {
   std::optional<deleted_column> deleted{};  // present: rows flagged true are deletions
   std::vector<column_type> types{};        // empty: every column is text; else one per column
   std::optional<std::string> null_value{};  // the job's null_replacement, when set
+  // The column that identifies a row: the base object's Id (the object after
+  // FROM), found by the engine from the query, never guessed from the header.
+  // Incremental loads upsert and delete by it. The engine sets it for every
+  // incremental load into a sink that upserts (it refuses such a config
+  // without one), and wherever the query selects the base Id.
+  std::optional<std::size_t> key_column{};
 };
+
+// A stream whose `columns` is EMPTY carries no rows and no header: the service
+// completed the batch with no result file at all (recordCount 0). A full load
+// of it still replaces what the destination holds: a table keeps its columns
+// and loses its rows (a missing table stays missing), a file sink's full file
+// is emptied (keeping the existing file's header line when there is one).
 
 // A batch of rows: views into the decoder's buffers.
 //   field i   = data[field_offsets[i], field_offsets[i+1])
@@ -118,6 +130,19 @@ class sink {
   // any rows (`aquaduct validate --connect`). Empty when healthy, else why
   // not. NEVER includes secrets (passwords in a DSN).
   virtual std::string health_check() { return {}; }
+
+  // Where this sink writes, as text that names the destination (an absolute
+  // directory or database path; a DSN's host, port, database and schema,
+  // NEVER its password). Cursors remember it: a cursor committed to another
+  // destination is not trusted. Empty: a sink that keeps nothing (null,
+  // callback, singer on stdout).
+  virtual std::string destination() const { return {}; }
+  // Whether the destination still holds the target of (schema.job,
+  // schema.query) that an earlier run committed: the table exists, or the
+  // full load's file does. Called before a run plans an incremental load; a
+  // false answer makes it a full load. MAY BLOCK (the engine calls it on a
+  // sink thread). A sink that keeps nothing answers true.
+  virtual bool holds(const stream_schema& schema) { (void)schema; return true; }
 };
 
 // For embedders: calls `on_rows` for every batch of every stream. The
