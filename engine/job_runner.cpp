@@ -405,6 +405,13 @@ stream_schema schema_for(const run_context& ctx, const job_config& job, const de
   return schema;
 }
 
+// The sinks learn the row key from the query's select list, never from a
+// guess at the header (a query from Invoice may select Account.Id first).
+void key_by_base_id(result_pipeline& pipe, const query_config& q) {
+  std::string error;
+  if (std::optional<select_shape> shape = read_select(q.query, error)) pipe.key_by(std::move(*shape));
+}
+
 const query_config& configured_query(const work_unit& unit, const std::string& name) {
   for (const auto& q : unit.queries)
     if (q.name == name) return q;
@@ -452,6 +459,7 @@ asio::awaitable<batch_outcome> run_batch(run_context& ctx, aqua_client& client, 
   const auto started = clock::now();
   for (unsigned restart = 0;; ++restart) {
     result_pipeline pipe(job.format, schema, ctx.sinks);
+    key_by_base_id(pipe, qc);
     std::optional<located_error> failure;
     try {
       co_await stream_files(ctx, client, pipe, batch.files);
@@ -542,9 +550,11 @@ asio::awaitable<batch_outcome> feed_window(run_context& ctx, aqua_client& client
     q.error = "not loaded: " + g.error;
     co_return batch_outcome::failed;
   }
-  if (!g.pipe)
+  if (!g.pipe) {
     g.pipe = std::make_unique<result_pipeline>(unit.job->format, schema_for(ctx, *unit.job, remote, g.query, g.load),
                                                ctx.sinks);
+    key_by_base_id(*g.pipe, g.query);
+  }
   result_pipeline& pipe = *g.pipe;
   const job_meter m = ctx.meter(unit.job->name);
   const std::uint64_t rows0 = pipe.rows(), in0 = pipe.bytes_in(), decoded0 = pipe.bytes_decoded(), files0 = pipe.files();

@@ -4,6 +4,7 @@
 #include <aquaduct/error.hpp>
 
 #include "engine/windows.hpp"
+#include "engine/zoql_text.hpp"
 #include "sinks/registry.hpp"
 #include "transport/redact.hpp"
 #include "transport/url.hpp"
@@ -36,6 +37,11 @@ class loader {
     if (problems.empty()) first = code;
     problems.push_back(path_ + ":" + std::to_string(r.begin.line) + ":" + std::to_string(r.begin.column) + ": " +
                        message);
+  }
+
+  void problem(const source_position& at, config_errc code, const std::string& message) {
+    if (problems.empty()) first = code;
+    problems.push_back(at.to_string() + ": " + message);
   }
 
   // Unknown keys are errors: a typo must never be silently ignored.
@@ -626,7 +632,29 @@ class loader {
           }
         }
     }
+    check_row_keys(cfg);
     return cfg;
+  }
+
+  // An incremental load into a sink that upserts (stateful sessions after
+  // their first job, incremental windows) replaces rows by the base object's
+  // Id: a query whose result header cannot be matched to that Id would
+  // append or delete the wrong rows, so it is refused here.
+  void check_row_keys(const pipeline_config& cfg) {
+    std::string upserting;
+    for (const auto& s : cfg.sinks)
+      if (sinks::upserts(s.type)) upserting = s.type;
+    if (upserting.empty()) return;
+    for (const auto& job : cfg.jobs) {
+      if (job.kind != job_kind::aqua) continue;
+      for (const auto& q : job.queries) {
+        if (!job.stateful() && !q.incremental) continue;
+        if (std::string why = engine_detail::base_id_problem(q.query, job.use_query_labels); !why.empty())
+          problem(q.where, config_errc::bad_value,
+                  "query " + q.name + " loads incrementally into the " + upserting +
+                      " sink, which upserts and deletes rows by the base object's Id, but " + why);
+      }
+    }
   }
 
  private:

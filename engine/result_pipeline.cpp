@@ -101,6 +101,7 @@ void result_pipeline::deliver() {
     if (streams_.empty() && files_ == 0) {
       schema_.columns = std::move(header);
       resolve_deleted_column();
+      resolve_key_column();
       for (sink* s : sinks_) streams_.push_back(s->open(schema_));
     } else if (header != schema_.columns) {
       fail(aqua_errc::header_mismatch, "its header differs from the first file's header");
@@ -137,6 +138,12 @@ void result_pipeline::resolve_deleted_column() {
       schema_.deleted->column = c;
       return;
     }
+}
+
+void result_pipeline::resolve_key_column() {
+  if (!key_shape_) return;
+  const bool deleted_first = schema_.deleted && !schema_.columns.empty() && schema_.columns[0] == schema_.deleted->column;
+  schema_.key_column = locate_base_id(*key_shape_, schema_.columns, deleted_first);
 }
 
 void result_pipeline::expect_rows(std::uint64_t record_count) const {

@@ -8,10 +8,12 @@
 // or byte offset.
 #include "decode/content_decoder.hpp"
 #include "decode/csv_parser.hpp"
+#include "engine/zoql_text.hpp"
 
 #include <aquaduct/sink.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <string>
@@ -38,6 +40,10 @@ class result_pipeline {
   result_pipeline(std::string format, stream_schema schema, std::vector<sink*> sinks);
   ~result_pipeline();  // aborts streams that were neither committed nor aborted
 
+  // The query's select list: when the first header arrives, the base Id's
+  // column in it becomes schema().key_column (zoql_text.hpp, locate_base_id).
+  void key_by(select_shape shape) { key_shape_ = std::move(shape); }
+
   void begin_file(std::string file_id);
   void put(std::string_view body_bytes);
   void end_file();
@@ -62,6 +68,7 @@ class result_pipeline {
  private:
   void drain(std::string_view decoded);
   void resolve_deleted_column();
+  void resolve_key_column();
   void deliver();
   [[noreturn]] void fail(std::error_code ec, const std::string& detail) const;
   [[noreturn]] void fail_decode(std::error_code ec) const;  // with the compressed byte offset
@@ -72,6 +79,7 @@ class result_pipeline {
   decode::csv_parser parser_;
   stream_schema schema_;
   std::vector<sink*> sinks_;
+  std::optional<select_shape> key_shape_;
   std::vector<std::unique_ptr<sink_stream>> streams_;
   std::vector<char> out_;
   std::string file_id_;

@@ -1,6 +1,8 @@
 // Time windows, their ZOQL, and the data centres' wall clocks (windows.hpp).
 #include "engine/windows.hpp"
 
+#include "engine/zoql_text.hpp"
+
 #include "sinks/sink_common.hpp"
 
 #include "transport/url.hpp"
@@ -78,23 +80,6 @@ std::string format_wall(sys_seconds t, char sep) {
   return fmt::format("{:04}-{:02}-{:02}{}{:02}:{:02}:{:02}", c.y, c.mo, c.d, sep, c.h, c.mi, c.s);
 }
 
-// A field name as ZOQL writes it: Name or Object.Name (letters, digits, _).
-bool is_field_name(std::string_view s) {
-  if (s.empty() || s.front() == '.' || s.back() == '.') return false;
-  bool segment_start = true;
-  for (char c : s) {
-    if (c == '.') {
-      if (segment_start) return false;
-      segment_start = true;
-      continue;
-    }
-    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-    if (!letter && !(is_digit(c) && !segment_start)) return false;
-    segment_start = false;
-  }
-  return true;
-}
-
 std::string check_field(std::string_view what, const std::string& by) {
   if (by.empty()) return std::string(what) + ".by is required: the datetime field the windows cut, e.g. UpdatedDate";
   if (!is_field_name(by))
@@ -109,77 +94,6 @@ std::string check_step(std::string_view key, const std::string& text) {
   if (!d) return std::string(key) + ": " + error;
   if (*d <= seconds{0}) return std::string(key) + " = \"" + text + "\" must be longer than zero";
   return {};
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-// ---- a ZOQL scanner that only knows words, strings and brackets ----
-
-struct zoql_token {
-  enum class kind { word, string, quoted, lparen, rparen, semicolon, other } k;
-  std::size_t begin, end;  // byte offsets into the query
-  int depth;               // parentheses open before the token
-};
-
-bool word_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' || c == '.';
-}
-
-bool scan(std::string_view q, std::vector<zoql_token>& out, std::string& error) {
-  int depth = 0;
-  std::size_t i = 0;
-  while (i < q.size()) {
-    const char c = q[i];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-      ++i;
-      continue;
-    }
-    const std::size_t start = i;
-    zoql_token::kind k = zoql_token::kind::other;
-    if (word_char(c)) {
-      while (i < q.size() && word_char(q[i])) ++i;
-      if (i < q.size() && q[i] == '*' && q[i - 1] == '.') ++i;  // Account.*
-      k = zoql_token::kind::word;
-    } else if (c == '\'' || c == '"') {
-      ++i;
-      for (;;) {
-        if (i >= q.size()) {
-          error = fmt::format("the query has an unterminated string starting at position {}", start + 1);
-          return false;
-        }
-        if (q[i] == c) {
-          if (i + 1 < q.size() && q[i + 1] == c) {  // '' inside '...'
-            i += 2;
-            continue;
-          }
-          ++i;
-          break;
-        }
-        ++i;
-      }
-      k = c == '\'' ? zoql_token::kind::string : zoql_token::kind::quoted;
-    } else {
-      ++i;
-      if (c == '(') k = zoql_token::kind::lparen;
-      else if (c == ')') k = zoql_token::kind::rparen;
-      else if (c == ';') k = zoql_token::kind::semicolon;
-    }
-    if (k == zoql_token::kind::rparen && --depth < 0) {
-      error = fmt::format("the query has an unbalanced ')' at position {}", start + 1);
-      return false;
-    }
-    out.push_back({k, start, i, depth});
-    if (k == zoql_token::kind::lparen) ++depth;
-  }
-  if (depth != 0) {
-    error = "the query has an unclosed '('";
-    return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -335,10 +249,10 @@ std::string windowed_query(std::string_view zoql, std::string_view column, time_
     return {};
   }
   std::vector<zoql_token> toks;
-  if (!scan(zoql, toks, error)) return {};
+  if (!zoql_scan(zoql, toks, error)) return {};
   const auto text = [&](std::size_t i) { return zoql.substr(toks[i].begin, toks[i].end - toks[i].begin); };
   const auto is_kw = [&](std::size_t i, std::string_view kw) {
-    return i < toks.size() && toks[i].k == k::word && toks[i].depth == 0 && iequals(text(i), kw);
+    return i < toks.size() && toks[i].k == k::word && toks[i].depth == 0 && zoql_iequals(text(i), kw);
   };
   if (!is_kw(0, "select")) {
     error = "the query must start with select";

@@ -34,15 +34,16 @@ std::unique_ptr<sink> build_null(const sink_config& cfg, std::vector<std::string
 struct entry {
   std::string_view type;
   std::unique_ptr<sink> (*build)(const sink_config&, std::vector<std::string>& problems, construct c);
+  bool upserts = false;  // merges incremental loads into what it holds, by stream_schema::key_column
 };
 
 constexpr entry registry[] = {
     {"csv", &build_with<csv_sink_options, &make_csv_sink>},
     {"ndjson", &build_with<ndjson_sink_options, &make_ndjson_sink>},
     {"null", &build_null},
-    {"postgres", &build_with<postgres_sink_options, &make_postgres_sink>},
+    {"postgres", &build_with<postgres_sink_options, &make_postgres_sink>, true},
     {"singer", &build_with<singer_sink_options, &make_singer_sink>},
-    {"sqlite", &build_with<sqlite_sink_options, &make_sqlite_sink>},
+    {"sqlite", &build_with<sqlite_sink_options, &make_sqlite_sink>, true},
 };
 
 std::unique_ptr<sink> build(const sink_config& cfg, std::vector<std::string>& problems, construct c) {
@@ -55,6 +56,12 @@ std::unique_ptr<sink> build(const sink_config& cfg, std::vector<std::string>& pr
 }
 
 }  // namespace
+
+bool upserts(std::string_view type) {
+  for (const auto& e : registry)
+    if (e.type == type) return e.upserts;
+  return false;
+}
 
 std::vector<std::string> check_sink_config(const sink_config& cfg) {
   std::vector<std::string> problems;

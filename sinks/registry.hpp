@@ -6,9 +6,14 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace aquaduct::sinks {
+
+// Whether a sink of this type upserts incremental loads into what it holds
+// (sqlite, postgres): such a load needs the row key, stream_schema::key_column.
+bool upserts(std::string_view type);
 
 // Every problem with a [[sinks]] entry, as "FILE:LINE:COL: message".
 std::vector<std::string> check_sink_config(const sink_config& cfg);

@@ -103,7 +103,8 @@ class singer_sink final : public sink {
       head += property(i < s.schema_.types.size() ? s.schema_.types[i] : column_type::text);
     }
     head += R"(}},"key_properties":[)";
-    if (const auto id = id_column(s.schema_)) head += quoted_json(s.schema_.columns[*id]);
+    if (const auto& id = s.schema_.key_column; id && *id < s.schema_.columns.size())
+      head += quoted_json(s.schema_.columns[*id]);
     head += "]}\n";
     write_behind out(fd, "singer: write " + name());
     out.write(head);

@@ -462,16 +462,6 @@ commit_key make_commit_key(const stream_schema& schema, const file_token& token)
   return k;
 }
 
-std::optional<std::size_t> id_column(const stream_schema& schema) {
-  for (std::size_t i = 0; i < schema.columns.size(); ++i)
-    if (schema.columns[i] == "Id") return i;
-  for (std::size_t i = 0; i < schema.columns.size(); ++i) {
-    const auto& c = schema.columns[i];
-    if (c.size() > 3 && c.compare(c.size() - 3, 3, ".Id") == 0 && c.find('.') == c.size() - 3) return i;
-  }
-  return std::nullopt;
-}
-
 std::optional<std::size_t> deleted_column_index(const stream_schema& schema) {
   if (!schema.deleted) return std::nullopt;
   for (std::size_t i = 0; i < schema.columns.size(); ++i)

@@ -128,9 +128,6 @@ commit_key make_commit_key(const stream_schema& schema, const file_token& token)
 // "job J, query Q" for messages.
 std::string where(const stream_schema& schema);
 
-// The column whose value identifies a row for upserts: "Id", else the first
-// column named "<Object>.Id". None when there is none.
-std::optional<std::size_t> id_column(const stream_schema& schema);
 // The index of the deleted column, when the schema names one present in the header.
 std::optional<std::size_t> deleted_column_index(const stream_schema& schema);
 // Whether `value` of the deleted column says the row was deleted.

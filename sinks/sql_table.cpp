@@ -23,7 +23,8 @@ sql_table::sql_table(const stream_schema& schema, std::string schema_prefix, con
     defs_.push_back(col + " " + dialect.types[static_cast<std::size_t>(t)]);
     column_defs_ += defs_.back();
   }
-  if (const auto id = id_column(schema)) id_ = quote_ident(safe_sql_name(schema.columns[*id]));
+  if (schema.key_column && *schema.key_column < schema.columns.size())
+    id_ = quote_ident(safe_sql_name(schema.columns[*schema.key_column]));
   if (const auto d = deleted_column_index(schema)) {
     deleted_ = static_cast<int>(*d);
     deleted_name_ = quote_ident(safe_sql_name(schema.columns[*d]));
