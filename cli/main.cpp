@@ -8,6 +8,7 @@
 #include "cli/run_console.hpp"
 #include "cli/dry_run_command.hpp"
 #include "cli/jobs_command.hpp"
+#include "cli/state_command.hpp"
 #include <aquaduct/emulator.hpp>
 #include "sinks/registry.hpp"
 
@@ -102,7 +103,8 @@ aquaduct::log_level level_named(const std::string& name, aquaduct::cli::progress
   return aquaduct::log_level::info;
 }
 
-int cmd_run(const std::string& path, const std::string& report_path, std::string state_dir, const run_output& output) {
+int cmd_run(const std::string& path, const std::string& report_path, std::string state_dir, const run_output& output,
+            std::vector<std::string> full_refresh) {
   sigset_t signals;
   block_signals(signals);  // before any thread starts, so that every thread inherits the mask
   std::vector<std::string> problems;
@@ -134,6 +136,7 @@ int cmd_run(const std::string& path, const std::string& report_path, std::string
                                      level_named(output.log_level, style));
   aquaduct::engine_options opts;
   opts.state_dir = state_dir;
+  opts.full_refresh = std::move(full_refresh);
   opts.log = [&console](const aquaduct::log_record& r) { console.log(r); };
   aquaduct::run_report report;
   try {
@@ -215,6 +218,7 @@ int main(int argc, char** argv) {
       "  aquaduct run pipeline.toml --report r.json       run it: live progress on a terminal, JSON report in r.json\n"
       "  aquaduct emulate --port 8080                     a local AQuA service for trying pipelines and for your tests\n"
       "  aquaduct jobs get JOB_ID --config pipeline.toml  one job's JSON from the pipeline's tenant\n"
+      "  aquaduct state show --config pipeline.toml       where each stateful or incremental query stands\n"
       "  aquaduct help run                                every option of a command\n"
       "Exit codes: 0 ok, 1 a job or batch failed, 2 usage or config error, 3 authentication refused, 130 interrupted.\n"
       "Docs: README.md (quickstart), docs/config.md (every key), docs/emulator.md, examples/");
@@ -257,6 +261,14 @@ int main(int argc, char** argv) {
                   "(retries, restarts, splits), error. Default: warning while the live progress display shows, "
                   "else info")
       ->check(CLI::IsMember({"info", "warning", "error"}));
+
+  std::vector<std::string> full_refresh;
+  run->add_option("--full-refresh", full_refresh,
+                  "Set the cursors of JOB (every query) or JOB/QUERY aside for this run: they load in full, as on a\n"
+                  "first run, and commit new cursors. Repeatable; without a value, every query.")
+      ->expected(0, 1)
+      ->default_str("*")
+      ->type_name("JOB[/QUERY]");
 
   std::string validate_path;
   auto* validate = app.add_subcommand("validate", "Check a pipeline file; prints every problem as FILE:LINE:COL");
@@ -331,6 +343,7 @@ int main(int argc, char** argv) {
                     "A stateful run with incrementalTime moves the session's window start");
 
   aquaduct::cli::jobs_command jobs{app};
+  aquaduct::cli::state_command state{app};
   aquaduct::cli::dry_run_option dry_run{*run};
 
   auto* help = app.add_subcommand("help", "Show help for a command");
@@ -344,9 +357,15 @@ int main(int argc, char** argv) {
   }
 
   if (*run && dry_run.chosen()) return dry_run.run(pipeline, state_dir);
-  if (*run) return cmd_run(pipeline, report_path, state_dir, output);
+  if (*run) {
+    for (auto& r : full_refresh)
+      if (r.empty()) r = "*";
+    if (run->count("--full-refresh") > 0 && full_refresh.empty()) full_refresh.push_back("*");
+    return cmd_run(pipeline, report_path, state_dir, output, std::move(full_refresh));
+  }
   if (*validate) return cmd_validate(validate_path, validate_connect);
   if (jobs.chosen()) return jobs.run();
+  if (state.chosen()) return state.run();
   if (*emulate) {
     emu.latency = std::chrono::milliseconds(latency_ms);
     emu.token_lifetime = std::chrono::seconds(token_lifetime_s);

@@ -38,6 +38,7 @@ aqua_batch parse_batch(od::object obj) {
     else if (key == "batchId") b.batch_id = scalar_text(v, key);
     else if (key == "status") b.status = scalar_text(v, key), has_status = true;
     else if (key == "message") b.message = scalar_text(v, key);
+    else if (key == "errorCode") b.error_code = scalar_text(v, key);
     else if (key == "recordCount") b.record_count = count_of(v, key);
     else if (key == "full") b.full = flag_of(v, key);
     else if (key == "fileId") file_id = scalar_text(v, key);

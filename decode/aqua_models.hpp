@@ -23,6 +23,7 @@ struct aqua_batch {
   std::string batch_id;
   std::string status;
   std::string message;
+  std::string error_code;  // an aborted batch's errorCode, when the service gives one
   std::uint64_t record_count = 0;
   bool full = true;
   std::vector<std::string> files;  // `fileId`, or `segments` in order

@@ -28,7 +28,7 @@
 // document), bytes_downloaded = bytes_decoded = its size, rows = rows of all
 // its tables. Queries run one after another, so a job never holds more than
 // one of the tenant's 10 batch slots.
-#include "engine/job_runner.hpp"
+#include "engine/aqua_job.hpp"
 
 #include <asio/awaitable.hpp>
 

@@ -9,6 +9,7 @@
 #include "engine/callout_listener.hpp"
 #include "engine/job_plan.hpp"
 #include "engine/job_runner.hpp"
+#include "engine/window_group.hpp"
 #include "engine/result_pipeline.hpp"
 #include "sinks/registry.hpp"
 
@@ -19,6 +20,7 @@
 #include <asio/post.hpp>
 #include <asio/thread_pool.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <iostream>
@@ -180,20 +182,37 @@ struct run_state : std::enable_shared_from_this<run_state> {
       }
     }
     reports[index] = std::move(r);
-    if (--outstanding == 0) finish();
+    if (--outstanding == 0) asio::co_spawn(*io, end_run(shared_from_this()), [](std::exception_ptr) {});
+  }
+
+  // Every unit has settled: the jobs they left on the service are cancelled
+  // (ctx.cleanup) before the run ends.
+  static asio::awaitable<void> end_run(std::shared_ptr<run_state> self) {
+    try {
+      co_await self->ctx.cleanup.wait();
+    } catch (const std::exception& e) {
+      self->ctx.log.warning({.message = std::string("cancelling jobs left on the service: ") + e.what()});
+    }
+    self->ctx.cleanup_executor = {};
+    self->finish();
   }
 
   void finish() {
     if (callout) callout->stop();  // no callout wakes anything from here on
+    ctx.cleanup_executor = {};
+    // A sink that throws from close() is reported, never thrown out of io.run().
     std::vector<std::string> close_errors;
-    for (auto& s : built) {
+    const auto close = [&](sink& s) {
       try {
-        s->close();
+        s.close();
       } catch (const std::exception& e) {
-        close_errors.push_back(std::string(s->type()) + " sink: " + e.what());
+        close_errors.push_back(std::string(s.type()) + " sink: " + e.what());
+      } catch (...) {
+        close_errors.push_back(std::string(s.type()) + " sink: close() threw something that is not a std::exception");
       }
-    }
-    for (sink* s : extra) s->close();
+    };
+    for (auto& s : built) close(*s);
+    for (sink* s : extra) close(*s);
     pool->join();
     // What is bound to the io_context goes now, on its thread: the run_state
     // itself may outlive the io_context (engine::progress() reads it later).
@@ -210,6 +229,7 @@ struct run_state : std::enable_shared_from_this<run_state> {
         for (auto& q : r.queries) {
           if (q.status != "fed") continue;
           q.status = g->summary.status;
+          if (auto it = g->rows_written.find(r.job_id); it != g->rows_written.end()) q.rows = it->second;
           if (g->summary.status != "completed") q.error = "not committed: " + g->summary.error.value_or("");
         }
         if (r.status == "completed")
@@ -244,8 +264,10 @@ struct engine::impl {
   pipeline_config cfg;
   engine_options opts;
   std::vector<std::unique_ptr<sink>> extra_sinks;
-  std::atomic<bool> cancel_requested{false};
   mutable std::mutex m;
+  // The cancel flag of the run being set up or in progress: a cancel() that
+  // comes before the run is under way still stops it, and none outlives it.
+  std::shared_ptr<std::atomic<bool>> cancelling;
   std::shared_ptr<run_state> current;  // the run in progress, for progress() and cancel()
   progress_snapshot last;              // the counters of the last run, once it ended
 };
@@ -260,16 +282,22 @@ void engine::add_sink(std::unique_ptr<sink> s) { impl_->extra_sinks.push_back(st
 
 void engine::async_run(asio::io_context& io, std::function<void(run_report)> done) {
   const pipeline_config& cfg = impl_->cfg;
+  auto cancelled = std::make_shared<std::atomic<bool>>(false);
+  {
+    std::lock_guard lock(impl_->m);
+    impl_->cancelling = cancelled;
+  }
   auto rs = std::make_shared<run_state>();
   rs->io = &io;
   rs->report.started_at = engine_detail::iso_utc(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
   // When the run ends (on the io_context's thread) the engine lets go of it:
   // cancel() has nothing left to post to, progress() keeps the last counters.
-  rs->done = [this, raw = rs.get(), user_done = std::move(done)](run_report r) {
+  rs->done = [this, raw = rs.get(), cancelled, user_done = std::move(done)](run_report r) {
     {
       std::lock_guard lock(impl_->m);
       impl_->last = raw->snapshot();
       impl_->current.reset();
+      if (impl_->cancelling == cancelled) impl_->cancelling.reset();
     }
     user_done(std::move(r));
   };
@@ -277,6 +305,7 @@ void engine::async_run(asio::io_context& io, std::function<void(run_report)> don
   ctx.config_path = cfg.path;
   ctx.source = cfg.source;
   ctx.zone = engine_detail::resolve_zone(cfg.source);
+  ctx.tenant = engine_detail::tenant_zone(cfg.source);
   ctx.log = engine_detail::run_log(impl_->opts.log);
   for (const auto& job : cfg.jobs) {
     ctx.job_counters.emplace(job.name, std::make_unique<engine_detail::run_counters>());
@@ -296,18 +325,39 @@ void engine::async_run(asio::io_context& io, std::function<void(run_report)> don
     rs->state->lock();
     ctx.state = rs->state.get();
   }
+  // A cursor belongs to the source it was read from and the sinks it was
+  // committed to, while they still hold its target (job_plan.hpp).
+  ctx.source_id = engine_detail::source_identity(cfg.source);
+  for (sink* s : ctx.sinks)
+    if (std::string d = s->destination(); !d.empty()) ctx.destinations.push_back(std::string(s->type()) + ":" + d);
+  std::sort(ctx.destinations.begin(), ctx.destinations.end());
+  engine_detail::cursor_trust trust;
+  trust.source = ctx.source_id;
+  trust.destinations = ctx.destinations;
+  trust.lost_by = [&ctx](const std::string& job, const std::string& query) -> std::string {
+    stream_schema target;
+    target.job = job;
+    target.query = query;
+    for (sink* s : ctx.sinks)
+      if (!s->holds(target)) return std::string(s->type());
+    return {};
+  };
+  trust.full_refresh = impl_->opts.full_refresh;
   const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-  rs->plan = engine_detail::plan_run(cfg, ctx.state, ctx.zone, now);
+  rs->plan = engine_detail::plan_run(cfg, ctx.state, ctx.zone, now, trust);
+  for (const log_record& note : rs->plan.notes) ctx.log(note);
 
   ctx.aqua = engine_detail::make_aqua_session(io.get_executor(), ctx.source, cfg.path, ctx.log);
   ctx.stateless_jobs = std::make_unique<engine_detail::async_limiter>(ctx.source.max_active_jobs);
   ctx.stateful_jobs = std::make_unique<engine_detail::async_limiter>(ctx.source.max_active_jobs);
   ctx.downloads = std::make_unique<engine_detail::async_limiter>(ctx.source.max_downloads);
+  ctx.spools = std::make_unique<engine_detail::spool_budget>(ctx.source.max_spool_bytes, 512);
   rs->unit_cap = 4 * std::size_t{ctx.source.max_active_jobs};
   ctx.json_batches = std::make_unique<engine_detail::async_limiter>(10);
   unsigned threads = impl_->opts.sink_threads ? impl_->opts.sink_threads : std::thread::hardware_concurrency();
   rs->pool = std::make_unique<asio::thread_pool>(std::max(1u, threads));
   ctx.sink_pool = rs->pool.get();
+  ctx.cleanup_executor = io.get_executor();
 
   if (!ctx.source.callout.listen.empty()) {
     rs->callout = std::make_unique<engine_detail::callout_listener>(io.get_executor(), ctx.source.callout);
@@ -324,8 +374,8 @@ void engine::async_run(asio::io_context& io, std::function<void(run_report)> don
     impl_->current = rs;
   }
   // Everything from here on happens on the io_context's thread.
-  asio::post(io, [rs, this] {
-    if (impl_->cancel_requested) rs->ctx.interrupt();
+  asio::post(io, [rs, cancelled, this] {
+    if (*cancelled) rs->ctx.interrupt();
     for (auto& unit : rs->plan.units) rs->spawn(std::move(unit));
     rs->plan.units.clear();
     for (const auto& job : impl_->cfg.jobs)
@@ -343,8 +393,8 @@ run_report engine::run() {
 }
 
 void engine::cancel() noexcept {
-  impl_->cancel_requested = true;
   std::lock_guard lock(impl_->m);
+  if (impl_->cancelling) *impl_->cancelling = true;
   if (auto rs = impl_->current) asio::post(*rs->io, [rs] { rs->ctx.interrupt(); });
 }
 

@@ -1,8 +1,13 @@
 #include "engine/job_plan.hpp"
 
 #include "engine/result_pipeline.hpp"
+#include "engine/zoql_text.hpp"
 
 #include <aquaduct/error.hpp>
+
+#include "transport/url.hpp"
+
+#include <set>
 
 namespace aquaduct::engine_detail {
 
@@ -13,11 +18,55 @@ using std::chrono::sys_seconds;
 // Before any data in Zuora: the window start when we have committed nothing.
 constexpr sys_seconds floor_time{std::chrono::seconds(946684800)};  // 2000-01-01T00:00:00Z
 
-std::optional<cursor> matching_cursor(const state_store& state, const job_config& job, const query_config& q) {
-  std::optional<cursor> c = state.load(job.name, q.name);
-  if (c && c->fingerprint != fingerprint_of(q)) return std::nullopt;  // the query changed: start again
-  return c;
+std::string listed(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& d : v) out += (out.empty() ? "" : ", ") + d;
+  return out.empty() ? std::string("no sink that keeps data") : out;
 }
+
+// The committed cursors a plan may use (cursor_trust), with a note for each
+// one set aside.
+class cursor_reader {
+ public:
+  cursor_reader(const state_store& state, const cursor_trust& trust, std::vector<log_record>* notes)
+      : state_(state), trust_(trust), notes_(notes) {}
+
+  std::optional<cursor> trusted(const job_config& job, const query_config& q) {
+    std::optional<cursor> c = state_.load(job.name, q.name);
+    if (!c) return std::nullopt;
+    const std::string why = distrust(job, q, *c);
+    if (why.empty()) return c;
+    if (notes_ && noted_.insert({job.name, q.name}).second)
+      notes_->push_back({.level = log_level::warning,
+                         .message = why + (job.stateful() ? ": it is asked from the floor (2000-01-01) and loads in full"
+                                                          : ": it loads in full"),
+                         .job = job.name,
+                         .query = q.name});
+    return std::nullopt;
+  }
+
+ private:
+  std::string distrust(const job_config& job, const query_config& q, const cursor& c) const {
+    if (c.fingerprint != fingerprint_of(q)) return "the query changed since its cursor was committed";
+    if (refresh_names(trust_.full_refresh, job.name, q.name)) return "--full-refresh sets its cursor aside";
+    if (!trust_.source.empty() && c.source != trust_.source)
+      return c.source.empty() ? "its cursor was written by an older aquaduct, without the source it was read from"
+                              : "its cursor was committed from " + c.source + ", this run reads " + trust_.source;
+    if (trust_.destinations && c.destinations != *trust_.destinations)
+      return "its cursor was committed to " + listed(c.destinations) + ", this run's sinks are " +
+             listed(*trust_.destinations);
+    if (trust_.lost_by)
+      if (std::string sink = trust_.lost_by(job.name, q.name); !sink.empty())
+        return "the " + sink + " sink no longer holds what its cursor was committed to (a dropped table or a "
+               "removed file)";
+    return {};
+  }
+
+  const state_store& state_;
+  const cursor_trust& trust_;
+  std::vector<log_record>* notes_;
+  std::set<std::pair<std::string, std::string>> noted_;
+};
 
 [[noreturn]] void refuse(const pipeline_config& cfg, const query_config& q, const std::string& why) {
   const std::string at = q.where.file.empty() ? cfg.path : q.where.to_string();
@@ -28,16 +77,42 @@ work_unit planned_window(const job_config& job, window_group& g, time_window w, 
   std::string error;
   work_unit u = window_unit(job, g, w, error);
   if (!error.empty()) refuse(cfg, g.query, "query " + g.query.name + ": " + error);
-  ++g.pending;
+  ++g.pending_windows;
   return u;
 }
 
 }  // namespace
 
-std::string stateful_incremental_time(const job_config& job, const state_store& state, data_center_zone zone) {
+std::string source_identity(const source_config& src) {
+  std::string url = src.base_url;
+  if (!src.environment.empty())
+    if (std::string u = transport::environment_base_url(src.environment); !u.empty()) url = std::move(u);
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  switch (src.auth.type) {
+    case auth_type::oauth: return url + " as client " + src.auth.client_id;
+    case auth_type::api_key: return url + " as key " + src.auth.access_key_id;
+    case auth_type::basic: return url + " as user " + src.auth.username;
+    case auth_type::none: break;
+  }
+  return url;
+}
+
+bool refresh_names(const std::vector<std::string>& full_refresh, std::string_view job, std::string_view query) {
+  for (const auto& r : full_refresh) {
+    if (r == "*" || r == job) return true;
+    if (r.size() == job.size() + 1 + query.size() && r.compare(0, job.size(), job) == 0 && r[job.size()] == '/' &&
+        r.compare(job.size() + 1, std::string::npos, query) == 0)
+      return true;
+  }
+  return false;
+}
+
+namespace {
+
+std::string incremental_time_of(const job_config& job, cursor_reader& cursors, const wall_zone& zone) {
   std::optional<sys_seconds> oldest;
   for (const auto& q : job.queries) {
-    const std::optional<cursor> c = matching_cursor(state, job, q);
+    const std::optional<cursor> c = cursors.trusted(job, q);
     if (!c || !c->position || c->mode != "stateful") {
       oldest = floor_time;
       break;
@@ -47,8 +122,19 @@ std::string stateful_incremental_time(const job_config& job, const state_store& 
   return format_incremental_time(oldest.value_or(floor_time), zone);
 }
 
-run_plan plan_run(const pipeline_config& cfg, state_store* state, data_center_zone zone, sys_seconds now) {
+}  // namespace
+
+std::string stateful_incremental_time(const job_config& job, const state_store& state, const wall_zone& zone,
+                                      const cursor_trust& trust) {
+  cursor_reader cursors(state, trust, nullptr);
+  return incremental_time_of(job, cursors, zone);
+}
+
+run_plan plan_run(const pipeline_config& cfg, state_store* state, const wall_zone& zone, sys_seconds now,
+                  const cursor_trust& trust) {
   run_plan plan;
+  std::optional<cursor_reader> cursors;
+  if (state) cursors.emplace(*state, trust, &plan.notes);
   for (const auto& job : cfg.jobs) {
     if (job.kind != job_kind::aqua) continue;  // batch_results jobs are run by the engine directly
     const bool needs_state =
@@ -70,11 +156,16 @@ run_plan plan_run(const pipeline_config& cfg, state_store* state, data_center_zo
         g.load = load_kind::full;
         std::string error;
         if (auto step = parse_iso_duration(q.partition->min_step, error)) g.min_step = *step;
+        // Rows updated during the backfill move past `now`, out of every window.
+        g.catch_up = q.partition->to == "now" && rows_move_along(q.partition->by);
+        g.planned_at = now;
+        g.catch_up_lag = std::chrono::seconds(q.partition->catch_up_lag_s);
+        if (std::string why = catch_up_key_problem(q, job.use_query_labels); !why.empty()) refuse(cfg, q, why);
         for (const time_window& w : plan_partition(*q.partition, now))
           plan.units.push_back(planned_window(job, g, w, cfg));
-        if (g.pending == 0) refuse(cfg, q, "query " + q.name + ": the partition has no window");
+        if (g.pending_windows == 0) refuse(cfg, q, "query " + q.name + ": the partition has no window");
       } else if (q.incremental) {
-        const std::optional<cursor> c = matching_cursor(*state, job, q);
+        const std::optional<cursor> c = cursors->trusted(job, q);
         const std::optional<sys_seconds> high_water = c && c->mode == "incremental" ? c->position : std::nullopt;
         const std::optional<time_window> w = incremental_window(*q.incremental, high_water, now);
         if (!w) {
@@ -102,6 +193,8 @@ run_plan plan_run(const pipeline_config& cfg, state_store* state, data_center_zo
         next.query = q.name;
         next.mode = "incremental";
         next.fingerprint = fingerprint_of(q);
+        next.source = trust.source;
+        next.destinations = trust.destinations.value_or(std::vector<std::string>{});
         next.position = w->to;
         g.next_cursor = next;
         plan.units.push_back(planned_window(job, g, *w, cfg));
@@ -111,10 +204,10 @@ run_plan plan_run(const pipeline_config& cfg, state_store* state, data_center_zo
     }
     if (plain.queries.empty()) continue;
     if (job.stateful()) {
-      plain.incremental_time = stateful_incremental_time(job, *state, zone);
-      plain.session_may_be_new = std::none_of(job.queries.begin(), job.queries.end(), [&](const query_config& q) {
-        return matching_cursor(*state, job, q).has_value();
-      });
+      plain.incremental_time = incremental_time_of(job, *cursors, zone);
+      for (const auto& q : job.queries)
+        if (!cursors->trusted(job, q)) plain.reload.insert(q.name);
+      plain.session_may_be_new = plain.reload.size() == job.queries.size();
     }
     plan.units.push_back(std::move(plain));
   }

@@ -7,7 +7,9 @@
 //   // ~permit gives it back, handing it straight to the longest waiter
 //
 // interrupt() wakes every waiter with an empty permit and makes later
-// acquire() calls return one at once: the run is being cancelled.
+// acquire() calls return one at once: the run is being cancelled. A waiter
+// whose own wait is cancelled (a cancellation slot) gets an empty permit too
+// and leaves the queue: it is never handed a slot.
 #include <asio/awaitable.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
@@ -59,9 +61,26 @@ class async_limiter {
     }
     auto w = std::make_shared<waiter>(co_await asio::this_coro::executor);
     waiters_.push_back(w);
+    // A wait that ends without taking its slot (the operation cancelled, or
+    // the coroutine destroyed while waiting) leaves the queue, and a slot
+    // handed to it meanwhile goes on to the next waiter: none is lost.
+    struct leave_queue {
+      async_limiter* l;
+      std::shared_ptr<waiter> w;
+      bool taken = false;
+      ~leave_queue() {
+        if (taken) return;
+        if (w->granted) {
+          l->give_back();
+          return;
+        }
+        std::erase(l->waiters_, w);
+      }
+    } guard{this, w};
     std::error_code ec;
     co_await w->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (!w->granted) co_return permit{};  // interrupted
+    if (!w->granted) co_return permit{};  // interrupted or cancelled
+    guard.taken = true;
     co_return permit{this};
   }
 

@@ -107,6 +107,17 @@ class loader {
     out = static_cast<std::uint32_t>(i->get());
   }
 
+  void read(const toml::table& t, std::string_view key, std::uint64_t& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    auto i = n->as_integer();
+    if (!i || i->get() < 0) {
+      problem(n->source(), config_errc::bad_value, std::string(key) + " must be a whole number of bytes, 0 or more");
+      return;
+    }
+    out = static_cast<std::uint64_t>(i->get());
+  }
+
   void read(const toml::table& t, std::string_view key, double& out) {
     const toml::node* n = t.get(key);
     if (!n) return;
@@ -149,7 +160,7 @@ class loader {
     const toml::table* t = table_at(root, "source");
     if (!t) return;
     only_keys(*t, "[source]", {"base_url", "environment", "max_active_jobs", "max_connections", "max_downloads",
-                               "time_zone", "request_timeout_ms", "auth", "poll", "callout", "connect_timeout_ms",
+                               "max_spool_bytes", "time_zone", "tenant_time_zone", "request_timeout_ms", "auth", "poll", "callout", "connect_timeout_ms",
                                "handshake_timeout_ms", "write_timeout_ms", "idle_timeout_ms",
                                "pool_idle_timeout_ms", "proxy", "gzip_request_bodies", "tls", "headers", "retry"});
     read(*t, "base_url", src.base_url);
@@ -173,12 +184,19 @@ class loader {
     }
     read(*t, "max_active_jobs", src.max_active_jobs, 1, 50);
     read(*t, "max_downloads", src.max_downloads, 1, 20);
+    read(*t, "max_spool_bytes", src.max_spool_bytes);
     std::string zone = "auto";
     read(*t, "time_zone", zone);
     one_of(*t, "time_zone", zone, {"auto", "pacific", "utc"});
     src.time_zone = zone == "pacific" ? data_center_zone::pacific
                     : zone == "utc"   ? data_center_zone::utc
                                       : data_center_zone::automatic;
+    read(*t, "tenant_time_zone", src.tenant_time_zone);
+    if (!src.tenant_time_zone.empty()) {
+      std::string error;
+      if (!engine_detail::wall_zone::named(src.tenant_time_zone, error))
+        problem(t->get("tenant_time_zone")->source(), config_errc::bad_value, "tenant_time_zone: " + error);
+    }
     read(*t, "max_connections", src.max_connections, 1, 1024);
     read(*t, "request_timeout_ms", src.request_timeout_ms, 1);
     read(*t, "connect_timeout_ms", src.connect_timeout_ms, 1);
@@ -406,12 +424,13 @@ class loader {
     q.partition = load_window<partition_config>(
         t, "partition", "{ by, from, to, step }",
         [&](const toml::table& pt, partition_config& p) {
-          only_keys(pt, "partition", {"by", "from", "to", "step", "min_step"});
+          only_keys(pt, "partition", {"by", "from", "to", "step", "min_step", "catch_up_lag_s"});
           read(pt, "by", p.by);
           read(pt, "from", p.from);
           read(pt, "to", p.to);
           read(pt, "step", p.step);
           read(pt, "min_step", p.min_step);
+          read(pt, "catch_up_lag_s", p.catch_up_lag_s);
         },
         engine_detail::check_partition);
     q.incremental = load_window<incremental_config>(
@@ -640,15 +659,18 @@ class loader {
   // their first job, incremental windows) replaces rows by the base object's
   // Id: a query whose result header cannot be matched to that Id would
   // append or delete the wrong rows, so it is refused here.
+  // A backfill's catch-up (engine/window_group.hpp) needs the same key, in
+  // every sink.
   void check_row_keys(const pipeline_config& cfg) {
     std::string upserting;
     for (const auto& s : cfg.sinks)
       if (sinks::upserts(s.type)) upserting = s.type;
-    if (upserting.empty()) return;
     for (const auto& job : cfg.jobs) {
       if (job.kind != job_kind::aqua) continue;
       for (const auto& q : job.queries) {
-        if (!job.stateful() && !q.incremental) continue;
+        if (std::string why = engine_detail::catch_up_key_problem(q, job.use_query_labels); !why.empty())
+          problem(q.where, config_errc::bad_value, why);
+        if (upserting.empty() || (!job.stateful() && !q.incremental)) continue;
         if (std::string why = engine_detail::base_id_problem(q.query, job.use_query_labels); !why.empty())
           problem(q.where, config_errc::bad_value,
                   "query " + q.name + " loads incrementally into the " + upserting +

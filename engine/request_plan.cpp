@@ -5,6 +5,7 @@
 #include <aquaduct/error.hpp>
 
 #include "engine/aqua_client.hpp"
+#include "engine/aqua_job.hpp"
 #include "engine/job_plan.hpp"
 #include "engine/state_store.hpp"
 #include "transport/http_client.hpp"

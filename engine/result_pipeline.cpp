@@ -103,6 +103,7 @@ void result_pipeline::deliver() {
       resolve_deleted_column();
       resolve_key_column();
       for (sink* s : sinks_) streams_.push_back(s->open(schema_));
+      header_seen_ = true;
     } else if (header != schema_.columns) {
       fail(aqua_errc::header_mismatch, "its header differs from the first file's header");
     }
@@ -118,10 +119,48 @@ void result_pipeline::deliver() {
                                         std::to_string(width));
   if (recs.size() > first) {
     const row_batch batch(schema_, recs.data(), recs.field_offsets(), recs.record_offsets().subspan(first));
-    for (auto& stream : streams_) stream->write(batch);
-    rows_ += recs.size() - first;
+    rows_ += batch.size();
+    if ((drop_ && schema_.key_column) || (drop_deleted_ && deleted_index_)) {
+      write_filtered(batch);
+    } else {
+      for (auto& stream : streams_) stream->write(batch);
+      if (collect_ && schema_.key_column)
+        for (std::size_t r = 0; r < batch.size(); ++r) collect_->emplace(batch.field(r, *schema_.key_column));
+    }
   }
   parser_.clear_records();
+}
+
+bool result_pipeline::dropped(const row_batch& batch, std::size_t r) const {
+  if (drop_deleted_ && deleted_index_) {
+    const std::string_view flag = batch.field(r, *deleted_index_);
+    if (flag == (schema_.deleted->format == "Numeric" ? "1" : "true")) return true;
+  }
+  return drop_ && schema_.key_column && drop_->count(std::string(batch.field(r, *schema_.key_column))) > 0;
+}
+
+void result_pipeline::write_filtered(const row_batch& batch) {
+  std::size_t keep = 0;
+  for (std::size_t r = 0; r < batch.size(); ++r) keep += !dropped(batch, r);
+  rows_dropped_ += batch.size() - keep;
+  if (keep == batch.size()) {
+    for (auto& stream : streams_) stream->write(batch);
+    return;
+  }
+  if (keep == 0) return;
+  kept_data_.clear();
+  kept_fields_.assign(1, 0);
+  kept_rows_.assign(1, 0);
+  for (std::size_t r = 0; r < batch.size(); ++r) {
+    if (dropped(batch, r)) continue;
+    for (std::size_t c = 0; c < batch.field_count(r); ++c) {
+      kept_data_ += batch.field(r, c);
+      kept_fields_.push_back(kept_data_.size());
+    }
+    kept_rows_.push_back(kept_fields_.size() - 1);
+  }
+  const row_batch kept(schema_, kept_data_, kept_fields_, kept_rows_);
+  for (auto& stream : streams_) stream->write(kept);
 }
 
 // The service names the deleted flag `<BaseObject>.<column>` in the header
@@ -141,9 +180,20 @@ void result_pipeline::resolve_deleted_column() {
 }
 
 void result_pipeline::resolve_key_column() {
+  if (schema_.deleted)
+    for (std::size_t i = 0; i < schema_.columns.size(); ++i)
+      if (schema_.columns[i] == schema_.deleted->column) deleted_index_ = i;
   if (!key_shape_) return;
   const bool deleted_first = schema_.deleted && !schema_.columns.empty() && schema_.columns[0] == schema_.deleted->column;
   schema_.key_column = locate_base_id(*key_shape_, schema_.columns, deleted_first);
+}
+
+void result_pipeline::open_without_file() {
+  if (opened()) return;
+  schema_.columns.clear();
+  schema_.key_column.reset();
+  for (sink* s : sinks_) streams_.push_back(s->open(schema_));
+  header_seen_ = true;
 }
 
 void result_pipeline::expect_rows(std::uint64_t record_count) const {

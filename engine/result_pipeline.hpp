@@ -16,7 +16,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
-#include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace aquaduct::engine_detail {
@@ -44,6 +44,16 @@ class result_pipeline {
   // column in it becomes schema().key_column (zoql_text.hpp, locate_base_id).
   void key_by(select_shape shape) { key_shape_ = std::move(shape); }
 
+  // A backfill's catch-up (window_group): the key of every row written is
+  // added to `keys`, or rows whose key is in `keys` are dropped (parsed and
+  // counted in rows(), never written). The set must outlive the calls that
+  // use it; nullptr stops. Both need the key column (key_by).
+  void collect_keys(std::unordered_set<std::string>* keys) { collect_ = keys; }
+  void drop_keys(const std::unordered_set<std::string>* keys) { drop_ = keys; }
+  // Rows whose deleted column says true are dropped (parsed, never written):
+  // a load that replaces the sinks' content has no deletions to apply.
+  void drop_deleted(bool on) { drop_deleted_ = on; }
+
   void begin_file(std::string file_id);
   void put(std::string_view body_bytes);
   void end_file();
@@ -52,12 +62,19 @@ class result_pipeline {
   // recordCount, or the result is incomplete (aqua_errc::record_count_mismatch).
   void expect_rows(std::uint64_t record_count) const;
 
+  // Whether the sink streams are open (a header arrived).
+  bool opened() const noexcept { return !streams_.empty() || header_seen_; }
+  // Opens the sink streams with no columns: a full load whose batch the
+  // service completed without any file (sink.hpp, streams with no columns).
+  void open_without_file();
+
   // Commits every sink stream. Call once after the last end_file().
   void commit(const file_token& token);
   // Discards everything written to the sinks so far.
   void abort() noexcept;
 
-  std::uint64_t rows() const noexcept { return rows_; }
+  std::uint64_t rows() const noexcept { return rows_; }  // parsed (what recordCount counts)
+  std::uint64_t rows_written() const noexcept { return rows_ - rows_dropped_; }  // handed to the sinks
   std::uint64_t bytes_in() const noexcept { return bytes_in_; }
   std::uint64_t bytes_decoded() const noexcept { return bytes_decoded_; }
   std::uint64_t files() const noexcept { return files_; }
@@ -70,6 +87,11 @@ class result_pipeline {
   void resolve_deleted_column();
   void resolve_key_column();
   void deliver();
+  // Whether row r of `batch` is left out (drop_keys, drop_deleted).
+  bool dropped(const row_batch& batch, std::size_t r) const;
+  // Writes the batch minus its dropped rows (copying the kept rows: a batch's
+  // fields are contiguous views).
+  void write_filtered(const row_batch& batch);
   [[noreturn]] void fail(std::error_code ec, const std::string& detail) const;
   [[noreturn]] void fail_decode(std::error_code ec) const;  // with the compressed byte offset
   [[noreturn]] void fail_parse(std::error_code ec) const;   // with the record and byte offset
@@ -80,10 +102,18 @@ class result_pipeline {
   stream_schema schema_;
   std::vector<sink*> sinks_;
   std::optional<select_shape> key_shape_;
+  std::unordered_set<std::string>* collect_ = nullptr;
+  const std::unordered_set<std::string>* drop_ = nullptr;
+  bool drop_deleted_ = false;
+  std::optional<std::size_t> deleted_index_;  // the deleted column, once the header is known
+  std::string kept_data_;
+  std::vector<std::size_t> kept_fields_, kept_rows_;
+  std::uint64_t rows_dropped_ = 0;
   std::vector<std::unique_ptr<sink_stream>> streams_;
   std::vector<char> out_;
   std::string file_id_;
   bool header_pending_ = false;
+  bool header_seen_ = false;
   bool finished_ = false;
   std::uint64_t rows_ = 0;
   std::uint64_t bytes_in_ = 0;

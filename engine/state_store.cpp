@@ -10,7 +10,9 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <array>
+#include <tuple>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -148,6 +150,9 @@ cursor parse_cursor(std::string_view text, const fs::path& file) {
       else if (key == "last_job_id") c.last_job_id = string_of(v, key);
       else if (key == "rows") c.rows = count_of(v, key);
       else if (key == "committed_at") c.committed_at = string_of(v, key);
+      else if (key == "source") c.source = string_of(v, key);
+      else if (key == "destinations")
+        json::for_each_element(v, key, [&](od::value d) { c.destinations.push_back(string_of(d, key)); });
       else if (key == "position") {
         if (v.is_null()) return;
         const std::string s = string_of(v, key);
@@ -159,7 +164,8 @@ cursor parse_cursor(std::string_view text, const fs::path& file) {
   });
   if (ec) corrupt(file, "invalid cursor JSON: " + what);
   if (!version) corrupt(file, "no \"version\"");
-  if (*version != 1) corrupt(file, "version " + std::to_string(*version) + " is not supported (this build reads version 1)");
+  if (*version != 1 && *version != 2)
+    corrupt(file, "version " + std::to_string(*version) + " is not supported (this build reads versions 1 and 2)");
   if (!has_job || !has_query) corrupt(file, "no \"job\" or \"query\"");
   if (!known_mode(c.mode)) corrupt(file, unknown_mode(c.mode));
   return c;
@@ -246,21 +252,82 @@ void state_store::save(const cursor& c) {
   if (!known_mode(c.mode))
     throw std::system_error(std::make_error_code(std::errc::invalid_argument),
                             "state file " + file.string() + ": " + unknown_mode(c.mode));
-  for (std::string_view s : {std::string_view(c.job), std::string_view(c.query), std::string_view(c.last_job_id),
-                             std::string_view(c.fingerprint)})
+  std::vector<std::string_view> texts = {c.job, c.query, c.last_job_id, c.fingerprint, c.source};
+  texts.insert(texts.end(), c.destinations.begin(), c.destinations.end());
+  for (std::string_view s : texts)
     if (!simdjson::validate_utf8(s.data(), s.size()))
       throw std::system_error(std::make_error_code(std::errc::invalid_argument),
-                              "state file " + file.string() + ": job, query, job id or fingerprint is not valid UTF-8");
+                              "state file " + file.string() +
+                                  ": job, query, job id, fingerprint, source or a destination is not valid UTF-8");
   // atomic_file: a unique temporary per call, fsync, rename, fsync of the
   // directory; temporaries of dead processes are swept. Concurrent saves of
   // distinct cursors share nothing; of one cursor, the last rename wins whole.
   sinks::atomic_file out(file);
-  std::string& b = out.buffer();
-  b += "{\"version\":1,\"job\":" + json_quote(c.job) + ",\"query\":" + json_quote(c.query) +
-       ",\"mode\":" + json_quote(c.mode) + ",\"position\":" + (c.position ? json_quote(iso_utc(*c.position)) : "null") +
-       ",\"fingerprint\":" + json_quote(c.fingerprint) + ",\"last_job_id\":" + json_quote(c.last_job_id) +
-       ",\"rows\":" + std::to_string(c.rows) + ",\"committed_at\":" + json_quote(now_utc()) + "}\n";
+  cursor stamped = c;
+  stamped.committed_at = now_utc();
+  out.buffer() += to_json(stamped) + "\n";
   out.commit();
+}
+
+std::string to_json(const cursor& c) {
+  // Appended piece by piece: g++ 12 warns falsely (-Wrestrict) on a long chain of operator+.
+  std::string out = "{\"version\":2,\"job\":";
+  out += json_quote(c.job);
+  out += ",\"query\":";
+  out += json_quote(c.query);
+  out += ",\"mode\":";
+  out += json_quote(c.mode);
+  out += ",\"position\":";
+  out += c.position ? json_quote(iso_utc(*c.position)) : std::string("null");
+  out += ",\"fingerprint\":";
+  out += json_quote(c.fingerprint);
+  out += ",\"source\":";
+  out += json_quote(c.source);
+  out += ",\"destinations\":[";
+  for (std::size_t i = 0; i < c.destinations.size(); ++i) {
+    if (i) out += ',';
+    out += json_quote(c.destinations[i]);
+  }
+  out += "],\"last_job_id\":";
+  out += json_quote(c.last_job_id);
+  out += ",\"rows\":";
+  out += std::to_string(c.rows);
+  out += ",\"committed_at\":";
+  out += json_quote(c.committed_at);
+  out += '}';
+  return out;
+}
+
+std::vector<cursor> state_store::list() const {
+  std::vector<cursor> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    const fs::path& file = entry.path();
+    const std::string name = file.filename().string();
+    if (name.empty() || name.front() == '.' || file.extension() != ".json") continue;  // the lock, temporaries
+    const std::optional<std::string> text = read_file(file);
+    if (text) out.push_back(parse_cursor(*text, file));
+  }
+  if (ec) throw std::system_error(ec, "state directory " + dir_.string() + ": cannot list it");
+  std::sort(out.begin(), out.end(), [](const cursor& a, const cursor& b) {
+    return std::tie(a.job, a.query) < std::tie(b.job, b.query);
+  });
+  return out;
+}
+
+bool state_store::remove(std::string_view job, std::string_view query) {
+  const fs::path file = path_of(job, query);
+  std::error_code ec;
+  const bool removed = fs::remove(file, ec);
+  if (ec) throw std::system_error(ec, "state file " + file.string() + ": cannot remove it");
+  if (removed) {  // durable like a save: the directory entry is gone after a crash too
+    const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+  }
+  return removed;
 }
 
 void state_store::lock() {

@@ -5,9 +5,14 @@
 // rerun resumes from the last committed cursor; a file that cannot be read
 // is an error naming it, never a silent full reload.
 //
-//   {"version":1,"job":"billing","query":"Account","mode":"stateful",
+//   {"version":2,"job":"billing","query":"Account","mode":"stateful",
 //    "position":"2026-11-29T10:00:00Z","fingerprint":"<sha256 hex>",
+//    "source":"https://rest.zuora.com as client 7c1...","destinations":["csv:/data/out"],
 //    "last_job_id":"2c9...","rows":1234,"committed_at":"2026-11-29T10:03:12Z"}
+// A cursor belongs to what it describes: the query (fingerprint), the source
+// it was read from and the sinks it was committed to (job_plan.hpp decides
+// whether to trust it). Version 1 files (without source and destinations)
+// still load.
 #include "engine/windows.hpp"
 
 #include <aquaduct/config.hpp>
@@ -18,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace aquaduct::engine_detail {
 
@@ -28,6 +34,8 @@ struct cursor {
   // incremental: the committed window end (high-water mark).
   std::optional<std::chrono::sys_seconds> position;
   std::string fingerprint;  // fingerprint_of() the query it was made with: a changed query must not reuse it
+  std::string source;       // source_identity() of the service it was read from; empty in version 1 files
+  std::vector<std::string> destinations;  // sink::destination() of every sink it was committed to, sorted
   std::string last_job_id;
   std::uint64_t rows = 0;     // rows of the last committed load
   std::string committed_at;   // UTC ISO 8601, set by save()
@@ -49,6 +57,11 @@ class state_store {
   // Atomic, and safe from several threads at once. Sets c.committed_at in the
   // file (to now). Throws std::system_error naming the file on I/O failure.
   void save(const cursor& c);
+  // Every cursor in the directory, sorted by job and query (a file that is not
+  // a cursor throws, naming it, as load() does).
+  std::vector<cursor> list() const;
+  // Removes the cursor of (job, query); false when there was none.
+  bool remove(std::string_view job, std::string_view query);
   // DIR/"<job>.<query>.<hash>.json": letters, digits, '-' and '_' of the names
   // (60 bytes each at most, anything else becomes '_'), and 16 hex digits of
   // a hash of the exact pair, so distinct pairs never share a file.
@@ -70,6 +83,9 @@ class state_store {
 // query text, the deleted spec (column and format) and the window column
 // (partition/incremental `by`). Stable across runs and builds.
 std::string fingerprint_of(const query_config& q);
+
+// The cursor as its file holds it (one JSON object, no newline).
+std::string to_json(const cursor& c);
 
 // "YYYY-MM-DDTHH:MM:SSZ", and back (nullopt unless exactly that form and a valid date).
 std::optional<std::chrono::sys_seconds> parse_iso_utc(std::string_view text);

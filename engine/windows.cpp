@@ -3,6 +3,8 @@
 
 #include "engine/zoql_text.hpp"
 
+#include <date/tz.h>
+
 #include "sinks/sink_common.hpp"
 
 #include "transport/url.hpp"
@@ -219,6 +221,21 @@ std::vector<time_window> plan_partition(const partition_config& cfg, sys_seconds
   return out;
 }
 
+bool rows_move_along(std::string_view by) {
+  const std::size_t dot = by.rfind('.');
+  return !zoql_iequals(dot == std::string_view::npos ? by : by.substr(dot + 1), "CreatedDate");
+}
+
+std::string catch_up_key_problem(const query_config& q, bool use_query_labels) {
+  if (!q.partition || q.partition->to != "now" || !rows_move_along(q.partition->by)) return {};
+  const std::string why = base_id_problem(q.query, use_query_labels);
+  if (why.empty()) return {};
+  return "query " + q.name + " is a full load partitioned on " + q.partition->by +
+         " up to now: rows updated during the backfill leave their window, and the catch-up window that brings "
+         "them back replaces their older copies by the base object's Id, but " + why +
+         " (or partition on CreatedDate, which no update moves)";
+}
+
 std::optional<time_window> incremental_window(const incremental_config& cfg, std::optional<sys_seconds> high_water,
                                               sys_seconds now) {
   std::string error;
@@ -350,29 +367,44 @@ data_center_zone resolve_zone(const source_config& src) {
   return eu ? data_center_zone::utc : data_center_zone::pacific;
 }
 
-seconds pacific_offset(sys_seconds t) {
-  // DST runs from the second Sunday of March 02:00 PST (10:00Z) to the first
-  // Sunday of November 02:00 PDT (09:00Z). Both lie far from New Year, so the
-  // UTC year is the local year.
-  const year y = year_month_day{floor<days>(t)}.year();
-  const sys_seconds start = sys_days{y / March / Sunday[2]} + hours{10};
-  const sys_seconds end = sys_days{y / November / Sunday[1]} + hours{9};
-  return t >= start && t < end ? hours{-7} : hours{-8};
+wall_zone::wall_zone(data_center_zone z)
+    : z_(date::locate_zone(z == data_center_zone::utc ? "UTC" : "America/Los_Angeles")) {}
+
+std::optional<wall_zone> wall_zone::named(std::string_view iana, std::string& error) {
+  try {
+    return wall_zone(date::locate_zone(iana));
+  } catch (const std::exception&) {
+    error = fmt::format("'{}' is not a time zone of the IANA database (e.g. Asia/Tokyo, Europe/Berlin, UTC)", iana);
+    return std::nullopt;
+  }
 }
 
-sys_seconds local_to_utc(sys_seconds local, data_center_zone z) {
-  if (z == data_center_zone::utc) return local;
-  const sys_seconds daylight = local + hours{7};
-  if (pacific_offset(daylight) == hours{-7}) return daylight;  // the repeated hour: its first occurrence
-  return local + hours{8};                                     // the skipped hour: read as standard time
+std::string_view wall_zone::name() const { return z_->name(); }
+
+seconds wall_zone::offset_at(sys_seconds t) const { return z_->get_info(t).offset; }
+
+sys_seconds wall_zone::to_utc(sys_seconds local) const {
+  const date::local_seconds l{local.time_since_epoch()};
+  // unique: its offset; ambiguous: `first` is the earlier instant; nonexistent:
+  // `first` is the offset in force before the gap.
+  const date::local_info info = z_->get_info(l);
+  return sys_seconds{local.time_since_epoch() - info.first.offset};
 }
 
-std::string format_incremental_time(sys_seconds t, data_center_zone z) {
-  const seconds offset = z == data_center_zone::utc ? seconds{0} : pacific_offset(t);
-  return format_wall(t + offset, ' ');
+wall_zone tenant_zone(const source_config& src) {
+  std::string error;
+  if (!src.tenant_time_zone.empty())
+    if (auto z = wall_zone::named(src.tenant_time_zone, error)) return *z;
+  return wall_zone(resolve_zone(src));
 }
 
-std::optional<sys_seconds> parse_start_time(std::string_view text, data_center_zone z) {
+seconds pacific_offset(sys_seconds t) { return wall_zone(data_center_zone::pacific).offset_at(t); }
+
+sys_seconds local_to_utc(sys_seconds local, const wall_zone& z) { return z.to_utc(local); }
+
+std::string format_incremental_time(sys_seconds t, const wall_zone& z) { return format_wall(t + z.offset_at(t), ' '); }
+
+std::optional<sys_seconds> parse_start_time(std::string_view text, const wall_zone& z) {
   const auto w = parse_wall(text);
   if (!w || w->separator == 0) return std::nullopt;
   std::string_view rest = w->rest;

@@ -4,15 +4,15 @@
 // the time zones AQuA reads and writes wall-clock times in. Pure functions: no
 // I/O, no clock (callers pass `now`), no Asio.
 //
-// Time zones (aqua-contract.md §1.3, §7): a US data centre reads incrementalTime
-// and writes startTime in Pacific time, an EU one in UTC. Pacific follows the US
-// rules in force since 2007 for every year (as the emulator does): PST -08:00,
-// PDT -07:00 from the second Sunday of March 02:00 to the first Sunday of
-// November 02:00 local time. Wall-clock times that occur twice (the November
-// hour 01:00-01:59) are read with the earlier offset (PDT, the first
-// occurrence); wall-clock times that do not exist (the March hour 02:00-02:59)
-// are read with the standard offset (-08:00), so 02:30 is 10:30Z. This matches
-// the emulator's tenant_local_to_utc.
+// Time zones (aqua-contract.md §1.3, §7): the data centre reads
+// incrementalTime as a wall-clock time in its zone (US: America/Los_Angeles,
+// EU: UTC); the tenant writes startTime as a wall-clock time in the tenant's
+// own zone, which may be any IANA zone (`[source] tenant_time_zone`). Zones
+// and their rules come from the IANA database (Howard Hinnant's date/tz over
+// the system's tzdata). Wall-clock times that occur twice (a fall-back hour)
+// are read as their first occurrence (the earlier instant, so a cursor never
+// jumps ahead); times that do not exist (a spring-forward gap) are read with
+// the offset in force before the gap.
 #include <aquaduct/config.hpp>
 
 #include <chrono>
@@ -21,6 +21,10 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+namespace date {
+class time_zone;  // <date/tz.h>, kept out of this header
+}
 
 namespace aquaduct::engine_detail {
 
@@ -58,6 +62,16 @@ std::string check_incremental(const incremental_config&);
 // max_partition_windows (check_partition says why).
 std::vector<time_window> plan_partition(const partition_config&, sys_seconds now);
 
+// Whether a full load partitioned on `by` needs a catch-up window
+// (window_group.hpp): every column but CreatedDate may move a row out of its
+// window while the backfill runs.
+bool rows_move_along(std::string_view by);
+// Why `q`, a partitioned full load that needs a catch-up (to = "now" on a
+// column rows move along), cannot have one: the catch-up replaces older
+// copies of a row by the base object's Id, which its result header must
+// show. "" when it can, or when it needs none.
+std::string catch_up_key_problem(const query_config& q, bool use_query_labels);
+
 // Stateless high-water mark: [high_water or cfg.start, now - lag_s); nullopt
 // when that is empty (or cfg.start does not parse).
 std::optional<time_window> incremental_window(const incremental_config&, std::optional<sys_seconds> high_water,
@@ -83,19 +97,40 @@ std::pair<time_window, time_window> split_window(time_window w);
 // that is not a field name) return "" and set `error`.
 std::string windowed_query(std::string_view zoql, std::string_view column, time_window w, std::string& error);
 
-// The zone AQuA uses for `src`: time_zone when set; automatic -> utc when
+// A wall clock: an IANA zone, resolved once. Cheap to copy.
+class wall_zone {
+ public:
+  // data_center_zone::utc is UTC; automatic and pacific are America/Los_Angeles.
+  wall_zone(data_center_zone z);  // NOLINT(google-explicit-constructor): a zone names a wall clock
+  // Any IANA zone name; nullopt + `error` (naming it) when the database has none.
+  static std::optional<wall_zone> named(std::string_view iana, std::string& error);
+  std::string_view name() const;
+  // The zone's offset from UTC at `t`.
+  std::chrono::seconds offset_at(sys_seconds t) const;
+  // Wall-clock seconds in the zone (as if UTC) -> the instant (rules above).
+  sys_seconds to_utc(sys_seconds local) const;
+
+ private:
+  explicit wall_zone(const date::time_zone* z) : z_(z) {}
+  const date::time_zone* z_;
+};
+
+// The data centre's zone for `src`: time_zone when set; automatic -> utc when
 // source.environment names an EU data centre or base_url's host is an EU Zuora
 // host (*.eu.zuora.com), else pacific.
 data_center_zone resolve_zone(const source_config&);
+// The tenant's zone: tenant_time_zone when set (the config loader checked the
+// name), else the data centre's.
+wall_zone tenant_zone(const source_config&);
 
 // incrementalTime for AQuA: "YYYY-MM-DD HH:MM:SS", the wall-clock time of `t`
-// in the zone (automatic is read as pacific).
-std::string format_incremental_time(sys_seconds t, data_center_zone z);
+// in the data centre's zone.
+std::string format_incremental_time(sys_seconds t, const wall_zone& z);
 
 // AQuA's startTime: "YYYY-MM-DD HH:MM:SS" or "YYYY-MM-DDTHH:MM:SS" (wall clock
-// in the zone), or ISO with an offset "2021-01-18T17:13:48+0000" (also
-// "+00:00" and "Z"); fractional seconds are dropped. nullopt when malformed.
-std::optional<sys_seconds> parse_start_time(std::string_view text, data_center_zone z);
+// in the tenant's zone), or ISO with an offset "2021-01-18T17:13:48+0000"
+// (also "+00:00" and "Z"); fractional seconds are dropped. nullopt when malformed.
+std::optional<sys_seconds> parse_start_time(std::string_view text, const wall_zone& z);
 
 // "20200101T000000Z-20200131T000000Z", safe in file names.
 std::string window_label(time_window w);
@@ -106,7 +141,7 @@ std::string iso_utc(sys_seconds t);
 // The Pacific zone's offset from UTC at `t`: -8h or -7h.
 std::chrono::seconds pacific_offset(sys_seconds t);
 // Wall-clock seconds in the zone (as if UTC) -> the instant (see the rules above).
-sys_seconds local_to_utc(sys_seconds local, data_center_zone z);
+sys_seconds local_to_utc(sys_seconds local, const wall_zone& z);
 // 'YYYY-MM-DDTHH:MM:SS+00:00': the ZOQL literal windowed_query writes (without quotes).
 std::string zoql_utc_literal(sys_seconds t);
 

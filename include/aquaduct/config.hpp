@@ -90,9 +90,17 @@ struct source_config {
   retry_config retry;
   std::uint32_t max_active_jobs = 50;  // per tenant, stateless and stateful each
   std::uint32_t max_downloads = 20;    // result files downloading at once (the tenant's "Big Data" limit)
+  // Disk that downloaded result files may take while they wait for their turn
+  // to go into the sinks (a batch's next files, a backfill's windows). Past
+  // it, files wait on the service and stream when their turn comes.
+  std::uint64_t max_spool_bytes = 8ull << 30;
   std::uint32_t max_connections = 16;
-  // automatic: UTC when environment or base_url names an EU data centre, else Pacific.
+  // The data centre's zone, which reads incrementalTime: automatic is UTC when
+  // environment or base_url names an EU data centre, else Pacific.
   data_center_zone time_zone = data_center_zone::automatic;
+  // The tenant's own zone (any IANA name, "Asia/Tokyo"), in which the service
+  // writes a job's startTime; empty: the data centre's.
+  std::string tenant_time_zone;
   std::uint32_t request_timeout_ms = 30000;  // total for one JSON request
   auth_config auth;
   poll_config poll;
@@ -115,6 +123,10 @@ struct partition_config {
   std::string to = "now";
   std::string step;
   std::string min_step = "PT1H";  // adaptive splitting halves a window down to this
+  // A full load up to "now" on a column rows move along (any but CreatedDate)
+  // ends with a catch-up window from the plan's now minus this: the rows
+  // updated while the backfill ran (docs/architecture.md, "Delivery guarantee").
+  std::uint32_t catch_up_lag_s = 3600;
 };
 
 // Stateless high-water-mark windows: [last committed window end, now - lag).

@@ -121,6 +121,10 @@ struct engine_options {
   // committed, retries, warnings. Called from the run's threads, one call at a
   // time. Empty: warnings and errors go to stderr as to_text() lines.
   std::function<void(const log_record&)> log;
+  // Cursors to set aside this run (`aquaduct run --full-refresh`): "JOB" for
+  // every query of a job, "JOB/QUERY" for one, "*" for all. Their queries
+  // load in full, as on a first run, and commit new cursors.
+  std::vector<std::string> full_refresh;
 };
 
 class engine {

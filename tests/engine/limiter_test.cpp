@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
@@ -70,4 +72,61 @@ TEST_CASE("interrupt wakes every waiter with an empty permit, and later acquires
   asio::co_spawn(io, [&]() -> asio::awaitable<void> { later_empty = !(co_await l.acquire()); }, asio::detached);
   io.run();
   CHECK(later_empty);
+}
+
+TEST_CASE("a waiter whose wait is cancelled leaves the queue: it is never handed a slot, and none is lost") {
+  asio::io_context io;
+  async_limiter l(1);
+  async_limiter::permit held;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { held = co_await l.acquire(); }, asio::detached);
+  io.run_one();
+  REQUIRE(bool(held));
+  asio::cancellation_signal stop;
+  bool cancelled_got_slot = true;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        async_limiter::permit p = co_await l.acquire();
+        cancelled_got_slot = bool(p);
+      },
+      asio::bind_cancellation_slot(stop.slot(), asio::detached));
+  bool second_got_slot = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        async_limiter::permit p = co_await l.acquire();
+        second_got_slot = bool(p);
+      },
+      asio::detached);
+  io.poll();
+  CHECK(l.waiting() == 2);
+  stop.emit(asio::cancellation_type::terminal);
+  io.poll();
+  CHECK_FALSE(cancelled_got_slot);
+  CHECK(l.waiting() == 1);  // the cancelled waiter is gone
+  held.release();           // goes to the second waiter, not the cancelled one
+  io.run();
+  CHECK(second_got_slot);
+  CHECK(l.in_use() == 0);
+  // The slot is free again: an acquire gets it at once.
+  bool again = false;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { again = bool(co_await l.acquire()); }, asio::detached);
+  io.restart();
+  io.run();
+  CHECK(again);
+}
+
+TEST_CASE("a waiter destroyed while it waits (its io_context goes) leaves the queue") {
+  async_limiter l(1);
+  async_limiter::permit held;
+  {
+    asio::io_context io;
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> { held = co_await l.acquire(); }, asio::detached);
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> { (void)co_await l.acquire(); }, asio::detached);
+    io.poll();
+    CHECK(l.waiting() == 1);
+  }  // the waiting coroutine's frame is destroyed with its io_context
+  CHECK(l.waiting() == 0);
+  held.release();
+  CHECK(l.in_use() == 0);
 }

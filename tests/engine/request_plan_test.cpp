@@ -4,7 +4,7 @@
 #include <aquaduct/engine.hpp>
 
 #include "emulator/job_request.hpp"
-#include "engine/job_runner.hpp"
+#include "engine/aqua_job.hpp"
 #include "engine/state_store.hpp"
 #include "engine/windows.hpp"
 #include "support/temp_dir.hpp"

@@ -41,6 +41,8 @@ cursor sample(std::string job = "billing", std::string query = "Account") {
   c.position = std::chrono::sys_days{std::chrono::year{2026} / 11 / 29} + std::chrono::hours{10} + std::chrono::minutes{4} +
                std::chrono::seconds{5};
   c.fingerprint = engine_detail::fingerprint_of(query_config{});
+  c.source = "https://rest.zuora.com as client 7c1e";
+  c.destinations = {"csv:/data/out", "sqlite:/data/warehouse.db"};
   c.last_job_id = "2c92c0f8";
   c.rows = 12345678901ull;
   return c;
@@ -162,6 +164,8 @@ TEST_CASE("a saved cursor loads back; none yet is nullopt; a later save replaces
   CHECK(got->position == c.position);
   CHECK(got->fingerprint == c.fingerprint);
   CHECK(got->last_job_id == c.last_job_id);
+  CHECK(got->source == c.source);
+  CHECK(got->destinations == c.destinations);
   CHECK(got->rows == c.rows);
   const auto committed = engine_detail::parse_iso_utc(got->committed_at);
   REQUIRE(committed);
@@ -172,7 +176,7 @@ TEST_CASE("a saved cursor loads back; none yet is nullopt; a later save replaces
 
   // The file is the documented JSON, with its version.
   const std::string text = slurp(s.path_of("billing", "Account"));
-  CHECK(text.find("\"version\":1") != std::string::npos);
+  CHECK(text.find("\"version\":2") != std::string::npos);
   CHECK(text.find("\"position\":\"2026-11-29T10:04:05Z\"") != std::string::npos);
 
   cursor next = c;
@@ -259,8 +263,9 @@ TEST_CASE("a state file that is not a whole cursor is an error naming the file, 
         {replace("\"job\":\"billing\"", "\"job\":5"), "job: expected a string"},
         {replace("\"2026-11-29T10:04:05Z\"", "\"yesterday\""), "position: not YYYY-MM-DDTHH:MM:SSZ: yesterday"},
         {replace("\"2026-11-29T10:04:05Z\"", "1764410645"), "position: expected a string"},
-        {replace("\"version\":1", "\"version\":2"), "version 2 is not supported"},
-        {replace("\"version\":1,", ""), "no \"version\""},
+        {replace("\"version\":2", "\"version\":3"), "version 3 is not supported"},
+        {replace("\"version\":2,", ""), "no \"version\""},
+        {replace("\"destinations\":[", "\"destinations\":[5,"), "destinations: expected a string"},
         {replace("\"mode\":\"stateful\"", "\"mode\":\"sometimes\""), "mode \"sometimes\""},
         {replace("\"job\":\"billing\"", "\"job\":\"sales\""), "holds the cursor of job \"sales\""},
         {replace("\"query\":", "\"query\"="), "invalid cursor JSON"},
@@ -455,4 +460,33 @@ TEST_CASE("a state directory that cannot be made is an error naming it") {
   } catch (const std::system_error& e) {
     CHECK(std::string(e.what()).find("not a directory") != std::string::npos);
   }
+}
+
+TEST_CASE("a version 1 cursor (no source, no destinations) still loads; list() and remove()") {
+  test::temp_dir tmp;
+  state_store s(tmp.path());
+  spit(s.path_of("billing", "Account"),
+       R"({"version":1,"job":"billing","query":"Account","mode":"stateful","position":"2026-11-29T10:04:05Z",)"
+       R"("fingerprint":"ab","last_job_id":"x","rows":3,"committed_at":"2026-11-29T10:05:00Z"})");
+  const auto old = s.load("billing", "Account");
+  REQUIRE(old);
+  CHECK(old->source.empty());
+  CHECK(old->destinations.empty());
+  CHECK(old->rows == 3);
+
+  s.save(sample("billing", "Invoice"));
+  s.save(sample("aaa", "Contact"));
+  spit(tmp.path() / ".aquaduct.tmp-garbage", "not a cursor");  // temporaries are not listed
+  const std::vector<cursor> all = s.list();
+  REQUIRE(all.size() == 3);
+  CHECK(all[0].job == "aaa");
+  CHECK(all[1].query == "Account");
+  CHECK(all[2].query == "Invoice");
+  CHECK(engine_detail::to_json(all[2]).find(R"("destinations":["csv:/data/out","sqlite:/data/warehouse.db"])") !=
+        std::string::npos);
+
+  CHECK(s.remove("billing", "Account"));
+  CHECK_FALSE(s.remove("billing", "Account"));
+  CHECK_FALSE(s.load("billing", "Account"));
+  CHECK(s.list().size() == 2);
 }

@@ -1,4 +1,4 @@
-#include "engine/job_runner.hpp"
+#include "engine/aqua_job.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,0 +1,93 @@
+#pragma once
+// Window coordination: a windowed (partitioned or incremental) query's one
+// logical result. Its windows run as AQuA jobs in parallel. A completed window
+// spools its files while the run's spool budget has room (else its files wait
+// on the service, which keeps them for 72 h) and hands them to its group.
+// When the last window is in, the group feeds every window into one set of
+// sink streams, in window order, and commits once; then the query's cursor
+// moves.
+//
+// The catch-up. A full load cut into windows on a column that rows move along
+// (UpdatedDate; any column but CreatedDate) loses the rows updated during the
+// backfill: their new value lies past the plan's `now`, outside every window.
+// Such a group runs one more window once every other window's job has ended,
+// [plan time - catch_up_lag_s, the catch-up's own now + 1 day), and delivers
+// it with the rest: a row the catch-up has is taken from it, never from an
+// older window (its key, the base object's Id, decides). docs/architecture.md,
+// "Delivery guarantee".
+#include "engine/delivery.hpp"
+#include "engine/job_runner.hpp"
+
+#include <asio/awaitable.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aquaduct::engine_detail {
+
+// A completed window, handed to its group.
+struct window_result {
+  time_window window;
+  bool catch_up = false;
+  std::string display_name;
+  std::string job_id;
+  std::string start_time;   // the job's startTime
+  decode::aqua_batch batch;  // its files and recordCount
+  spools spooled;           // one per file, or none: the files wait on the service
+};
+
+struct window_group {
+  const job_config* job = nullptr;
+  query_config query;                 // as configured (not windowed)
+  std::string by;                     // the window column
+  std::chrono::seconds min_step{3600};
+  load_kind load = load_kind::full;
+  std::optional<cursor> next_cursor;  // saved after the commit (incremental mode)
+
+  bool catch_up = false;                   // a full load windowed on a column rows move along
+  std::chrono::sys_seconds planned_at{};   // the plan's now: where the windows end
+  std::chrono::seconds catch_up_lag{3600};
+
+  std::size_t pending_windows = 0;   // windows (not the catch-up) whose units have not ended
+  std::size_t pending_catch_up = 0;  // catch-up units not ended
+  bool catch_up_started = false;
+  std::vector<window_result> results;
+  bool failed = false;
+  std::string error;
+  query_report summary;  // the whole query, for the report
+  // Rows each window job put into the streams (job id -> rows; a row the
+  // catch-up brought again counts for the catch-up only): engine::run
+  // settles the windows' reports with them, so that they add up to the commit.
+  std::map<std::string, std::uint64_t> rows_written;
+};
+
+// The unit of one window of `g`: the query restricted to `w` (an error from
+// windowed_query goes to `error`). The caller counts it as pending.
+work_unit window_unit(const job_config& job, window_group& g, time_window w, std::string& error);
+
+// A window's job completed with `batch`: its files spool when there is room
+// (a catch-up's always) and the window joins the group's results. Outcomes:
+// delivered (handed over), file_gone or file_too_large (the caller runs the
+// window again or splits it), failed (the group fails).
+asio::awaitable<batch_outcome> take_window(run_context& ctx, aqua_client& client, const work_unit& unit,
+                                           const decode::aqua_job& remote, const decode::aqua_batch& batch,
+                                           query_report& q);
+
+// Two halves of `unit`'s window run in its place, when it may still be
+// split; `why` is logged. The caller then settles `unit` as usual.
+bool split_window_unit(run_context& ctx, const work_unit& unit, const std::function<void(work_unit)>& spawn,
+                       const std::string& why);
+
+// Marks the group failed (the first reason wins).
+void fail_group(window_group& g, const std::string& why);
+
+// A window unit ended, whatever happened to it: the group counts it, starts
+// the catch-up after the last other window, and after the last window of all
+// delivers every window and commits.
+asio::awaitable<void> settle_window(run_context& ctx, work_unit unit, std::function<void(work_unit)> spawn);
+
+}  // namespace aquaduct::engine_detail

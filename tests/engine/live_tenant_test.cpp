@@ -1,0 +1,201 @@
+// The engine on a tenant that changes while it runs, with the queries users
+// write without thinking twice: a join-first stateful query into sqlite, labels
+// off, and a partitioned full load up to now while accounts are updated. The
+// expected content never comes from the engine: it is the emulator's own
+// export of the tenant, taken by a probe independent of the engine
+// (emulator_probe.hpp), before and after the run.
+#include <aquaduct/engine.hpp>
+
+#include <aquaduct/emulator.hpp>
+#include "engine/emulator_probe.hpp"
+#include "support/temp_dir.hpp"
+
+#include <doctest/doctest.h>
+
+#include <future>
+#include <map>
+#include <set>
+
+using namespace aquaduct;
+using namespace std::chrono_literals;
+using aquaduct::test::temp_dir;
+
+namespace {
+
+emulator::options tenant(std::uint64_t seed, std::uint64_t scale, std::chrono::milliseconds latency) {
+  emulator::options o;
+  o.seed = seed;
+  o.scale = scale;
+  o.latency = latency;
+  return o;
+}
+
+run_report run_toml(const std::string& toml, const std::string& state_dir) {
+  engine_options eo;
+  eo.state_dir = state_dir;
+  eo.log = [](const log_record&) {};
+  engine eng{parse_pipeline(toml, "live.toml"), eo};
+  return eng.run();
+}
+
+// Column `name` of every row of a sqlite table, with the row count.
+std::multiset<std::string> column_values(const test::sqlite_table& t, const std::string& name) {
+  const auto at = std::find(t.columns.begin(), t.columns.end(), name);
+  REQUIRE_MESSAGE(at != t.columns.end(), "no column " << name);
+  const std::size_t c = static_cast<std::size_t>(at - t.columns.begin());
+  std::multiset<std::string> out;
+  for (const auto& r : t.data) out.insert(r[c]);
+  return out;
+}
+
+// Id -> UpdatedDate of an export whose header names both.
+std::map<std::string, std::string> versions(const test::rows& export_rows, const std::string& id_col,
+                                            const std::string& updated_col) {
+  REQUIRE(!export_rows.empty());
+  const auto& h = export_rows.front();
+  const auto id = static_cast<std::size_t>(std::find(h.begin(), h.end(), id_col) - h.begin());
+  const auto up = static_cast<std::size_t>(std::find(h.begin(), h.end(), updated_col) - h.begin());
+  REQUIRE(id < h.size());
+  REQUIRE(up < h.size());
+  std::map<std::string, std::string> out;
+  for (std::size_t i = 1; i < export_rows.size(); ++i) out[export_rows[i][id]] = export_rows[i][up];
+  return out;
+}
+
+std::map<std::string, std::string> versions(const test::sqlite_table& t, const std::string& id_col,
+                                            const std::string& updated_col) {
+  test::rows r{t.columns};
+  for (const auto& row : t.data) r.push_back(row);
+  return versions(r, id_col, updated_col);
+}
+
+}  // namespace
+
+TEST_CASE("upsert by the base object's Id: a join-first stateful query keeps 500 invoices with 3 updated") {
+  const std::string zoql = "select Account.AccountNumber, Account.Id, Id, InvoiceNumber, Amount, UpdatedDate from Invoice";
+  for (const bool labels : {true, false}) {
+    CAPTURE(labels);
+    const emulator::options opts = tenant(labels ? 1601 : 1602, 50, 100ms);
+    emulator::server srv(opts);
+    srv.start();
+    test::emulator_probe probe(srv.base_url());
+    temp_dir dir;
+    const std::string db = (dir.path() / "live.db").string();
+    const std::string toml = test::toml_source(srv.base_url()) +
+                             "[[jobs]]\nname = \"inv\"\nformat = \"gzip\"\npartner = \"acme\"\nproject = \"live\"\n" +
+                             "use_query_labels = " + (labels ? "true" : "false") + "\n" +
+                             "[[jobs.queries]]\nname = \"Invoice\"\nquery = \"" + zoql + "\"\n" +
+                             "deleted = { column = \"IsDeleted\", format = \"Boolean\" }\n" +
+                             "[[sinks]]\ntype = \"sqlite\"\npath = \"" + db + "\"\n";
+    const std::string id_col = labels ? "Invoice.Id" : "Invoice: ID";
+    const std::string updated_col = labels ? "Invoice.UpdatedDate" : "Invoice: Updated Date";
+    const auto count_invoices = [&] { return probe.export_rows("select Id from Invoice").size() - 1; };
+
+    const run_report first = run_toml(toml, (dir.path() / "state").string());
+    REQUIRE_MESSAGE(first.exit_code() == 0, first.to_table());
+    const std::size_t invoices = count_invoices();
+    CHECK(invoices == 500);
+    auto table = test::read_sqlite_table(db, "inv__Invoice");
+    REQUIRE(table);
+    CHECK(table->data.size() == invoices);
+
+    const test::mutation changed = probe.mutate(R"({"object":"Invoice","update":3})");
+    REQUIRE(changed.updated.size() == 3);
+    const run_report second = run_toml(toml, (dir.path() / "state").string());
+    REQUIRE_MESSAGE(second.exit_code() == 0, second.to_table());
+    REQUIRE(second.jobs.size() == 1);
+    REQUIRE(second.jobs[0].queries.size() == 1);
+    CHECK_FALSE(second.jobs[0].queries[0].full);  // incremental: only the changes came
+    CHECK(second.jobs[0].queries[0].rows == 3);
+
+    table = test::read_sqlite_table(db, "inv__Invoice");
+    REQUIRE(table);
+    CHECK(table->data.size() == invoices);  // 500 stay 500
+    const std::multiset<std::string> ids = column_values(*table, id_col);
+    CHECK(std::set<std::string>(ids.begin(), ids.end()).size() == ids.size());  // none twice
+    // Every row, the 3 updated ones included, carries the tenant's version now.
+    const auto expected = versions(probe.export_rows("select Id, UpdatedDate from Invoice"), "Invoice.Id",
+                                   "Invoice.UpdatedDate");
+    CHECK(versions(*table, id_col, updated_col) == expected);
+    for (const auto& id : changed.updated) CHECK(ids.count(id) == 1);
+
+    // Deletions go by the same key: two invoices deleted, two rows gone, no other.
+    const test::mutation gone = probe.mutate(R"({"object":"Invoice","delete":2})");
+    const run_report third = run_toml(toml, (dir.path() / "state").string());
+    REQUIRE_MESSAGE(third.exit_code() == 0, third.to_table());
+    table = test::read_sqlite_table(db, "inv__Invoice");
+    REQUIRE(table);
+    CHECK(table->data.size() == invoices - 2);
+    const std::multiset<std::string> left = column_values(*table, id_col);
+    for (const auto& id : gone.deleted) CHECK(left.count(id) == 0);
+  }
+}
+
+TEST_CASE("an incremental load into sqlite without the base Id is refused at validate time, at FILE:LINE:COL") {
+  const std::string toml =
+      "[source]\nbase_url = \"http://127.0.0.1:9\"\n[source.auth]\ntype = \"basic\"\nusername = \"u\"\npassword = \"p\"\n"
+      "[[jobs]]\nname = \"inv\"\npartner = \"acme\"\nproject = \"live\"\n"
+      "[[jobs.queries]]\nname = \"Invoice\"\nquery = \"select Account.Id, InvoiceNumber from Invoice\"\n"
+      "[[sinks]]\ntype = \"sqlite\"\npath = \"x.db\"\n";
+  try {
+    parse_pipeline(toml, "refused.toml");
+    FAIL("accepted");
+  } catch (const config_error& e) {
+    REQUIRE(e.problems().size() == 1);
+    const std::string m = e.problems().front();
+    CHECK_MESSAGE(m.rfind("refused.toml:11:1: ", 0) == 0, m);  // its [[jobs.queries]] table
+    CHECK_MESSAGE(m.find("no Id of Invoice") != std::string::npos, m);
+  }
+  // The same query into csv (which never upserts) is fine.
+  std::string csv = toml;
+  csv.replace(csv.find("type = \"sqlite\""), 15, "type = \"csv\"");
+  CHECK_NOTHROW(parse_pipeline(csv, "csv.toml"));
+}
+
+TEST_CASE("a partitioned full load up to now, with accounts updated while it runs, holds every account at its newest version") {
+  // examples/partitioned_backfill.toml's shape: yearly UpdatedDate windows up to
+  // now, one job at a time, the service slow enough that the updates land
+  // between windows.
+  const emulator::options opts = tenant(1603, 200, 1500ms);
+  emulator::server srv(opts);
+  srv.start();
+  test::emulator_probe probe(srv.base_url());
+  const auto before = versions(probe.export_rows("select Id, UpdatedDate from Account"), "Account.Id",
+                               "Account.UpdatedDate");
+  REQUIRE(before.size() == 200);
+  temp_dir dir;
+  const std::string db = (dir.path() / "backfill.db").string();
+  const std::string toml =
+      test::toml_source(srv.base_url(), "max_active_jobs = 1\n") +
+      "[[jobs]]\nname = \"backfill\"\nformat = \"gzip\"\n"
+      "[[jobs.queries]]\nname = \"Account\"\nquery = \"select Id, Name, UpdatedDate from Account\"\n"
+      "partition = { by = \"UpdatedDate\", from = \"2015-01-01\", to = \"now\", step = \"P365D\" }\n"
+      "[[sinks]]\ntype = \"sqlite\"\npath = \"" + db + "\"\n" + test::toml_sink("csv", (dir.path() / "out").string());
+  engine_options eo;
+  eo.log = [](const log_record&) {};
+  engine eng{parse_pipeline(toml, "backfill.toml"), eo};
+  std::future<run_report> running = std::async(std::launch::async, [&eng] { return eng.run(); });
+  // Once two windows have been submitted, 60 accounts change: some of them sit
+  // in windows already exported, and all of them move past the plan's now.
+  const auto [started, seen] =
+      probe.wait_for([](const test::emulator_stats& s) { return s.request_count("/v1/batch-query/", "200") >= 2; }, 120s);
+  REQUIRE_MESSAGE(started, "the backfill never submitted two windows");
+  const test::mutation changed = probe.mutate(R"({"object":"Account","update":60})");
+  REQUIRE(changed.updated.size() == 60);
+  REQUIRE(running.wait_for(300s) == std::future_status::ready);
+  const run_report report = running.get();
+  CHECK_MESSAGE(report.exit_code() == 0, report.to_table());
+
+  const auto after = versions(probe.export_rows("select Id, UpdatedDate from Account"), "Account.Id",
+                              "Account.UpdatedDate");
+  REQUIRE(after.size() == 200);
+  for (const auto& id : changed.updated) CHECK(after.at(id) != before.at(id));
+  const auto table = test::read_sqlite_table(db, "backfill__Account");
+  REQUIRE(table);
+  CHECK(table->data.size() == 200);  // every account, none twice
+  CHECK(versions(*table, "Account.Id", "Account.UpdatedDate") == after);
+  // The csv sink got the same rows in its one file.
+  const test::rows csv = test::parse_csv_text(test::read_file((dir.path() / "out" / "backfill" / "Account.csv").string()));
+  CHECK(versions(csv, "Account.Id", "Account.UpdatedDate") == after);
+  CHECK(csv.size() == 201);
+}
