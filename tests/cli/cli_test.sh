@@ -51,6 +51,24 @@ check "the JSON summary adds the windows up" jq_true --argjson n "$windows" \
 check "demo's windows are one line of the table" grep -q "^invoices ($windows windows)  *Invoice  *[0-9]* .* completed$" "$work/demo.err"
 check "demo saved its cursors in --state-dir" test -n "$(ls "$work/state"/sync.Subscription.*.json)"
 check "demo's stateful cursor has a position" grep -q '"mode":"stateful","position":"20' "$work/state"/sync.Subscription.*.json
+check "demo's cursor names its source and sink" grep -q '"source":"http://127.0.0.1:[0-9]* as client aquaduct","destinations":\["csv:/' "$work/state"/sync.Subscription.*.json
+
+# state show | reset
+"$bin" state show --state-dir "$work/state" >"$work/state.out" 2>&1
+check "state show exits 0" test $? -eq 0
+check "state show lists the demo's stateful cursor" grep -q "^sync / Subscription: stateful at 20[0-9-]*T[0-9:]*Z, [0-9]* rows, committed 20" "$work/state.out"
+check "state show says where it was read from" grep -q "^  from http://127.0.0.1:[0-9]* as client aquaduct$" "$work/state.out"
+check "state show --json is the cursor file's JSON" jq_true -s 'map(select(.job == "sync")) | length == 1 and .[0].mode == "stateful"' <("$bin" state show --state-dir "$work/state" --json)
+"$bin" state show >"$work/state-noplace.out" 2>&1
+check "state without --config or --state-dir is a usage error" test $? -eq 2
+"$bin" state reset --state-dir "$work/state" >"$work/reset-all.out" 2>&1
+check "state reset without JOB or --all is a usage error" test $? -eq 2
+"$bin" state reset sync Subscription --state-dir "$work/state" >"$work/reset.out" 2>&1
+check "state reset exits 0" test $? -eq 0
+check "state reset says what it removed" grep -qx "reset job sync, query Subscription: its next run loads it in full" "$work/reset.out"
+check "the reset cursor is gone" test -z "$(ls "$work/state"/sync.Subscription.*.json 2>/dev/null)"
+"$bin" state reset sync Subscription --state-dir "$work/state" >/dev/null 2>&1
+check "resetting a cursor that is not there exits 1" test $? -eq 1
 
 # a standalone emulator, and a pipeline pointed at it
 coproc EMU { exec "$bin" emulate --port 0 --latency-ms 50 --scale 50 \
@@ -99,6 +117,44 @@ check "missing variable is named, with its position" grep -q "quickstart.toml:10
 ZUORA_CLIENT_ID=aquaduct ZUORA_CLIENT_SECRET=not-the-secret "$bin" run "$work/quickstart.toml" 2>"$work/qs-auth.err"
 check "refused credentials exit 3" test $? -eq 3
 check "the secret never appears in the output" bash -c "! grep -q not-the-secret '$work/qs-auth.err'"
+
+# a stateful pipeline: full, incremental, then --full-refresh loads it in full again
+csv_records() { python3 -c 'import csv, sys; print(sum(sum(1 for _ in csv.reader(open(f, newline=""))) for f in sys.argv[1:]))' "$@"; }
+cat >"$work/stateful.toml" <<TOML
+[source]
+base_url = "$url"
+[source.auth]
+type = "api_key"
+access_key_id = "aquaduct"
+secret_access_key = "aquaduct"
+[source.poll]
+initial_ms = 50
+max_ms = 500
+[[jobs]]
+name = "sync"
+partner = "acme"
+project = "cli"
+[[jobs.queries]]
+name = "Account"
+query = "select Id, Name, UpdatedDate from Account"
+[[sinks]]
+type = "csv"
+path = "$work/out4"
+TOML
+"$bin" run "$work/stateful.toml" --state-dir "$work/st4" 2>"$work/st1.err"
+check "stateful: first run exits 0" test $? -eq 0
+check "stateful: first run is the full file" test "$(csv_records "$work/out4/sync/Account.csv")" -eq 51
+curl -s -X POST "$url/_emulator/mutate" -d '{"object":"Account","update":2}' >/dev/null
+"$bin" run "$work/stateful.toml" --state-dir "$work/st4" 2>"$work/st2.err"
+check "stateful: second run exits 0" test $? -eq 0
+check "stateful: second run wrote the 2 changes beside the full file" test "$(csv_records "$work/out4/sync/"Account.*Z.csv)" -eq 3
+"$bin" run "$work/stateful.toml" --state-dir "$work/st4" --full-refresh sync/Account 2>"$work/st3.err"
+check "--full-refresh exits 0" test $? -eq 0
+check "--full-refresh says the cursor is set aside" grep -q "query=Account.*--full-refresh sets its cursor aside" "$work/st3.err"
+check "--full-refresh replaced the full file" test "$(csv_records "$work/out4/sync/Account.csv")" -eq 51
+check "--full-refresh removed the older incremental files" test -z "$(ls "$work/out4/sync/"Account.*Z.csv 2>/dev/null)"
+"$bin" run "$work/stateful.toml" --state-dir "$work/st4" 2>"$work/st4.err"
+check "after --full-refresh the next run is incremental again" grep -q "^sync  *Account  *0 " "$work/st4.err"
 
 kill -TERM "$EMU_PID"
 wait "$EMU_PID"

@@ -903,3 +903,117 @@ TEST_CASE("an embedder's sink throws its own exception (not a system_error): tha
   REQUIRE(files.size() == 1);
   check_csv_same_rows(files[0], expected_accounts(opts));
 }
+
+TEST_CASE("cancel() stops the run in progress only: the next run on the same engine goes to its end") {
+  const emulator::options opts = tenant(131, 100, 400ms);
+  emulator::server srv(opts);
+  srv.start();
+  test::emulator_probe probe(srv.base_url());
+  engine_options eo;
+  eo.log = [](const log_record&) {};
+  engine eng{parse_pipeline(source_toml(srv.base_url()) + one_query_job("poison", "Accounts", account_zoql) +
+                                "[[sinks]]\ntype = \"null\"\n",
+                            "poison.toml"),
+             eo};
+  std::future<run_report> first = run_on_thread(eng);
+  const auto [submitted, seen] =
+      probe.wait_for([](const test::emulator_stats& s) { return s.request_count("/v1/batch-query/", "200") >= 1; }, 60s);
+  REQUIRE(submitted);
+  eng.cancel();
+  REQUIRE(first.wait_for(120s) == std::future_status::ready);
+  CHECK(first.get().exit_code() == 130);
+  eng.cancel();  // between runs: nothing to cancel, and nothing kept for later
+  const run_report second = eng.run();
+  CHECK_MESSAGE(second.exit_code() == 0, second.to_table());
+  CHECK_FALSE(second.interrupted);
+}
+
+namespace {
+
+// A sink whose close() throws, as an embedder's might.
+class throwing_close_sink final : public sink {
+ public:
+  std::string_view type() const noexcept override { return "closer"; }
+  std::unique_ptr<sink_stream> open(const stream_schema&) override {
+    struct stream final : sink_stream {
+      void write(const row_batch&) override {}
+      void commit(const file_token&) override {}
+      void abort() noexcept override {}
+    };
+    return std::make_unique<stream>();
+  }
+  void close() override { throw std::runtime_error("the embedder's store went away at close"); }
+};
+
+}  // namespace
+
+TEST_CASE("a sink whose close() throws: the run ends with it in the report, nothing thrown out of run()") {
+  const emulator::options opts = tenant(132, 60);
+  emulator::server srv(opts);
+  srv.start();
+  engine_options eo;
+  eo.log = [](const log_record&) {};
+  engine eng{parse_pipeline(source_toml(srv.base_url()) + one_query_job("closing", "Accounts", account_zoql) +
+                                "[[sinks]]\ntype = \"null\"\n",
+                            "closing.toml"),
+             eo};
+  eng.add_sink(std::make_unique<throwing_close_sink>());
+  run_report report;
+  CHECK_NOTHROW(report = eng.run());
+  CHECK(report.exit_code() == 1);
+  bool named = false;
+  for (const auto& j : report.jobs)
+    if (j.name == "(sinks)") named = j.error && j.error->find("the embedder's store went away at close") != std::string::npos;
+  CHECK_MESSAGE(named, report.to_table());
+}
+
+TEST_CASE("a poll that keeps failing: the job is cancelled on the service before the unit gives up") {
+  const emulator::options opts = tenant(133, 60, 2000ms);
+  emulator::server srv(opts);
+  srv.start();
+  test::emulator_probe probe(srv.base_url());
+  // Every poll answers 400 (not retried): the unit fails at once, its job still running on the service.
+  probe.arm_faults(R"({"rules":[{"method":"GET","path":"/v1/batch-query/jobs/*","fault":"status","code":400,)"
+                   R"("body":{"errorCode":"90010","message":"internal error"}}]})");
+  const run_report report = run_config(parse_pipeline(
+      source_toml(srv.base_url()) + one_query_job("abandoned", "Accounts", account_zoql) + "[[sinks]]\ntype = \"null\"\n",
+      "abandoned.toml"));
+  CHECK(report.exit_code() == 1);
+  REQUIRE(report.jobs.size() == 1);
+  CHECK(report.jobs[0].status == "failed");
+  // The run ends only after the cancel went out: the service counts the job cancelled, its slot free.
+  const test::emulator_stats stats = probe.stats();
+  CHECK(stats.job_count("cancelled") == 1);
+  CHECK(stats.active_stateless == 0);
+}
+
+TEST_CASE("a window's download breaks on a server without Range: that window is downloaded again, the rest stands") {
+  emulator::options opts = tenant(134, 200, 100ms);
+  opts.range_requests = false;
+  emulator::server srv(opts);
+  srv.start();
+  test::emulator_probe probe(srv.base_url());
+  probe.arm_faults(R"({"rules":[{"method":"GET","path":"/v1/file/*","fault":"reset_after_bytes","bytes":200,"times":1}]})");
+  temp_dir dir;
+  const std::string db = (dir.path() / "restart.db").string();
+  std::vector<log_record> logged;
+  std::mutex m;
+  engine_options eo;
+  eo.log = [&](const log_record& r) {
+    std::lock_guard lock(m);
+    logged.push_back(r);
+  };
+  const partition_spec part = accounts_partition(opts, 1000);
+  REQUIRE(planned_windows(part) >= 2);
+  engine eng{partitioned_accounts(srv.base_url(), "restart", part, db, dir.path() / "out"), eo};
+  const run_report report = eng.run();
+  CHECK_MESSAGE(report.exit_code() == 0, report.to_table());
+  CHECK(probe.stats().faults_armed == 0);
+  const bool again = std::any_of(logged.begin(), logged.end(), [](const log_record& r) {
+    return r.message.find("downloading the file again from its first byte") != std::string::npos;
+  });
+  CHECK(again);
+  const test::rows expected = expected_accounts(opts);
+  check_sqlite_equals(db, "restart__Accounts", expected);
+  check_csv_same_rows(dir.path() / "out" / "restart" / "Accounts.csv", expected);
+}

@@ -199,3 +199,41 @@ TEST_CASE("a partitioned full load up to now, with accounts updated while it run
   CHECK(versions(csv, "Account.Id", "Account.UpdatedDate") == after);
   CHECK(csv.size() == 201);
 }
+
+TEST_CASE("a state directory copied to another tenant: its cursors are set aside, the query loads that tenant in full") {
+  temp_dir dir;
+  const std::string state = (dir.path() / "state").string();
+  const auto pipeline = [&](const std::string& base_url, const std::string& db) {
+    return test::toml_source(base_url) +
+           "[[jobs]]\nname = \"sync\"\nformat = \"gzip\"\npartner = \"acme\"\nproject = \"copied\"\n"
+           "[[jobs.queries]]\nname = \"Account\"\nquery = \"select Id, Name, UpdatedDate from Account\"\n"
+           "[[sinks]]\ntype = \"sqlite\"\npath = \"" + db + "\"\n";
+  };
+  {
+    emulator::server a(tenant(1604, 40, 100ms));
+    a.start();
+    const run_report r = run_toml(pipeline(a.base_url(), (dir.path() / "a.db").string()), state);
+    REQUIRE_MESSAGE(r.exit_code() == 0, r.to_table());
+  }
+  emulator::server b(tenant(1605, 70, 100ms));
+  b.start();
+  test::emulator_probe probe(b.base_url());
+  const std::string db_b = (dir.path() / "b.db").string();
+  std::vector<log_record> warnings;
+  engine_options eo;
+  eo.state_dir = state;
+  eo.log = [&](const log_record& r) {
+    if (r.level == log_level::warning) warnings.push_back(r);
+  };
+  engine eng{parse_pipeline(pipeline(b.base_url(), db_b), "b.toml"), eo};
+  const run_report r = eng.run();
+  REQUIRE_MESSAGE(r.exit_code() == 0, r.to_table());
+  const auto table = test::read_sqlite_table(db_b, "sync__Account");
+  REQUIRE(table);
+  CHECK(table->data.size() == probe.export_rows("select Id from Account").size() - 1);  // every account of b, not 0
+  CHECK(table->data.size() == 70);
+  const bool said = std::any_of(warnings.begin(), warnings.end(), [&](const log_record& w) {
+    return w.query == "Account" && w.message.find("this run reads " + b.base_url()) != std::string::npos;
+  });
+  CHECK(said);
+}
