@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include <csignal>
+#include <functional>
 
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -62,6 +63,25 @@ std::unique_ptr<sink_stream> write_stream(sink& s, const stream_schema& schema, 
 
 void check_rows(sink_harness& h, const std::string& query, const rows& expected) {
   if (h.keeps_rows()) CHECK(sorted(h.read("billing", query)) == sorted(expected));
+}
+
+// Runs `f` in a forked child that then ends without unwinding (no commit,
+// no abort, no destructors: a crash); exit code 3 when `f` threw. Returns
+// the child's wait status.
+int in_child(const std::function<void()>& f) {
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    try {
+      f();
+    } catch (...) {
+      ::_exit(3);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  return status;
 }
 
 // A stream of `query` whose batch had no result file: no header, no rows.
@@ -200,20 +220,11 @@ TEST_CASE("contract: a process killed between write and commit leaves nothing vi
     const rows big = make_rows(40000);
     // Reading first also starts the destination (the PostgreSQL server) in this process, not the child.
     REQUIRE(h->read("billing", "Account").empty());
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-      try {
-        auto s = h->make();
-        auto stream = write_stream(*s, schema_for("Account"), big);
-        stream->write(batch_builder(big).batch(schema_for("Account")));
-      } catch (...) {
-        ::_exit(3);
-      }
-      ::_exit(0);  // no commit, no abort, no destructors: a crash
-    }
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
+    const int status = in_child([&] {
+      auto s = h->make();
+      auto stream = write_stream(*s, schema_for("Account"), big);
+      stream->write(batch_builder(big).batch(schema_for("Account")));
+    });
     REQUIRE(WIFEXITED(status));
     REQUIRE(WEXITSTATUS(status) == 0);
     CHECK(h->read("billing", "Account").empty());
@@ -336,26 +347,17 @@ TEST_CASE("contract: a process killed by a write in the middle of a commit leave
     const rows first = make_rows(30);
     write_stream(*h->make(), schema_for("Account"), first)->commit(token_for("Account", {"f1"}));
     const rows big = make_rows(40000, "-big");
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-      try {
-        auto s = h->make();
-        auto stream = write_stream(*s, schema_for("Account"), big);
-        const rlimit no_core{0, 0};
-        ::setrlimit(RLIMIT_CORE, &no_core);
-        rlimit fsize{};
-        ::getrlimit(RLIMIT_FSIZE, &fsize);
-        fsize.rlim_cur = torn_limit(*h);
-        ::setrlimit(RLIMIT_FSIZE, &fsize);
-        stream->commit(token_for("Account", {"f2"}));  // SIGXFSZ kills the process in here
-      } catch (...) {
-        ::_exit(3);
-      }
-      ::_exit(0);
-    }
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
+    const int status = in_child([&] {
+      auto s = h->make();
+      auto stream = write_stream(*s, schema_for("Account"), big);
+      const rlimit no_core{0, 0};
+      ::setrlimit(RLIMIT_CORE, &no_core);
+      rlimit fsize{};
+      ::getrlimit(RLIMIT_FSIZE, &fsize);
+      fsize.rlim_cur = torn_limit(*h);
+      ::setrlimit(RLIMIT_FSIZE, &fsize);
+      stream->commit(token_for("Account", {"f2"}));  // SIGXFSZ kills the process in here
+    });
     REQUIRE(WIFSIGNALED(status));
     CHECK(WTERMSIG(status) == SIGXFSZ);
     if (h->replaces()) check_rows(*h, "Account", first);
