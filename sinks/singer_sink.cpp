@@ -283,13 +283,16 @@ class singer_sink final : public sink {
   }
 
   // After a failed commit: the file cut back to `start`, where the commit
-  // began. When that cannot be (stdout, or the cut fails), every later
-  // commit is refused: nothing may follow a torn stream.
+  // began. Should the cut fail, the next commit's recover() cuts it (or
+  // fails without writing). An output that cannot be cut (stdout, a FIFO)
+  // refuses every later commit: nothing may follow a torn stream.
   void take_back(int fd, off_t start, const std::string& why) noexcept {
-    if (start >= 0 && ::ftruncate(fd, start) == 0 && ::fsync(fd) == 0) return;
+    if (truncatable_) {
+      if (start >= 0 && ::ftruncate(fd, start) == 0) ::fsync(fd);
+      return;
+    }
     broken_ = "singer: an earlier commit to " + name() + " failed part way (" + why +
-              ") and what it wrote could not be taken back: nothing more is written" +
-              (truncatable_ ? " (the next run cuts it off)" : "");
+              ") and what it wrote cannot be taken back: nothing more is written to it";
   }
 
   std::string name() const { return opts_.path.empty() ? "stdout" : opts_.path; }
