@@ -4,6 +4,8 @@
 #include "sinks/sink_common.hpp"
 
 #include <array>
+#include <filesystem>
+#include <fstream>
 
 namespace aquaduct::sinks {
 
@@ -50,6 +52,24 @@ class csv_encoder final : public row_encoder {
     }
     out += '\n';
   }
+  // The file's first record (quotes may hold line breaks), with its '\n'.
+  std::string kept_header(const std::filesystem::path& file) override {
+    std::ifstream in(file, std::ios::binary);
+    std::string out;
+    bool quoted = false;
+    char chunk[64 * 1024];
+    while (in && out.size() < max_header) {
+      in.read(chunk, sizeof chunk);
+      const auto n = static_cast<std::size_t>(in.gcount());
+      for (std::size_t i = 0; i < n; ++i) {
+        if (chunk[i] == '"') quoted = !quoted;
+        else if (chunk[i] == '\n' && !quoted) return out.append(chunk, i + 1);
+      }
+      out.append(chunk, n);
+    }
+    return {};  // no file, or no complete first line: nothing to keep
+  }
+
   void rows(atomic_file& file, const row_batch& rows) override {
     std::string& out = file.buffer();
     for (std::size_t r = 0; r < rows.size(); ++r) {
@@ -64,6 +84,7 @@ class csv_encoder final : public row_encoder {
   }
 
  private:
+  static constexpr std::size_t max_header = 16u << 20;
   std::vector<std::string> columns_;
 };
 

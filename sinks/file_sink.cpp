@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <system_error>
 #include <utility>
 
@@ -19,28 +20,44 @@ namespace {
 class file_stream final : public sink_stream {
  public:
   file_stream(const stream_schema& schema, const file_sink_spec& spec, const fs::path& dir)
-      : schema_(schema), spec_(spec), dir_(dir), out_(dir / stream_file_name(schema, spec.type)),
-        encoder_(spec.make_encoder(schema)) {
-    encoder_->begin(out_.buffer());
+      : schema_(schema), spec_(spec), dir_(dir), encoder_(spec.make_encoder(schema)) {
+    if (schema.columns.empty()) {
+      if (schema.load == load_kind::incremental) return;  // no changes: no file
+      const fs::path final_path = dir / stream_file_name(schema, spec.type);
+      std::string header = encoder_->kept_header(final_path);
+      out_.emplace(final_path);
+      out_->buffer() = std::move(header);
+      return;
+    }
+    out_.emplace(dir / stream_file_name(schema, spec.type));
+    encoder_->begin(out_->buffer());
   }
   ~file_stream() override { abort(); }
 
-  void write(const row_batch& rows) override { encoder_->rows(out_, rows); }
+  void write(const row_batch& rows) override {
+    if (rows.empty()) return;
+    if (schema_.columns.empty())
+      throw std::system_error(sink_errc::io_error, spec_.type + ": " + where(schema_) + ": rows for a stream that has no columns");
+    encoder_->rows(*out_, rows);
+  }
 
   void commit(const file_token&) override {
+    if (!out_) return;
     // A replay rewrites the same final name with the same rows: nothing is added.
-    out_.commit();
+    out_->commit();
     if (schema_.load == load_kind::full) remove_incremental_files(dir_, schema_, spec_.type);
   }
 
-  void abort() noexcept override { out_.abort(); }
+  void abort() noexcept override {
+    if (out_) out_->abort();
+  }
 
  private:
   stream_schema schema_;
   const file_sink_spec& spec_;
   fs::path dir_;
-  atomic_file out_;
   std::unique_ptr<row_encoder> encoder_;
+  std::optional<atomic_file> out_;  // none: an incremental stream with no columns
 };
 
 class file_sink final : public sink {
@@ -49,7 +66,7 @@ class file_sink final : public sink {
   std::string_view type() const noexcept override { return spec_.type; }
 
   std::unique_ptr<sink_stream> open(const stream_schema& schema) override {
-    return std::make_unique<file_stream>(schema, spec_, fs::path(spec_.root) / safe_file_name(schema.job));
+    return std::make_unique<file_stream>(schema, spec_, job_dir(schema));
   }
 
   void close() override {}
@@ -65,7 +82,19 @@ class file_sink final : public sink {
     }
   }
 
+  std::string destination() const override { return absolute_path(spec_.root); }
+
+  // The full load's file, which an incremental one goes beside.
+  bool holds(const stream_schema& schema) override {
+    stream_schema full = schema;
+    full.load = load_kind::full;
+    std::error_code ec;
+    return fs::is_regular_file(job_dir(schema) / stream_file_name(full, spec_.type), ec);
+  }
+
  private:
+  fs::path job_dir(const stream_schema& schema) const { return fs::path(spec_.root) / safe_file_name(schema.job); }
+
   file_sink_spec spec_;
 };
 

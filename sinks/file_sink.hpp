@@ -3,11 +3,17 @@
 // written through an atomic_file so a final name only ever holds a complete
 // file, a full load removing the query's older incremental files. Each
 // format supplies only a row_encoder.
+//
+// A stream with no columns (a batch the service completed with no file):
+// a full load still replaces the full file, with one holding only the old
+// file's header (row_encoder::kept_header) or nothing; an incremental load
+// writes no file at all, since it has no changes to carry.
 #include "sinks/sink_common.hpp"
 
 #include <aquaduct/config.hpp>
 #include <aquaduct/sink.hpp>
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -21,6 +27,9 @@ class row_encoder {
   virtual ~row_encoder() = default;
   // Whatever precedes the rows (the CSV header); may append nothing.
   virtual void begin(std::string& out) = 0;
+  // For a full load with no columns: what of the existing full file `file`
+  // the empty one keeps (the CSV header line); empty when nothing, or no file.
+  virtual std::string kept_header(const std::filesystem::path& file) { (void)file; return {}; }
   // Appends every row of `rows` to out.buffer(), calling out.maybe_flush() between rows.
   virtual void rows(atomic_file& out, const row_batch& rows) = 0;
 };

@@ -15,9 +15,12 @@
 #include <mutex>
 #include <set>
 #include <system_error>
-#include <tuple>
+#include <utility>
+
+#include <simdjson.h>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,6 +50,89 @@ std::string property(column_type t) {
   }
   return R"({"type":["null","string"]})";
 }
+
+// Where the committed messages of a singer file end: just after its last
+// STATE line (0 when it has none), and that line. Found from the end
+// backwards, so a file that ends with a commit costs one read.
+struct committed_end {
+  off_t end = 0;
+  std::string state;
+};
+
+class backward_reader {
+ public:
+  explicit backward_reader(int fd) : fd_(fd) {}
+  // The position of the last '\n' before `before`, or -1.
+  off_t newline_before(off_t before) {
+    while (before > 0) {
+      if (before <= at_ || before > at_ + static_cast<off_t>(buf_.size())) load(before);
+      const auto n = static_cast<std::size_t>(before - at_);
+      if (const void* p = ::memrchr(buf_.data(), '\n', n)) return at_ + (static_cast<const char*>(p) - buf_.data());
+      before = at_;
+    }
+    return -1;
+  }
+  std::string read(off_t from, off_t to) {
+    std::string out(static_cast<std::size_t>(to - from), '\0');
+    std::size_t done = 0;
+    while (done < out.size()) {
+      const ssize_t r = ::pread(fd_, out.data() + done, out.size() - done, from + static_cast<off_t>(done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) io_failure("read the output back", r < 0 ? errno : EIO);
+      done += static_cast<std::size_t>(r);
+    }
+    return out;
+  }
+
+ private:
+  void load(off_t before) {
+    at_ = before > chunk ? before - chunk : 0;
+    buf_ = read(at_, before);
+  }
+  static constexpr off_t chunk = 64 << 10;
+  int fd_;
+  off_t at_ = 0;
+  std::string buf_;
+};
+
+committed_end find_committed_end(int fd, off_t size, simdjson::dom::parser& json) {
+  static constexpr std::string_view head = R"({"type":"STATE",)";
+  backward_reader in(fd);
+  for (off_t line_end = in.newline_before(size); line_end >= 0;) {
+    const off_t prev = in.newline_before(line_end);
+    const off_t start = prev + 1;
+    if (line_end - start >= static_cast<off_t>(head.size()) &&
+        in.read(start, start + static_cast<off_t>(head.size())) == head) {
+      std::string line = in.read(start, line_end);
+      simdjson::dom::object msg;
+      std::string_view type;
+      if (!json.parse(line).get_object().get(msg) && !msg["type"].get_string().get(type) && type == "STATE")
+        return {line_end + 1, std::move(line)};
+    }
+    line_end = prev;
+  }
+  return {};
+}
+
+// The writers of one file take turns, a commit at a time (flock: released
+// when its holder dies). The wait is bounded by the other writer's commit:
+// readers of the file take no lock.
+class file_lock {
+ public:
+  file_lock(int fd, const std::string& name) : fd_(fd) {
+    if (fd_ < 0) return;
+    while (::flock(fd_, LOCK_EX) != 0)
+      if (errno != EINTR) io_failure("lock " + name, errno);
+  }
+  ~file_lock() {
+    if (fd_ >= 0) ::flock(fd_, LOCK_UN);
+  }
+  file_lock(const file_lock&) = delete;
+  file_lock& operator=(const file_lock&) = delete;
+
+ private:
+  int fd_;
+};
 
 class singer_sink;
 
@@ -79,22 +165,53 @@ class singer_sink final : public sink {
     return std::make_unique<singer_stream>(*this, schema);
   }
   void close() override {}
+  // Opens (creating) the file and lets it go: no torn tail is cut here.
   std::string health_check() override {
+    if (opts_.path.empty()) return {};
     try {
-      std::lock_guard lock(m_);
-      output();
+      create_directory();
+      const int fd = ::open(opts_.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (fd < 0) io_failure("open " + opts_.path, errno);
+      ::close(fd);
       return {};
     } catch (const std::exception& e) {
       return e.what();
     }
   }
+  std::string destination() const override { return opts_.path.empty() ? std::string() : absolute_path(opts_.path); }
 
-  // Emits a committed stream's messages in one piece, then STATE.
+  // Emits a committed stream's messages in one piece, then STATE; on a
+  // failure, takes back what it wrote (see the header's TORN OUTPUT).
   void emit(singer_stream& s, const file_token& token) {
     const commit_key key = make_commit_key(s.schema_, token);
     std::lock_guard lock(m_);
-    if (committed_.count({key.job, key.query, key.file_ids})) return;  // a replay
     const int fd = output();
+    const file_lock turn(truncatable_ ? fd : -1, name());
+    if (truncatable_) recover(fd);
+    if (committed_.count({s.stream_, key.file_ids})) return;  // a replay
+    if (!broken_.empty()) throw std::system_error(sink_errc::io_error, broken_);
+    auto bookmarks = bookmarks_;
+    bookmarks[s.stream_] = bookmark(s, token);
+    const off_t start = truncatable_ ? ::lseek(fd, 0, SEEK_END) : -1;
+    try {
+      write_behind out(fd, "singer: write " + name());
+      if (!s.schema_.columns.empty()) {
+        out.write(schema_message(s));
+        write_records(out, s);
+      }
+      out.write(state_message(bookmarks));
+      struct stat st {};
+      if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::fsync(fd) != 0) io_failure("fsync " + name(), errno);
+    } catch (const std::exception& e) {
+      take_back(fd, start, e.what());
+      throw;
+    }
+    bookmarks_ = std::move(bookmarks);
+    committed_.insert({s.stream_, key.file_ids});
+  }
+
+ private:
+  static std::string schema_message(const singer_stream& s) {
     std::string head = R"({"type":"SCHEMA","stream":)" + s.stream_ + R"(,"schema":{"type":"object","properties":{)";
     for (std::size_t i = 0; i < s.schema_.columns.size(); ++i) {
       if (i) head += ',';
@@ -106,20 +223,24 @@ class singer_sink final : public sink {
     if (const auto& id = s.schema_.key_column; id && *id < s.schema_.columns.size())
       head += quoted_json(s.schema_.columns[*id]);
     head += "]}\n";
-    write_behind out(fd, "singer: write " + name());
-    out.write(head);
-    write_records(out, s);
+    return head;
+  }
+
+  static std::string bookmark(const singer_stream& s, const file_token& token) {
     std::string file_ids;
     for (const auto& id : token.file_ids) {
       if (!file_ids.empty()) file_ids += ',';
       file_ids += quoted_json(id);
     }
-    bookmarks_[s.stream_] = R"({"job_id":)" + quoted_json(token.job_id) + R"(,"file_ids":[)" + file_ids +
-                            R"(],"rows":)" + std::to_string(s.held_.rows()) + R"(,"load":")" +
-                            (s.schema_.load == load_kind::full ? "full" : "incremental") + "\"}";
+    return R"({"job_id":)" + quoted_json(token.job_id) + R"(,"file_ids":[)" + file_ids + R"(],"rows":)" +
+           std::to_string(s.held_.rows()) + R"(,"load":")" +
+           (s.schema_.load == load_kind::full ? "full" : "incremental") + "\"}";
+  }
+
+  static std::string state_message(const std::map<std::string, std::string>& bookmarks) {
     std::string state = R"({"type":"STATE","value":{"bookmarks":{)";
     bool first = true;
-    for (const auto& [stream, mark] : bookmarks_) {
+    for (const auto& [stream, mark] : bookmarks) {
       if (!first) state += ',';
       state += stream;
       state += ':';
@@ -127,13 +248,9 @@ class singer_sink final : public sink {
       first = false;
     }
     state += "}}}\n";
-    out.write(state);
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::fsync(fd) != 0) io_failure("fsync " + name(), errno);
-    committed_.insert({key.job, key.query, key.file_ids});
+    return state;
   }
 
- private:
   // The stream's RECORDs, encoded from its held rows straight into the
   // output, a write_behind block at a time.
   void write_records(write_behind& out, singer_stream& s) {
@@ -165,24 +282,78 @@ class singer_sink final : public sink {
     }
   }
 
+  // After a failed commit: the file cut back to `start`, where the commit
+  // began. Should the cut fail, the next commit's recover() cuts it (or
+  // fails without writing). An output that cannot be cut (stdout, a FIFO)
+  // refuses every later commit: nothing may follow a torn stream.
+  void take_back(int fd, off_t start, const std::string& why) noexcept {
+    if (truncatable_) {
+      if (start >= 0 && ::ftruncate(fd, start) == 0) ::fsync(fd);
+      return;
+    }
+    broken_ = "singer: an earlier commit to " + name() + " failed part way (" + why +
+              ") and what it wrote cannot be taken back: nothing more is written to it";
+  }
+
   std::string name() const { return opts_.path.empty() ? "stdout" : opts_.path; }
 
-  // The output, opened (and its directory created) on first use. Call with m_ held.
+  void create_directory() const {
+    const auto dir = std::filesystem::path(opts_.path).parent_path();
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::create_directories(dir, ec);  // a failure shows in the open
+  }
+
+  // The output, opened on first use. Call with m_ held.
   int output() {
     if (fd_ >= 0) return fd_;
     if (opts_.path.empty()) return fd_ = 1;
-    const auto dir = std::filesystem::path(opts_.path).parent_path();
-    std::error_code ec;
-    if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-    fd_ = ::open(opts_.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd_ < 0) io_failure("open " + opts_.path, errno);
-    return fd_;
+    create_directory();
+    struct stat st {};
+    const bool special = ::stat(opts_.path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);  // a FIFO, a device
+    const int fd = ::open(opts_.path.c_str(), (special ? O_WRONLY : O_RDWR | O_CREAT) | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) io_failure("open " + opts_.path, errno);
+    truncatable_ = !special;
+    return fd_ = fd;
   }
+
+  // With the file's lock held: cuts off what follows its last STATE (a
+  // commit whose writer was killed), then takes that STATE's bookmarks, so
+  // STATE stays cumulative and a replay of what it names is recognised.
+  void recover(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) io_failure("stat " + opts_.path, errno);
+    const committed_end c = find_committed_end(fd, st.st_size, json_);
+    if (c.end < st.st_size) {
+      if (::ftruncate(fd, c.end) != 0) io_failure("cut the torn end off " + opts_.path, errno);
+      if (::fsync(fd) != 0) io_failure("fsync " + opts_.path, errno);
+    }
+    simdjson::dom::object marks;
+    if (c.state.empty() || json_.parse(c.state)["value"]["bookmarks"].get_object().get(marks)) return;
+    for (auto [stream, mark] : marks) {
+      const std::string quoted = quoted_json(stream);
+      bookmarks_[quoted] = simdjson::minify(mark);
+      std::string_view job_id;
+      simdjson::dom::array ids;
+      if (mark["job_id"].get_string().get(job_id) || mark["file_ids"].get_array().get(ids)) continue;
+      std::string key;
+      for (auto id : ids) {
+        std::string_view v;
+        if (id.get_string().get(v)) continue;
+        if (!key.empty()) key += ',';
+        key += v;
+      }
+      committed_.insert({quoted, key.empty() ? std::string(job_id) : key});
+    }
+  }
+
   singer_sink_options opts_;
   int fd_ = -1;
+  bool truncatable_ = false;  // a regular file of our own: a failed commit is cut off
   std::mutex m_;
-  std::set<std::tuple<std::string, std::string, std::string>> committed_;
+  std::set<std::pair<std::string, std::string>> committed_;  // (quoted stream, file ids as in commit_key)
   std::map<std::string, std::string> bookmarks_;  // quoted stream -> bookmark object
+  std::string broken_;  // why no commit may be written any more
+  simdjson::dom::parser json_;  // reads the last STATE back
   std::string out_;  // RECORDs on their way to the output (write_behind's buffer, kept between commits)
 };
 
@@ -192,6 +363,9 @@ singer_stream::singer_stream(singer_sink& sink, const stream_schema& schema)
       json_(schema, json_row_encoder::values::typed) {}
 
 void singer_stream::write(const row_batch& rows) {
+  if (rows.empty()) return;
+  if (schema_.columns.empty())
+    throw std::system_error(sink_errc::io_error, "singer: " + where(schema_) + ": rows for a stream that has no columns");
   // Refused here, not at commit: a field its type does not allow.
   for (std::size_t r = 0; r < rows.size(); ++r) json_.check(rows, r, held_.rows() + r + 1);
   held_.append(rows);

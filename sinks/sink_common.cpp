@@ -451,6 +451,15 @@ std::string printable(std::string_view name) {
 }
 }  // namespace
 
+std::string absolute_path(const std::string& path) {
+  std::error_code ec;
+  fs::path p = fs::absolute(path, ec);
+  if (ec) p = path;
+  p = p.lexically_normal();
+  if (!p.has_filename() && p.has_parent_path() && p != p.root_path()) p = p.parent_path();
+  return p.string();
+}
+
 std::string where(const stream_schema& schema) {
   return "job " + printable(schema.job) + ", query " + printable(schema.query);
 }

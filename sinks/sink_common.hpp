@@ -125,6 +125,10 @@ struct commit_key {
 };
 commit_key make_commit_key(const stream_schema& schema, const file_token& token);
 
+// `path` made absolute (against the working directory) and lexically
+// normal, without a trailing '/': what destination() reports. Touches no file.
+std::string absolute_path(const std::string& path);
+
 // "job J, query Q" for messages.
 std::string where(const stream_schema& schema);
 

@@ -18,9 +18,16 @@ namespace aquaduct::sinks {
 namespace {
 
 // Types for text, integer, decimal, boolean, date, datetime; the row id.
-constexpr sql_dialect sqlite_dialect = {{"TEXT", "INTEGER", "NUMERIC", "BOOLEAN", "DATE", "DATETIME"}, "rowid"};
+constexpr sql_dialect sqlite_dialect = {{"TEXT", "INTEGER", "NUMERIC", "BOOLEAN", "DATE", "DATETIME"},
+                                        {"TEXT", "INTEGER", "NUMERIC", "BOOLEAN", "DATE", "DATETIME"},
+                                        "rowid",
+                                        true};
 
 [[noreturn]] void fail(const std::string& what) { throw std::system_error(sink_errc::io_error, what); }
+// The same error, its message led by `what` (a bad_value stays a bad_value).
+[[noreturn]] void fail(const std::string& what, const std::system_error& e) {
+  throw std::system_error(e.code(), what + e.what());
+}
 
 class statement {
  public:
@@ -97,17 +104,18 @@ class sqlite_db {
     if (sqlite3_step(st.get()) != SQLITE_DONE) fail(sqlite3_errmsg(db_));
     return sqlite3_changes(db_);
   }
-  // The first column of every row of a query.
-  std::vector<std::string> column(const std::string& sql, const std::vector<std::string>& params) {
-    statement st(db_, sql);
-    for (std::size_t i = 0; i < params.size(); ++i)
-      sqlite3_bind_text(st.get(), static_cast<int>(i + 1), params[i].data(), static_cast<int>(params[i].size()),
-                        SQLITE_STATIC);
-    std::vector<std::string> out;
+  // The columns of a table in the main database; empty when it does not exist.
+  std::vector<table_column> columns_of(const std::string& table) {
+    statement st(db_, "SELECT name, type FROM pragma_table_info(?1, 'main') ORDER BY cid");
+    sqlite3_bind_text(st.get(), 1, table.data(), static_cast<int>(table.size()), SQLITE_STATIC);
+    std::vector<table_column> out;
     int rc;
     while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
-      const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0));
-      out.emplace_back(p ? p : "", static_cast<std::size_t>(sqlite3_column_bytes(st.get(), 0)));
+      const auto text = [&](int i) {
+        const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st.get(), i));
+        return std::string(p ? p : "", static_cast<std::size_t>(sqlite3_column_bytes(st.get(), i)));
+      };
+      out.push_back({text(0), text(1)});
     }
     if (rc != SQLITE_DONE) fail(sqlite3_errmsg(db_));
     return out;
@@ -123,19 +131,26 @@ class sqlite_stream final : public sink_stream {
   sqlite_stream(const sqlite_sink_options& o, const stream_schema& schema)
       : schema_(schema), table_(schema, "main.", sqlite_dialect), db_(o) {
     try {
+      // Refused now rather than after the download: a column whose type the
+      // table does not have (commit checks again, under the write lock).
+      (void)table_.fit(db_.columns_of(table_name(schema_.job, schema_.query)));
+      open_ = true;
+      if (schema.columns.empty()) return;  // no rows can come: nothing to stage
       db_.exec(table_.create_staging(staging, ""));
       db_.exec("BEGIN");
       std::string sql = "INSERT INTO " + std::string(staging) + " VALUES (";
       for (std::size_t i = 0; i < schema.columns.size(); ++i) sql += i ? ",?" : "?";
       insert_ = std::make_unique<statement>(db_.get(), sql + ")");
-      open_ = true;
     } catch (const std::system_error& e) {
-      fail("sqlite: " + where(schema_) + ": " + e.what());
+      abort();
+      fail("sqlite: " + where(schema_) + ": ", e);
     }
   }
   ~sqlite_stream() override { abort(); }
 
   void write(const row_batch& rows) override {
+    if (rows.empty()) return;
+    if (!insert_) fail("sqlite: " + where(schema_) + ": rows for a stream that has no columns");
     sqlite3_stmt* st = insert_->get();
     const std::size_t width = schema_.columns.size();
     for (std::size_t r = 0; r < rows.size(); ++r) {
@@ -143,7 +158,8 @@ class sqlite_stream final : public sink_stream {
       for (std::size_t c = 0; c < n; ++c) {
         const std::string_view v = rows.field(r, c);
         const int i = static_cast<int>(c + 1);
-        // The view outlives the step below, so SQLite need not copy it.
+        // The view outlives the step below, so SQLite need not copy it. The
+        // length is explicit: NUL bytes and invalid UTF-8 are stored as they came.
         if (table_.is_null(c, v)) sqlite3_bind_null(st, i);
         else sqlite3_bind_text(st, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
       }
@@ -157,22 +173,24 @@ class sqlite_stream final : public sink_stream {
 
   void commit(const file_token& token) override {
     try {
+      const bool staged = static_cast<bool>(insert_);
       insert_.reset();
-      db_.exec("COMMIT");  // the staged rows (temporary: no fsync, no lock on the database file)
+      if (staged) db_.exec("COMMIT");  // the staged rows (temporary: no fsync, no lock on the database file)
       db_.exec("BEGIN IMMEDIATE");
       db_.exec(table_.create_commits());
-      const auto existing = db_.column("SELECT name FROM pragma_table_info(?1, 'main') ORDER BY cid",
-                                       {table_name(schema_.job, schema_.query)});
-      for (const auto& sql : table_.fit(existing, schema_.load)) db_.exec(sql);
+      const auto existing = db_.columns_of(table_name(schema_.job, schema_.query));
+      for (const auto& sql : table_.fit(existing)) db_.exec(sql);
       const commit_key key = make_commit_key(schema_, token);
       if (db_.run(table_.record_commit(), {key.job, key.query, key.file_ids, token.job_id, std::to_string(rows_)}) ==
           0) {
         db_.exec("ROLLBACK");  // a replay: this stream's files are in already
       } else {
         if (schema_.load == load_kind::full) {
-          db_.exec("DELETE FROM " + table_.name());
-          db_.exec("INSERT INTO " + table_.name() + " (" + table_.column_list() + ") SELECT * FROM " + staging);
-        } else {
+          // A stream with no columns empties a table that exists, and creates none.
+          if (staged || !existing.empty()) db_.exec("DELETE FROM " + table_.name());
+          if (staged)
+            db_.exec("INSERT INTO " + table_.name() + " (" + table_.column_list() + ") SELECT * FROM " + staging);
+        } else if (staged) {
           for (const auto& sql : table_.merge(staging)) {
             if (sql.find("$1") != std::string::npos) db_.run(sql, {table_.deleted_true()});
             else db_.exec(sql);
@@ -182,10 +200,10 @@ class sqlite_stream final : public sink_stream {
       }
       open_ = false;
       // Committed: a failure to drop the staging table must not report otherwise (closing drops it anyway).
-      sqlite3_exec(db_.get(), (std::string("DROP TABLE ") + staging).c_str(), nullptr, nullptr, nullptr);
+      if (staged) sqlite3_exec(db_.get(), (std::string("DROP TABLE ") + staging).c_str(), nullptr, nullptr, nullptr);
     } catch (const std::system_error& e) {
       abort();
-      fail("sqlite: " + where(schema_) + ": commit failed: " + e.what());
+      fail("sqlite: " + where(schema_) + ": commit failed: ", e);
     }
   }
 
@@ -212,6 +230,7 @@ class sqlite_sink final : public sink {
   explicit sqlite_sink(sqlite_sink_options opts) : opts_(std::move(opts)) {}
   std::string_view type() const noexcept override { return "sqlite"; }
   std::unique_ptr<sink_stream> open(const stream_schema& schema) override {
+    require_row_key(schema, "sqlite");
     return std::make_unique<sqlite_stream>(opts_, schema);
   }
   void close() override {}
@@ -224,6 +243,38 @@ class sqlite_sink final : public sink {
     } catch (const std::exception& e) {
       return e.what();
     }
+  }
+
+  std::string destination() const override { return absolute_path(opts_.path); }
+
+  // Read only: a database file that is not there yet is not created.
+  bool holds(const stream_schema& schema) override {
+    std::error_code ec;
+    if (!std::filesystem::exists(opts_.path, ec)) return false;
+    sqlite3* db = nullptr;
+    const int rc = sqlite3_open_v2(opts_.path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+    std::string why;
+    bool found = false;
+    if (rc == SQLITE_OK) {
+      sqlite3_busy_timeout(db, static_cast<int>(opts_.busy_timeout_ms));
+      const std::string table = table_name(schema.job, schema.query);
+      sqlite3_stmt* st = nullptr;
+      if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1, &st,
+                             nullptr) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, table.data(), static_cast<int>(table.size()), SQLITE_STATIC);
+        const int step = sqlite3_step(st);
+        found = step == SQLITE_ROW;
+        if (step != SQLITE_ROW && step != SQLITE_DONE) why = sqlite3_errmsg(db);
+      } else {
+        why = sqlite3_errmsg(db);
+      }
+      sqlite3_finalize(st);
+    } else {
+      why = db ? sqlite3_errmsg(db) : "out of memory";
+    }
+    sqlite3_close(db);
+    if (!why.empty()) fail("sqlite: " + where(schema) + ": cannot read " + opts_.path + ": " + why);
+    return found;
   }
 
  private:

@@ -1,13 +1,15 @@
 #pragma once
 // The sqlite sink: one database file, WAL mode, a table per query
 // ("<job>__<query>" made safe) created when missing, TEXT columns unless
-// describe typed them. A stream stages its rows in a temporary table of its
-// own connection, so concurrent streams never wait for each other's
+// describe typed them, every value stored with its bytes as they came (NUL
+// and invalid UTF-8 included). A stream stages its rows in a temporary table
+// of its own connection, so concurrent streams never wait for each other's
 // downloads; commit() moves them into the table in one IMMEDIATE
 // transaction (full load: the table's rows replaced; incremental: rows with
-// the same Id replaced, rows flagged deleted removed) together with the
-// (job, query, file ids) record in "_aquaduct_commits" that makes a replay
-// a no-op.
+// the same key_column replaced, rows flagged deleted removed; open() refuses
+// an incremental stream without key_column) together with the (job, query,
+// file ids) record in "_aquaduct_commits" that makes a replay a no-op. The
+// table never loses columns, views or grants (sql_table::fit).
 #include <aquaduct/config.hpp>
 #include <aquaduct/sink.hpp>
 

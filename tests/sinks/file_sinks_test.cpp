@@ -140,3 +140,31 @@ TEST_CASE("JSON escaping agrees with a byte-at-a-time reference wherever the spe
         REQUIRE(got == reference(s));
       }
 }
+
+TEST_CASE("a full load with no columns leaves an empty full file (csv: the old header); an incremental one, no file") {
+  using std::chrono::sys_days;
+  const auto day1 = std::chrono::sys_seconds{sys_days{std::chrono::year{2026} / 11 / 22}};
+  const auto day2 = day1 + std::chrono::hours{24};
+  for (const std::string type : {"csv", "ndjson"}) {
+    CAPTURE(type);
+    file_harness h(type, type);
+    auto s = h.make();
+    // A header whose names need quotes, one with a line break inside.
+    commit_rows(*s, schema_of({"Id", "Name\nwith a break", "x,y"}, load_kind::full, day1), {{"1", "a", "b"}});
+    commit_rows(*s, schema_of({"Id", "Name\nwith a break", "x,y"}, load_kind::incremental, day1), {{"2", "c", "d"}});
+    const auto files_before = h.dir().files();
+    s->open(schema_of({}, load_kind::incremental, day2))->commit(file_token{"j2", "Account", {}, 0});
+    CHECK(h.dir().files() == files_before);  // no changes, no file
+
+    s->open(schema_of({}, load_kind::full, day2))->commit(file_token{"j3", "Account", {}, 0});
+    CHECK(read_file(h.file("billing", "Account")) == (type == "csv" ? "Id,\"Name\nwith a break\",\"x,y\"\n" : ""));
+    CHECK(h.read("billing", "Account").empty());
+    CHECK(h.dir().files() == std::vector<std::string>{"billing/Account." + type});  // the increments went too
+
+    // With no full file before, the empty one has no header either.
+    auto fresh = schema_of({}, load_kind::full, day2);
+    fresh.query = "Fresh";
+    s->open(fresh)->commit(file_token{"j4", "Fresh", {}, 0});
+    CHECK(read_file(h.file("billing", "Fresh")).empty());
+  }
+}

@@ -28,7 +28,7 @@ TEST_CASE("every sink type refuses unknown keys and names the keys it knows") {
                                                     {"ndjson", "path"},
                                                     {"singer", "path"},
                                                     {"sqlite", "path, synchronous, busy_timeout_ms"},
-                                                    {"postgres", "dsn, schema"},
+                                                    {"postgres", "dsn, schema, lock_timeout_ms, nul_bytes"},
                                                     {"null", ""}};
   for (const auto& [type, keys] : known) {
     CAPTURE(type);
@@ -51,6 +51,13 @@ TEST_CASE("required options and bad values are config errors at their position")
   CHECK(sinks::check_sink_config(entry("sqlite", {{"path", "x.db"}, {"busy_timeout_ms", "-1"}})) ==
         std::vector<std::string>{
             "p.toml:11:1: sink type \"sqlite\": 'busy_timeout_ms' must be an integer from 0 to 3600000"});
+  CHECK(sinks::check_sink_config(entry("postgres", {{"dsn", "x"}, {"lock_timeout_ms", "0"}})) ==
+        std::vector<std::string>{
+            "p.toml:12:1: sink type \"postgres\": 'lock_timeout_ms' must be an integer from 1 to 3600000"});
+  CHECK(sinks::check_sink_config(entry("postgres", {{"dsn", "x"}, {"nul_bytes", "keep"}})) ==
+        std::vector<std::string>{"p.toml:12:1: sink type \"postgres\": 'nul_bytes' must be one of strip | fail"});
+  CHECK(sinks::check_sink_config(entry("postgres", {{"dsn", "x"}, {"lock_timeout_ms", "3600000"}, {"nul_bytes", "fail"}}))
+            .empty());
   CHECK(sinks::check_sink_config(entry("singer", {})).empty());  // stdout
 }
 

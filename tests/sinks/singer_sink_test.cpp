@@ -9,6 +9,9 @@
 
 #include <doctest/doctest.h>
 
+#include <fstream>
+#include <thread>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -62,6 +65,7 @@ TEST_CASE("singer emits SCHEMA, RECORDs, then STATE, only when the stream commit
   auto schema = schema_of("Account", {"Account.Id", "Name", "Count", "Rate", "Active", "Day", "At"});
   schema.types = {column_type::text,    column_type::text,    column_type::integer, column_type::decimal,
                   column_type::boolean, column_type::date,    column_type::datetime};
+  schema.key_column = 0;
   auto stream = s->open(schema);
   stream->write(batch_builder({{"a1", "Ann \"A\"", "3", "1.5e2", "true", "2026-11-22", "2026-11-22T03:00:00Z"},
                                {"a2", "", "", "", "", "", ""}})
@@ -269,4 +273,170 @@ TEST_CASE("write_behind appends every byte after what the file held, on files an
     CHECK(std::string(e.what()).find("singer: write " + path + ": Bad file descriptor") != std::string::npos);
   }
   ::close(ro);
+}
+
+namespace {
+
+// The messages one commit of `rows` to stream `query` writes, from a sink of its own.
+std::string commit_output(const std::string& query, const rows& data, const std::string& file_id) {
+  singer_harness other;
+  auto s = other.make();
+  const auto schema = schema_of(query, {"Id", "Name"});
+  auto stream = s->open(schema);
+  stream->write(batch_builder(data).batch(schema));
+  stream->commit(file_token{"j1", query, {file_id}, data.size()});
+  return read_file(other.path());
+}
+
+void commit_to(sink& s, const std::string& query, const rows& data, const std::string& file_id) {
+  const auto schema = schema_of(query, {"Id", "Name"});
+  auto stream = s.open(schema);
+  stream->write(batch_builder(data).batch(schema));
+  stream->commit(file_token{"j1", query, {file_id}, data.size()});
+}
+
+void append_to(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::app) << bytes;
+}
+
+// Everything up to the middle of the third RECORD: a writer killed there.
+std::string torn(const std::string& output) {
+  std::size_t at = 0;
+  for (int line = 0; line < 3; ++line) at = output.find('\n', at) + 1;
+  return output.substr(0, at + (output.find('\n', at) - at) / 2);
+}
+
+rows numbered(const std::string& tag, std::size_t n) {
+  rows out;
+  for (std::size_t i = 0; i < n; ++i) out.push_back({tag + std::to_string(i), "name \"" + tag + "\"\n"});
+  return out;
+}
+
+std::string bookmarks_of(const singer_commit& c) {
+  simdjson::dom::parser p;
+  return simdjson::minify(p.parse(c.state)["value"]["bookmarks"]);
+}
+
+}  // namespace
+
+TEST_CASE("singer: key_properties is the row key, or [] without one; a stream with no columns emits its STATE alone") {
+  singer_harness h;
+  auto s = h.make();
+  auto keyed = schema_of("Invoice", {"Account.Id", "Invoice.Id", "Amount"});
+  keyed.key_column = 1;
+  auto stream = s->open(keyed);
+  stream->write(batch_builder({{"a1", "i1", "3"}}).batch(keyed));
+  stream->commit(file_token{"j1", "Invoice", {"f1"}, 1});
+  commit_to(*s, "Account", {{"a1", "one"}}, "f2");
+  auto empty = schema_of("Account", {});
+  s->open(empty)->commit(file_token{"j2", "Account", {}, 0});
+
+  const auto commits = singer_commits(read_file(h.path()));
+  REQUIRE(commits.size() == 3);
+  simdjson::dom::parser p;
+  CHECK(simdjson::minify(p.parse(commits[0].schema)["key_properties"]) == R"(["Invoice.Id"])");
+  CHECK(simdjson::minify(p.parse(commits[1].schema)["key_properties"]) == "[]");
+  CHECK(commits[2].stream.empty());  // no SCHEMA, no RECORD
+  CHECK(simdjson::minify(p.parse(commits[2].state)["value"]["bookmarks"]["billing__Account"]) ==
+        R"({"job_id":"j2","file_ids":[],"rows":0,"load":"full"})");
+}
+
+TEST_CASE("singer: a partial RECORD left by a killed writer is cut off by the next commit, whose output is valid") {
+  singer_harness h;
+  commit_to(*h.make(), "A", numbered("a", 50), "fa");
+  // A writer killed in the middle of stream B's RECORDs.
+  const rows b = numbered("b", 50);
+  append_to(h.path(), torn(commit_output("B", b, "fb")));
+  CHECK_THROWS(singer_commits(read_file(h.path())));
+
+  // The next run: its commit goes after A, with A's bookmark in its STATE.
+  auto next = h.make();
+  commit_to(*next, "C", numbered("c", 40), "fc");
+  auto commits = singer_commits(read_file(h.path()));
+  REQUIRE(commits.size() == 2);
+  CHECK(commits[0].stream == "billing__A");
+  CHECK(commits[0].records == numbered("a", 50));
+  CHECK(commits[1].stream == "billing__C");
+  CHECK(commits[1].records == numbered("c", 40));
+  CHECK(bookmarks_of(commits[1]) ==
+        R"({"billing__A":{"job_id":"j1","file_ids":["fa"],"rows":50,"load":"full"},)"
+        R"("billing__C":{"job_id":"j1","file_ids":["fc"],"rows":40,"load":"full"}})");
+
+  // B again, from the engine's retry: whole this time.
+  commit_to(*next, "B", b, "fb");
+  // Another writer of the file killed while this sink lives: its next commit cuts that off too.
+  append_to(h.path(), torn(commit_output("D", numbered("d", 9), "fd")));
+  commit_to(*next, "E", numbered("e", 3), "fe");
+  commits = singer_commits(read_file(h.path()));
+  REQUIRE(commits.size() == 4);
+  CHECK(commits[2].records == b);
+  CHECK(commits[3].stream == "billing__E");
+
+  // A replay of a stream's last commit, from a new run, adds nothing.
+  const auto size = std::filesystem::file_size(h.path());
+  commit_to(*h.make(), "A", numbered("a", 50), "fa");
+  commit_to(*h.make(), "E", numbered("e", 3), "fe");
+  CHECK(std::filesystem::file_size(h.path()) == size);
+  // Every RECORD once: the rows of A, B, C and E, and nothing of D.
+  std::size_t records = 0;
+  for (const auto& c : singer_commits(read_file(h.path()))) records += c.records.size();
+  CHECK(records == 50 + 40 + 50 + 3);
+}
+
+TEST_CASE("singer: a file holding nothing but a torn commit is cut to nothing") {
+  singer_harness h;
+  append_to(h.path(), torn(commit_output("B", numbered("b", 10), "fb")));
+  commit_to(*h.make(), "C", numbered("c", 2), "fc");
+  const auto commits = singer_commits(read_file(h.path()));
+  REQUIRE(commits.size() == 1);
+  CHECK(commits[0].records == numbered("c", 2));
+}
+
+TEST_CASE("singer: two sinks writing one file take turns, a whole commit at a time") {
+  singer_harness h;
+  auto one = h.make();
+  auto two = h.make();
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2; ++w)
+    writers.emplace_back([&, w] {
+      sink& s = w ? *two : *one;
+      for (int i = 0; i < 20; ++i) {
+        const std::string q = "Q" + std::to_string(w) + "_" + std::to_string(i);
+        commit_to(s, q, numbered(q, 200), "f" + q);
+      }
+    });
+  for (auto& t : writers) t.join();
+  const auto commits = singer_commits(read_file(h.path()));
+  REQUIRE(commits.size() == 40);
+  for (const auto& c : commits) CHECK(c.records.size() == 200);
+  simdjson::dom::parser p;
+  simdjson::dom::object last;
+  REQUIRE_FALSE(p.parse(commits.back().state)["value"]["bookmarks"].get_object().get(last));
+  CHECK(last.size() == 40);  // each writer's STATE carries the other's bookmarks too
+}
+
+TEST_CASE("singer: after a commit that failed on an output it cannot take back, every later commit is refused") {
+  auto s = sinks::make_singer_sink({"/dev/full"});  // as stdout would be: not a file of ours
+  std::error_code code;
+  try {
+    commit_to(*s, "A", numbered("a", 3), "fa");
+  } catch (const std::system_error& e) {
+    code = e.code();
+    CHECK(std::string(e.what()).find("singer: write /dev/full: No space left on device") != std::string::npos);
+  }
+  CHECK(code == sink_errc::io_error);
+  try {
+    commit_to(*s, "B", numbered("b", 3), "fb");
+    FAIL("a commit after a torn one was written");
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == sink_errc::io_error);
+    CHECK(std::string(e.what()).find("an earlier commit to /dev/full failed part way") != std::string::npos);
+  }
+}
+
+TEST_CASE("singer: destination() is the absolute path, or empty for stdout") {
+  CHECK(sinks::make_singer_sink({""})->destination().empty());
+  CHECK(sinks::make_singer_sink({"out/../x.singer"})->destination() ==
+        (std::filesystem::current_path() / "x.singer").string());
+  CHECK(sinks::make_singer_sink({""})->holds(schema_of("A", {"Id"})));
 }

@@ -115,6 +115,61 @@ inline std::vector<std::string> json_object_values(simdjson::dom::object o) {
   return row;
 }
 
+// One commit of a singer sink's output: its stream's SCHEMA and RECORDs
+// (none for a stream with no columns), then the STATE that ends it.
+struct singer_commit {
+  std::string stream;  // empty: a STATE alone
+  std::string schema;  // the SCHEMA message as written
+  rows records;
+  std::string state;  // the STATE message as written
+};
+
+// A singer sink's output read as its commits: every line a JSON object,
+// each RECORD after its own stream's SCHEMA in the same commit, every commit
+// ended by a STATE, nothing after the last STATE. Throws std::runtime_error
+// naming the line of anything else.
+inline std::vector<singer_commit> singer_commits(const std::string& text) {
+  std::vector<singer_commit> out;
+  singer_commit open;
+  bool in_commit = false;
+  simdjson::dom::parser p;
+  std::size_t at = 0;
+  for (std::size_t n = 1; at < text.size(); ++n) {
+    const std::size_t nl = text.find('\n', at);
+    const auto bad = [&](const std::string& why) {
+      return std::runtime_error("singer output, line " + std::to_string(n) + ": " + why);
+    };
+    if (nl == std::string::npos) throw bad("no line end (a torn message)");
+    const std::string line = text.substr(at, nl - at);
+    at = nl + 1;
+    simdjson::dom::object msg;
+    if (p.parse(line).get_object().get(msg)) throw bad("not a JSON object: " + line.substr(0, 80));
+    std::string_view type, stream;
+    if (msg["type"].get_string().get(type)) throw bad("no type");
+    if (type == "STATE") {
+      open.state = line;
+      out.push_back(std::move(open));
+      open = {};
+      in_commit = false;
+      continue;
+    }
+    if (msg["stream"].get_string().get(stream)) throw bad("no stream");
+    if (type == "SCHEMA") {
+      if (in_commit) throw bad("a SCHEMA inside another stream's commit");
+      open.stream = stream;
+      open.schema = line;
+      in_commit = true;
+    } else if (type == "RECORD") {
+      if (!in_commit || stream != open.stream) throw bad("a RECORD without its stream's SCHEMA");
+      open.records.push_back(json_object_values(msg["record"].get_object()));
+    } else {
+      throw bad("unknown type " + std::string(type));
+    }
+  }
+  if (in_commit) throw std::runtime_error("singer output: messages after the last STATE");
+  return out;
+}
+
 class sink_harness {
  public:
   virtual ~sink_harness() = default;
@@ -128,9 +183,24 @@ class sink_harness {
   // False for sinks with no destination outside the process (null, callback):
   // crash and replay are the embedder's business there.
   virtual bool has_destination() const { return true; }
-  // False where a replay is recognised only within one sink object (singer:
-  // what a Singer target received is not ours to read back).
+  // False where a replay is recognised only within one sink object.
   virtual bool ledger_survives_restart() const { return true; }
+  // False where a full load adds to a log of messages instead of replacing
+  // what the destination holds (singer: the target does the replacing).
+  virtual bool replaces() const { return true; }
+  // What the destination stores for field text `v` (docs/sinks.md, "NUL").
+  virtual std::string stored(std::string v) const { return v; }
+  // Whether holds() follows the destination (false: a sink that answers true always).
+  virtual bool holds_tracks_target() const { return has_destination(); }
+  // Whether this process writes the destination's files itself, so a write
+  // past RLIMIT_FSIZE fails inside a commit (csv, ndjson, singer).
+  virtual bool writes_own_files() const { return false; }
+  // Every file the destination consists of, for the file-size limit (none: not applicable).
+  virtual std::vector<std::filesystem::path> own_files() const { return {}; }
+  // How far past its largest file a commit may write before the limit
+  // stops it: 1 for a file sink, whose commit flushes what it still holds
+  // onto the temporary; more for singer, so the cut falls inside a RECORD.
+  virtual std::uintmax_t torn_slack() const { return 1; }
 };
 
 class file_harness : public sink_harness {
@@ -160,6 +230,12 @@ class file_harness : public sink_harness {
     return r;
   }
   const temp_dir& dir() const { return dir_; }
+  bool writes_own_files() const override { return true; }
+  std::vector<std::filesystem::path> own_files() const override {
+    std::vector<std::filesystem::path> out;
+    for (const auto& f : dir_.files()) out.push_back(dir_.path() / f);
+    return out;
+  }
 
  private:
   std::string type_;
@@ -171,7 +247,11 @@ class singer_harness : public sink_harness {
  public:
   std::string name() const override { return "singer"; }
   std::unique_ptr<sink> make() override { return sinks::make_singer_sink({path()}); }
-  bool ledger_survives_restart() const override { return false; }
+  bool replaces() const override { return false; }
+  bool holds_tracks_target() const override { return false; }
+  bool writes_own_files() const override { return true; }
+  std::vector<std::filesystem::path> own_files() const override { return {path()}; }
+  std::uintmax_t torn_slack() const override { return 16384; }
   std::string path() const { return (dir_.path() / "out.singer").string(); }
   // Every message, parsed, in order.
   std::vector<std::string> messages() const {
@@ -243,6 +323,11 @@ class postgres_harness : public sink_harness {
     return pg_query("SELECT * FROM " + qualified(job, query));
   }
   const std::string& schema() const { return schema_; }
+  // The default nul_bytes = "strip".
+  std::string stored(std::string v) const override {
+    std::erase(v, '\0');
+    return v;
+  }
 
  private:
   std::string schema_;

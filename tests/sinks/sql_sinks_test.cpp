@@ -19,6 +19,8 @@ using namespace aquaduct::test;
 
 namespace {
 
+// An incremental load is keyed by its first column, as the engine would key
+// a query that selects the base object's Id first.
 stream_schema schema_of(std::string job, std::string query, std::vector<std::string> columns,
                         load_kind load = load_kind::full) {
   stream_schema s;
@@ -27,6 +29,7 @@ stream_schema schema_of(std::string job, std::string query, std::vector<std::str
   s.query = std::move(query);
   s.columns = std::move(columns);
   s.load = load;
+  if (load == load_kind::incremental && !s.columns.empty()) s.key_column = 0;
   return s;
 }
 
@@ -161,13 +164,24 @@ TEST_CASE("hostile job and query names become quoted, distinct tables and inject
   }
 }
 
-TEST_CASE("postgres names a field it cannot store, and the transaction leaves nothing") {
+TEST_CASE("postgres strips NUL bytes by default; with nul_bytes = \"fail\" it names the field and leaves nothing") {
   postgres_harness h;
-  auto s = h.make();
-  const auto schema = schema_of("billing", "Account", {"Id", "Text"});
+  auto schema = schema_of("billing", "Account", {"Id", "Text", "Count"});
+  schema.types = {column_type::text, column_type::text, column_type::integer};
+  // A typed field that is nothing but NUL is empty once stripped: NULL.
+  commit_rows(*h.make(), schema, {{"1", std::string("a\0b\0", 4), std::string("4\0" "2", 3)}, {"2", "", std::string("\0", 1)}},
+              "f0");
+  CHECK(pg_query("SELECT \"Id\", \"Text\", \"Count\", \"Count\" IS NULL FROM " + h.qualified("billing", "Account") +
+                 " ORDER BY 1") == rows{{"1", "ab", "42", "f"}, {"2", "", "", "t"}});
+
+  sinks::postgres_sink_options o;
+  o.dsn = shared_postgres().dsn();
+  o.schema = h.schema();
+  o.nul_bytes = "fail";
+  auto s = sinks::make_postgres_sink(o);
   auto stream = s->open(schema);
   try {
-    stream->write(batch_builder({{"1", "ok"}, {"2", std::string("a\0b", 3)}}).batch(schema));
+    stream->write(batch_builder({{"3", "ok", "1"}, {"4", std::string("a\0b", 3), "1"}}).batch(schema));
     FAIL("a NUL byte was accepted");
   } catch (const std::system_error& e) {
     CHECK(e.code() == sink_errc::bad_value);
@@ -175,11 +189,11 @@ TEST_CASE("postgres names a field it cannot store, and the transaction leaves no
     CHECK(std::string(e.what()).find("job billing, query Account, row 2, column Text") != std::string::npos);
   }
   stream->abort();
-  CHECK(h.read("billing", "Account").empty());
+  CHECK(sorted(h.read("billing", "Account")) == rows{{"1", "ab", "42"}, {"2", "", ""}});
 
   // Invalid UTF-8: the server refuses it at commit, naming the COPY line.
   auto bad = s->open(schema);
-  bad->write(batch_builder({{"1", "ok"}, {"2", "\xC3\x28"}}).batch(schema));
+  bad->write(batch_builder({{"3", "ok", "1"}, {"4", "\xC3\x28", "1"}}).batch(schema));
   try {
     bad->commit(file_token{"j1", "Account", {"f1"}, 2});
     FAIL("invalid UTF-8 was accepted");
@@ -187,15 +201,17 @@ TEST_CASE("postgres names a field it cannot store, and the transaction leaves no
     CHECK(std::string(e.what()).find("job billing, query Account: commit failed") != std::string::npos);
     CHECK(std::string(e.what()).find("UTF8") != std::string::npos);
   }
-  CHECK(h.read("billing", "Account").empty());
+  CHECK(sorted(h.read("billing", "Account")) == rows{{"1", "ab", "42"}, {"2", "", ""}});
 }
 
-TEST_CASE("sqlite keeps bytes as they came, runs in WAL mode") {
+TEST_CASE("sqlite keeps bytes as they came, NUL included, runs in WAL mode") {
   sqlite_harness h;
   auto s = h.make();
-  const rows data = {{"1", "\xC3\x28 bad"}, {"2", "tab\t\"q\"\n"}};
+  const rows data = {{"1", "\xC3\x28 bad"}, {"2", "tab\t\"q\"\n"}, {"3", std::string("nul\0in\0side", 12)}};
   commit_rows(*s, schema_of("billing", "Account", {"Id", "Text"}), data, "f1");
   CHECK(h.read("billing", "Account") == data);
+  CHECK(sqlite_query(h.db(), "SELECT length(CAST(\"Text\" AS BLOB)) FROM \"billing__Account\" WHERE \"Id\" = '3'") ==
+        rows{{"12"}});
   CHECK(sqlite_query(h.db(), "PRAGMA journal_mode") == rows{{"wal"}});
 }
 
@@ -288,19 +304,6 @@ TEST_CASE("validate --connect: the registry runs a configured sink's health chec
   CHECK(sinks::check_sink_health(c).rfind("p.toml:9:1: unknown key 'colour'", 0) == 0);
 }
 
-TEST_CASE("the table follows the query's columns: a full load replaces them, an incremental one adds") {
-  for (auto& t : sql_targets()) {
-    CAPTURE(t.h->name());
-    auto s = t.h->make();
-    commit_rows(*s, schema_of("billing", "Account", {"Id", "Name"}), {{"1", "one"}}, "f1");
-    commit_rows(*s, schema_of("billing", "Account", {"Id", "Name", "Balance"}, load_kind::incremental),
-                {{"2", "two", "20"}}, "f2");
-    CHECK(sorted(t.h->read("billing", "Account")) == rows{{"1", "one", ""}, {"2", "two", "20"}});
-    commit_rows(*s, schema_of("billing", "Account", {"Id", "Status"}), {{"3", "Active"}}, "f3");
-    CHECK(t.h->read("billing", "Account") == rows{{"3", "Active"}});
-  }
-}
-
 TEST_CASE("postgres health check: a user without CREATE is told so, and nothing is created") {
   pg_query("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'reader') THEN CREATE ROLE reader LOGIN; "
            "END IF; END $$; REVOKE CREATE ON SCHEMA public FROM PUBLIC; SELECT 1");
@@ -315,4 +318,259 @@ TEST_CASE("postgres health check: a user without CREATE is told so, and nothing 
   o.dsn = "host=" + shared_postgres().dir() + " user=aquaduct dbname=postgres";
   CHECK(sinks::make_postgres_sink(o)->health_check().empty());
   CHECK(pg_query("SELECT COUNT(*) FROM pg_namespace WHERE nspname = 'not_there_yet'") == rows{{"0"}});
+}
+
+namespace {
+
+// Runs statements on a sqlite database, read-write.
+void sqlite_exec(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(db_path.c_str(), &db) == SQLITE_OK);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  const std::string why = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  REQUIRE_MESSAGE(rc == SQLITE_OK, why);
+}
+
+// Runs DDL or DML on the shared server, in `schema` when given.
+void pg_exec(const std::string& sql) { pg_query(sql + "; SELECT 1"); }
+
+std::string what_of(const std::function<void()>& f, std::error_code* code = nullptr) {
+  try {
+    f();
+  } catch (const std::system_error& e) {
+    if (code) *code = e.code();
+    return e.what();
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("an incremental load without the row key is refused at open, naming job and query") {
+  for (auto& t : sql_targets()) {
+    CAPTURE(t.h->name());
+    auto s = t.h->make();
+    auto inc = schema_of("billing", "Account", {"Account.Name", "Account.Id"}, load_kind::incremental);
+    for (const std::optional<std::size_t> key : {std::optional<std::size_t>{}, std::optional<std::size_t>{2}}) {
+      inc.key_column = key;  // none, or past the header
+      std::error_code code;
+      const std::string why = what_of([&] { s->open(inc); }, &code);
+      CHECK(code == sink_errc::bad_options);
+      CHECK(code == condition::fatal);
+      CHECK(why.find(t.h->name() + ": job billing, query Account: an incremental load needs the row key") !=
+            std::string::npos);
+      CHECK(why.find("the base object's Id") != std::string::npos);
+    }
+    CHECK(t.h->read("billing", "Account").empty());  // nothing was created
+    // A full load needs no key, and neither does an incremental stream with no columns.
+    auto full = schema_of("billing", "Account", {"Account.Name", "Account.Id"});
+    commit_rows(*s, full, {{"one", "a1"}}, "f1");
+    inc.columns.clear();
+    inc.key_column.reset();
+    s->open(inc)->commit(file_token{"j2", "Account", {}, 0});
+    CHECK(t.h->read("billing", "Account") == rows{{"one", "a1"}});
+  }
+}
+
+TEST_CASE("an incremental load upserts by key_column, not by the first column that looks like an Id") {
+  for (auto& t : sql_targets()) {
+    CAPTURE(t.h->name());
+    auto s = t.h->make();
+    const std::vector<std::string> cols = {"BillTo.Id", "Account.Id", "Account.Name"};
+    commit_rows(*s, schema_of("billing", "Account", cols), {{"b1", "a1", "one"}, {"b1", "a2", "two"}}, "f1");
+    auto inc = schema_of("billing", "Account", cols, load_kind::incremental);
+    inc.key_column = 1;
+    commit_rows(*s, inc, {{"b1", "a2", "two v2"}, {"b2", "a3", "three"}}, "i1");
+    CHECK(sorted(t.h->read("billing", "Account")) ==
+          rows{{"b1", "a1", "one"}, {"b1", "a2", "two v2"}, {"b2", "a3", "three"}});
+  }
+}
+
+TEST_CASE("a changed column set never drops the table: columns are added and kept, a changed type is refused") {
+  for (auto& t : sql_targets()) {
+    CAPTURE(t.h->name());
+    const bool pg = t.h->name() == "postgres";
+    auto s = t.h->make();
+    commit_rows(*s, schema_of("billing", "Account", {"Id", "Name"}), {{"1", "one"}}, "f1");
+    // What a user builds on the table: a view, and (postgres) a grant.
+    std::string table = "\"billing__Account\"";
+    if (pg) {
+      table = static_cast<postgres_harness&>(*t.h).qualified("billing", "Account");
+      pg_exec("CREATE VIEW " + static_cast<postgres_harness&>(*t.h).schema() + "_names AS SELECT \"Id\", \"Name\" FROM " +
+              table);
+      pg_exec("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'analyst') THEN CREATE ROLE analyst; "
+              "END IF; END $$; GRANT SELECT ON " + table + " TO analyst");
+    } else {
+      sqlite_exec(static_cast<sqlite_harness&>(*t.h).db(), "CREATE VIEW names AS SELECT \"Id\", \"Name\" FROM " + table);
+    }
+    const std::string view = pg ? static_cast<postgres_harness&>(*t.h).schema() + "_names" : "names";
+    const auto query = [&](const std::string& sql) { return pg ? pg_query(sql) : t.query(sql); };
+
+    // An incremental load adds the column the table lacks; older rows get NULL there.
+    commit_rows(*s, schema_of("billing", "Account", {"Id", "Name", "Balance"}, load_kind::incremental),
+                {{"2", "two", "20"}}, "f2");
+    CHECK(sorted(t.h->read("billing", "Account")) == rows{{"1", "one", ""}, {"2", "two", "20"}});
+    // A full load with another set adds what is new and keeps what it lacks (NULL in its rows).
+    commit_rows(*s, schema_of("billing", "Account", {"Id", "Status"}), {{"3", "Active"}}, "f3");
+    CHECK(t.h->read("billing", "Account") == rows{{"3", "", "", "Active"}});
+    CHECK(query("SELECT COUNT(*) FROM " + table + " WHERE \"Name\" IS NULL AND \"Balance\" IS NULL") == rows{{"1"}});
+    CHECK(query("SELECT * FROM " + view) == rows{{"3", ""}});  // the view still works
+    if (pg) CHECK(pg_query("SELECT has_table_privilege('analyst', '" + table + "', 'SELECT')") == rows{{"t"}});
+
+    // A type the table's column does not have: refused before the download, naming table, column and both types.
+    auto typed = schema_of("billing", "Account", {"Id", "Status"});
+    typed.types = {column_type::text, column_type::integer};
+    std::error_code code;
+    const std::string why = what_of([&] { commit_rows(*s, typed, {{"4", "7"}}, "f4"); }, &code);
+    CHECK(code == sink_errc::bad_value);
+    CHECK(why.find("job billing, query Account") != std::string::npos);
+    CHECK(why.find("billing__Account\": column \"Status\" is " + std::string(pg ? "text" : "TEXT") +
+                   " there, but this stream's column is " + (pg ? "BIGINT" : "INTEGER") + " (describe type integer)") !=
+          std::string::npos);
+    auto typed_inc = typed;
+    typed_inc.load = load_kind::incremental;
+    typed_inc.key_column = 0;
+    CHECK(what_of([&] { s->open(typed_inc); }, &code).find("column \"Status\" is") != std::string::npos);
+    CHECK(code == sink_errc::bad_value);
+    CHECK(t.h->read("billing", "Account") == rows{{"3", "", "", "Active"}});
+    CHECK(t.query("SELECT COUNT(*) FROM \"_aquaduct_commits\"") == rows{{"3"}});
+  }
+}
+
+TEST_CASE("sqlite matches column names as SQLite does, ignoring ASCII case") {
+  sqlite_harness h;
+  auto s = h.make();
+  commit_rows(*s, schema_of("billing", "Account", {"Id", "Name"}), {{"1", "one"}}, "f1");
+  commit_rows(*s, schema_of("billing", "Account", {"ID", "name"}), {{"2", "two"}}, "f2");
+  CHECK(h.read("billing", "Account") == rows{{"2", "two"}});
+}
+
+TEST_CASE("a full load with no columns empties the table in its transaction, keeps its columns, creates none") {
+  for (auto& t : sql_targets()) {
+    CAPTURE(t.h->name());
+    const bool pg = t.h->name() == "postgres";
+    auto s = t.h->make();
+    commit_rows(*s, schema_of("billing", "Account", {"Id", "Name"}), {{"1", "one"}, {"2", "two"}}, "f1");
+    stream_schema empty = schema_of("billing", "Account", {});
+    s->open(empty)->abort();  // an aborted one changes nothing
+    CHECK(t.h->read("billing", "Account").size() == 2);
+    s->open(empty)->commit(file_token{"job-2", "Account", {}, 0});
+    CHECK(t.h->read("billing", "Account").empty());
+    const rows columns = t.query(pg ? "SELECT column_name FROM information_schema.columns WHERE table_name = "
+                                      "'billing__Account' AND table_schema = current_schema() ORDER BY ordinal_position"
+                                    : "SELECT name FROM pragma_table_info('billing__Account') ORDER BY cid");
+    CHECK(columns == rows{{"Id"}, {"Name"}});
+    CHECK(t.query("SELECT file_ids, job_id, rows FROM \"_aquaduct_commits\" WHERE file_ids = 'job-2'") ==
+          rows{{"job-2", "job-2", "0"}});
+    // A later full load, then a replay of the empty one: the ledger knows it.
+    commit_rows(*s, schema_of("billing", "Account", {"Id", "Name"}), {{"3", "three"}}, "f3");
+    t.h->make()->open(empty)->commit(file_token{"job-2", "Account", {}, 0});
+    CHECK(t.h->read("billing", "Account") == rows{{"3", "three"}});
+    // A missing table stays missing.
+    CHECK_FALSE(s->holds(schema_of("billing", "Never", {})));
+    s->open(schema_of("billing", "Never", {}))->commit(file_token{"job-3", "Never", {}, 0});
+    CHECK_FALSE(s->holds(schema_of("billing", "Never", {})));
+  }
+}
+
+TEST_CASE("sqlite: holds() reads a database file that is not there without creating it") {
+  sqlite_harness h;
+  CHECK_FALSE(h.make()->holds(schema_of("billing", "Account", {"Id"})));
+  CHECK_FALSE(std::filesystem::exists(h.db()));
+  CHECK(h.make()->destination() == h.db());
+}
+
+TEST_CASE("postgres: a lock another session holds is waited for lock_timeout_ms, then named") {
+  postgres_harness h;
+  commit_rows(*h.make(), schema_of("billing", "Account", {"Id", "V"}), {{"1", "first"}}, "f1");
+  sinks::postgres_sink_options o;
+  o.dsn = shared_postgres().dsn();
+  o.schema = h.schema();
+  o.lock_timeout_ms = 200;
+  auto impatient = sinks::make_postgres_sink(o);
+  const std::string table = h.qualified("billing", "Account");
+
+  PGconn* reader = PQconnectdb(shared_postgres().dsn().c_str());
+  REQUIRE(PQstatus(reader) == CONNECTION_OK);
+  const auto run = [&](const std::string& sql) {
+    PGresult* r = PQexec(reader, sql.c_str());
+    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    REQUIRE_MESSAGE(ok, sql);
+  };
+  // A reader's open transaction: a full load cannot TRUNCATE under it.
+  run("BEGIN; LOCK TABLE " + table + " IN ACCESS SHARE MODE");
+  std::error_code code;
+  std::string why = what_of([&] { impatient->open(schema_of("billing", "Account", {"Id", "V"})); }, &code);
+  CHECK(code == sink_errc::io_error);
+  CHECK(why.find("postgres: job billing, query Account: " + table + " is locked by another session: no lock within "
+                 "lock_timeout_ms (200 ms)") != std::string::npos);
+  CHECK(why.find("lock timeout") != std::string::npos);  // the server's words follow
+  // An incremental load reads nothing the reader blocks: it goes ahead.
+  commit_rows(*impatient, schema_of("billing", "Account", {"Id", "V"}, load_kind::incremental), {{"2", "second"}}, "i1");
+  run("COMMIT");
+
+  // A session holding the table exclusively: the merge at commit cannot DELETE.
+  run("BEGIN; LOCK TABLE " + table + " IN ACCESS EXCLUSIVE MODE");
+  why = what_of(
+      [&] {
+        commit_rows(*impatient, schema_of("billing", "Account", {"Id", "V"}, load_kind::incremental), {{"1", "x"}}, "i2");
+      },
+      &code);
+  CHECK(why.find("job billing, query Account: commit failed: " + table + " is locked by another session") !=
+        std::string::npos);
+  run("COMMIT");
+
+  // Another run committing the same files at this moment holds their ledger row.
+  run("BEGIN; INSERT INTO " + sinks::quote_ident(h.schema()) +
+      ".\"_aquaduct_commits\" (job, query, file_ids) VALUES ('billing', 'Account', 'i3')");
+  why = what_of([&] {
+    commit_rows(*impatient, schema_of("billing", "Account", {"Id", "V"}, load_kind::incremental), {{"1", "y"}}, "i3");
+  });
+  CHECK(why.find("commit failed: " + sinks::quote_ident(h.schema()) +
+                 ".\"_aquaduct_commits\" is locked by another session") != std::string::npos);
+  run("ROLLBACK");
+  PQfinish(reader);
+
+  CHECK(sorted(h.read("billing", "Account")) == rows{{"1", "first"}, {"2", "second"}});
+  commit_rows(*impatient, schema_of("billing", "Account", {"Id", "V"}, load_kind::incremental), {{"1", "y"}}, "i3");
+  CHECK(sorted(h.read("billing", "Account")) == rows{{"1", "y"}, {"2", "second"}});
+}
+
+TEST_CASE("postgres: a role's statement_timeout does not cut a COPY that lasts as long as its download") {
+  pg_exec("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'hasty') THEN CREATE ROLE hasty LOGIN; "
+          "END IF; END $$; ALTER ROLE hasty SET statement_timeout = '100ms'; GRANT CREATE ON DATABASE postgres TO hasty");
+  sinks::postgres_sink_options o;
+  o.dsn = "host=" + shared_postgres().dir() + " user=hasty dbname=postgres";
+  o.schema = "hasty_" + std::to_string(::getpid());
+  auto s = sinks::make_postgres_sink(o);
+  const auto schema = schema_of("billing", "Account", {"Id", "V"});
+  auto stream = s->open(schema);
+  stream->write(batch_builder(rows{{"1", "a"}}).batch(schema));
+  // Poll until the COPY has been under way for ten times the role's timeout.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+  while (pg_query("SELECT COUNT(*) > 0 FROM pg_stat_activity WHERE usename = 'hasty' AND query LIKE 'COPY%' AND "
+                  "clock_timestamp() - query_start > interval '1 second'") != rows{{"t"}}) {
+    REQUIRE(std::chrono::steady_clock::now() < give_up);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  stream->write(batch_builder(rows{{"2", "b"}}).batch(schema));
+  stream->commit(file_token{"j1", "Account", {"f1"}, 2});
+  CHECK(sorted(pg_query("SELECT * FROM " + sinks::quote_ident(o.schema) + ".\"billing__Account\"")) ==
+        rows{{"1", "a"}, {"2", "b"}});
+}
+
+TEST_CASE("postgres destination(): host, port, database and schema, never the password") {
+  sinks::postgres_sink_options o;
+  o.schema = "raw";
+  o.dsn = "host=db.internal port=6543 dbname=zuora user=etl password=s3cret sslmode=require";
+  CHECK(sinks::make_postgres_sink(o)->destination() == "host=db.internal port=6543 dbname=zuora schema=raw");
+  o.dsn = "postgresql://etl:s3cret@db.internal:6543/zuora?sslmode=require";
+  CHECK(sinks::make_postgres_sink(o)->destination() == "host=db.internal port=6543 dbname=zuora schema=raw");
+  o.dsn = shared_postgres().dsn();
+  CHECK(sinks::make_postgres_sink(o)->destination() ==
+        "host=" + shared_postgres().dir() + " port=5432 dbname=postgres schema=raw");
 }
