@@ -13,6 +13,7 @@
 #include <doctest/doctest.h>
 
 #include <future>
+#include <sqlite3.h>
 #include <map>
 #include <set>
 
@@ -236,4 +237,36 @@ TEST_CASE("a state directory copied to another tenant: its cursors are set aside
     return w.query == "Account" && w.message.find("this run reads " + b.base_url()) != std::string::npos;
   });
   CHECK(said);
+}
+
+TEST_CASE("a dropped target table: the next run puts every row back, not just the changes") {
+  const emulator::options opts = tenant(1606, 40, 100ms);
+  emulator::server srv(opts);
+  srv.start();
+  test::emulator_probe probe(srv.base_url());
+  temp_dir dir;
+  const std::string db = (dir.path() / "dropped.db").string();
+  const std::string state = (dir.path() / "state").string();
+  const std::string toml = test::toml_source(srv.base_url()) +
+                           "[[jobs]]\nname = \"sync\"\nformat = \"gzip\"\npartner = \"acme\"\nproject = \"dropped\"\n"
+                           "[[jobs.queries]]\nname = \"Account\"\nquery = \"select Id, Name, UpdatedDate from Account\"\n"
+                           "deleted = { column = \"IsDeleted\", format = \"Boolean\" }\n"
+                           "[[sinks]]\ntype = \"sqlite\"\npath = \"" + db + "\"\n";
+  REQUIRE(run_toml(toml, state).exit_code() == 0);
+  sqlite3* handle = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &handle) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(handle, "DROP TABLE \"sync__Account\"", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(handle);
+  probe.mutate(R"({"object":"Account","update":1,"delete":2})");
+  const run_report r = run_toml(toml, state);
+  REQUIRE_MESSAGE(r.exit_code() == 0, r.to_table());
+  REQUIRE(r.jobs.size() == 1);
+  CHECK(r.jobs[0].queries[0].full);  // replaced, not merged
+  const auto table = test::read_sqlite_table(db, "sync__Account");
+  REQUIRE(table);
+  const auto expected = versions(probe.export_rows("select Id, UpdatedDate from Account"), "Account.Id",
+                                 "Account.UpdatedDate");
+  CHECK(expected.size() == 38);
+  CHECK(table->data.size() == expected.size());  // every live row, the deleted ones left out
+  CHECK(versions(*table, "Account.Id", "Account.UpdatedDate") == expected);
 }
