@@ -10,6 +10,7 @@
 #include <aquaduct/emulator.hpp>
 #include "engine/batch_results_expected.hpp"
 #include "engine/emulator_probe.hpp"
+#include "support/scripted_server.hpp"
 #include "support/temp_dir.hpp"
 
 #include <asio/io_context.hpp>
@@ -20,7 +21,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <future>
+#include <sqlite3.h>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -1016,4 +1019,74 @@ TEST_CASE("a window's download breaks on a server without Range: that window is 
   const test::rows expected = expected_accounts(opts);
   check_sqlite_equals(db, "restart__Accounts", expected);
   check_csv_same_rows(dir.path() / "out" / "restart" / "Accounts.csv", expected);
+}
+
+namespace {
+
+std::string json_200(const std::string& body) {
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
+
+// A service that submits one job and completes it with `batch` (no file of
+// its own unless the batch names one).
+std::vector<test::script_step> one_job_script(const std::string& batch) {
+  const std::string id = "0123456789abcdef0123456789abcdef";
+  return {{json_200(R"({"id":")" + id + R"(","status":"submitted","batches":[]})")},
+          {json_200(R"({"id":")" + id + R"(","status":"completed","startTime":"2026-12-01 10:00:00","batches":[)" +
+                    batch + "]}")}};
+}
+
+}  // namespace
+
+TEST_CASE("a completed batch with no fileId and no segments: a full load still replaces; with rows promised, a clear failure") {
+  temp_dir dir;
+  const std::string db = (dir.path() / "empty.db").string();
+  const std::filesystem::path out = dir.path() / "out";
+  // What an earlier run left: a file with a header and two rows, a table with one row.
+  std::filesystem::create_directories(out / "emptied");
+  {
+    std::ofstream f(out / "emptied" / "Accounts.csv");
+    f << "Account.Id,Account.Name\n1,one\n2,two\n";
+  }
+  sqlite3* handle = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &handle) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(handle,
+                       "CREATE TABLE \"emptied__Accounts\" (\"Account.Id\" TEXT, \"Account.Name\" TEXT);"
+                       "INSERT INTO \"emptied__Accounts\" VALUES ('1', 'one');",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(handle);
+  const auto run_against = [&](const std::string& batch) {
+    test::scripted_server srv(one_job_script(batch));
+    engine_options eo;
+    eo.log = [](const log_record&) {};
+    engine eng{parse_pipeline(source_toml("http://127.0.0.1:" + std::to_string(srv.port())) +
+                                  one_query_job("emptied", "Accounts", account_zoql, "", "format = \"csv\"\n") +
+                                  sqlite_sink(db) + test::toml_sink("csv", out.string()),
+                              "empty.toml"),
+               eo};
+    return eng.run();
+  };
+
+  SUBCASE("recordCount 0: the file keeps its header only, the table keeps its columns and loses its rows") {
+    const run_report r = run_against(R"({"name":"Accounts","status":"completed","recordCount":0,"full":true})");
+    CHECK_MESSAGE(r.exit_code() == 0, r.to_table());
+    CHECK(csv_file(out / "emptied" / "Accounts.csv") == test::rows{{"Account.Id", "Account.Name"}});
+    const auto t = test::read_sqlite_table(db, "emptied__Accounts");
+    REQUIRE(t);
+    CHECK(t->columns == std::vector<std::string>{"Account.Id", "Account.Name"});
+    CHECK(t->data.empty());
+  }
+  SUBCASE("recordCount 3 but no file: the query fails, naming it, and nothing changes") {
+    const run_report r = run_against(R"({"name":"Accounts","status":"completed","recordCount":3,"full":true})");
+    CHECK(r.exit_code() == 1);
+    REQUIRE(r.jobs.size() == 1);
+    const std::string error = r.jobs[0].queries.at(0).error.value_or("");
+    CHECK_MESSAGE(error.find("query Accounts") != std::string::npos, error);
+    CHECK_MESSAGE(error.find("recordCount says 3") != std::string::npos, error);
+    CHECK(csv_file(out / "emptied" / "Accounts.csv").size() == 3);
+    const auto t = test::read_sqlite_table(db, "emptied__Accounts");
+    REQUIRE(t);
+    CHECK(t->data.size() == 1);
+  }
 }
