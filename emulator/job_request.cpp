@@ -51,7 +51,7 @@ bool read_string(simdjson::dom::object o, std::string_view key, std::optional<st
   return true;
 }
 
-// "YYYY-MM-DD HH:MM:SS" in the tenant's time zone -> unix milliseconds.
+// "YYYY-MM-DD HH:MM:SS" in the data centre's time zone -> unix milliseconds.
 bool parse_incremental_time(std::string_view s, tenant_zone zone, std::int64_t& ms) {
   if (s.size() != 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':') return false;
   const auto num = [&s](std::size_t pos, std::size_t len, unsigned& out) {
