@@ -344,7 +344,7 @@ int main(int argc, char** argv) {
             aquaduct::emulator::options probe;
             return aquaduct::emulator::parse_churn_option(spec, probe)
                        ? std::string()
-                       : "--churn takes RATE[:SEED], e.g. 50 or 50:7 (0 <= RATE <= 10000), not '" + spec + "'";
+                       : "takes RATE[:SEED], e.g. 50 or 50:7 (0 <= RATE <= 10000), not '" + spec + "'";
           },
           "RATE[:SEED]"));
   emulate->add_flag("--crlf", emu.crlf, "CSV results with CRLF line ends");
