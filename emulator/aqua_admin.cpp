@@ -177,20 +177,8 @@ namespace {
 
 // "2026-01-31T23:59:59Z" -> unix seconds.
 std::optional<std::int64_t> parse_utc_z(std::string_view s) {
-  if (s.size() != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z')
-    return std::nullopt;
-  const auto num = [&s](std::size_t pos, std::size_t len, unsigned& out) {
-    auto [p, ec] = std::from_chars(s.data() + pos, s.data() + pos + len, out);
-    return ec == std::errc{} && p == s.data() + pos + len;
-  };
-  unsigned y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
-  if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) || !num(17, 2, se))
-    return std::nullopt;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 59) return std::nullopt;
-  const std::int64_t days = days_from_civil(static_cast<int>(y), mo, d);
-  // Reject dates that do not exist (Feb 30): they come back as another day.
-  if (format_plain_datetime(days * 86400, 0).substr(0, 10) != s.substr(0, 10)) return std::nullopt;
-  return days * 86400 + h * 3600 + mi * 60 + se;
+  if (s.size() != 20 || s.back() != 'Z') return std::nullopt;
+  return parse_wall_clock(s.substr(0, 19), 'T');
 }
 
 std::string format_utc_z(std::int64_t unix_s) {

@@ -681,6 +681,25 @@ std::string format_datetime(std::int64_t unix_s, time_zone tz, tenant_zone zone)
   return out;
 }
 
+std::optional<std::int64_t> parse_wall_clock(std::string_view s, char separator) {
+  if (s.size() != 19 || s[4] != '-' || s[7] != '-' || s[10] != separator || s[13] != ':' || s[16] != ':')
+    return std::nullopt;
+  const auto num = [&s](std::size_t pos, std::size_t len, unsigned& out) {
+    auto [p, ec] = std::from_chars(s.data() + pos, s.data() + pos + len, out);
+    return ec == std::errc{} && p == s.data() + pos + len;
+  };
+  unsigned y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
+  if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) || !num(17, 2, se))
+    return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 59) return std::nullopt;
+  const std::int64_t days = days_from_civil(static_cast<int>(y), mo, d);
+  int cy;
+  unsigned cm, cd;
+  civil_from_days(days, cy, cm, cd);
+  if (cm != mo || cd != d) return std::nullopt;  // Feb 30 came back as March 1 or 2
+  return days * 86400 + h * 3600 + mi * 60 + se;
+}
+
 std::string format_plain_datetime(std::int64_t unix_s, int offset_minutes) {
   const broken_down b = break_down(unix_s + offset_minutes * 60);
   return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", b.year, b.month, b.day, b.hour, b.minute, b.second);

@@ -141,6 +141,10 @@ std::string format_plain_datetime(std::int64_t unix_s, int offset_minutes);
 void render_value(const field_value& v, time_zone tz, std::string& out, tenant_zone zone = tenant_zone::pacific);
 // Days since 1970-01-01 <-> civil date.
 std::int64_t days_from_civil(int y, unsigned m, unsigned d);
+// "YYYY-MM-DD?HH:MM:SS" with `separator` as `?` -> its seconds since
+// 1970-01-01 00:00:00 as if UTC (wall-clock seconds: a zone turns them into
+// an instant); nullopt when malformed or the date does not exist (Feb 30).
+std::optional<std::int64_t> parse_wall_clock(std::string_view s, char separator);
 
 // The generated base data. Per object, row i (0-based) has the id whose last
 // 16 hex digits are i+1, so id order is index order.

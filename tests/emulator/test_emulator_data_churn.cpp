@@ -205,6 +205,14 @@ TEST_CASE("time zones: any IANA zone from tzdata, UTC, and the Pacific rules") {
   CHECK_FALSE(tenant_zone::find("Mars/Olympus_Mons"));
   CHECK_FALSE(tenant_zone::find(""));
 
+  CHECK(parse_wall_clock("2024-02-29 23:59:58", ' ') == days_from_civil(2024, 2, 29) * 86400 + 86398);
+  CHECK(parse_wall_clock("2024-02-29T00:00:00", 'T') == days_from_civil(2024, 2, 29) * 86400);
+  for (const char* bad : {"2023-02-29 00:00:00", "2024-04-31 00:00:00", "2024-13-01 00:00:00", "2024-01-01 24:00:00",
+                          "2024-01-01T00:00:00", "2024-01-01 00:00", "2024-1-01 00:00:00", "2024-01-01 00:00:0x"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_wall_clock(bad, ' '));
+  }
+
   // Pacific: the repeated November hour is read as its first occurrence
   // (PDT), the skipped March hour with the offset before the gap (PST).
   const std::int64_t nov3 = days_from_civil(2024, 11, 3) * 86400;

@@ -492,6 +492,9 @@ TEST_CASE("time zones: a tenant in Asia/Tokyo behind a US data centre") {
   CHECK(incremental_ms(c, "2024-11-03 02:30:00") == ms("2024-11-03T10:30:00Z"));  // after it: PST
   // 02:30 on 2024-03-10 never happens: read with the offset before the gap (PST).
   CHECK(incremental_ms(c, "2024-03-10 02:30:00") == ms("2024-03-10T10:30:00Z"));
+  // A day that does not exist is not a time.
+  reply feb30 = c.request("POST", "/v1/batch-query/", stateful_with_time("tz", "2024-02-30 00:00:00"));
+  CHECK(json(feb30.body).str("errorCode") == "90015");
 }
 
 TEST_CASE("time zones: an EU data centre reads incrementalTime as UTC whatever the tenant's zone") {
