@@ -332,10 +332,33 @@ int main(int argc, char** argv) {
   emulate->add_option("--credentials", credentials_file,
                       "JSON file with client_id, client_secret, access_key_id, secret_access_key (default: all aquaduct)")
       ->check(CLI::ExistingFile);
-  std::string tz = "America/Los_Angeles";
-  emulate->add_option("--tz", tz, "Tenant time zone: America/Los_Angeles (US) or UTC (EU)")
-      ->check(CLI::IsMember({"America/Los_Angeles", "pacific", "UTC", "utc"}))
+  emulate->add_option("--tz", emu.tz,
+                      "Tenant time zone, any IANA zone (Asia/Tokyo) or UTC: startTime, result datetimes without "
+                      "dateTimeUtc, ZOQL date literals (default: the data centre's zone)")
+      ->check(CLI::Validator(
+          [](std::string& zone) {
+            return aquaduct::emulator::known_time_zone(zone)
+                       ? std::string()
+                       : "unknown time zone '" + zone + "' (an IANA zone such as Asia/Tokyo, or UTC)";
+          },
+          "ZONE"));
+  std::string data_center = "us";
+  emulate->add_option("--data-center", data_center,
+                      "Data centre: us (reads incrementalTime as America/Los_Angeles) or eu (as UTC)")
+      ->check(CLI::IsMember({"us", "eu"}))
       ->capture_default_str();
+  std::string churn;
+  emulate->add_option("--churn", churn,
+                      "RATE[:SEED]: about RATE creates, updates and deletes per second while serving, "
+                      "deterministic from SEED (default: --seed)")
+      ->check(CLI::Validator(
+          [](std::string& spec) {
+            aquaduct::emulator::options probe;
+            return aquaduct::emulator::parse_churn_option(spec, probe)
+                       ? std::string()
+                       : "takes RATE[:SEED], e.g. 50 or 50:7 (0 <= RATE <= 10000), not '" + spec + "'";
+          },
+          "RATE[:SEED]"));
   emulate->add_flag("--crlf", emu.crlf, "CSV results with CRLF line ends");
   emulate->add_flag("--bom", emu.bom, "CSV results with a UTF-8 byte order mark");
   emulate->add_flag("--zip-stream", emu.zip_stream, "Zip entries written with data descriptors");
@@ -372,7 +395,8 @@ int main(int argc, char** argv) {
     emu.rate_window = std::chrono::seconds(rate_window_s);
     emu.file_retention = std::chrono::seconds(retention_s);
     emu.range_requests = !no_range;
-    emu.utc_tenant = tz == "UTC" || tz == "utc";
+    emu.region = data_center == "eu" ? aquaduct::emulator::data_center::eu : aquaduct::emulator::data_center::us;
+    if (!churn.empty()) aquaduct::emulator::parse_churn_option(churn, emu);  // checked above
     if (!credentials_file.empty()) {
       try {
         emu.creds = aquaduct::emulator::load_credentials(credentials_file);

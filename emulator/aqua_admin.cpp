@@ -7,6 +7,8 @@
 
 #include "emulator/aqua_service.hpp"
 #include "emulator/batch_results.hpp"
+#include "emulator/churn.hpp"
+#include "emulator/http_util.hpp"
 #include "emulator/json_writer.hpp"
 
 namespace aquaduct::emulator {
@@ -41,14 +43,15 @@ http_response aqua_service::json_batch_create(const std::string& body) {
   spec.query = std::move(q);
   spec.name = std::string(spec.query.object->name);
   spec.tz = time_zone::utc;
-  spec.zone = zone();
-  spec.now_unix_s = now_unix_s();
+  spec.zone = tenant_tz_;
+  spec.now_unix_s = std::max(now_unix_s(), last_mutation_s_);
   spec.cancel = b.cancel.get();
   const std::string fid = new_id();
   const std::filesystem::path path = data_dir_ / "v4" / (fid + ".json");
   const std::int64_t bid = b.id;
   json_batches_[bid] = b;
-  asio::post(*workers_, [this, bid, fid, path, spec = std::move(spec), snapshot = tenant_, cancel = b.cancel,
+  tenant_snapshot snapshot = snapshot_at(spec.now_unix_s);
+  asio::post(*workers_, [this, bid, fid, path, spec = std::move(spec), snapshot = std::move(snapshot), cancel = b.cancel,
                          io = io_]() mutable {
     std::string failure;
     try {
@@ -152,10 +155,10 @@ http_response aqua_service::mutate(const std::string& body) {
     return reasons_error(400, 400, "update_ids and delete_ids must be arrays of ids");
   mutation_outcome out;
   std::string error;
-  const std::int64_t now_s = now_unix_s();
-  if (!apply_mutation(tenant_, m, now_s, out, error)) return reasons_error(400, 400, error);
-  tenant_ = std::move(out.state);
-  last_mutation_s_ = now_s;
+  tenant_editor ed(tenant_, mutation_stamp());
+  if (!apply_mutation(ed, m, out, error)) return reasons_error(400, 400, error);
+  commit(ed);
+  last_explicit_mutation_s_ = ed.at();
   json_writer w;
   w.begin_object().member("status", "ok").member("object", m.object);
   const auto list = [&w](std::string_view key, const std::vector<std::string>& v) {
@@ -167,6 +170,91 @@ http_response aqua_service::mutate(const std::string& body) {
   list("updated", out.updated_ids);
   list("deleted", out.deleted_ids);
   w.end_object();
+  return json(200, w.take());
+}
+
+namespace {
+
+// "2026-01-31T23:59:59Z" -> unix seconds.
+std::optional<std::int64_t> parse_utc_z(std::string_view s) {
+  if (s.size() != 20 || s.back() != 'Z') return std::nullopt;
+  return parse_wall_clock(s.substr(0, 19), 'T');
+}
+
+std::string format_utc_z(std::int64_t unix_s) {
+  std::string s = format_plain_datetime(unix_s, 0);
+  s[10] = 'T';
+  return s + 'Z';
+}
+
+http_response admin_error(int status, std::string_view message) {
+  json_writer w;
+  w.begin_object().member("status", "error").member("message", message).end_object();
+  http_response r;
+  r.status = status;
+  r.content_type = "application/json; charset=utf-8";
+  r.set_body(w.take());
+  return r;
+}
+
+}  // namespace
+
+// The truth oracle: what a correct sink holds for `object` as of `at`.
+http_response aqua_service::truth(const http_request& req) {
+  const auto q = parse_form(req.query);
+  const auto object = q.find("object");
+  if (object == q.end()) return admin_error(400, "truth needs ?object=<Object>[&at=YYYY-MM-DDTHH:MM:SSZ]");
+  const object_def* obj = find_object(object->second);
+  if (obj == nullptr) return admin_error(400, fmt::format("unknown object '{}'", object->second));
+  const std::int64_t now = now_unix_s();
+  std::int64_t at = now;
+  if (const auto a = q.find("at"); a != q.end()) {
+    const auto t = parse_utc_z(a->second);
+    if (!t) return admin_error(400, fmt::format("at '{}' is not a UTC time YYYY-MM-DDTHH:MM:SSZ", a->second));
+    at = *t;
+  }
+  const tenant_generator& gen = tenant_->generator();
+  const tenant_history::truth t = history_.at(gen, *obj, at);
+  json_writer w;
+  w.begin_object().member("object", obj->name).member("at", format_utc_z(at)).member("now", format_utc_z(now));
+  w.member("live_count", static_cast<std::uint64_t>(t.live.size()));
+  w.member("deleted_count", static_cast<std::uint64_t>(t.deleted.size()));
+  std::string text;
+  w.key("live").begin_object();
+  for (const auto& [index, version] : t.live) {
+    w.key(gen.make_id(*obj, index));
+    text.clear();
+    render_value(field_value{field_value::kind::datetime, version, {}}, time_zone::utc, text);
+    w.value(text);
+  }
+  w.end_object();
+  w.key("deleted").begin_object();
+  for (const auto& [index, when] : t.deleted) w.member(gen.make_id(*obj, index), format_datetime(when, time_zone::utc));
+  w.end_object();
+  w.end_object();
+  return json(200, w.take());
+}
+
+// GET: the churn now; POST {"rate":N[,"seed":S]}: a new rate (0 stops); a
+// seed restarts the sequence at its first mutation.
+http_response aqua_service::churn(const http_request& req, const std::string& body) {
+  if (req.method == "POST") {
+    simdjson::dom::element doc;
+    const simdjson::padded_string padded(body);
+    double rate = 0;
+    if (json_parser_.parse(padded).get(doc) || doc["rate"].get(rate) || !(rate >= 0) || rate > max_churn_rate)
+      return admin_error(400, fmt::format(R"(the body must be {{"rate":N}} or {{"rate":N,"seed":S}}, 0 <= N <= {})",
+                                          max_churn_rate));
+    std::uint64_t seed = churn_.seed;
+    simdjson::dom::element s;
+    const bool new_seed = !doc["seed"].get(s);
+    if (new_seed && s.get(seed)) return admin_error(400, "seed must be a non-negative integer");
+    set_churn(rate, seed, new_seed);
+  } else if (req.method != "GET") {
+    return aqua_error(405, "90010", "Method not allowed; use GET or POST");
+  }
+  json_writer w;
+  churn_json(w);
   return json(200, w.take());
 }
 
@@ -198,6 +286,9 @@ http_response aqua_service::stats() {
   w.key("log").begin_array();
   for (const auto& line : callout_log_) w.value(line);
   w.end_array().end_object();
+  w.key("churn");
+  churn_json(w);
+  w.member("mutations", history_.size());
   w.end_object();
   return json(200, w.take());
 }
@@ -220,6 +311,12 @@ http_response aqua_service::reset() {
   rate_count_ = 0;
   rate_window_start_ = clock::now();
   tenant_ = make_tenant(opts_.seed, opts_.scale);
+  tenant_before_second_ = tenant_;
+  last_explicit_mutation_s_ = 0;
+  history_.clear();
+  churn_.skipped = 0;
+  churn_.counts.clear();
+  set_churn(churn_.rate, churn_.seed, true);
   return json(200, R"({"status":"ok"})");
 }
 
@@ -274,6 +371,11 @@ http_response aqua_service::control(const http_request& req, const std::string& 
     if (m != "POST") return aqua_error(405, "90010", "Method not allowed; use POST");
     return mutate(body);
   }
+  if (path == "/_emulator/truth") {
+    if (m != "GET") return aqua_error(405, "90010", "Method not allowed; use GET");
+    return truth(req);
+  }
+  if (path == "/_emulator/churn") return churn(req, body);
   if (path == "/_emulator/purge") {
     if (m != "POST") return aqua_error(405, "90010", "Method not allowed; use POST");
     return purge(body);

@@ -44,7 +44,7 @@ http_response aqua_service::submit(const http_request& req, const std::string& p
   }
 
   job j;
-  if (auto e = parse_job_request(body, json_parser_, zone(), j.req))
+  if (auto e = parse_job_request(body, json_parser_, center_tz_, j.req))
     return aqua_error(e->http_status, e->code, e->message);
   const bool stateful = j.req.stateful();
   if (!j.req.partner.empty() && !opts_.partners.empty() &&
@@ -143,19 +143,24 @@ void aqua_service::start_job(job& j) {
     s = &sessions_[j.session_key];
     s->running = j.id;
   }
-  // Timestamps have whole seconds. A job never starts in the second of a
-  // mutation: then every row of its snapshot has UpdatedDate < its start S,
-  // and every later change has UpdatedDate >= S, so windows [S_prev, S) meet
-  // exactly, without gaps or repeats.
+  // Timestamps have whole seconds. The job's transaction start T is this
+  // second, and its snapshot holds exactly the changes stamped before T (see
+  // mutation_stamp): every row it exports has UpdatedDate < T, and every later
+  // change is stamped >= T, so windows [T_prev, T) meet exactly, without gaps
+  // or repeats, however busy the churn. DECISION: after a POST
+  // /_emulator/mutate the job waits for the next second instead, so a test
+  // that mutates and then submits sees its change in that job.
   const auto wall = std::chrono::system_clock::now();
-  const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(wall.time_since_epoch()).count();
-  if (last_mutation_s_ >= now_s) {
+  const std::int64_t wall_s = std::chrono::duration_cast<std::chrono::seconds>(wall.time_since_epoch()).count();
+  if (last_explicit_mutation_s_ >= wall_s) {
     j.start_pending = true;
-    const auto into = wall.time_since_epoch() - std::chrono::seconds(now_s);
-    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(std::chrono::seconds(last_mutation_s_ - now_s + 1) - into);
+    const auto into = wall.time_since_epoch() - std::chrono::seconds(wall_s);
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(
+        std::chrono::seconds(last_explicit_mutation_s_ - wall_s + 1) - into);
     asio::co_spawn(io_, start_later(j.id, wait + std::chrono::milliseconds(2)), ignore_result{});
     return;
   }
+  const std::int64_t now_s = std::max(wall_s, last_mutation_s_);
   j.start_pending = false;
   j.started_at = clock::now();
   j.start_unix_s = now_s;
@@ -176,7 +181,7 @@ void aqua_service::start_job(job& j) {
     spec.format = j.req.format;
     spec.use_query_labels = j.req.use_query_labels;
     spec.tz = j.req.date_time_utc ? time_zone::utc : time_zone::tenant;
-    spec.zone = zone();
+    spec.zone = tenant_tz_;
     spec.null_replacement = j.req.null_replacement;
     spec.deleted = b.q.deleted;
     if (!b.full) spec.incremental = time_window{from, to};
@@ -192,7 +197,7 @@ void aqua_service::start_job(job& j) {
   const std::filesystem::path dir = data_dir_ / j.id;
   // The worker owns copies of everything it reads; `cancel` stays alive in the
   // lambda's shared_ptr even when the job is dropped by a reset.
-  asio::post(*workers_, [this, id = j.id, snapshot = tenant_, specs = std::move(specs), stems = std::move(stems), dir,
+  asio::post(*workers_, [this, id = j.id, snapshot = snapshot_at(now_s), specs = std::move(specs), stems = std::move(stems), dir,
                          cancel = j.cancel, io = io_]() mutable {
     export_outcome out;
     try {
@@ -393,7 +398,7 @@ std::string aqua_service::job_json(const job& j) const {
   if (!r.notify_url.empty()) w.member("notifyUrl", r.notify_url);
   const std::int64_t start = j.start_unix_s.value_or(j.submit_unix_s);
   w.member("startTime", opts_.iso_start_time ? format_datetime(start, time_zone::utc)
-                                             : format_plain_datetime(start, tenant_offset_minutes(zone(), start)));
+                                             : format_plain_datetime(start, tenant_offset_minutes(tenant_tz_, start)));
   w.end_object();
   return w.take();
 }

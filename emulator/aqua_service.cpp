@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "emulator/ascii.hpp"
+#include "emulator/churn.hpp"
 #include "emulator/describe.hpp"
 #include "emulator/http_util.hpp"
 #include "emulator/json_writer.hpp"
@@ -45,15 +46,37 @@ bool compressible(std::string_view content_type) {
          starts_with(content_type, "text/");
 }
 
+tenant_zone center_zone_of(const options& o) {
+  return o.region == data_center::eu || o.utc_tenant ? tenant_zone::utc : tenant_zone::pacific;
+}
+
+tenant_zone tenant_zone_of(const options& o) {
+  if (o.tz.empty()) return center_zone_of(o);
+  const auto z = tenant_zone::find(o.tz);
+  if (!z)
+    throw std::invalid_argument(
+        fmt::format("unknown time zone '{}': use an IANA zone name such as Asia/Tokyo, or UTC", o.tz));
+  return *z;
+}
+
 }  // namespace
+
+bool known_time_zone(std::string_view name) { return tenant_zone::find(name).has_value(); }
 
 aqua_service::aqua_service(options opts, asio::any_io_executor io)
     : opts_(std::move(opts)),
       io_(std::move(io)),
       workers_(std::make_unique<asio::thread_pool>(std::max<std::size_t>(1, opts_.worker_threads))),
+      tenant_tz_(tenant_zone_of(opts_)),
+      center_tz_(center_zone_of(opts_)),
       tenant_(make_tenant(opts_.seed, opts_.scale)),
+      tenant_before_second_(tenant_),
       faults_(opts_.seed),
       rate_window_start_(clock::now()) {
+  if (!(opts_.churn_rate >= 0) || opts_.churn_rate > max_churn_rate)
+    throw std::invalid_argument(fmt::format("churn rate {} is not a number of mutations per second from 0 to {}",
+                                            opts_.churn_rate, max_churn_rate));
+  set_churn(opts_.churn_rate, opts_.churn_seed.value_or(opts_.seed), true);
   if (!opts_.faults_json.empty()) {
     std::string error;
     if (!faults_.add_json(opts_.faults_json, error)) throw std::invalid_argument("faults: " + error);

@@ -30,15 +30,19 @@
 #include "emulator/http_server.hpp"
 #include "emulator/job_request.hpp"
 #include "emulator/result_writer.hpp"
+#include "emulator/tenant_history.hpp"
 #include "emulator/tenant_state.hpp"
 
 namespace aquaduct::emulator {
+
+class json_writer;
 
 class aqua_service final : public request_handler {
  public:
   // `io` is the executor of the thread that calls handle(). Throws
   // std::invalid_argument when opts.faults_json is not a valid rule set, and
-  // std::system_error when the data directory cannot be made.
+  // std::system_error when the data directory cannot be made. Also
+  // std::invalid_argument for an unknown time zone or a bad churn rate.
   aqua_service(options opts, asio::any_io_executor io);
   ~aqua_service() override;
 
@@ -71,7 +75,7 @@ class aqua_service final : public request_handler {
     clock::time_point submitted_at;
     clock::time_point started_at;  // the latency counts from here
     std::int64_t submit_unix_s = 0;
-    bool start_pending = false;    // waiting for the next second (see start_job)
+    bool start_pending = false;    // waiting for the second after a POST /_emulator/mutate (see start_job)
     std::optional<std::int64_t> start_unix_s;  // transaction start, set when the export starts
     std::string status = "submitted";
     bool generated = false;  // the export finished (files exist or failed)
@@ -138,6 +142,8 @@ class aqua_service final : public request_handler {
   http_response json_batch_get(const http_request& req, const std::string& id);
   http_response json_batch_cancel(const std::string& id);
   http_response mutate(const std::string& body);
+  http_response truth(const http_request& req);
+  http_response churn(const http_request& req, const std::string& body);
   http_response stats();
   http_response reset();
   http_response purge(const std::string& body);
@@ -162,9 +168,23 @@ class aqua_service final : public request_handler {
   void drop_files(const std::vector<std::string>& file_ids);
   bool purge_if_expired(const std::string& file_id);
 
+  // Mutations (POST /_emulator/mutate and churn) and the snapshots jobs take.
+  // Every change is stamped with a whole second that never goes back. A job
+  // starting at T exports the changes stamped before T and none stamped at
+  // or after T: tenant_before_second_ is the state before the first change
+  // stamped last_mutation_s_, so a job starting in that second takes it.
+  std::int64_t mutation_stamp() const { return std::max(now_unix_s(), last_mutation_s_); }
+  void commit(tenant_editor& ed);  // makes the editor's snapshot current and logs its changes
+  tenant_snapshot snapshot_at(std::int64_t start_s) const;  // start_s >= last_mutation_s_
+
+  // Churn (--churn, POST /_emulator/churn): ticks of churn_ticks_per_second.
+  void set_churn(double rate, std::uint64_t seed, bool restart_sequence);
+  asio::awaitable<void> churn_loop(std::uint64_t generation);
+  void churn_tick();
+  void churn_json(json_writer& w) const;
+
   std::string new_id();
   std::int64_t now_unix_s() const;
-  tenant_zone zone() const { return opts_.utc_tenant ? tenant_zone::utc : tenant_zone::pacific; }
   std::string base_url(const http_request& req) const;
 
   static bool terminal(std::string_view job_status);
@@ -180,8 +200,27 @@ class aqua_service final : public request_handler {
   std::filesystem::path data_dir_;
   bool own_data_dir_ = false;
   std::unique_ptr<asio::thread_pool> workers_;
+  tenant_zone tenant_tz_;  // --tz
+  tenant_zone center_tz_;  // the data centre's zone: incrementalTime
   tenant_snapshot tenant_;
-  std::int64_t last_mutation_s_ = 0;  // unix second of the last /_emulator/mutate
+  tenant_snapshot tenant_before_second_;  // see mutation_stamp()
+  std::int64_t last_mutation_s_ = 0;           // stamp of the last change
+  std::int64_t last_explicit_mutation_s_ = 0;  // stamp of the last POST /_emulator/mutate
+  tenant_history history_;
+  struct churn_counts {
+    std::uint64_t created = 0, updated = 0, deleted = 0;
+  };
+  struct churn_state {
+    double rate = 0;                 // mutations per second; 0 = none
+    std::uint64_t seed = 0;
+    std::uint64_t first = 0;         // sequence number of the current rate's first mutation
+    std::uint64_t next = 0;          // next sequence number
+    std::uint64_t ticks = 0;         // ticks done at the current rate
+    clock::time_point since;         // when the current rate began
+    std::uint64_t generation = 0;    // a rate change or a reset ends the older loop
+    std::uint64_t skipped = 0;       // steps that found no live row
+    std::map<std::string_view, churn_counts> counts;  // by object
+  } churn_;
   fault_set faults_;
   simdjson::dom::parser json_parser_;
   std::uint64_t id_counter_ = 0;

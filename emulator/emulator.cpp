@@ -1,5 +1,6 @@
 #include <aquaduct/emulator.hpp>
 
+#include <charconv>
 #include <exception>
 #include <stdexcept>
 #include <system_error>
@@ -19,6 +20,7 @@
 #include <simdjson.h>
 
 #include "emulator/aqua_service.hpp"
+#include "emulator/churn.hpp"
 #include "emulator/http_server.hpp"
 #include "emulator/result_writer.hpp"
 #include "emulator/tenant.hpp"
@@ -132,6 +134,27 @@ std::string server::base_url() const {
   const char* scheme = impl_->opts.tls_cert_file.empty() ? "http" : "https";
   if (host.find(':') != std::string::npos) return fmt::format("{}://[{}]:{}", scheme, host, impl_->port);
   return fmt::format("{}://{}:{}", scheme, host, impl_->port);
+}
+
+bool parse_churn_option(std::string_view text, options& o) {
+  const std::size_t colon = text.find(':');
+  const std::string_view rate_text = text.substr(0, colon);
+  double rate = 0;
+  const auto [rp, rec] = std::from_chars(rate_text.data(), rate_text.data() + rate_text.size(), rate);
+  if (rate_text.empty() || rec != std::errc{} || rp != rate_text.data() + rate_text.size() || !(rate >= 0) ||
+      rate > max_churn_rate)
+    return false;
+  std::optional<std::uint64_t> seed;
+  if (colon != std::string_view::npos) {
+    const std::string_view seed_text = text.substr(colon + 1);
+    std::uint64_t s = 0;
+    const auto [sp, sec] = std::from_chars(seed_text.data(), seed_text.data() + seed_text.size(), s);
+    if (seed_text.empty() || sec != std::errc{} || sp != seed_text.data() + seed_text.size()) return false;
+    seed = s;
+  }
+  o.churn_rate = rate;
+  if (seed) o.churn_seed = seed;
+  return true;
 }
 
 credentials load_credentials(const std::string& path) {

@@ -51,19 +51,11 @@ bool read_string(simdjson::dom::object o, std::string_view key, std::optional<st
   return true;
 }
 
-// "YYYY-MM-DD HH:MM:SS" in the tenant's time zone -> unix milliseconds.
+// "YYYY-MM-DD HH:MM:SS" in the data centre's time zone -> unix milliseconds.
 bool parse_incremental_time(std::string_view s, tenant_zone zone, std::int64_t& ms) {
-  if (s.size() != 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':') return false;
-  const auto num = [&s](std::size_t pos, std::size_t len, unsigned& out) {
-    auto [p, ec] = std::from_chars(s.data() + pos, s.data() + pos + len, out);
-    return ec == std::errc{} && p == s.data() + pos + len;
-  };
-  unsigned y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
-  if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) || !num(17, 2, se))
-    return false;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 59) return false;
-  const std::int64_t local = days_from_civil(static_cast<int>(y), mo, d) * 86400 + h * 3600 + mi * 60 + se;
-  ms = tenant_local_to_utc(zone, local) * 1000;
+  const auto local = parse_wall_clock(s, ' ');
+  if (!local) return false;
+  ms = tenant_local_to_utc(zone, *local) * 1000;
   return true;
 }
 

@@ -38,7 +38,7 @@ struct job_request {
   std::string encrypted = "none";
   std::string partner, project;
   std::optional<std::int64_t> offset;                // seconds, 0..3600
-  std::optional<std::int64_t> incremental_time_ms;   // unix ms (from the tenant-zone text)
+  std::optional<std::int64_t> incremental_time_ms;   // unix ms (from the data-centre-zone text)
   std::string notify_url;
   std::string null_replacement;
   std::string source_data = "LIVE";
@@ -61,7 +61,8 @@ struct request_error {
 
 // Parses `body` (already inflated). On failure returns the error to answer.
 // `parser` is reused between calls (one per service thread).
-// `zone` reads incrementalTime (tenant wall-clock time).
+// `zone` reads incrementalTime: the data centre's zone (contract §1.3), not
+// the tenant's.
 std::optional<request_error> parse_job_request(std::string_view body, simdjson::dom::parser& parser, tenant_zone zone,
                                                job_request& out);
 

@@ -5,7 +5,9 @@
 #include <charconv>
 #include <cstdio>
 #include <iterator>
+#include <stdexcept>
 
+#include <date/tz.h>
 #include <fmt/format.h>
 
 namespace aquaduct::emulator {
@@ -630,42 +632,72 @@ std::int64_t days_from_civil(int y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
-namespace {
-
-std::int64_t weekday(std::int64_t days) { return ((days + 4) % 7 + 7) % 7; }  // 0 = Sunday; 1970-01-01 was a Thursday
-
-// Unix seconds at which US daylight saving time starts and ends in `year`
-// (02:00 local: 10:00 UTC in March, 09:00 UTC in November).
-std::pair<std::int64_t, std::int64_t> us_dst_bounds(int year) {
-  const std::int64_t mar1 = days_from_civil(year, 3, 1);
-  const std::int64_t nov1 = days_from_civil(year, 11, 1);
-  const std::int64_t second_sunday_mar = mar1 + (7 - weekday(mar1)) % 7 + 7;
-  const std::int64_t first_sunday_nov = nov1 + (7 - weekday(nov1)) % 7;
-  return {second_sunday_mar * 86400 + 10 * 3600, first_sunday_nov * 86400 + 9 * 3600};
+const date::time_zone* tenant_zone::zone() const {
+  if (builtin_ == builtin::utc) return nullptr;
+  if (builtin_ == builtin::other) return zone_;
+  static const date::time_zone* const los_angeles = date::locate_zone("America/Los_Angeles");
+  return los_angeles;
 }
 
-}  // namespace
+std::optional<tenant_zone> tenant_zone::find(std::string_view name) {
+  if (name == "UTC" || name == "utc") return utc;
+  if (name == "pacific" || name == "America/Los_Angeles") return pacific;
+  try {
+    return tenant_zone{builtin::other, date::locate_zone(std::string(name))};
+  } catch (const std::runtime_error&) {
+    return std::nullopt;  // date/tz's way of saying "no such zone"
+  }
+}
+
+std::string_view tenant_zone::name() const {
+  const date::time_zone* z = zone();
+  return z == nullptr ? std::string_view("UTC") : z->name();
+}
+
+std::int64_t tenant_zone::offset_seconds(std::int64_t unix_s) const {
+  const date::time_zone* z = zone();
+  if (z == nullptr) return 0;
+  return z->get_info(date::sys_seconds{std::chrono::seconds{unix_s}}).offset.count();
+}
+
+std::int64_t tenant_zone::local_to_utc(std::int64_t local_s) const {
+  const date::time_zone* z = zone();
+  if (z == nullptr) return local_s;
+  const date::local_info i = z->get_info(date::local_seconds{std::chrono::seconds{local_s}});
+  // unique and ambiguous: `first` is the (earlier) occurrence; nonexistent:
+  // `first` is the offset in force before the gap.
+  return local_s - i.first.offset.count();
+}
 
 int tenant_offset_minutes(tenant_zone z, std::int64_t unix_s) {
-  if (z == tenant_zone::utc) return 0;
-  int y;
-  unsigned m, d;
-  civil_from_days(floor_div(unix_s, 86400), y, m, d);
-  const auto [start, end] = us_dst_bounds(y);
-  return unix_s >= start && unix_s < end ? -7 * 60 : -8 * 60;
+  return static_cast<int>(floor_div(z.offset_seconds(unix_s), 60));
 }
 
-std::int64_t tenant_local_to_utc(tenant_zone z, std::int64_t local_s) {
-  if (z == tenant_zone::utc) return local_s;
-  const std::int64_t daylight = local_s + 7 * 3600;
-  if (tenant_offset_minutes(z, daylight) == -7 * 60) return daylight;
-  return local_s + 8 * 3600;
-}
+std::int64_t tenant_local_to_utc(tenant_zone z, std::int64_t local_s) { return z.local_to_utc(local_s); }
 
 std::string format_datetime(std::int64_t unix_s, time_zone tz, tenant_zone zone) {
   std::string out;
   append_datetime(unix_s, tz == time_zone::utc ? 0 : tenant_offset_minutes(zone, unix_s), out);
   return out;
+}
+
+std::optional<std::int64_t> parse_wall_clock(std::string_view s, char separator) {
+  if (s.size() != 19 || s[4] != '-' || s[7] != '-' || s[10] != separator || s[13] != ':' || s[16] != ':')
+    return std::nullopt;
+  const auto num = [&s](std::size_t pos, std::size_t len, unsigned& out) {
+    auto [p, ec] = std::from_chars(s.data() + pos, s.data() + pos + len, out);
+    return ec == std::errc{} && p == s.data() + pos + len;
+  };
+  unsigned y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
+  if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) || !num(17, 2, se))
+    return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 59) return std::nullopt;
+  const std::int64_t days = days_from_civil(static_cast<int>(y), mo, d);
+  int cy;
+  unsigned cm, cd;
+  civil_from_days(days, cy, cm, cd);
+  if (cm != mo || cd != d) return std::nullopt;  // Feb 30 came back as March 1 or 2
+  return days * 86400 + h * 3600 + mi * 60 + se;
 }
 
 std::string format_plain_datetime(std::int64_t unix_s, int offset_minutes) {
@@ -1126,6 +1158,12 @@ void tenant_generator::generate(const object_def& obj, std::uint64_t index, reco
   const std::uint64_t creator = r.below(5);
   b.user_id(creator);
   b.user_id(r.chance(70) ? creator : r.below(5));
+}
+
+std::int64_t tenant_generator::base_updated(const object_def& obj, std::uint64_t index) const {
+  const layout L{seed_};
+  const int k = kind_of(obj);
+  return L.updated(k, index, L.created(k, index));
 }
 
 std::string tenant_generator::make_id(const object_def& obj, std::uint64_t index) const {

@@ -11,6 +11,10 @@
 #include <string_view>
 #include <vector>
 
+namespace date {
+class time_zone;
+}
+
 namespace aquaduct::emulator {
 
 // splitmix64: the emulator's one pseudo-random step, for tenant data and ids.
@@ -78,17 +82,49 @@ using record = std::vector<field_value>;
 // How datetimes are rendered: UTC "+0000", or the tenant's zone.
 enum class time_zone { utc, tenant };
 
-// The tenant's time zone (contract §7): Pacific (America/Los_Angeles, US
-// daylight-saving rules since 2007: -0800, or -0700 from the second Sunday of
-// March 02:00 to the first Sunday of November 02:00) for US environments, UTC
-// for EU ones. Applies to tenant-zone datetimes, date literals and 'today'.
-enum class tenant_zone { pacific, utc };
+// A time zone AQuA reads or writes wall-clock times in (contract §7): the
+// tenant's (--tz: tenant-zone datetimes, startTime, date literals, 'today')
+// or the data centre's (incrementalTime). Any IANA zone, from the system's
+// tzdata through Howard Hinnant's date/tz, so daylight-saving rules are the
+// database's (its binary files carry transitions up to 2037; later instants
+// keep the zone's last offset). A small value: copy it freely, on any thread;
+// the zone data it points at lives until the process ends.
+class tenant_zone {
+ public:
+  static const tenant_zone utc;      // UTC: EU data centres
+  static const tenant_zone pacific;  // America/Los_Angeles: US data centres
 
-// The zone's offset from UTC at `unix_s`, in minutes (-480 or -420; 0).
+  // "UTC"/"utc" -> utc, "pacific" -> pacific, else an IANA name
+  // ("Asia/Tokyo"); nullopt when tzdata has no such zone.
+  static std::optional<tenant_zone> find(std::string_view name);
+
+  std::string_view name() const;  // "UTC", "America/Los_Angeles", ...
+  // The zone's offset from UTC at `unix_s`, in seconds.
+  std::int64_t offset_seconds(std::int64_t unix_s) const;
+  // Wall-clock seconds in the zone -> unix seconds. A wall time that occurs
+  // twice (a repeated hour when clocks go back) is its FIRST occurrence
+  // (America/Los_Angeles: 2024-11-03 01:30 is 01:30 PDT = 08:30Z); one that
+  // never occurs (skipped when clocks go forward) is read with the offset
+  // before the gap (02:30 on 2024-03-10 = 10:30Z, i.e. 03:30 PDT).
+  std::int64_t local_to_utc(std::int64_t local_s) const;
+
+  friend bool operator==(const tenant_zone& a, const tenant_zone& b) { return a.zone() == b.zone(); }
+
+ private:
+  enum class builtin : std::uint8_t { utc, pacific, other };
+  constexpr explicit tenant_zone(builtin b, const date::time_zone* z = nullptr) : builtin_(b), zone_(z) {}
+  const date::time_zone* zone() const;  // nullptr: UTC
+
+  builtin builtin_;
+  const date::time_zone* zone_;  // for `other`
+};
+inline constexpr tenant_zone tenant_zone::utc{tenant_zone::builtin::utc};
+inline constexpr tenant_zone tenant_zone::pacific{tenant_zone::builtin::pacific};
+
+// The zone's offset from UTC at `unix_s`, in whole minutes (-480 or -420 for
+// Pacific; 0; 540 for Asia/Tokyo).
 int tenant_offset_minutes(tenant_zone z, std::int64_t unix_s);
-// Wall-clock seconds in the zone -> unix seconds. A time that occurs twice
-// (the November hour) is taken as its first occurrence; one skipped in March
-// as standard time.
+// z.local_to_utc(local_s).
 std::int64_t tenant_local_to_utc(tenant_zone z, std::int64_t local_s);
 
 // The generator's "now": the fixed instant all generated dates lie before, so
@@ -105,6 +141,10 @@ std::string format_plain_datetime(std::int64_t unix_s, int offset_minutes);
 void render_value(const field_value& v, time_zone tz, std::string& out, tenant_zone zone = tenant_zone::pacific);
 // Days since 1970-01-01 <-> civil date.
 std::int64_t days_from_civil(int y, unsigned m, unsigned d);
+// "YYYY-MM-DD?HH:MM:SS" with `separator` as `?` -> its seconds since
+// 1970-01-01 00:00:00 as if UTC (wall-clock seconds: a zone turns them into
+// an instant); nullopt when malformed or the date does not exist (Feb 30).
+std::optional<std::int64_t> parse_wall_clock(std::string_view s, char separator);
 
 // The generated base data. Per object, row i (0-based) has the id whose last
 // 16 hex digits are i+1, so id order is index order.
@@ -126,6 +166,9 @@ class tenant_generator {
   // at rows that do not exist (apply_mutation creates rows by copying a live
   // one instead).
   void generate(const object_def& obj, std::uint64_t index, record& out) const;
+  // The UpdatedDate (unix seconds) generate() gives row `index`, without the
+  // rest of the row.
+  std::int64_t base_updated(const object_def& obj, std::uint64_t index) const;
   std::string make_id(const object_def& obj, std::uint64_t index) const;
   // The index an id of `obj` stands for, or nullopt when it is not one.
   static std::optional<std::uint64_t> index_of_id(const object_def& obj, std::string_view id);

@@ -8,7 +8,9 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace aquaduct::emulator {
@@ -25,6 +27,10 @@ struct credentials {
 // defaults. Throws std::invalid_argument naming the file (never a secret).
 credentials load_credentials(const std::string& path);
 
+// The data centre the tenant lives in: it reads incrementalTime in its zone
+// (contract §1.3). us: America/Los_Angeles; eu: UTC.
+enum class data_center { us, eu };
+
 struct options {
   std::string bind = "127.0.0.1";
   std::uint16_t port = 0;                     // 0 = ephemeral
@@ -35,8 +41,21 @@ struct options {
   credentials creds;
   std::string faults_json;                    // initial fault rules, same JSON as POST /_emulator/faults
   std::uint64_t segment_rows = 500'000;       // rows per result file; more rows => batch `segments`
-  bool utc_tenant = false;                    // --tz utc: the tenant zone is UTC (EU data centres)
-                                              // instead of America/Los_Angeles (contract §7)
+  // Time zones (contract §7, docs/emulator.md "Time zones"). The tenant's
+  // zone governs startTime, result datetimes without dateTimeUtc and ZOQL
+  // date/datetime literals without an offset; the data centre's zone reads
+  // incrementalTime. `tz` is any IANA zone name ("Asia/Tokyo"), or "UTC";
+  // empty = the data centre's zone. An unknown zone makes start() throw
+  // std::invalid_argument naming it.
+  data_center region = data_center::us;
+  std::string tz;
+  bool utc_tenant = false;                    // older spelling of region = data_center::eu
+  // Continuous churn (--churn RATE[:SEED]): about churn_rate creates, updates
+  // and deletes per second over Account, Contact, Subscription, Invoice,
+  // InvoiceItem and Payment; 0 = none. The sequence is a function of
+  // churn_seed (default: seed). POST /_emulator/churn changes it at run time.
+  double churn_rate = 0;
+  std::optional<std::uint64_t> churn_seed;
   bool iso_start_time = false;                // job startTime as "YYYY-MM-DDThh:mm:ss+0000" instead of
                                               // "YYYY-MM-DD hh:mm:ss" (tenant time)
   // TLS: both set => the server speaks only HTTPS (PEM files; the cert file may hold a chain).
@@ -67,6 +86,15 @@ struct options {
   bool bom = false;
   bool zip_stream = false;
 };
+
+// True when `name` is a zone options::tz accepts: "UTC", "utc", or an IANA
+// name the system's tzdata knows.
+bool known_time_zone(std::string_view name);
+
+// "RATE[:SEED]" as --churn takes it ("50", "0.5", "50:7"): sets
+// o.churn_rate (0..10000 per second) and, when given, o.churn_seed. False,
+// changing nothing, when `text` is not of that form.
+bool parse_churn_option(std::string_view text, options& o);
 
 class server {
  public:

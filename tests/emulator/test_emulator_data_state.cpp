@@ -180,11 +180,14 @@ TEST_CASE("state: full load, then incremental with deleted rows (Boolean/Numeric
     CHECK(r[*find_field(inv, "Status")].s == "Posted");
   }
 
-  // Tombstones older than 30 days are gone (retention), from the output and,
-  // at the next mutation, from the overlay.
+  // Tombstones older than 30 days are no longer exported (retention), but a
+  // deleted row stays deleted: later mutations never bring it back.
   spec.incremental = time_window{t1, t1 + 40 * day};
   spec.now_unix_s = t1 + 40 * day;
   for (const auto& [id, del] : result_of(t2, spec)) CHECK_FALSE(del);
   const auto m3 = mutate(t2, {"Invoice", 0, 1, 0, {}, {}}, t1 + 40 * day);
-  CHECK(m3.state->overlay(inv)->deleted_at.empty());
+  for (const auto& id : m1.deleted_ids) CHECK_FALSE(m3.state->live(inv, *m3.state->find(inv, id)));
+  CHECK(m3.state->overlay(inv)->deleted() == m1.deleted_ids.size() + 1);
+  spec.incremental.reset();
+  CHECK(result_of(m3.state, spec).size() == 800 + 2 - 3 - 1);
 }
