@@ -439,6 +439,24 @@ void save_plain_cursor(run_context& ctx, const work_unit& unit, const decode::aq
   ctx.state->save(c);
 }
 
+// The start of the job whose rows a stateful query last committed (its cursor
+// plus the offset), when `remote` started in that same second: AQuA's start
+// times have whole seconds, and an incremental file is <query>.<start>.<ext>,
+// so `remote`'s would replace that job's file and lose its rows.
+std::optional<std::chrono::sys_seconds> committed_job_started_alike(const run_context& ctx, const work_unit& unit,
+                                                                    const decode::aqua_job& remote) {
+  if (!ctx.state || !unit.job->stateful()) return std::nullopt;
+  const auto start = parse_start_time(remote.start_time, ctx.zone);
+  if (!start) return std::nullopt;
+  for (const auto& b : remote.batches) {
+    if (b.full) continue;  // a full load has a name of its own
+    const std::optional<cursor> c = ctx.state->load(unit.job->name, b.name);
+    if (c && c->mode == "stateful" && c->position && *c->position + std::chrono::seconds(unit.job->offset_s) == *start)
+      return start;
+  }
+  return std::nullopt;
+}
+
 // One completed batch of a plain unit: its own sink streams, committed once.
 // A download that cannot resume restarts the batch from its first byte with
 // fresh streams (the aborted ones leave nothing behind).
@@ -812,6 +830,7 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
     // commit must be asked from.
     const std::optional<std::string> floor_time = unit.incremental_time;
     bool expect_full = false;  // incrementalTime left out: the service must load in full
+    unsigned same_second = 0;  // jobs that started in the second of the last committed one
     if (unit.session_may_be_new) {
       // Nothing committed by us: a brand-new session loads in full by itself,
       // while one that moved on without our commit must be asked from the floor.
@@ -888,6 +907,26 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
                                     "incremental from it; submitting again from " + floor_time.value_or("the floor"),
                          .job = unit.display_name,
                          .job_id = remote.id});
+        continue;
+      }
+
+      // Started in the second of the job whose rows we committed last: submit
+      // again (from the same incrementalTime) a second later. A service whose
+      // clock does not move fails the job rather than replace that job's files.
+      if (const auto start = committed_job_started_alike(ctx, unit, remote)) {
+        const std::string when = "started in " + iso_utc(*start) + ", the second of the last committed job";
+        if (++same_second == 3)
+          throw std::system_error(aqua_errc::bad_response,
+                                  "job " + unit.display_name + " (" + remote.id + "): 3 jobs in a row " + when +
+                                      " (the service's clock stands still?); none was loaded, as their incremental "
+                                      "files would replace that job's");
+        ctx.log.warning({.message = when + ": its incremental files would replace that job's; submitting again "
+                                           "in a second",
+                         .job = unit.display_name,
+                         .job_id = remote.id});
+        timer.expires_after(std::chrono::seconds(1));
+        std::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         continue;
       }
 

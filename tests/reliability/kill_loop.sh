@@ -23,9 +23,12 @@
 #   the clean header and no row twice, the union of the query's files holds every
 #   clean row (none lost) and nothing else (none invented).
 #
-# Two bugs this loop found are fixed and stay checked: a kill while the session's first
+# Three bugs this loop found are fixed and stay checked: a kill while the session's first
 # job still ran on the service lost the stateful rows (tests/reliability/stateful_resume_test.sh
-# reproduces it), and a kill during an incremental file's write left its temporary for good.
+# reproduces it); a kill during an incremental file's write left its temporary for good; and
+# a run killed just after committing the session's rows, resumed at once, had its next job
+# start in the same second, so that job's empty Subscription.<start>.csv replaced the
+# committed one (tests/engine/stateful_file_names_test.cpp reproduces it).
 # Usage: kill_loop.sh AQUADUCT_BINARY [KILLS] [SEED]
 set -u
 bin=$(realpath "$1")
@@ -131,5 +134,6 @@ done
 LC_ALL=C sort -u -o "$work/killed.sync" "$work/killed.sync"
 check "csv: the stateful files' rows are the clean rows, none lost, none invented" \
   cmp -s "$work/clean.sync" "$work/killed.sync"
-echo "stateful csv files after the kills: $(ls "$work/killed/out/sync" | tr '\n' ' ')"
+echo "stateful csv files after the kills (data rows): $(cd "$work/killed/out/sync" &&
+  for f in *; do printf '%s (%d) ' "$f" $(($(wc -l <"$f") - 1)); done)"
 finish kill_loop
