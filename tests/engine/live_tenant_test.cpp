@@ -270,3 +270,45 @@ TEST_CASE("a dropped target table: the next run puts every row back, not just th
   CHECK(table->data.size() == expected.size());  // every live row, the deleted ones left out
   CHECK(versions(*table, "Account.Id", "Account.UpdatedDate") == expected);
 }
+
+TEST_CASE("a tenant in Asia/Tokyo behind a US data centre: with tenant_time_zone, or without it, no change is skipped") {
+  for (const bool configured : {true, false}) {
+    CAPTURE(configured);
+    emulator::options opts = tenant(configured ? 1607 : 1608, 40, 100ms);
+    opts.tz = "Asia/Tokyo";  // startTime in Tokyo wall clock; incrementalTime read as Pacific
+    emulator::server srv(opts);
+    srv.start();
+    test::emulator_probe probe(srv.base_url());
+    temp_dir dir;
+    const std::string db = (dir.path() / "tokyo.db").string();
+    const std::string toml = test::toml_source(srv.base_url(), configured ? "tenant_time_zone = \"Asia/Tokyo\"\n" : "") +
+                             "[[jobs]]\nname = \"sync\"\nformat = \"gzip\"\npartner = \"acme\"\nproject = \"tokyo\"\n"
+                             "[[jobs.queries]]\nname = \"Account\"\nquery = \"select Id, Name, UpdatedDate from Account\"\n"
+                             "[[sinks]]\ntype = \"sqlite\"\npath = \"" + db + "\"\n";
+    std::vector<log_record> warnings;
+    engine_options eo;
+    eo.state_dir = (dir.path() / "state").string();
+    eo.log = [&](const log_record& r) {
+      if (r.level == log_level::warning) warnings.push_back(r);
+    };
+    const auto run = [&] {
+      engine eng{parse_pipeline(toml, "tokyo.toml"), eo};
+      return eng.run();
+    };
+    REQUIRE(run().exit_code() == 0);
+    const test::mutation changed = probe.mutate(R"({"object":"Account","update":3})");
+    const run_report second = run();
+    REQUIRE_MESSAGE(second.exit_code() == 0, second.to_table());
+    CHECK_FALSE(second.jobs.at(0).queries.at(0).full);
+    CHECK(second.jobs.at(0).queries.at(0).rows >= 3);  // the 3 changes (and, without the zone, a minute's overlap)
+    const auto table = test::read_sqlite_table(db, "sync__Account");
+    REQUIRE(table);
+    const auto expected = versions(probe.export_rows("select Id, UpdatedDate from Account"), "Account.Id",
+                                   "Account.UpdatedDate");
+    CHECK(versions(*table, "Account.Id", "Account.UpdatedDate") == expected);
+    const bool zone_warned = std::any_of(warnings.begin(), warnings.end(), [](const log_record& w) {
+      return w.message.find("is the time zone right?") != std::string::npos;
+    });
+    CHECK(zone_warned == !configured);
+  }
+}
