@@ -327,7 +327,7 @@ int engine_child(const std::string& toml_path, const std::string& report_path, u
     e.vmhwm_bytes = r.peak_rss_bytes;
     for (const auto& j : r.jobs) {
       ++e.jobs_total;
-      if (j.status == "completed") ++e.jobs_completed;
+      if (j.status == aquaduct::outcome::completed) ++e.jobs_completed;
       if (e.first_job_id.empty()) e.first_job_id = j.job_id;
       if (j.error && e.first_error.empty()) e.first_error = j.name + ": " + *j.error;
       e.wait_s = std::max(e.wait_s, j.wait_s);

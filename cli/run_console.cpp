@@ -67,14 +67,14 @@ std::vector<std::string> progress_lines(const progress_snapshot& p, const std::v
   for (std::size_t i = 0; i < shown; ++i) {
     const job_progress& j = p.jobs[i];
     const double rate = i < job_rates.size() ? job_rates[i] : -1;
-    lines.push_back(cut(fmt::format(row_format, j.name.substr(0, 32), name_w, j.state,
+    lines.push_back(cut(fmt::format(row_format, j.name.substr(0, 32), name_w, to_string(j.state),
                                     fmt::format("{}/{}", j.jobs_done, j.jobs_total), with_commas(j.rows),
-                                    megabytes(j.bytes_downloaded), j.state == "downloading" ? rate_text(rate) : "-"),
+                                    megabytes(j.bytes_downloaded), j.state == aquaduct::job_state::downloading ? rate_text(rate) : "-"),
                         width));
   }
   if (shown < p.jobs.size()) {
     std::size_t active = 0;
-    for (std::size_t i = shown; i < p.jobs.size(); ++i) active += p.jobs[i].state != "done" && p.jobs[i].state != "failed";
+    for (std::size_t i = shown; i < p.jobs.size(); ++i) active += p.jobs[i].state != aquaduct::job_state::done && p.jobs[i].state != aquaduct::job_state::failed;
     lines.push_back(cut(fmt::format("… {} more jobs, {} of them not finished", p.jobs.size() - shown, active), width));
   }
   std::string total = fmt::format(row_format, "total", name_w,

@@ -109,7 +109,7 @@ class batch_job {
       std::error_code failure;  // what() is kept apart: copying a located_error would slice it
       try {
         co_await run_query(job_.queries[i], qr, report);
-        qr.status = "completed";
+        qr.status = outcome::completed;
         continue;
       } catch (const std::system_error& e) {
         failure = e.code();
@@ -119,27 +119,27 @@ class batch_job {
         qr.error = e.what();
       }
       ++failed;
-      qr.status = "failed";
+      qr.status = outcome::failed;
       if (cancelled(failure)) {
-        report.status = "cancelled";
+        report.status = outcome::cancelled;
         report.error = "job " + job_.name + " cancelled";
-        for (std::size_t j = i; j < report.queries.size(); ++j) report.queries[j].status = "cancelled";
+        for (std::size_t j = i; j < report.queries.size(); ++j) report.queries[j].status = outcome::cancelled;
         co_return report;
       }
       if (failure == make_error_condition(condition::auth)) {
         // Every other query would be refused too.
         report.auth_refused = true;
-        report.status = "failed";
+        report.status = outcome::failed;
         report.error = qr.error;
         for (std::size_t j = i + 1; j < report.queries.size(); ++j) {
-          report.queries[j].status = "failed";
+          report.queries[j].status = outcome::failed;
           report.queries[j].error = "job " + job_.name + ", query " + report.queries[j].name +
                                     ": not run: authentication was refused";
         }
         co_return report;
       }
     }
-    report.status = failed ? "failed" : "completed";
+    report.status = failed ? outcome::failed : outcome::completed;
     if (failed)
       report.error = "job " + job_.name + ": " + std::to_string(failed) + " of " +
                      std::to_string(report.queries.size()) + " batches failed";

@@ -59,6 +59,7 @@ struct run_state : std::enable_shared_from_this<run_state> {
   engine_detail::run_plan plan;
   std::deque<job_report> reports;
   std::vector<engine_detail::window_group*> report_group;  // per report: its window group, if any
+  std::vector<bool> split;  // per report: the unit went on as two halves, which report instead
   std::size_t outstanding = 0;  // units and batch-results jobs not yet settled, started or not
   // Units start in plan order, at most `unit_cap` at once: a unit waiting on
   // a limiter still holds a coroutine frame (~9 KB), and a partition may plan
@@ -70,17 +71,18 @@ struct run_state : std::enable_shared_from_this<run_state> {
   std::vector<std::string> job_order;  // the configured jobs, for progress()
 
   // What a configured job is doing, from its counters.
-  static std::string state_of(const progress_counters& c) {
-    if (c.jobs_total > 0 && c.jobs_done >= c.jobs_total) return c.jobs_failed ? "failed" : "done";
-    if (c.downloads_active) return "downloading";
-    if (c.jobs_active) return "running";
-    if (c.jobs_total == 0) return "done";  // nothing planned: every window was empty
-    return "queued";
+  static job_state state_of(const progress_counters& c) {
+    if (c.jobs_total > 0 && c.jobs_done >= c.jobs_total) return c.jobs_failed ? job_state::failed : job_state::done;
+    if (c.downloads_active) return job_state::downloading;
+    if (c.jobs_active) return job_state::running;
+    if (c.jobs_total == 0) return job_state::done;  // nothing planned: every window was empty
+    return job_state::queued;
   }
 
   void track(job_report r, engine_detail::window_group* g) {
     reports.push_back(std::move(r));
     report_group.push_back(g);
+    split.push_back(false);
   }
 
   // Plans a unit (its report keeps its place) and starts it when there is room.
@@ -104,10 +106,11 @@ struct run_state : std::enable_shared_from_this<run_state> {
       auto self = shared_from_this();
       asio::co_spawn(*io,
                      engine_detail::run_unit(ctx, std::move(unit), [self](work_unit u) { self->spawn(std::move(u)); }),
-                     [self, i = index](std::exception_ptr e, job_report r) {
+                     [self, i = index](std::exception_ptr e, engine_detail::unit_result r) {
                        --self->running_units;
                        self->start_waiting();
-                       self->settle(i, e, std::move(r));
+                       if (r.split) self->split[i] = true;
+                       self->settle(i, e, std::move(r.report));
                      });
     }
   }
@@ -129,7 +132,7 @@ struct run_state : std::enable_shared_from_this<run_state> {
                                                                                                      job_report r) {
                      const engine_detail::job_meter m = self->ctx.meter(name);
                      m.add(&engine_detail::run_counters::jobs_done, 1u);
-                     if (e || r.status != "completed") m.add(&engine_detail::run_counters::jobs_failed, 1u);
+                     if (e || r.status != outcome::completed) m.add(&engine_detail::run_counters::jobs_failed, 1u);
                      self->settle(index, e, std::move(r));
                    }));
   }
@@ -140,12 +143,12 @@ struct run_state : std::enable_shared_from_this<run_state> {
     if (!slot) {
       job_report r;
       r.name = job.name;
-      r.status = "cancelled";
+      r.status = outcome::cancelled;
       r.error = "job " + job.name + ": interrupted before it started";
       for (const auto& q : job.queries) {
         query_report qr;
         qr.name = q.name;
-        qr.status = "cancelled";
+        qr.status = outcome::cancelled;
         r.queries.push_back(std::move(qr));
       }
       co_return r;
@@ -174,7 +177,7 @@ struct run_state : std::enable_shared_from_this<run_state> {
     if (e) {
       // The coroutines report failures themselves; anything else is a bug worth seeing.
       r.name = reports[index].name;
-      r.status = "failed";
+      r.status = outcome::failed;
       try {
         std::rethrow_exception(e);
       } catch (const std::exception& ex) {
@@ -223,19 +226,19 @@ struct run_state : std::enable_shared_from_this<run_state> {
 
     for (std::size_t i = 0; i < reports.size(); ++i) {
       job_report& r = reports[i];
-      if (r.status == "split") continue;  // its halves report for it
+      if (split[i]) continue;  // its halves report for it
       if (engine_detail::window_group* g = report_group[i]) {
         // A window's rows count once its query's streams committed.
         for (auto& q : r.queries) {
-          if (q.status != "fed") continue;
+          if (q.status != outcome::pending) continue;  // handed to the group
           q.status = g->summary.status;
           if (auto it = g->rows_written.find(r.job_id); it != g->rows_written.end()) q.rows = it->second;
-          if (g->summary.status != "completed") q.error = "not committed: " + g->summary.error.value_or("");
+          if (g->summary.status != outcome::completed) q.error = "not committed: " + g->summary.error.value_or("");
         }
-        if (r.status == "completed")
+        if (r.status == outcome::completed)
           for (const auto& q : r.queries)
-            if (q.status != "completed") {
-              r.status = "failed";
+            if (q.status != outcome::completed) {
+              r.status = outcome::failed;
               r.error = "one or more queries failed";
             }
       }
@@ -245,14 +248,16 @@ struct run_state : std::enable_shared_from_this<run_state> {
     for (const auto& e : close_errors) {
       job_report r;
       r.name = "(sinks)";
-      r.status = "failed";
+      r.status = outcome::failed;
       r.error = e;
       report.jobs.push_back(std::move(r));
     }
     report.interrupted = ctx.interrupted;
     report.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     report.peak_rss_bytes = peak_rss_bytes();
-    report.status = report.interrupted ? "interrupted" : report.exit_code() == 0 ? "ok" : "failed";
+    report.status = report.interrupted          ? run_status::interrupted
+                    : report.exit_code() == 0 ? run_status::ok
+                                              : run_status::failed;
     auto d = std::move(done);
     d(std::move(report));
   }

@@ -171,10 +171,10 @@ run_plan plan_run(const pipeline_config& cfg, state_store* state, const wall_zon
         if (!w) {
           job_report r;
           r.name = job.name;
-          r.status = "completed";
+          r.status = outcome::completed;
           query_report qr;
           qr.name = q.name;
-          qr.status = "completed";
+          qr.status = outcome::completed;
           qr.full = false;
           r.queries.push_back(qr);
           plan.nothing_to_do.push_back(std::move(r));

@@ -27,6 +27,14 @@ double seconds_since(clock::time_point t) { return std::chrono::duration<double>
   throw located_error(aqua_errc::interrupted, what + ": interrupted");
 }
 
+// What the service's status of a job or batch means for our report.
+outcome outcome_of_status(const std::string& status) {
+  if (status == "completed") return outcome::completed;
+  if (status == "aborted") return outcome::aborted;
+  if (status == "cancelled") return outcome::cancelled;
+  return outcome::failed;  // error, failed, and what the contract does not name
+}
+
 const decode::aqua_batch* find_batch(const decode::aqua_job& job, const std::string& name) {
   const auto b = std::find_if(job.batches.begin(), job.batches.end(),
                               [&](const decode::aqua_batch& x) { return x.name == name; });
@@ -146,7 +154,7 @@ asio::awaitable<batch_outcome> run_batch(run_context& ctx, aqua_client& client, 
                     .job_id = remote.id,
                     .query = batch.name,
                     .batch = batch.batch_id});
-      q.status = "completed";
+      q.status = outcome::completed;
       q.error.reset();
     } catch (const std::system_error& e) {
       failure = locate(pipe.location(), e);
@@ -168,7 +176,7 @@ asio::awaitable<batch_outcome> run_batch(run_context& ctx, aqua_client& client, 
                        .attempt = restart + 2});
       continue;
     }
-    q.status = ec == aqua_errc::interrupted ? "cancelled" : "failed";
+    q.status = ec == aqua_errc::interrupted ? outcome::cancelled : outcome::failed;
     q.error = failure->what();
     // Purged: the streams were aborted above, so the rerun starts clean.
     co_return outcome_of(ec) == batch_outcome::file_gone ? batch_outcome::file_gone : batch_outcome::failed;
@@ -187,17 +195,17 @@ asio::awaitable<void> deliver_batch(run_context& ctx, aqua_client& client, const
 // A unit that did not complete: one record per failed query, naming it,
 // else one for the job.
 void log_failure(const run_context& ctx, const work_unit& unit, const job_report& report) {
-  const log_level level = report.status == "cancelled" ? log_level::warning : log_level::error;
+  const log_level level = report.status == outcome::cancelled ? log_level::warning : log_level::error;
   bool named = false;
   for (const auto& q : report.queries) {
-    if (q.status == "completed" || q.status == "fed" || !q.error) continue;
-    ctx.log({.level = level, .message = q.status + ": " + *q.error, .job = unit.display_name, .job_id = report.job_id,
+    if (q.status == outcome::completed || q.status == outcome::pending || !q.error) continue;
+    ctx.log({.level = level, .message = std::string(to_string(q.status)) + ": " + *q.error, .job = unit.display_name, .job_id = report.job_id,
              .query = q.name});
     named = true;
   }
   if (!named)
     ctx.log({.level = level,
-             .message = report.status + ": " + report.error.value_or("no query completed"),
+             .message = std::string(to_string(report.status)) + ": " + report.error.value_or("no query completed"),
              .job = unit.display_name,
              .job_id = report.job_id});
 }
@@ -214,7 +222,7 @@ struct active_job {
 
 }  // namespace
 
-asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::function<void(work_unit)> spawn) {
+asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::function<void(work_unit)> spawn) {
   const job_config& job = *unit.job;
   job_report report;
   report.name = unit.display_name;
@@ -286,15 +294,14 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
         // Out of processing time (90027/90029): the two halves may each make it.
         if (ran_out_of_time(remote) && split_window_unit(ctx, unit, spawn, "ran out of time (" + why + ")")) {
           split = true;
-          report.status = "split";
           break;
         }
-        report.status = remote.status == "error" ? "failed" : remote.status;
+        report.status = outcome_of_status(remote.status);
         report.error = "job " + unit.display_name + " (" + remote.id + ") ended " + remote.status +
                        (why.empty() ? "" : ": " + why);
         for (auto& q : report.queries) {
           const decode::aqua_batch* b = find_batch(remote, q.name);
-          q.status = b && !b->status.empty() && b->status != "completed" ? b->status : remote.status;
+          q.status = outcome_of_status(b && !b->status.empty() && b->status != "completed" ? b->status : remote.status);
           if (b && !b->message.empty()) q.error = b->message;
         }
         if (unit.group) fail_group(*unit.group, *report.error);
@@ -344,12 +351,12 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
         if (std::find(pending.begin(), pending.end(), q.name) == pending.end()) continue;
         const decode::aqua_batch* b = find_batch(remote, q.name);
         if (!b) {
-          q.status = "failed";
+          q.status = outcome::failed;
           q.error = "the service's job " + remote.id + " has no batch named " + q.name;
           outcomes[i] = batch_outcome::failed;
           if (unit.group) fail_group(*unit.group, *q.error);
         } else if (b->status != "completed") {
-          q.status = b->status.empty() ? "failed" : b->status;
+          q.status = outcome_of_status(b->status);
           q.error = "batch " + b->status + (b->message.empty() ? "" : ": " + b->message);
           outcomes[i] = batch_outcome::failed;
           if (unit.group) fail_group(*unit.group, "job " + unit.display_name + ", query " + q.name + ": " + *q.error);
@@ -365,7 +372,6 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
         if (outcomes[i] == batch_outcome::file_too_large) {
           if (split_window_unit(ctx, unit, spawn, q.error.value_or("file too large"))) {
             split = true;
-            report.status = "split";
             break;
           }
           if (unit.group) fail_group(*unit.group, q.error.value_or("file too large"));
@@ -385,10 +391,11 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
       }
       for (const auto& name : gone)
         if (unit.group) fail_group(*unit.group, "job " + unit.display_name + ", query " + name + ": result file purged");
-      report.status = "completed";
+      // A window's query stays pending once its group has it: the group's commit settles it.
+      report.status = outcome::completed;
       for (const auto& q : report.queries)
-        if (q.status != "completed" && q.status != "fed") report.status = "failed";
-      if (report.status != "completed") report.error = "one or more queries failed";
+        if (q.status != outcome::completed && !(unit.group && q.status == outcome::pending)) report.status = outcome::failed;
+      if (report.status != outcome::completed) report.error = "one or more queries failed";
       break;
     }
   } catch (const std::system_error& e) {
@@ -396,15 +403,15 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
   }
   if (failure) {
     const bool interrupted = failure->code() == aqua_errc::interrupted;
-    report.status = interrupted ? "cancelled" : "failed";
+    report.status = interrupted ? outcome::cancelled : outcome::failed;
     // Name the job: a failed poll's message names only the service's job id.
     const std::string what = failure->what();
     const std::string job_name = "job " + unit.display_name;
     report.error = what.find(job_name) == std::string::npos ? job_name + ": " + what : what;
     report.auth_refused = failure->code() == make_error_condition(condition::auth);
     for (auto& q : report.queries)
-      if (q.status == "pending" || q.status == "fed") {
-        q.status = interrupted ? "cancelled" : "failed";
+      if (q.status == outcome::pending) {
+        q.status = interrupted ? outcome::cancelled : outcome::failed;
         if (!q.error) q.error = "job " + unit.display_name + ", query " + q.name + ": " + what;
       }
     if (unit.group) fail_group(*unit.group, *report.error);
@@ -414,8 +421,8 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
     m.sub(&run_counters::jobs_total, 1u);  // its two halves count instead
   } else {
     m.add(&run_counters::jobs_done, 1u);
-    if (report.status != "completed") m.add(&run_counters::jobs_failed, 1u);
-    if (report.status == "completed")
+    if (report.status != outcome::completed) m.add(&run_counters::jobs_failed, 1u);
+    if (report.status == outcome::completed)
       ctx.log.info({.message = fmt::format("completed in {:.1f} s", seconds_since(started)),
                     .job = unit.display_name,
                     .job_id = report.job_id});
@@ -423,7 +430,7 @@ asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::func
       log_failure(ctx, unit, report);
   }
   if (unit.group) co_await settle_window(ctx, unit, spawn);
-  co_return report;
+  co_return unit_result{std::move(report), split};
 }
 
 }  // namespace aquaduct::engine_detail

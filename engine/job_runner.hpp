@@ -45,8 +45,15 @@ struct work_unit {
   unsigned reruns = 0;                // times this unit was submitted again (purged files)
 };
 
+// How a unit ended: its report, unless it went on as two halves, which
+// report in its place.
+struct unit_result {
+  job_report report;
+  bool split = false;
+};
+
 // Runs one unit to its end; a window may add units (its halves, its group's
 // catch-up) through `spawn`.
-asio::awaitable<job_report> run_unit(run_context& ctx, work_unit unit, std::function<void(work_unit)> spawn);
+asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::function<void(work_unit)> spawn);
 
 }  // namespace aquaduct::engine_detail

@@ -11,12 +11,43 @@ namespace aquaduct {
 
 using engine_detail::json_quote;
 
+std::string_view to_string(outcome o) noexcept {
+  switch (o) {
+    case outcome::pending: return "pending";
+    case outcome::completed: return "completed";
+    case outcome::failed: return "failed";
+    case outcome::aborted: return "aborted";
+    case outcome::cancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(run_status s) noexcept {
+  switch (s) {
+    case run_status::ok: return "ok";
+    case run_status::failed: return "failed";
+    case run_status::interrupted: return "interrupted";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(job_state s) noexcept {
+  switch (s) {
+    case job_state::queued: return "queued";
+    case job_state::running: return "running";
+    case job_state::downloading: return "downloading";
+    case job_state::done: return "done";
+    case job_state::failed: return "failed";
+  }
+  return "unknown";
+}
+
 int run_report::exit_code() const noexcept {
   if (interrupted) return 130;
   bool failed = false;
   for (const auto& j : jobs) {
     if (j.auth_refused) return 3;
-    failed = failed || j.status != "completed";
+    failed = failed || j.status != outcome::completed;
   }
   return failed ? 1 : 0;
 }
@@ -30,7 +61,8 @@ namespace {
 // One line of the table: a plain query, or every window of a windowed query
 // added up ("invoices (9 windows)").
 struct table_line {
-  std::string job, query, status = "completed";  // job: the config's name
+  std::string job, query;  // job: the config's name
+  outcome status = outcome::completed;
   std::uint64_t rows = 0, bytes = 0, files = 0, windows = 0;
   double seconds = 0;
 };
@@ -54,7 +86,7 @@ std::vector<table_line> table_lines(const std::vector<job_report>& jobs) {
       l->bytes += q.bytes_decoded;
       l->files += q.files;
       l->seconds = std::max(l->seconds, q.download_s);
-      if (q.status != "completed") l->status = q.status;
+      if (q.status != outcome::completed) l->status = q.status;
     }
   }
   return lines;
@@ -64,17 +96,17 @@ std::vector<table_line> table_lines(const std::vector<job_report>& jobs) {
 
 std::string run_report::to_json() const {
   std::string out = fmt::format(R"({{"status":{},"started_at":{},"wall_s":{:.3f},"peak_rss_bytes":{},"interrupted":{},"jobs":[)",
-                                json_quote(status), json_quote(started_at), wall_s, peak_rss_bytes, interrupted);
+                                json_quote(to_string(status)), json_quote(started_at), wall_s, peak_rss_bytes, interrupted);
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const auto& j = jobs[i];
     out += fmt::format(R"({}{{"name":{},"window":{},"job_id":{},"status":{},"submit_s":{:.3f},"wait_s":{:.3f},"error":{},"queries":[)",
-                       i ? "," : "", json_quote(j.name), j.window.empty() ? "null" : json_quote(j.window), json_quote(j.job_id), json_quote(j.status), j.submit_s,
+                       i ? "," : "", json_quote(j.name), j.window.empty() ? "null" : json_quote(j.window), json_quote(j.job_id), json_quote(to_string(j.status)), j.submit_s,
                        j.wait_s, optional_text(j.error));
     for (std::size_t k = 0; k < j.queries.size(); ++k) {
       const auto& q = j.queries[k];
       out += fmt::format(
           R"({}{{"name":{},"status":{},"full":{},"rows":{},"files":{},"bytes_downloaded":{},"bytes_decoded":{},"download_s":{:.3f},"error":{}}})",
-          k ? "," : "", json_quote(q.name), json_quote(q.status), q.full, q.rows, q.files, q.bytes_downloaded,
+          k ? "," : "", json_quote(q.name), json_quote(to_string(q.status)), q.full, q.rows, q.files, q.bytes_downloaded,
           q.bytes_decoded, q.download_s, optional_text(q.error));
     }
     out += "]}";
@@ -85,7 +117,7 @@ std::string run_report::to_json() const {
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const table_line& l = lines[i];
     out += fmt::format(R"({}{{"job":{},"query":{},"windows":{},"status":{},"rows":{},"files":{},"bytes_decoded":{},"download_s":{:.3f}}})",
-                       i ? "," : "", json_quote(l.job), json_quote(l.query), l.windows, json_quote(l.status), l.rows,
+                       i ? "," : "", json_quote(l.job), json_quote(l.query), l.windows, json_quote(to_string(l.status)), l.rows,
                        l.files, l.bytes, l.seconds);
   }
   out += "]}\n";
@@ -106,18 +138,18 @@ std::string run_report::to_table() const {
                                 "bytes", "files", "seconds", "status");
   for (const auto& l : lines)
     out += fmt::format("{:<{}} {:<{}} {:>10} {:>12} {:>5} {:>8.2f}  {}\n", l.job, job_w, l.query, query_w, l.rows,
-                       l.bytes, l.files, l.seconds, l.status);
+                       l.bytes, l.files, l.seconds, to_string(l.status));
   for (const auto& j : jobs) {
     // A query's own error says more than its job's summary of it.
     std::vector<std::string> query_errors;
     for (const auto& q : j.queries)
-      if (q.error && (!j.error || q.error->find(*j.error) == std::string::npos) && j.status == "failed")
+      if (q.error && (!j.error || q.error->find(*j.error) == std::string::npos) && j.status == outcome::failed)
         query_errors.push_back(*q.error);
     if (j.error && (query_errors.empty() || *j.error != "one or more queries failed"))
       out += fmt::format("error: {}\n", *j.error);
     for (const auto& e : query_errors) out += fmt::format("error: {}\n", e);
   }
-  out += fmt::format("{}: {} AQuA job(s) in {:.2f} s\n", status, jobs.size(), wall_s);
+  out += fmt::format("{}: {} AQuA job(s) in {:.2f} s\n", to_string(status), jobs.size(), wall_s);
   return out;
 }
 

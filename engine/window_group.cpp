@@ -70,7 +70,7 @@ asio::awaitable<void> deliver_group(run_context& ctx, window_group& g) {
   g.summary.name = g.query.name;
   g.summary.full = g.load == load_kind::full;
   if (g.failed || ctx.interrupted) {
-    g.summary.status = "failed";
+    g.summary.status = g.failed ? outcome::failed : outcome::cancelled;
     g.summary.error = g.failed ? g.error : "interrupted";
     g.results.clear();
     co_return;
@@ -120,7 +120,7 @@ asio::awaitable<void> deliver_group(run_context& ctx, window_group& g) {
   if (failure) {
     co_await out.abort();
     fail_group(g, failure->what());
-    g.summary.status = failure->code() == aqua_errc::interrupted ? "cancelled" : "failed";
+    g.summary.status = failure->code() == aqua_errc::interrupted ? outcome::cancelled : outcome::failed;
     g.summary.error = failure->what();
     co_return;
   }
@@ -132,7 +132,7 @@ asio::awaitable<void> deliver_group(run_context& ctx, window_group& g) {
                                                : std::string()),
                 .job = g.job->name,
                 .query = g.query.name});
-  g.summary.status = "completed";
+  g.summary.status = outcome::completed;
   g.summary.rows = pipe.rows_written();
   g.summary.files = pipe.files();
   g.summary.bytes_downloaded = pipe.bytes_in();
@@ -166,7 +166,7 @@ asio::awaitable<batch_outcome> take_window(run_context& ctx, aqua_client& client
   window_group& g = *unit.group;
   q.full = g.load == load_kind::full;
   if (g.failed) {
-    q.status = "failed";
+    q.status = outcome::failed;
     q.error = "not loaded: " + g.error;
     co_return batch_outcome::failed;
   }
@@ -189,7 +189,7 @@ asio::awaitable<batch_outcome> take_window(run_context& ctx, aqua_client& client
     }
     q.download_s = seconds_since(started);
     if (failure) {
-      q.status = failure->code() == aqua_errc::interrupted ? "cancelled" : "failed";
+      q.status = failure->code() == aqua_errc::interrupted ? outcome::cancelled : outcome::failed;
       q.error = failure->what();
       const batch_outcome outcome = outcome_of(failure->code());
       if (outcome == batch_outcome::failed) fail_group(g, failure->what());
@@ -199,7 +199,7 @@ asio::awaitable<batch_outcome> take_window(run_context& ctx, aqua_client& client
   }
   q.rows = batch.record_count;
   q.files = batch.files.size();
-  q.status = "fed";  // final once the group commits (engine::run settles it)
+  q.status = outcome::pending;  // handed to the group: its commit settles it (engine::run)
   g.results.push_back(std::move(r));
   co_return batch_outcome::delivered;
 }

@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
     std::cout << query << ": " << rows << " rows\n";
     total += rows;
   }
-  std::cout << std::fixed << std::setprecision(2) << "status " << report.status << ": " << counter.committed().size() << " queries, " << total
+  std::cout << std::fixed << std::setprecision(2) << "status " << aquaduct::to_string(report.status) << ": " << counter.committed().size() << " queries, " << total
             << " rows in " << report.wall_s << " s\n";
   for (const auto& job : report.jobs)
     if (job.error) std::cerr << "job " << job.name << ": " << *job.error << '\n';

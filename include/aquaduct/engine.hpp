@@ -24,9 +24,38 @@ class io_context;
 
 namespace aquaduct {
 
+// What became of an AQuA job, or of one of its queries. The JSON report and
+// the stderr table spell them as to_string() does.
+enum class outcome {
+  pending,    // not ended: a report never holds it once run() returned
+  completed,  // every row committed
+  failed,     // the job or query failed: `error` says why
+  aborted,    // the service aborted the job (or its batch)
+  cancelled,  // interrupted (engine::cancel, SIGINT/SIGTERM), or cancelled on the service
+};
+std::string_view to_string(outcome o) noexcept;
+
+// How a whole run ended.
+enum class run_status {
+  ok,           // every job and query completed
+  failed,       // at least one job or query did not (exit code 1, or 3 for refused credentials)
+  interrupted,  // engine::cancel() (exit code 130)
+};
+std::string_view to_string(run_status s) noexcept;
+
+// What a configured job is doing now (progress()).
+enum class job_state {
+  queued,       // waiting for a job slot or its session's turn
+  running,      // on the service
+  downloading,  // its result files are on their way into the sinks
+  done,         // every AQuA job of it ended, none failed
+  failed,       // every AQuA job of it ended, one or more failed
+};
+std::string_view to_string(job_state s) noexcept;
+
 struct query_report {
   std::string name;
-  std::string status = "pending";  // completed | failed | aborted | cancelled | pending
+  outcome status = outcome::pending;
   bool full = true;
   std::uint64_t rows = 0;
   std::uint64_t files = 0;
@@ -40,7 +69,7 @@ struct job_report {
   std::string name;                   // the config's job name; a window's adds " [window]"
   std::string window;                 // a window of a partitioned or incremental query, else empty
   std::string job_id;
-  std::string status = "pending";  // completed | failed | aborted | cancelled | error | pending
+  outcome status = outcome::pending;
   double submit_s = 0;
   double wait_s = 0;
   std::vector<query_report> queries;
@@ -49,7 +78,7 @@ struct job_report {
 };
 
 struct run_report {
-  std::string status = "ok";  // ok | failed | interrupted
+  run_status status = run_status::ok;
   std::string started_at;     // UTC, ISO 8601
   double wall_s = 0;
   std::uint64_t peak_rss_bytes = 0;
@@ -80,9 +109,7 @@ struct progress_counters {
 // One [[jobs]] entry of the config, however many AQuA jobs it became.
 struct job_progress : progress_counters {
   std::string name;
-  // queued (waiting for a job slot or its session's turn) | running (on the
-  // service) | downloading | done | failed
-  std::string state = "queued";
+  job_state state = job_state::queued;
 };
 
 // What the engine is doing now: the CLI's progress display and embedders'

@@ -19,7 +19,7 @@ progress_snapshot snapshot_of(std::size_t jobs) {
     j.name = "job" + std::to_string(i);
     j.jobs_total = 2;
     j.jobs_done = static_cast<std::uint32_t>(i % 3);
-    j.state = i % 3 == 2 ? "done" : i % 3 == 1 ? "downloading" : "queued";
+    j.state = i % 3 == 2 ? job_state::done : i % 3 == 1 ? job_state::downloading : job_state::queued;
     j.rows = 1234567 * i;
     j.bytes_downloaded = 2'500'000 * i;
     p.jobs_total += j.jobs_total;

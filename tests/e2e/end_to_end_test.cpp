@@ -69,7 +69,7 @@ TEST_CASE("csv and gzip results land in PATH/<job>/<query>.csv equal to the emul
     const run_report report = run_pipeline(pipeline(srv.base_url(), out.path().string(), format));
     REQUIRE(report.jobs.size() == 1);
     CHECK_MESSAGE(report.exit_code() == 0, report.to_table());
-    CHECK(report.jobs[0].status == "completed");
+    CHECK(report.jobs[0].status == aquaduct::outcome::completed);
     CHECK(report.jobs[0].job_id.size() == 32);
     const auto& q = report.jobs[0].queries.at(0);
     CHECK(q.rows == opts.scale);
@@ -124,7 +124,7 @@ TEST_CASE("a job the service aborts fails the run with the service's message, an
   temp_dir out;
   const run_report report = run_pipeline(pipeline(srv.base_url(), out.path().string(), "gzip"));
   CHECK(report.exit_code() == 1);
-  CHECK(report.jobs[0].status == "aborted");
+  CHECK(report.jobs[0].status == aquaduct::outcome::aborted);
   REQUIRE(report.jobs[0].error);
   CHECK(report.jobs[0].error->find("You must specify a select.") != std::string::npos);
   CHECK(out.files().empty());
@@ -154,7 +154,7 @@ TEST_CASE("a download that always breaks, or is corrupt, fails that query and le
     temp_dir out;
     const run_report report = run_pipeline(pipeline(srv.base_url(), out.path().string(), "gzip"));
     CHECK(report.exit_code() == 1);
-    CHECK(report.jobs[0].queries[0].status == "failed");
+    CHECK(report.jobs[0].queries[0].status == aquaduct::outcome::failed);
     REQUIRE(report.jobs[0].queries[0].error);
     const std::string& error = *report.jobs[0].queries[0].error;
     CHECK(error.find("query Account") != std::string::npos);

@@ -268,7 +268,7 @@ TEST_CASE("every table of every batch reaches the sinks as its own stream, equal
   const auto job = batch_job({query("people", people_query), query("balances", balances_query)});
   const run_result r = run(io, source_for(srv), job, {&sink});
 
-  CHECK_MESSAGE(r.report.status == "completed", r.report.error.value_or(""));
+  CHECK_MESSAGE(r.report.status == aquaduct::outcome::completed, r.report.error.value_or(""));
   CHECK(r.report.name == "crm");
   REQUIRE(r.report.queries.size() == 2);
   const auto ids = batch_ids(r.report);
@@ -279,7 +279,7 @@ TEST_CASE("every table of every batch reaches the sinks as its own stream, equal
     const query_report& q = r.report.queries[i];
     CAPTURE(q.name);
     CHECK(q.name == job.queries[i].name);
-    CHECK(q.status == "completed");
+    CHECK(q.status == aquaduct::outcome::completed);
     CHECK_FALSE(q.error);
     CHECK(q.files == 1);
     CHECK(q.bytes_downloaded > 0);
@@ -325,12 +325,12 @@ TEST_CASE("a bad ZOQL query fails only its own entry, naming job and query; the 
                               query("last", "select Id, FirstName from Contact limit 4")});
   const run_result r = run(io, source_for(srv), job, {&sink});
 
-  CHECK(r.report.status == "failed");
+  CHECK(r.report.status == aquaduct::outcome::failed);
   REQUIRE(r.report.queries.size() == 3);
-  CHECK(r.report.queries[0].status == "completed");
-  CHECK(r.report.queries[2].status == "completed");
+  CHECK(r.report.queries[0].status == aquaduct::outcome::completed);
+  CHECK(r.report.queries[2].status == aquaduct::outcome::completed);
   const query_report& bad = r.report.queries[1];
-  CHECK(bad.status == "failed");
+  CHECK(bad.status == aquaduct::outcome::failed);
   REQUIRE(bad.error);
   CHECK(contains(*bad.error, "job crm, query broken"));
   CHECK(contains(*bad.error, "HTTP 400"));
@@ -353,7 +353,7 @@ TEST_CASE("503s and a reset connection on /v4/batch are retried, then the batch 
   recording_sink sink;
   const run_result r = run(io, source_for(srv), batch_job({query("people", people_query)}), {&sink});
 
-  CHECK_MESSAGE(r.report.status == "completed", r.report.error.value_or(""));
+  CHECK_MESSAGE(r.report.status == aquaduct::outcome::completed, r.report.error.value_or(""));
   emulator_http http(io, srv);
   CHECK(http.requests("/v4/batch", "503") == 2);
   CHECK(http.requests("/v4/batch", "200") == 1);
@@ -377,7 +377,7 @@ TEST_CASE("a 429 storm: rate-limited requests wait out Retry-After; a storm long
     const auto job = batch_job({query("a", "select Id from Account limit 5"), query("b", "select Id from Contact limit 6"),
                                 query("c", "select Id from Product limit 7")});
     const run_result r = run(io, source_for(srv), job, {&sink});
-    CHECK_MESSAGE(r.report.status == "completed", r.report.error.value_or(""));
+    CHECK_MESSAGE(r.report.status == aquaduct::outcome::completed, r.report.error.value_or(""));
     emulator_http http(io, srv);
     CHECK(http.requests("/v4/batch", "429") + http.requests("/v4/batch/{id}", "429") +
               http.requests("/oauth/token", "429") >= 1);
@@ -397,12 +397,12 @@ TEST_CASE("a 429 storm: rate-limited requests wait out Retry-After; a storm long
     const run_result r =
         run(io, src, batch_job({query("first", "select Id from Account limit 2"), query("second", "select Id from Account limit 3")}),
             {&sink});
-    CHECK(r.report.status == "failed");
-    CHECK(r.report.queries[0].status == "failed");
+    CHECK(r.report.status == aquaduct::outcome::failed);
+    CHECK(r.report.queries[0].status == aquaduct::outcome::failed);
     REQUIRE(r.report.queries[0].error);
     CHECK(contains(*r.report.queries[0].error, "job crm, query first"));
     CHECK(contains(*r.report.queries[0].error, "HTTP 429"));
-    CHECK(r.report.queries[1].status == "completed");
+    CHECK(r.report.queries[1].status == aquaduct::outcome::completed);
     CHECK(committed_rows(sink, "second") == 3);
     emulator_http http(io, srv);
     CHECK(http.requests("/v4/batch", "429") == src_attempts);
@@ -418,7 +418,7 @@ TEST_CASE("Errored, unreadable and never-ending batches fail their own query, na
   const auto src = source_for(srv);
   // Learn the id the service gives the next batch from a first run.
   const run_result first = run(io, src, batch_job({query("probe", "select Id from Account limit 1")}), {&sink});
-  REQUIRE(first.report.status == "completed");
+  REQUIRE(first.report.status == aquaduct::outcome::completed);
   const long long next = std::stoll(batch_ids(first.report).at(0)) + 1;
 
   const auto arm = [&](const std::string& body, const std::string& times) {
@@ -432,11 +432,11 @@ TEST_CASE("Errored, unreadable and never-ending batches fail their own query, na
       CAPTURE(status);
       arm(R"({"batchId":)" + std::to_string(id) + R"(,"batchStatus":")" + status + R"("})", R"(,"times":1)");
       const run_result r = run(io, src, batch_job({query("bad", "select Id from Account limit 2"), query("good", "select Id from Account limit 2")}), {&sink});
-      CHECK(r.report.status == "failed");
-      CHECK(r.report.queries[0].status == "failed");
+      CHECK(r.report.status == aquaduct::outcome::failed);
+      CHECK(r.report.queries[0].status == aquaduct::outcome::failed);
       REQUIRE(r.report.queries[0].error);
       CHECK(*r.report.queries[0].error == "job crm, query bad, batch " + std::to_string(id) + " ended " + status);
-      CHECK(r.report.queries[1].status == "completed");
+      CHECK(r.report.queries[1].status == aquaduct::outcome::completed);
       CHECK(sink.find("bad__type_1").empty());
       id += 2;  // the good query's batch took the next id
     }
@@ -444,7 +444,7 @@ TEST_CASE("Errored, unreadable and never-ending batches fail their own query, na
   SUBCASE("not JSON") {
     arm("{\"batchId\":", R"(,"times":1)");
     const run_result r = run(io, src, batch_job({query("bad", "select Id from Account limit 2")}), {&sink});
-    CHECK(r.report.queries[0].status == "failed");
+    CHECK(r.report.queries[0].status == aquaduct::outcome::failed);
     REQUIRE(r.report.queries[0].error);
     CHECK(contains(*r.report.queries[0].error, "job crm, query bad, batch " + std::to_string(next) + ": GET /v4/batch/"));
   }
@@ -453,7 +453,7 @@ TEST_CASE("Errored, unreadable and never-ending batches fail their own query, na
     auto slow = src;
     slow.poll.timeout_s = 1;
     const run_result r = run(io, slow, batch_job({query("slow", "select Id from Account limit 2")}), {&sink});
-    CHECK(r.report.queries[0].status == "failed");
+    CHECK(r.report.queries[0].status == aquaduct::outcome::failed);
     REQUIRE(r.report.queries[0].error);
     CHECK(contains(*r.report.queries[0].error, "job crm, query slow, batch " + std::to_string(next) +
                                                    ": still InProgress after 1 s; DELETE answered batchStatus "));
@@ -475,11 +475,11 @@ TEST_CASE("sink failures: every stream is committed exactly once or aborted; a f
     recording_sink flaky("flaky", step, "b__type_2");
     const run_result r = run(io, source_for(srv), job, {&good, &flaky});
 
-    CHECK(r.report.status == "failed");
-    CHECK(r.report.queries[0].status == "completed");
-    CHECK(r.report.queries[2].status == "completed");
+    CHECK(r.report.status == aquaduct::outcome::failed);
+    CHECK(r.report.queries[0].status == aquaduct::outcome::completed);
+    CHECK(r.report.queries[2].status == aquaduct::outcome::completed);
     const query_report& b = r.report.queries[1];
-    CHECK(b.status == "failed");
+    CHECK(b.status == aquaduct::outcome::failed);
     REQUIRE(b.error);
     CHECK(contains(*b.error, "job crm, query b, batch " + batch_ids(r.report).at(1)));
     CHECK(contains(*b.error, "b__type_2"));
@@ -518,7 +518,7 @@ TEST_CASE("refused credentials stop the job: auth_refused, no query runs after t
   src.auth.password = "not-the-password";
   const run_result r =
       run(io, src, batch_job({query("a", "select Id from Account limit 1"), query("b", "select Id from Account limit 1")}), {&sink});
-  CHECK(r.report.status == "failed");
+  CHECK(r.report.status == aquaduct::outcome::failed);
   CHECK(r.report.auth_refused);
   REQUIRE(r.report.queries[1].error);
   CHECK(contains(*r.report.queries[1].error, "not run"));
@@ -561,10 +561,10 @@ TEST_CASE("cancelling the job while a batch is pending cancels that batch on the
   io.run();
 
   REQUIRE(report);
-  CHECK(report->status == "cancelled");
+  CHECK(report->status == aquaduct::outcome::cancelled);
   REQUIRE(report->queries.size() == 2);
-  CHECK(report->queries[0].status == "cancelled");
-  CHECK(report->queries[1].status == "cancelled");
+  CHECK(report->queries[0].status == aquaduct::outcome::cancelled);
+  CHECK(report->queries[1].status == aquaduct::outcome::cancelled);
   REQUIRE(report->queries[0].error);
   const std::string id = batch_ids(*report).at(0);
   CHECK(contains(*report->queries[0].error, "job crm, query a, batch " + id + ": cancelled while waiting"));

@@ -221,11 +221,11 @@ run_report run_config(pipeline_config cfg, const std::string& state_dir = "") {
 
 // The report without what differs between two runs (times, ids, RSS).
 std::string report_content(const run_report& r) {
-  std::string s = r.status + " exit " + std::to_string(r.exit_code()) + (r.interrupted ? " interrupted" : "") + "\n";
+  std::string s = std::string(to_string(r.status)) + " exit " + std::to_string(r.exit_code()) + (r.interrupted ? " interrupted" : "") + "\n";
   for (const auto& j : r.jobs) {
-    s += j.name + " " + j.status + " " + j.error.value_or("") + "\n";
+    s += j.name + " " + std::string(to_string(j.status)) + " " + j.error.value_or("") + "\n";
     for (const auto& q : j.queries)
-      s += "  " + q.name + " " + q.status + " full=" + std::to_string(q.full) + " rows=" + std::to_string(q.rows) +
+      s += "  " + q.name + " " + std::string(to_string(q.status)) + " full=" + std::to_string(q.full) + " rows=" + std::to_string(q.rows) +
            " files=" + std::to_string(q.files) + " bytes=" + std::to_string(q.bytes_downloaded) + "/" +
            std::to_string(q.bytes_decoded) + " " + q.error.value_or("") + "\n";
   }
@@ -318,10 +318,10 @@ TEST_CASE("cancel() from another thread while jobs poll: interrupted, exit 130, 
   const run_report report = running.get();
 
   CHECK(report.interrupted);
-  CHECK(report.status == "interrupted");
+  CHECK(report.status == aquaduct::run_status::interrupted);
   CHECK_MESSAGE(report.exit_code() == 130, report.to_table());
   REQUIRE(report.jobs.size() == jobs.size());
-  for (const auto& j : report.jobs) CHECK_MESSAGE(j.status == "cancelled", j.name << ": " << j.status);
+  for (const auto& j : report.jobs) CHECK_MESSAGE(j.status == aquaduct::outcome::cancelled, j.name << ": " << to_string(j.status));
   const test::emulator_stats after = probe.stats();
   CHECK(after.job_count("cancelled") == jobs.size());
   CHECK(after.active_stateless == 0);
@@ -401,7 +401,7 @@ TEST_CASE("progress() read from another thread: monotonic counters, jobs_active 
     std::string name = "p";  // not "p" + to_string(i): g++ 12's -Wrestrict false positive
     name += std::to_string(i);
     CHECK(j.name == name);
-    CHECK(j.state == "done");
+    CHECK(j.state == aquaduct::job_state::done);
     CHECK(j.jobs_total == 1);
     CHECK(j.jobs_done == 1);
     CHECK(j.rows_committed == expected_accounts(opts).size() - 1);
@@ -521,7 +521,7 @@ TEST_CASE("a partitioned query: several windowed jobs, the sinks end with the un
   std::set<std::string> names;
   std::size_t catch_ups = 0;
   for (const auto& j : report.jobs) {
-    CHECK(j.status == "completed");
+    CHECK(j.status == aquaduct::outcome::completed);
     CHECK_MESSAGE(j.name.rfind("backfill [", 0) == 0, j.name);
     catch_ups += j.name.rfind("backfill [catch-up ", 0) == 0;
     names.insert(j.name);
@@ -576,7 +576,7 @@ TEST_CASE("adaptive splitting: a window whose file is over max-object-size (403)
   CHECK_MESSAGE(report.exit_code() == 0, report.to_table());
   MESSAGE(report.to_table());
   CHECK(report.jobs.size() > 1);  // the halves (and their halves) report in the window's place
-  for (const auto& j : report.jobs) CHECK(j.status == "completed");
+  for (const auto& j : report.jobs) CHECK(j.status == aquaduct::outcome::completed);
   const test::emulator_stats stats = probe.stats();
   CHECK(stats.status_count("403") >= 1);
   const test::rows expected = expected_accounts(opts);
@@ -632,9 +632,9 @@ TEST_CASE("adaptive splitting: a window aborted for processing time (90027) is s
     CHECK(report.exit_code() == 1);
     REQUIRE(report.jobs.size() == 1);
     const job_report& j = report.jobs[0];
-    CHECK(j.status == "aborted");
+    CHECK(j.status == aquaduct::outcome::aborted);
     REQUIRE(j.queries.size() == 1);
-    CHECK(j.queries[0].status != "completed");
+    CHECK(j.queries[0].status != aquaduct::outcome::completed);
     const std::string message = j.error.value_or("") + " | " + j.queries[0].error.value_or("");
     MESSAGE(message);
     CHECK_MESSAGE(message.find("SlowAccounts") != std::string::npos, message);
@@ -887,10 +887,10 @@ TEST_CASE("an embedder's sink throws its own exception (not a system_error): tha
   REQUIRE(report.jobs.size() == 2);
   const job_report& good = report.jobs[0].name == "good" ? report.jobs[0] : report.jobs[1];
   const job_report& bad = report.jobs[0].name == "bad" ? report.jobs[0] : report.jobs[1];
-  CHECK(good.status == "completed");
-  CHECK(bad.status == "failed");
+  CHECK(good.status == aquaduct::outcome::completed);
+  CHECK(bad.status == aquaduct::outcome::failed);
   REQUIRE(bad.queries.size() == 1);
-  CHECK(bad.queries[0].status == "failed");
+  CHECK(bad.queries[0].status == aquaduct::outcome::failed);
   // The query's error says which job, query and file, and the embedder's own words; it is no "internal error".
   const std::string why = bad.queries[0].error.value_or(bad.error.value_or(""));
   INFO(report.to_table());
@@ -983,7 +983,7 @@ TEST_CASE("a poll that keeps failing: the job is cancelled on the service before
       "abandoned.toml"));
   CHECK(report.exit_code() == 1);
   REQUIRE(report.jobs.size() == 1);
-  CHECK(report.jobs[0].status == "failed");
+  CHECK(report.jobs[0].status == aquaduct::outcome::failed);
   // The run ends only after the cancel went out: the service counts the job cancelled, its slot free.
   const test::emulator_stats stats = probe.stats();
   CHECK(stats.job_count("cancelled") == 1);

@@ -97,7 +97,7 @@ TEST_CASE("200 jobs in one pipeline, with job latency: every job's rows equal th
     const job_report& j = report.jobs[i];
     CAPTURE(j.name);
     CHECK(j.name == numbered("j", i));
-    CHECK(j.status == "completed");
+    CHECK(j.status == aquaduct::outcome::completed);
     REQUIRE(j.queries.size() == 1);
     const test::rows expected = queries[i].expected(opts);
     CHECK(j.queries[0].rows == expected.size() - 1);
@@ -191,8 +191,9 @@ struct fault_case {
   std::string source_extra;  // more [source] keys or tables
 };
 
-bool ends_in_failure(const std::string& status) {
-  return status == "failed" || status == "aborted" || status == "cancelled" || status == "error";
+bool ends_in_failure(aquaduct::outcome status) {
+  return status == aquaduct::outcome::failed || status == aquaduct::outcome::aborted ||
+         status == aquaduct::outcome::cancelled;
 }
 
 // Every query ends in one of two ways: its table holds exactly the tenant's
@@ -207,7 +208,7 @@ std::size_t check_outcomes(const run_report& report, const std::string& db, cons
       CAPTURE(j.name);
       CAPTURE(q.name);
       const auto table = test::read_sqlite_table(db, j.name + "__" + q.name);
-      if (q.status == "completed") {
+      if (q.status == aquaduct::outcome::completed) {
         const auto [header, rows] = test::header_and_rows(fault_queries.at(q.name).expected(opts));
         REQUIRE(table);
         CHECK(table->columns == header);
@@ -216,7 +217,7 @@ std::size_t check_outcomes(const run_report& report, const std::string& db, cons
         continue;
       }
       ++failed;
-      CHECK_MESSAGE(ends_in_failure(q.status), q.status);
+      CHECK_MESSAGE(ends_in_failure(q.status), to_string(q.status));
       CHECK(ends_in_failure(j.status));
       const std::string message = q.error.value_or("") + " | " + j.error.value_or("");
       MESSAGE("failed: job " << j.name << " query " << q.name << ": " << q.status << ": " << message);
@@ -226,7 +227,7 @@ std::size_t check_outcomes(const run_report& report, const std::string& db, cons
                             (q.error && q.error->find("query " + q.name) != std::string::npos);
       CHECK_MESSAGE(names_it, message);
       // A batch that failed in our hands (download, decode, count) says where.
-      if (j.status == "failed" && q.error) CHECK_MESSAGE(q.error->find("query " + q.name) != std::string::npos, *q.error);
+      if (j.status == aquaduct::outcome::failed && q.error) CHECK_MESSAGE(q.error->find("query " + q.name) != std::string::npos, *q.error);
       CHECK_MESSAGE(!table, "a failed query committed rows");
     }
   }
@@ -256,7 +257,7 @@ TEST_CASE("every emulator fault during a run ends in correct data or a clear fai
        [](const test::emulator_stats& s, const run_report& r) {
          CHECK(s.status_count("429") == 1);
          std::size_t failed = 0;
-         for (const auto& j : r.jobs) failed += j.status != "completed";
+         for (const auto& j : r.jobs) failed += j.status != aquaduct::outcome::completed;
          CHECK(failed == 1);  // one attempt allowed: the job that met the 429, and only it
        },
        "[source.retry]\nmax_attempts = 1\n"},
@@ -284,7 +285,7 @@ TEST_CASE("every emulator fault during a run ends in correct data or a clear fai
          CHECK(s.job_count("aborted") == 1);
          std::size_t aborted = 0;
          for (const auto& j : r.jobs) {
-           if (j.status != "aborted") continue;
+           if (j.status != aquaduct::outcome::aborted) continue;
            ++aborted;
            REQUIRE(j.error);
            CHECK(j.error->find("emulated abort") != std::string::npos);
@@ -298,7 +299,7 @@ TEST_CASE("every emulator fault during a run ends in correct data or a clear fai
          CHECK(s.faults_armed == 0);
          for (const auto& j : r.jobs)
            for (const auto& q : j.queries)
-             if (q.status != "completed" && q.error) CHECK(q.error->find("gzip") != std::string::npos);
+             if (q.status != aquaduct::outcome::completed && q.error) CHECK(q.error->find("gzip") != std::string::npos);
        }, ""},
   };
 

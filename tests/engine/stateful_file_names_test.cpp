@@ -205,7 +205,7 @@ TEST_CASE("stateful: a service whose jobs keep starting in the committed job's s
   const run_report third = scene.run();
   CHECK(third.exit_code() == 1);
   const job_report& j = third.jobs.at(0);
-  CHECK(j.status == "failed");
+  CHECK(j.status == aquaduct::outcome::failed);
   REQUIRE(j.error);
   CHECK_MESSAGE(j.error->find("job sync") != std::string::npos, *j.error);
   CHECK_MESSAGE(j.error->find("2026-01-05T18:00:00Z") != std::string::npos, *j.error);

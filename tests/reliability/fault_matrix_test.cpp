@@ -222,7 +222,7 @@ void run_matrix(std::uint64_t scale) {
       const job_report& j = r.jobs[0];
       REQUIRE_MESSAGE(j.queries.size() == 1, r.to_table());
       const query_report& q = j.queries[0];
-      if (q.status == "completed") {
+      if (q.status == aquaduct::outcome::completed) {
         ++recovered;
         CHECK(r.exit_code() == 0);
         CHECK(d.content() == expected);
