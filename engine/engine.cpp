@@ -300,6 +300,7 @@ void engine::async_run(asio::io_context& io, std::function<void(run_report)> don
   rs->plan = engine_detail::plan_run(cfg, ctx.state, ctx.zone, now);
 
   ctx.aqua = engine_detail::make_aqua_session(io.get_executor(), ctx.source, cfg.path, ctx.log);
+  ctx.on_interrupt.push_back([gate = ctx.aqua.gate] { gate->interrupt(); });  // no request waits out a pause
   ctx.stateless_jobs = std::make_unique<engine_detail::async_limiter>(ctx.source.max_active_jobs);
   ctx.stateful_jobs = std::make_unique<engine_detail::async_limiter>(ctx.source.max_active_jobs);
   ctx.downloads = std::make_unique<engine_detail::async_limiter>(ctx.source.max_downloads);
