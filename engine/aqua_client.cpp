@@ -123,9 +123,7 @@ void aqua_client::refuse(const transport::http_request& req, const transport::ht
   else if (file && resp.status == 404) code = aqua_errc::file_gone;
   else if (resp.status == 401 || resp.status == 403) code = aqua_errc::auth_refused;
   else if (resp.status == 200) code = aqua_errc::unavailable;  // an answer that asked for a retry (90022)
-  else if (transport::classify(resp.status, keyed_of(req)) !=
-           transport::outcome::fatal)
-    code = aqua_errc::unavailable;
+  else if (transport::classify(resp.status, keyed_of(req)) != transport::outcome::fatal) code = aqua_errc::unavailable;
   throw std::system_error(code, transport::redact(what));
 }
 

@@ -41,7 +41,7 @@ class intercepting_proxy {
     std::size_t n = 0;
     std::string head;
     clock::time_point at;
-    std::size_t in_flight = 0;  // requests being handled here when it arrived, itself included
+    std::size_t in_flight = 0;  // requests here, arrived and not yet answered, when it arrived (itself included)
     bool intercepted = false;
   };
 
@@ -139,11 +139,13 @@ class intercepting_proxy {
       } else {
         answer = forward(closing(head) + body);
       }
-      asio::write(sock, asio::buffer(answer), ec);
       {
+        // Before the answer goes out: the client cannot have sent its next request yet, so this
+        // count never runs ahead of the requests the client has in flight.
         std::lock_guard lock(mu_);
         --in_flight_;
       }
+      asio::write(sock, asio::buffer(answer), ec);
       if (ec || !canned) return;  // a relayed answer says Connection: close
     }
   }

@@ -387,6 +387,7 @@ max_attempts = 7
 initial_ms = 100
 max_ms = 9000
 budget_s = 60
+max_pause_s = 120
 )" + jobs_and_sinks, "p.toml");
   const source_config& s = cfg.source;
   CHECK(s.base_url == transport::environment_base_url("eu-sandbox"));
@@ -404,6 +405,10 @@ budget_s = 60
   CHECK(s.headers.org_ids == "o1,o2");
   CHECK(s.retry.max_attempts == 7);
   CHECK(s.retry.budget_s == 60);
+  CHECK(s.retry.max_pause_s == 120);
+  CHECK(source_config{}.retry.max_pause_s == 3600);
+  asio::io_context io;
+  CHECK(make_aqua_session(io.get_executor(), s, "p.toml").retry.options().max_pause == std::chrono::seconds(120));
 }
 
 TEST_CASE("[source] transport keys are checked") {
@@ -418,6 +423,7 @@ ca_flie = "x"
 track_id = "a:b"
 [source.retry]
 max_attempts = 0
+max_pause_s = 0
 )"))
     all += p + "\n";
   CHECK(all.find("p.toml:2:15: environment = \"moon-production\" is not one of: us-production") != std::string::npos);
@@ -426,6 +432,7 @@ max_attempts = 0
   CHECK(all.find("unknown key 'ca_flie' in [source.tls]") != std::string::npos);
   CHECK(all.find("track_id must be at most 64 US-ASCII characters") != std::string::npos);
   CHECK(all.find("max_attempts must be an integer from 1 to 100") != std::string::npos);
+  CHECK(all.find("max_pause_s must be an integer from 1 to 86400") != std::string::npos);
   const auto both = problems_of("[source]\nenvironment = \"us-sandbox\"\nbase_url = \"http://127.0.0.1:1\"\n");
   REQUIRE(both.size() == 1);
   CHECK(both[0].find("give environment or base_url, not both") != std::string::npos);
@@ -692,7 +699,6 @@ source_config proxied(const test::intercepting_proxy& proxy) {
   src.auth.type = auth_type::api_key;
   src.auth.access_key_id = "aquaduct";
   src.auth.secret_access_key = "aquaduct";
-  src.max_connections = 8;
   return src;
 }
 
@@ -702,6 +708,18 @@ asio::awaitable<void> download_into(aqua_client* c, std::string file_id, std::st
 
 asio::awaitable<void> status_into(aqua_client* c, std::string job_id, std::string* out) {
   *out = (co_await c->get_job(job_id)).status;
+}
+
+// Several realistic jobs at once, as a run of several configured jobs makes them.
+asio::awaitable<void> whole_job_into(aqua_client* c, std::string key, std::vector<std::string>* out);
+
+asio::awaitable<std::vector<std::vector<std::string>>> jobs_at_once(aqua_client* c, std::string key, std::size_t n) {
+  std::vector<std::vector<std::string>> out(n);
+  engine_detail::task_group jobs;
+  for (std::size_t i = 0; i < n; ++i)
+    jobs.spawn(co_await asio::this_coro::executor, whole_job_into(c, key + "-" + std::to_string(i), &out[i]));
+  co_await jobs.wait();
+  co_return out;
 }
 
 // A realistic job: submit, polls, then every result file downloaded at once.
@@ -714,6 +732,10 @@ asio::awaitable<std::vector<std::string>> whole_job(aqua_client* c, std::string 
     downloads.spawn(co_await asio::this_coro::executor, download_into(c, files[i], &out[i]));
   co_await downloads.wait();
   co_return out;
+}
+
+asio::awaitable<void> whole_job_into(aqua_client* c, std::string key, std::vector<std::string>* out) {
+  *out = co_await whole_job(c, key);
 }
 
 std::string too_many_requests(const std::string& retry_after) {
@@ -790,10 +812,10 @@ TEST_CASE("an independent server that rate-limits every third request: 30 realis
   for (int run = 0; run < 30; ++run) {
     CAPTURE(run);
     try {
-      CHECK(run_sync(s.io, whole_job(&c, "run-" + std::to_string(run))) == reference);
+      for (const auto& files : run_sync(s.io, jobs_at_once(&c, "run-" + std::to_string(run), 3))) CHECK(files == reference);
     } catch (const std::system_error& e) {
       ++failures;
-      MESSAGE("run " << run << " failed: " << e.what());
+      MESSAGE("run " << run << " failed: " << std::string(e.what()));
     }
   }
   CHECK(failures == 0);
