@@ -23,12 +23,16 @@
 // hour); the window stays.
 // NOT thread-safe: one executor (the run's io_context), like http_client.
 // The gate must outlive its permits and the coroutines waiting in enter().
-#include <asio/awaitable.hpp>
-
+// The standard headers come first: Asio decides whether it has
+// std::aligned_alloc from macros they define, and a translation unit that
+// includes Asio first decides otherwise (an ODR split that ASan reports as
+// alloc-dealloc-mismatch).
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <list>
+
+#include <asio/awaitable.hpp>
 
 namespace aquaduct::transport {
 
