@@ -34,6 +34,23 @@ std::optional<std::chrono::milliseconds> retry_after_of(const transport::http_re
   return transport::parse_retry_after(*ra, std::chrono::system_clock::now());
 }
 
+transport::keyed keyed_of(const transport::http_request& req) {
+  return req.find("Idempotency-Key") ? transport::keyed::yes : transport::keyed::no;
+}
+
+// The key of a submit's attempt after its `n`th 90022 answer: the job's own
+// key with a suffix, within the service's 255 characters.
+void renew_idempotency_key(transport::http_request& req, unsigned n) {
+  const std::string suffix = "-r" + std::to_string(n);
+  for (auto& h : req.headers)
+    if (h.name == "Idempotency-Key") h.value = h.value.substr(0, 255 - suffix.size()) + suffix;
+}
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  const auto ms = d.count();
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+}
+
 std::uint64_t number(std::string_view s, bool& ok) {
   std::uint64_t v = 0;
   const auto [p, err] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -77,7 +94,9 @@ aqua_session make_aqua_session(asio::any_io_executor ex, const source_config& sr
   r.initial = std::chrono::milliseconds(src.retry.initial_ms);
   r.max_delay = std::chrono::milliseconds(src.retry.max_ms);
   r.budget = std::chrono::seconds(src.retry.budget_s);
+  r.max_pause = std::chrono::seconds(src.retry.max_pause_s);
   s.retry = transport::retry_policy(r);
+  s.gate = std::make_shared<transport::request_gate>(src.max_connections);
   s.headers = common_headers(src.headers);
   return s;
 }
@@ -90,31 +109,26 @@ std::vector<transport::header> common_headers(const headers_config& h) {
   return out;
 }
 
-void aqua_client::refuse(const transport::http_request& req, const transport::http_response& resp) {
+void aqua_client::refuse(const transport::http_request& req, const transport::http_response& resp,
+                         const std::string& note) {
   const decode::error_reply reply = json_.parse_error(resp.body);
   std::string what = req.method + " " + req.target + ": HTTP " + std::to_string(resp.status);
   if (!reply.code.empty() && reply.code != std::to_string(resp.status)) what += " " + reply.code;
   if (!reply.message.empty()) what += " " + reply.message;
+  what += note;
   aqua_errc code = aqua_errc::http_error;
   const bool file = req.target.rfind("/v1/file/", 0) == 0;
   if (file && resp.status == 403 && resp.body.find("max-object-size") != std::string::npos)
     code = aqua_errc::file_too_large;  // the service's XML, not a refused credential
   else if (file && resp.status == 404) code = aqua_errc::file_gone;
   else if (resp.status == 401 || resp.status == 403) code = aqua_errc::auth_refused;
-  else if (transport::classify(resp.status) == transport::outcome::retriable) code = aqua_errc::unavailable;
+  else if (resp.status == 200) code = aqua_errc::unavailable;  // an answer that asked for a retry (90022)
+  else if (transport::classify(resp.status, keyed_of(req)) != transport::outcome::fatal) code = aqua_errc::unavailable;
   throw std::system_error(code, transport::redact(what));
 }
 
-asio::awaitable<bool> aqua_client::back_off(const transport::http_request& req, unsigned attempt, steady::time_point started,
-                                            std::optional<std::chrono::milliseconds> retry_after,
-                                            const std::string& why) {
-  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started);
-  const transport::retry_decision d = s_.retry.next(attempt, elapsed, retry_after, transport::jitter_unit());
-  if (!d.retry) co_return false;
-  log_record r{.message = "retrying " + req.method + " " + req.target + " in " + std::to_string(d.delay.count()) +
-                          " ms: " + why,
-               .job = job_,
-               .attempt = attempt + 1};
+void aqua_client::log_retry(const transport::http_request& req, unsigned attempt, std::string message) {
+  log_record r{.message = std::move(message), .job = job_, .attempt = attempt};
   // The job or file the request is about, from its target.
   const std::string_view target = req.target;
   for (const auto& [prefix, field] : {std::pair{std::string_view("/v1/file/"), &log_record::file},
@@ -124,18 +138,32 @@ asio::awaitable<bool> aqua_client::back_off(const transport::http_request& req, 
     r.*field = std::string(rest.substr(0, rest.find_first_of("/?")));
   }
   s_.log.warning(std::move(r));
-  asio::steady_timer t(co_await asio::this_coro::executor, d.delay);
-  co_await t.async_wait(asio::use_awaitable);
-  co_return true;
+}
+
+transport::outcome aqua_client::outcome_of(const transport::http_response& resp, const attempt_hooks& hooks,
+                                           transport::keyed key) const {
+  if (resp.status == 200 || (resp.status == 206 && hooks.on_body) || (hooks.answers && hooks.answers(resp.status))) {
+    if (resp.status == 200 && hooks.asks_retry && hooks.asks_retry(resp)) return transport::outcome::retriable;
+    return transport::outcome::success;
+  }
+  const transport::outcome o = transport::classify(resp.status, key);
+  return o == transport::outcome::success ? transport::outcome::fatal : o;  // a 2xx the call does not expect
 }
 
 asio::awaitable<transport::http_response> aqua_client::send(transport::http_request req, attempt_hooks hooks) {
+  using transport::outcome;
+  using transport::retry_action;
   for (const auto& h : s_.headers) req.headers.push_back(h);
+  const transport::keyed key = keyed_of(req);
   const auto started = steady::now();
+  steady::duration gated{};  // time spent waiting in the gate: not the request's own
+  transport::retry_state state;
   bool refreshed = false;
-  for (unsigned attempt = 1;; ++attempt) {
-    transport::http_request r = req;  // the same Idempotency-Key on every attempt
+  for (;;) {
+    transport::http_request r = req;  // the same Idempotency-Key on every attempt (unless 90022 renewed it)
     if (hooks.prepare) hooks.prepare(r);
+    transport::request_gate::admission admitted = co_await s_.gate->enter();
+    gated += admitted.waited;
     transport::http_response resp;
     std::uint64_t generation = 0;
     std::optional<std::system_error> failure;
@@ -144,36 +172,100 @@ asio::awaitable<transport::http_response> aqua_client::send(transport::http_requ
       if (hooks.on_body) resp = co_await s_.http->stream_async(std::move(r), hooks.on_body, hooks.on_head);
       else resp = co_await s_.http->request(std::move(r));
     } catch (const std::system_error& e) {
-      if (transport::classify(e.code()) != transport::outcome::retriable) throw;
+      if (transport::classify(e.code()) != outcome::retriable) throw;
       if (hooks.on_failure) hooks.on_failure(e);
       failure = e;  // co_await is not allowed in a handler: back off below
     }
-    if (!failure && resp.status == 401 && !refreshed) {
-      // An expired or revoked token: fetch a new one, once.
-      refreshed = true;
-      s_.auth->token_rejected(generation);
-      --attempt;
+    outcome kind = outcome::retriable;
+    if (!failure) {
+      if (resp.status == 401 && !refreshed) {
+        // An expired or revoked token: fetch a new one, once.
+        refreshed = true;
+        s_.auth->token_rejected(generation);
+        continue;
+      }
+      kind = outcome_of(resp, hooks, key);
+      if (kind == outcome::throttled) s_.gate->throttled(admitted.slot);
+      else s_.gate->answered(admitted.slot);
+      if (kind == outcome::success) co_return resp;
+      if (kind == outcome::fatal) refuse(req, resp);
+    }
+    admitted.slot.release();  // no room held while this request waits
+
+    if (kind == outcome::throttled) ++state.throttles;
+    else ++state.failures;
+    const unsigned tries = state.failures + state.throttles;
+    state.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started - gated);
+    const std::optional<std::chrono::milliseconds> retry_after = failure ? std::nullopt : retry_after_of(resp);
+    const transport::retry_decision d = s_.retry.next(kind, state, retry_after, transport::jitter_unit());
+    const std::string progress = hooks.progress ? hooks.progress() : "";
+    const bool paused = d.action == retry_action::pause && s_.gate->pause_until(steady::now() + d.delay);
+    const std::string note = paused ? std::string() : stop_note(d, state, progress);
+    if (!note.empty()) {
+      if (failure) throw std::system_error(failure->code(), transport::bare_what(*failure) + note);
+      refuse(req, resp, note);
+    }
+
+    std::string why = failure ? failure->what() : "HTTP " + std::to_string(resp.status);
+    if (!failure && resp.status == 200) why += " errorCode 90022 (internal error, retry)";
+    if (kind == outcome::throttled) why += " (rate limited: not counted against max_attempts)";
+    why += progress;
+    if (paused) {
+      // The gate holds every request of the run (this one too) until the pause ends.
+      log_retry(req, tries + 1,
+                "pausing every request to the service for " + seconds_text(d.delay) + " (Retry-After of " +
+                    req.method + " " + req.target + "): " + why);
       continue;
     }
-    if (!failure && (resp.status == 200 || (resp.status == 206 && hooks.on_body) ||
-                     (hooks.answers && hooks.answers(resp.status))))
-      co_return resp;
-    if (!failure && transport::classify(resp.status) != transport::outcome::retriable) refuse(req, resp);
-    const std::string progress = hooks.progress ? hooks.progress() : "";
-    const std::string why = (failure ? failure->what() : "HTTP " + std::to_string(resp.status)) + progress;
-    if (!co_await back_off(req, attempt, started, failure ? std::nullopt : retry_after_of(resp), why)) {
-      if (failure)
-        throw std::system_error(failure->code(), transport::bare_what(*failure) + " (gave up after " +
-                                                     std::to_string(attempt) + " attempts" + progress + ")");
-      refuse(req, resp);
-    }
+    log_retry(req, tries + 1,
+              "retrying " + req.method + " " + req.target + " in " + std::to_string(d.delay.count()) + " ms: " + why);
+    asio::steady_timer t(co_await asio::this_coro::executor, d.delay);
+    co_await t.async_wait(asio::use_awaitable);
   }
+}
+
+std::string aqua_client::stop_note(const transport::retry_decision& d, const transport::retry_state& state,
+                                   const std::string& progress) const {
+  using transport::give_up_reason;
+  const transport::retry_options& o = s_.retry.options();
+  switch (d.reason) {
+    case give_up_reason::attempts:
+      return " (gave up after " + std::to_string(state.failures) + " attempts" + progress + ")";
+    case give_up_reason::budget:
+      return " (gave up after " + std::to_string(state.failures + state.throttles) + " tries: the retry budget of " +
+             seconds_text(o.budget) + " is spent" + progress + ")";
+    case give_up_reason::pause_too_long:
+      return " (Retry-After " + seconds_text(d.delay) + " is longer than [source.retry] max_pause_s = " +
+             std::to_string(std::chrono::duration_cast<std::chrono::seconds>(o.max_pause).count()) + progress + ")";
+    case give_up_reason::none: break;
+  }
+  if (d.action == transport::retry_action::pause)  // the gate refused it: the run is being interrupted
+    return " (Retry-After " + seconds_text(d.delay) + ", and the run is being interrupted" + progress + ")";
+  return {};
+}
+
+aqua_client::attempt_hooks aqua_client::job_hooks(const transport::http_request& req, unsigned& fresh_keys) {
+  attempt_hooks hooks;
+  const bool submit = req.method == "POST" && keyed_of(req) == transport::keyed::yes;
+  hooks.asks_retry = [this, &fresh_keys, submit](const transport::http_response& resp) {
+    if (json_.parse_error(resp.body).code != "90022") return false;
+    // The answer created no job; a service that stores answers per key
+    // would give the same 90022 to the same key again.
+    if (submit) ++fresh_keys;
+    return true;
+  };
+  hooks.prepare = [&fresh_keys](transport::http_request& r) {
+    if (fresh_keys > 0) renew_idempotency_key(r, fresh_keys);
+  };
+  return hooks;
 }
 
 asio::awaitable<decode::aqua_job> aqua_client::job_call(transport::http_request req) {
   req.headers.push_back({"Accept", "application/json"});
   const std::string target = req.method + " " + req.target;
-  const transport::http_response resp = co_await send(std::move(req));
+  unsigned fresh_keys = 0;
+  attempt_hooks hooks = job_hooks(req, fresh_keys);
+  const transport::http_response resp = co_await send(std::move(req), std::move(hooks));
   decode::aqua_job job;
   std::error_code ec;
   std::string what;
@@ -229,7 +321,8 @@ asio::awaitable<std::optional<decode::aqua_job>> aqua_client::last_completed(std
   req.target = last_completed_target(partner, project);
   req.headers.push_back({"Accept", "application/json"});
   const std::string target = req.method + " " + req.target;
-  attempt_hooks hooks;
+  unsigned fresh_keys = 0;
+  attempt_hooks hooks = job_hooks(req, fresh_keys);
   hooks.answers = [](int status) { return status == 404; };
   const transport::http_response resp = co_await send(std::move(req), std::move(hooks));
   if (resp.status == 404) co_return std::nullopt;
@@ -306,7 +399,20 @@ asio::awaitable<void> aqua_client::download_async(std::string file_id, transport
   hooks.progress = [&]() -> std::string {
     return accepted ? "; resuming at byte " + std::to_string(accepted) : std::string();
   };
-  co_await send(std::move(req), std::move(hooks));
+  // A connection that broke after the last byte leaves a Range that starts
+  // at the file's end: the service answers 416 to it.
+  hooks.answers = [&](int status) { return status == 416 && accepted > 0; };
+  const transport::http_response resp = co_await send(std::move(req), std::move(hooks));
+  if (resp.status != 416) co_return;
+  // Content-Range: bytes */TOTAL
+  const std::string_view cr = resp.find("Content-Range").value_or("");
+  bool ok = cr.substr(0, 8) == "bytes */";
+  const std::uint64_t total = ok ? number(cr.substr(8), ok) : 0;
+  const bool complete = ok ? total == accepted && (!length || *length == total) : length && *length == accepted;
+  if (!complete)
+    throw std::system_error(transport_errc::restart_needed,
+                            "GET " + target + ": HTTP 416 to Range at byte " + std::to_string(accepted) +
+                                " with Content-Range \"" + std::string(cr) + "\": the download must restart");
 }
 
 asio::awaitable<std::string> aqua_client::json_text(transport::http_request req) {

@@ -3,19 +3,32 @@
 // streaming a result file, over the run's shared HTTP client (one pool per
 // origin) with its credentials and common headers (§2).
 //
-// Every call retries what transport::classify() calls retriable (connect
-// errors, resets, timeouts, 429/502/503/504) under the run's retry_policy,
-// honouring Retry-After. A POST is retried only because it carries the same
-// Idempotency-Key on every attempt. After a 401 the token is refreshed once;
-// a second 401 is aqua_errc::auth_refused (exit code 3). HTTP 200 carrying an
-// AQuA errorCode is a failure with that code (aqua_errc::submit_rejected).
+// Every call passes the session's request_gate (one per run, shared by every
+// job: the tenant-wide pause and the AIMD window over requests in flight)
+// and retries under the run's retry_policy:
+//   - what transport::classify() calls retriable (connect errors, resets,
+//     timeouts, 500/502/503/504, and 409 on a POST with an Idempotency-Key)
+//     and a job answer carrying AQuA errorCode 90022 ("internal error,
+//     retry"), each a failed attempt counted toward max_attempts;
+//   - 429, which is back-pressure: it halves the gate's window, honours
+//     Retry-After, and only the request's budget ends it.
+// A Retry-After that does not fit in the request's budget pauses the whole
+// session (up to max_pause); waits in the gate do not use up the budget.
+// A POST is retried only because it carries the same Idempotency-Key on
+// every attempt; after a 90022 answer (which created no job, and which a
+// service that stores answers per key would replay forever) a submit gets a
+// fresh key derived from its own. After a 401 the token is refreshed once;
+// a second 401 is aqua_errc::auth_refused (exit code 3). HTTP 200 carrying
+// another AQuA errorCode is a failure with that code (aqua_errc::submit_rejected).
 // A download broken mid-body resumes with Range from the last byte the
 // consumer accepted, or fails with transport_errc::restart_needed when the
-// server cannot resume. Every message is redacted (transport/redact.hpp).
+// server cannot resume; a 416 to a Range that starts at the file's length
+// means every byte is in. Every message is redacted (transport/redact.hpp).
 #include "decode/aqua_models.hpp"
 #include "engine/run_log.hpp"
 #include "transport/authenticator.hpp"
 #include "transport/http_client.hpp"
+#include "transport/request_gate.hpp"
 #include "transport/retry_policy.hpp"
 
 #include <aquaduct/config.hpp>
@@ -35,6 +48,9 @@ struct aqua_session {
   transport::retry_policy retry;
   std::vector<transport::header> headers;  // Zuora-Track-Id, Zuora-Entity-Ids, Zuora-Org-Ids
   run_log log;                             // retries and warnings
+  // Admission of every request (window of max_connections). interrupt() it
+  // when the run is cancelled, so that no request waits out a long pause.
+  std::shared_ptr<transport::request_gate> gate;
 };
 
 // The session for [source]: origin (base_url), TLS, proxy, deadlines, pool
@@ -94,14 +110,25 @@ class aqua_client {
     std::function<void(const std::system_error&)> on_failure;  // a retriable failure; may throw to stop
     std::function<std::string()> progress;  // said with each retry, e.g. where a download resumes
     std::function<bool(int)> answers;       // a status it says yes to is returned, not refused (e.g. 404)
+    // A 200 that asks for another attempt (AQuA errorCode 90022): counted
+    // as a failed attempt; the hook may prepare the next one (a fresh key).
+    std::function<bool(const transport::http_response&)> asks_retry;
   };
   asio::awaitable<transport::http_response> send(transport::http_request req, attempt_hooks hooks = {});
+  // What one answer means for the retry loop (a 401 is handled before).
+  transport::outcome outcome_of(const transport::http_response& resp, const attempt_hooks& hooks,
+                                transport::keyed key) const;
+  // The hooks of a call answered with an AQuA job document (90022 retried).
+  attempt_hooks job_hooks(const transport::http_request& req, unsigned& fresh_keys);
   asio::awaitable<decode::aqua_job> job_call(transport::http_request req);
-  [[noreturn]] void refuse(const transport::http_request& req, const transport::http_response& resp);
-  // Waits before another attempt, or returns false when the policy says stop.
-  asio::awaitable<bool> back_off(const transport::http_request& req, unsigned attempt,
-                                 std::chrono::steady_clock::time_point started,
-                                 std::optional<std::chrono::milliseconds> retry_after, const std::string& why);
+  // Throws the failure of a final answer; `note` says why no retry follows.
+  [[noreturn]] void refuse(const transport::http_request& req, const transport::http_response& resp,
+                           const std::string& note = {});
+  // Why a request stops retrying after decision `d` (empty: it goes on).
+  std::string stop_note(const transport::retry_decision& d, const transport::retry_state& state,
+                        const std::string& progress) const;
+  // A retry or pause warning, with the job or file the request is about.
+  void log_retry(const transport::http_request& req, unsigned attempt, std::string message);
 
   asio::awaitable<std::string> json_text(transport::http_request req);
 

@@ -353,6 +353,7 @@ void engine::async_run(asio::io_context& io, std::function<void(run_report)> don
   for (const log_record& note : rs->plan.notes) ctx.log(note);
 
   ctx.aqua = engine_detail::make_aqua_session(io.get_executor(), ctx.source, cfg.path, ctx.log);
+  ctx.on_interrupt.push_back([gate = ctx.aqua.gate] { gate->interrupt(); });  // no request waits out a pause
   ctx.stateless_jobs = std::make_unique<engine_detail::async_limiter>(ctx.source.max_active_jobs);
   ctx.stateful_jobs = std::make_unique<engine_detail::async_limiter>(ctx.source.max_active_jobs);
   ctx.downloads = std::make_unique<engine_detail::async_limiter>(ctx.source.max_downloads);

@@ -10,15 +10,18 @@
 // acquire() calls return one at once: the run is being cancelled. A waiter
 // whose own wait is cancelled (a cancellation slot) gets an empty permit too
 // and leaves the queue: it is never handed a slot.
+
+// Standard headers before Asio: a translation unit that meets Asio first
+// disagrees with the others on std::aligned_alloc (ASan: alloc-dealloc-mismatch).
+#include <cstddef>
+#include <deque>
+#include <memory>
+
 #include <asio/awaitable.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
-
-#include <cstddef>
-#include <deque>
-#include <memory>
 
 namespace aquaduct::engine_detail {
 

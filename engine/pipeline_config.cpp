@@ -302,11 +302,12 @@ class loader {
   }
 
   void load_retry(const toml::table& t, retry_config& r) {
-    only_keys(t, "[source.retry]", {"max_attempts", "initial_ms", "max_ms", "budget_s"});
+    only_keys(t, "[source.retry]", {"max_attempts", "initial_ms", "max_ms", "budget_s", "max_pause_s"});
     read(t, "max_attempts", r.max_attempts, 1, 100);
     read(t, "initial_ms", r.initial_ms, 1);
     read(t, "max_ms", r.max_ms, 1);
     read(t, "budget_s", r.budget_s, 1);
+    read(t, "max_pause_s", r.max_pause_s, 1, 86400);
     if (r.max_ms < r.initial_ms) problem(t.source(), config_errc::bad_value, "max_ms must not be less than initial_ms");
   }
 

@@ -7,14 +7,17 @@
 //   co_await g.wait();   // rethrows the first failure, after every task ended
 //
 // Single-threaded use only: the tasks and the waiter share one io_context.
+
+// Standard headers before Asio: a translation unit that meets Asio first
+// disagrees with the others on std::aligned_alloc (ASan: alloc-dealloc-mismatch).
+#include <exception>
+#include <memory>
+
 #include <asio/co_spawn.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
-
-#include <exception>
-#include <memory>
 
 namespace aquaduct::engine_detail {
 

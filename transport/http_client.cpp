@@ -31,9 +31,7 @@ bool iequals(std::string_view a, std::string_view b) {
   });
 }
 
-bool has_header(const http_request& req, std::string_view name) {
-  return std::any_of(req.headers.begin(), req.headers.end(), [&](const header& h) { return iequals(h.name, name); });
-}
+bool has_header(const http_request& req, std::string_view name) { return req.find(name).has_value(); }
 
 // A request may be sent again on a fresh connection when the old one turned
 // out dead before any response byte: GETs, DELETEs, and POSTs that carry an
@@ -109,11 +107,18 @@ std::string gzip_compress(std::string_view data) {
   return out;
 }
 
-std::optional<std::string_view> http_response::find(std::string_view name) const {
+namespace {
+
+std::optional<std::string_view> find_header(const std::vector<header>& headers, std::string_view name) {
   for (const auto& h : headers)
     if (iequals(h.name, name)) return std::string_view(h.value);
   return std::nullopt;
 }
+
+}  // namespace
+
+std::optional<std::string_view> http_request::find(std::string_view name) const { return find_header(headers, name); }
+std::optional<std::string_view> http_response::find(std::string_view name) const { return find_header(headers, name); }
 
 // One attempt's shared state between the exchange and its watchdog; both
 // borrow it from perform()'s frame, which awaits them directly.

@@ -35,6 +35,9 @@ struct http_request {
   std::string target;  // path (and query), appended to the origin's path prefix
   std::vector<header> headers;
   std::string body;
+
+  // First header with that name (case-insensitive).
+  std::optional<std::string_view> find(std::string_view name) const;
 };
 
 struct http_response {

@@ -11,9 +11,11 @@
 
 namespace aquaduct::transport {
 
-outcome classify(unsigned status) noexcept {
+outcome classify(unsigned status, keyed key) noexcept {
   if (status >= 200 && status < 300) return outcome::success;
-  if (status == 429 || status == 502 || status == 503 || status == 504) return outcome::retriable;
+  if (status == 429) return outcome::throttled;
+  if (status == 500 || status == 502 || status == 503 || status == 504) return outcome::retriable;
+  if (status == 409 && key == keyed::yes) return outcome::retriable;
   return outcome::fatal;
 }
 
@@ -70,20 +72,27 @@ std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view valu
   return std::nullopt;
 }
 
-retry_decision retry_policy::next(unsigned attempt, std::chrono::milliseconds elapsed,
+std::chrono::milliseconds retry_policy::backoff(unsigned n, double unit) const noexcept {
+  const double exp = static_cast<double>(opts_.initial.count()) *
+                     std::pow(opts_.multiplier, static_cast<double>(n > 0 ? n - 1 : 0));
+  const double cap = std::min(exp, static_cast<double>(opts_.max_delay.count()));
+  return std::chrono::milliseconds(static_cast<std::int64_t>(cap * std::clamp(unit, 0.0, 1.0)));
+}
+
+retry_decision retry_policy::next(outcome kind, const retry_state& state,
                                   std::optional<std::chrono::milliseconds> retry_after, double unit) const noexcept {
-  if (attempt >= opts_.max_attempts || elapsed >= opts_.budget) return {};
-  std::chrono::milliseconds delay;
-  if (retry_after) {
-    delay = *retry_after;
-  } else {
-    const double exp = static_cast<double>(opts_.initial.count()) *
-                       std::pow(opts_.multiplier, static_cast<double>(attempt > 0 ? attempt - 1 : 0));
-    const double cap = std::min(exp, static_cast<double>(opts_.max_delay.count()));
-    delay = std::chrono::milliseconds(static_cast<std::int64_t>(cap * std::clamp(unit, 0.0, 1.0)));
-  }
-  if (elapsed + delay >= opts_.budget) return {};  // the wait alone would exhaust the budget
-  return {true, delay};
+  const bool throttled = kind == outcome::throttled;
+  if (!throttled && state.failures >= opts_.max_attempts) return {retry_action::give_up, {}, give_up_reason::attempts};
+  if (state.elapsed >= opts_.budget) return {retry_action::give_up, {}, give_up_reason::budget};
+  const auto fits = [&](std::chrono::milliseconds d) { return state.elapsed + d < opts_.budget; };
+  const std::chrono::milliseconds polite = backoff(throttled ? state.throttles : state.failures, unit);
+  std::chrono::milliseconds delay = polite;
+  if (retry_after) delay = throttled ? std::max(*retry_after, polite) : *retry_after;
+  if (fits(delay)) return {retry_action::wait, delay, give_up_reason::none};
+  if (!retry_after) return {retry_action::give_up, {}, give_up_reason::budget};
+  if (fits(*retry_after)) return {retry_action::wait, *retry_after, give_up_reason::none};  // the backoff was only politeness
+  if (*retry_after > opts_.max_pause) return {retry_action::give_up, *retry_after, give_up_reason::pause_too_long};
+  return {retry_action::pause, *retry_after, give_up_reason::none};
 }
 
 double jitter_unit() noexcept {

@@ -58,10 +58,11 @@ struct headers_config {
 
 // Retries of one request (submit, poll, cancel, token, and resumed downloads).
 struct retry_config {
-  std::uint32_t max_attempts = 5;  // attempts in all, the first included
+  std::uint32_t max_attempts = 5;  // failed attempts in all, the first included (429s do not count)
   std::uint32_t initial_ms = 250;  // first backoff's upper bound (full jitter)
   std::uint32_t max_ms = 30000;    // backoff cap
-  std::uint32_t budget_s = 300;    // all attempts and waits of one request together
+  std::uint32_t budget_s = 300;    // one request's own attempts and waits (waits for its turn: pauses, the window, excluded)
+  std::uint32_t max_pause_s = 3600;  // the longest tenant-wide pause a Retry-After beyond the budget may ask for
 };
 
 // A local listener whose URL goes to AQuA as notifyUrl (aqua-contract.md §1.8):

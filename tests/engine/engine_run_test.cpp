@@ -251,15 +251,20 @@ TEST_CASE("every emulator fault during a run ends in correct data or a clear fai
        R"({"rules":[{"path":"/v1/*","fault":"status","code":429,"retry_after_s":0,"probability":0.35}]})", false,
        [](emulator::options&) {}, "",
        [](const test::emulator_stats& s, const run_report&) { CHECK(s.status_count("429") > 0); }, ""},
-      {"429s beyond the retry budget of a poll",
-       R"({"rules":[{"method":"GET","path":"/v1/batch-query/jobs/*","fault":"status","code":429,"retry_after_s":0,"times":1}]})",
+      {"a 503 beyond the retry budget of a poll",
+       R"({"rules":[{"method":"GET","path":"/v1/batch-query/jobs/*","fault":"status","code":503,"retry_after_s":0,"times":1}]})",
        false, [](emulator::options&) {}, "",
        [](const test::emulator_stats& s, const run_report& r) {
-         CHECK(s.status_count("429") == 1);
+         CHECK(s.status_count("503") == 1);
          std::size_t failed = 0;
          for (const auto& j : r.jobs) failed += j.status != aquaduct::outcome::completed;
-         CHECK(failed == 1);  // one attempt allowed: the job that met the 429, and only it
+         CHECK(failed == 1);  // one attempt allowed: the job that met the 503, and only it
        },
+       "[source.retry]\nmax_attempts = 1\n"},
+      {"a 429 at a poll with max_attempts = 1: back-pressure, not a failed attempt",
+       R"({"rules":[{"method":"GET","path":"/v1/batch-query/jobs/*","fault":"status","code":429,"retry_after_s":0,"times":1}]})",
+       true, [](emulator::options&) {}, "",
+       [](const test::emulator_stats& s, const run_report&) { CHECK(s.status_count("429") == 1); },
        "[source.retry]\nmax_attempts = 1\n"},
       {"a token reported expired (401) once",
        R"({"rules":[{"path":"/v1/batch-query/jobs/*","fault":"token_expired","times":1}]})", true,

@@ -6,6 +6,11 @@
 // query) with nothing committed for that file; and a rerun without the fault,
 // with the same state dir, then converges on the clean content.
 //
+// Each cell pins which of the two it must be: a fault the client can ride out
+// (every status it retries, resets, truncations, stalls, an expired token)
+// must recover; only a corrupt file, an aborted job and a failed sink commit
+// may fail.
+//
 // The byte offsets of the download cells come from the clean run's file size
 // (run_report bytes_downloaded, one file per run). The commit phase is a sink
 // whose commit() throws before the real sink commits. AQUADUCT_RELIABILITY_LONG=1
@@ -134,9 +139,12 @@ run_report run_once(const std::string& base_url, const destination& d, int commi
   return eng.run();
 }
 
+enum class expect { recovers, fails_clearly };
+
 struct cell {
   std::string name;   // "fault @ phase"
   std::string rules;  // POST /_emulator/faults body; empty for the commit phase
+  expect outcome = expect::recovers;
   int commit_failures = 0;
 };
 
@@ -159,12 +167,17 @@ std::vector<cell> matrix(std::uint64_t file_bytes) {
   all.insert(all.end(), downloads.begin(), downloads.end());
 
   std::vector<cell> cells;
-  const auto add = [&](const phase& p, const std::string& fault, const std::string& extra, const std::string& label) {
-    cells.push_back({label + " @ " + p.name, rule(p.method, p.path, fault, extra)});
+  const auto add = [&](const phase& p, const std::string& fault, const std::string& extra, const std::string& label,
+                       expect outcome = expect::recovers) {
+    cells.push_back({label + " @ " + p.name, rule(p.method, p.path, fault, extra), outcome});
   };
   for (const std::string code : {"429", "500", "503"})
     for (const auto& p : {all[0], all[1], all[2]})
       add(p, "status", ",\"code\":" + code + ",\"retry_after_s\":0", "status " + code);
+  // AQuA's "internal error, retry" in a 200 answer, at submit and poll.
+  for (const auto& p : requests)
+    add(p, "status", R"(,"code":200,"body":{"status":"error","errorCode":"90022","message":"internal error, retry"})",
+        "errorCode 90022");
   for (const auto& p : all) {
     const std::string at = std::to_string(p.at);
     add(p, "reset_after_bytes", ",\"bytes\":" + at, "reset after " + at + " bytes");
@@ -174,10 +187,10 @@ std::vector<cell> matrix(std::uint64_t file_bytes) {
     // Longer than the pipeline's idle_timeout_ms: the client must give up on it and retry.
     add(p, "stall_ms", ",\"ms\":1500,\"after_bytes\":" + at, "stall 1500 ms after " + at + " bytes");
   }
-  add(downloads[0], "corrupt_gzip", "", "corrupt gzip");
-  add(requests[0], "job_abort", ",\"message\":\"emulated abort\"", "job abort");
+  add(downloads[0], "corrupt_gzip", "", "corrupt gzip", expect::fails_clearly);
+  add(requests[0], "job_abort", ",\"message\":\"emulated abort\"", "job abort", expect::fails_clearly);
   for (const auto& p : {all[0], all[1], all[2]}) add(p, "token_expired", "", "token expired");
-  cells.push_back({"sink failure @ commit", "", 1});
+  cells.push_back({"sink failure @ commit", "", expect::fails_clearly, 1});
   return cells;
 }
 
@@ -222,6 +235,9 @@ void run_matrix(std::uint64_t scale) {
       const job_report& j = r.jobs[0];
       REQUIRE_MESSAGE(j.queries.size() == 1, r.to_table());
       const query_report& q = j.queries[0];
+      CHECK_MESSAGE((q.status == aquaduct::outcome::completed) == (c.outcome == expect::recovers),
+                    "expected to " << (c.outcome == expect::recovers ? "recover" : "fail clearly") << ", the query "
+                                   << to_string(q.status) << ": " << q.error.value_or(j.error.value_or("")));
       if (q.status == aquaduct::outcome::completed) {
         ++recovered;
         CHECK(r.exit_code() == 0);
