@@ -61,6 +61,55 @@ struct mutation {
   std::vector<std::string> created, updated, deleted;
 };
 
+// The emulator's truth for one object (docs/emulator.md, "The truth oracle").
+struct truth {
+  std::string at, now;                         // YYYY-MM-DDTHH:MM:SSZ
+  std::map<std::string, std::string> live;     // Id -> its UpdatedDate at `at`
+  std::map<std::string, std::string> deleted;  // Id -> when it was deleted (any time)
+};
+
+// What a sink holds of one object: each record's Id and UpdatedDate, and
+// whether it is flagged deleted.
+struct held_row {
+  std::string id, updated;
+  bool flagged = false;
+};
+
+// The promise of a run that started at `start` and ended at `end` on a live
+// tenant (docs/architecture.md, "Delivery guarantee"), for a sink content that
+// is one table or one file: every row alive at the start and not deleted
+// before the end is held; none is held twice; none deleted before the start
+// is held unless flagged; every row's version is at least its version at the
+// start. Empty when kept, else one line per broken promise (ids abridged).
+inline std::string judge_live(const truth& at_start, const std::string& end, const std::vector<held_row>& held) {
+  const auto as_version = [](const std::string& t) { return t.substr(0, 19) + "+0000"; };  // ...Z -> result form
+  const std::string s = as_version(at_start.at), e = as_version(end);
+  const auto deleted_before = [&](const std::string& id, const std::string& t) {
+    const auto d = at_start.deleted.find(id);
+    return d != at_start.deleted.end() && d->second < t;
+  };
+  std::map<std::string, std::vector<std::string>> broken;
+  std::map<std::string, const held_row*> by_id;
+  for (const held_row& r : held) {
+    if (!by_id.emplace(r.id, &r).second) broken["held twice"].push_back(r.id);
+    if (deleted_before(r.id, s) && !r.flagged) broken["deleted before the start, held"].push_back(r.id);
+    if (const auto l = at_start.live.find(r.id); l != at_start.live.end() && !r.flagged && r.updated < l->second)
+      broken["older than at the start"].push_back(r.id + " " + r.updated + " < " + l->second);
+  }
+  for (const auto& [id, version] : at_start.live) {
+    if (deleted_before(id, e)) continue;
+    const auto h = by_id.find(id);
+    if (h == by_id.end() || h->second->flagged) broken["alive at the start, missing"].push_back(id);
+  }
+  std::string out;
+  for (const auto& [what, ids] : broken) {
+    out += std::to_string(ids.size()) + " " + what + ":";
+    for (std::size_t i = 0; i < ids.size() && i < 5; ++i) out += " " + ids[i];
+    out += ids.size() > 5 ? " ...\n" : "\n";
+  }
+  return out;
+}
+
 // One probe per thread: it owns its io_context and HTTP client.
 class emulator_probe {
  public:
@@ -98,6 +147,18 @@ class emulator_probe {
       for (auto [status, n] : simdjson::dom::object(by_status))
         s.requests[std::string(path)][std::string(status)] = std::uint64_t(n);
     return s;
+  }
+
+  // GET /_emulator/truth for `object` at `at` (YYYY-MM-DDTHH:MM:SSZ; empty: now).
+  truth truth_at(const std::string& object, const std::string& at = "") {
+    const std::string body = call("GET", "/_emulator/truth?object=" + object + (at.empty() ? "" : "&at=" + at));
+    simdjson::dom::element doc = parser_.parse(body);
+    truth t;
+    t.at = std::string(std::string_view(doc["at"]));
+    t.now = std::string(std::string_view(doc["now"]));
+    for (auto [id, version] : simdjson::dom::object(doc["live"])) t.live[std::string(id)] = std::string(std::string_view(version));
+    for (auto [id, when] : simdjson::dom::object(doc["deleted"])) t.deleted[std::string(id)] = std::string(std::string_view(when));
+    return t;
   }
 
   void arm_faults(const std::string& rules_json) { call("POST", "/_emulator/faults", rules_json); }

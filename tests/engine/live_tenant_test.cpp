@@ -312,3 +312,27 @@ TEST_CASE("a tenant in Asia/Tokyo behind a US data centre: with tenant_time_zone
     CHECK(zone_warned == !configured);
   }
 }
+
+TEST_CASE("judge_live names each broken promise, and passes a sink that keeps them") {
+  test::truth t;
+  t.at = "2026-12-07T10:00:00Z";
+  t.live = {{"a", "2026-12-07T09:00:00+0000"}, {"b", "2026-12-07T09:30:00+0000"}, {"c", "2026-12-07T09:59:00+0000"}};
+  t.deleted = {{"x", "2026-12-07T08:00:00+0000"}, {"c", "2026-12-07T10:00:30+0000"}};
+  const std::string end = "2026-12-07T10:01:00Z";
+  // c was deleted during the run: held or not, both keep the promise.
+  CHECK(test::judge_live(t, end, {{"a", "2026-12-07T09:00:00+0000"}, {"b", "2026-12-07T10:00:10+0000"}}).empty());
+  CHECK(test::judge_live(t, end, {{"a", "2026-12-07T09:00:00+0000"}, {"b", "2026-12-07T09:30:00+0000"},
+                                  {"c", "2026-12-07T09:59:00+0000"}})
+            .empty());
+  // x was deleted before the start: held flagged is fine, held plain is not.
+  CHECK(test::judge_live(t, end, {{"a", "2026-12-07T09:00:00+0000"}, {"b", "2026-12-07T09:30:00+0000"},
+                                  {"x", "2026-12-07T08:00:00+0000", true}})
+            .empty());
+  const std::string broken = test::judge_live(
+      t, end,
+      {{"a", "2026-12-07T08:59:00+0000"}, {"a", "2026-12-07T08:59:00+0000"}, {"x", "2026-12-07T07:00:00+0000"}});
+  CHECK_MESSAGE(broken.find("1 alive at the start, missing: b") != std::string::npos, broken);
+  CHECK_MESSAGE(broken.find("1 held twice: a") != std::string::npos, broken);
+  CHECK_MESSAGE(broken.find("1 deleted before the start, held: x") != std::string::npos, broken);
+  CHECK_MESSAGE(broken.find("older than at the start: a 2026-12-07T08:59:00+0000") != std::string::npos, broken);
+}
