@@ -50,3 +50,27 @@ TEST_CASE("the submit body is valid JSON carrying every configured field") {
   CHECK(std::string_view(q0["deleted"]["format"]) == "Numeric");
   CHECK(bool(q0["deleted"]["forceExport"]) == true);
 }
+
+TEST_CASE("a job that ran out of processing time is told by its error code (90027, 90029), never by words") {
+  decode::aqua_job job;
+  job.status = "aborted";
+  decode::aqua_batch b;
+  b.status = "aborted";
+  b.message = "the query timed out";  // words alone decide nothing
+  job.batches.push_back(b);
+  CHECK_FALSE(engine_detail::ran_out_of_time(job));
+  job.batches[0].error_code = "90027";
+  CHECK(engine_detail::ran_out_of_time(job));
+  job.batches[0].error_code.clear();
+  job.batches[0].message = "90029: exceeded max time in Processing state";
+  CHECK(engine_detail::error_code_of(job.batches[0]) == "90029");
+  CHECK(engine_detail::ran_out_of_time(job));
+  job.batches[0].message = "90007 job aborted";
+  CHECK(engine_detail::error_code_of(job.batches[0]) == "90007");
+  CHECK_FALSE(engine_detail::ran_out_of_time(job));
+  job.batches[0].message = "900271: no code";
+  CHECK(engine_detail::error_code_of(job.batches[0]).empty());
+  job.batches.clear();
+  job.error_code = "90029";
+  CHECK(engine_detail::ran_out_of_time(job));
+}

@@ -1090,3 +1090,25 @@ TEST_CASE("a completed batch with no fileId and no segments: a full load still r
     CHECK(t->data.size() == 1);
   }
 }
+
+TEST_CASE("a spool budget smaller than one file: the backfill's windows wait on the service and still land whole") {
+  const emulator::options opts = tenant(135, 200, 100ms);
+  emulator::server srv(opts);
+  srv.start();
+  test::emulator_probe probe(srv.base_url());
+  temp_dir dir;
+  const std::string db = (dir.path() / "budget.db").string();
+  const partition_spec part = accounts_partition(opts, 365);
+  REQUIRE(planned_windows(part) >= 3);
+  const run_report report = run_config(parse_pipeline(
+      source_toml(srv.base_url(), "max_spool_bytes = 1\nmax_downloads = 1\n") +
+          one_query_job("budget", "Accounts", account_zoql, part.toml()) + sqlite_sink(db) +
+          test::toml_sink("csv", (dir.path() / "out").string()),
+      "budget.toml"));
+  CHECK_MESSAGE(report.exit_code() == 0, report.to_table());
+  const test::rows expected = expected_accounts(opts);
+  check_sqlite_equals(db, "budget__Accounts", expected);
+  check_csv_same_rows(dir.path() / "out" / "budget" / "Accounts.csv", expected);
+  // Every window's file was downloaded once: the waiting ones at delivery, none twice.
+  CHECK(probe.stats().request_count("/v1/file/{id}", "200") == planned_windows(part) + 1);
+}

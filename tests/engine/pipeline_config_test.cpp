@@ -213,6 +213,11 @@ TEST_CASE("[source]: bad max_downloads, time_zone and callout values name their 
                 "max_downloads must be an integer from 1 to 20");
   one_problem("[source]\ntime_zone = \"PST\"\n" + minimal, "\"PST\"",
               "time_zone = \"PST\" is not one of: auto, pacific, utc");
+  one_problem("[source]\ntenant_time_zone = \"Mars/Olympus_Mons\"\n" + minimal, "\"Mars",
+              "tenant_time_zone: 'Mars/Olympus_Mons' is not a time zone of the IANA database");
+  one_problem("[source]\nmax_spool_bytes = -1\n" + minimal, "-1", "max_spool_bytes must be a whole number of bytes");
+  CHECK(parse_pipeline("[source]\ntenant_time_zone = \"Asia/Tokyo\"\nmax_spool_bytes = 1048576\n" + minimal, "p.toml")
+            .source.tenant_time_zone == "Asia/Tokyo");
   for (const char* listen : {"localhost", "80", "host:", "host:70000", "::1:80", "[::1]80", "[::1]", "a b:1",
                              "host:12a", "host:123456", ""}) {
     const std::string toml = "[source.callout]\nlisten = \"" + std::string(listen) + "\"\n" + minimal;
