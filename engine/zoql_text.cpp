@@ -173,8 +173,16 @@ std::string base_id_problem(std::string_view zoql, bool use_query_labels) {
            "and the " + shape->object + " Id cannot be found in it: list the fields, or set use_query_labels = true";
   }
   if (shape->base_id_item()) return {};
-  return "its select list has no Id of " + shape->object + " (the object after FROM; a parent's Id such as "
-         "Account.Id does not identify a row of " + shape->object + "): add Id to the select list";
+  std::string parent;  // a related object's Id in the list, the likely mistake
+  for (const auto& item : shape->items)
+    if (item.expression.size() > 3 && zoql_iequals(item.expression.substr(item.expression.size() - 3), ".Id")) {
+      parent = item.expression;
+      break;
+    }
+  return "its select list has no Id of " + shape->object + ", the object after FROM" +
+         (parent.empty() ? std::string()
+                         : " (" + parent + " is the Id of a related object, not of a row of " + shape->object + ")") +
+         ": add Id to the select list";
 }
 
 }  // namespace aquaduct::engine_detail

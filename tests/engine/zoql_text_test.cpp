@@ -95,7 +95,8 @@ TEST_CASE("locate_base_id finds the base Id in the header the service writes, in
 TEST_CASE("base_id_problem names what is missing") {
   const std::string no_id = base_id_problem("select Account.Id, InvoiceNumber from Invoice", true);
   CHECK(no_id.find("no Id of Invoice") != std::string::npos);
-  CHECK(no_id.find("Account.Id") != std::string::npos);
+  CHECK(no_id.find("Account.Id is the Id of a related object") != std::string::npos);
+  CHECK(base_id_problem("select Name from Account", true).find("(") == std::string::npos);
   CHECK(base_id_problem("select * from Account", false).find("use_query_labels") != std::string::npos);
   CHECK(base_id_problem("select * from Account", true).empty());
   // A header shorter than the select list cannot be matched.
