@@ -232,7 +232,10 @@ struct run_state : std::enable_shared_from_this<run_state> {
         for (auto& q : r.queries) {
           if (q.status != outcome::pending) continue;  // handed to the group
           q.status = g->summary.status;
-          if (auto it = g->rows_written.find(r.job_id); it != g->rows_written.end()) q.rows = it->second;
+          if (auto it = g->delivered_by_job.find(r.job_id); it != g->delivered_by_job.end()) {
+            q.rows = it->second.rows;
+            q.bytes_decoded = it->second.bytes_decoded;
+          }
           if (g->summary.status != outcome::completed) q.error = "not committed: " + g->summary.error.value_or("");
         }
         if (r.status == outcome::completed)

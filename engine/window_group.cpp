@@ -95,10 +95,10 @@ asio::awaitable<void> deliver_group(run_context& ctx, window_group& g) {
       if (r.spooled.size() != r.batch.files.size())  // its files waited on the service
         r.spooled = co_await spool_batch(ctx, client, g.job->name, where, r.batch.files);
       pipe.drop_keys(r.catch_up ? nullptr : &superseded);
-      const std::uint64_t rows0 = pipe.rows(), written0 = pipe.rows_written();
+      const std::uint64_t rows0 = pipe.rows(), written0 = pipe.rows_written(), decoded0 = pipe.bytes_decoded();
       co_await feed_spools(ctx, pipe, r.batch.files, r.spooled);
       r.spooled.clear();
-      g.rows_written[r.job_id] = pipe.rows_written() - written0;
+      g.delivered_by_job[r.job_id] = {pipe.rows_written() - written0, pipe.bytes_decoded() - decoded0};
       if (pipe.rows() - rows0 != r.batch.record_count)
         throw located_error(aqua_errc::record_count_mismatch,
                             fmt::format("{}: {} rows in {} file(s), the batch's recordCount says {}", where,

@@ -59,10 +59,13 @@ struct window_group {
   bool failed = false;
   std::string error;
   query_report summary;  // the whole query, for the report
-  // Rows each window job put into the streams (job id -> rows; a row the
-  // catch-up brought again counts for the catch-up only): engine::run
-  // settles the windows' reports with them, so that they add up to the commit.
-  std::map<std::string, std::uint64_t> rows_written;
+  // What each window job put into the streams (by job id; a row the catch-up
+  // brought again counts for the catch-up only): engine::run settles the
+  // windows' reports with it, so that they add up to the commit.
+  struct delivered {
+    std::uint64_t rows = 0, bytes_decoded = 0;
+  };
+  std::map<std::string, delivered> delivered_by_job;
 };
 
 // The unit of one window of `g`: the query restricted to `w` (an error from
