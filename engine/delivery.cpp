@@ -311,6 +311,10 @@ asio::awaitable<void> commit_path::commit(const file_token& token, std::optional
   co_await on_sink_thread(ctx_, [&] {
     if (expect_rows) pipe_.expect_rows(*expect_rows);
     if (!pipe_.opened() && pipe_.schema().load == load_kind::full) pipe_.open_without_file();
+    // A stateful session cannot replay a window exactly (rows created and
+    // deleted inside it never come back): should this stop between the sinks'
+    // commits and the cursor, the next run must know (state_store::pending).
+    if (next && ctx_.state && next->mode == "stateful") ctx_.state->begin_commit(*next);
     pipe_.commit(token);
     if (next && ctx_.state) ctx_.state->save(*next);
   });

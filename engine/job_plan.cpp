@@ -55,6 +55,9 @@ class cursor_reader {
     if (trust_.destinations && c.destinations != *trust_.destinations)
       return "its cursor was committed to " + listed(c.destinations) + ", this run's sinks are " +
              listed(*trust_.destinations);
+    if (const std::optional<cursor> p = state_.pending(job.name, q.name))
+      return "a run stopped between committing job " + p->last_job_id + " and saving its cursor, so a sink may "
+             "hold rows deleted since, which a replay from the cursor cannot remove";
     if (trust_.lost_by)
       if (std::string sink = trust_.lost_by(job.name, q.name); !sink.empty())
         return "the " + sink + " sink no longer holds what its cursor was committed to (a dropped table or a "

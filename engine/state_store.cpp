@@ -171,6 +171,8 @@ cursor parse_cursor(std::string_view text, const fs::path& file) {
   return c;
 }
 
+fs::path pending_path(const fs::path& cursor_file) { return fs::path(cursor_file.string() + ".pending"); }
+
 std::string now_utc() {
   return iso_utc(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
 }
@@ -267,6 +269,29 @@ void state_store::save(const cursor& c) {
   stamped.committed_at = now_utc();
   out.buffer() += to_json(stamped) + "\n";
   out.commit();
+  // The commit this cursor ends is over (a crash before this leaves a marker
+  // that names this very cursor: pending() then reads it as finished).
+  std::error_code ec;
+  fs::remove(pending_path(file), ec);
+}
+
+void state_store::begin_commit(const cursor& next) {
+  const fs::path file = pending_path(path_of(next.job, next.query));
+  sinks::atomic_file out(file);
+  out.buffer() += to_json(next) + "\n";
+  out.commit();
+}
+
+std::optional<cursor> state_store::pending(std::string_view job, std::string_view query) const {
+  const fs::path cursor_file = path_of(job, query);
+  const fs::path file = pending_path(cursor_file);
+  const std::optional<std::string> text = read_file(file);
+  if (!text) return std::nullopt;
+  cursor p = parse_cursor(*text, file);
+  // Finished after all: the cursor it names was saved.
+  if (const std::optional<cursor> saved = load(job, query); saved && saved->last_job_id == p.last_job_id)
+    return std::nullopt;
+  return p;
 }
 
 std::string to_json(const cursor& c) {

@@ -57,6 +57,16 @@ class state_store {
   // Atomic, and safe from several threads at once. Sets c.committed_at in the
   // file (to now). Throws std::system_error naming the file on I/O failure.
   void save(const cursor& c);
+  // A commit about to begin: `next` is the cursor it will save. Recorded
+  // atomically beside the cursor (<cursor file>.pending) and removed by
+  // save(next). Found by pending() when a run stopped between the first
+  // sink's commit and the cursor: some sinks may then hold rows that a replay
+  // from the older cursor cannot remove (a row created and deleted inside the
+  // replayed window never comes back), so the plan reloads the query.
+  void begin_commit(const cursor& next);
+  // The commit begun and not finished for (job, query): its intended cursor.
+  std::optional<cursor> pending(std::string_view job, std::string_view query) const;
+
   // Every cursor in the directory, sorted by job and query (a file that is not
   // a cursor throws, naming it, as load() does).
   std::vector<cursor> list() const;

@@ -293,6 +293,18 @@ TEST_CASE("plan: a cursor is used only for its source and sinks while they hold 
     CHECK(stateful_unit(p).reload == std::set<std::string>{"Invoice"});
     CHECK_FALSE(stateful_unit(p).session_may_be_new);  // Account's cursor still stands
   }
+  SUBCASE("a run stopped between its commits and its cursor: that query reloads") {
+    cursor next = committed(stateful, stateful.queries[1], "stateful", at("2026-01-30T00:00:00Z"));
+    next.last_job_id = "job-9";
+    state.begin_commit(next);
+    const run_plan p = plan_with(trust);
+    REQUIRE(p.notes.size() == 1);
+    CHECK(p.notes[0].query == "Invoice");
+    CHECK_MESSAGE(p.notes[0].message.find("stopped between committing job job-9 and saving its cursor") !=
+                      std::string::npos,
+                  p.notes[0].message);
+    CHECK(stateful_unit(p).reload == std::set<std::string>{"Invoice"});
+  }
   SUBCASE("--full-refresh JOB/QUERY and JOB") {
     cursor_trust refresh = trust;
     refresh.full_refresh = {"hwm/Payment"};

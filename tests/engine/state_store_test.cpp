@@ -490,3 +490,31 @@ TEST_CASE("a version 1 cursor (no source, no destinations) still loads; list() a
   CHECK_FALSE(s.load("billing", "Account"));
   CHECK(s.list().size() == 2);
 }
+
+TEST_CASE("a commit begun and not finished is found; the cursor it names, once saved, ends it") {
+  test::temp_dir tmp;
+  state_store s(tmp.path());
+  cursor before = sample();
+  before.last_job_id = "job-1";
+  s.save(before);
+  CHECK_FALSE(s.pending("billing", "Account"));
+
+  cursor next = sample();
+  next.last_job_id = "job-2";
+  s.begin_commit(next);
+  const auto p = s.pending("billing", "Account");
+  REQUIRE(p);
+  CHECK(p->last_job_id == "job-2");
+  CHECK(s.list().size() == 1);  // the marker is not a cursor
+  CHECK(s.load("billing", "Account")->last_job_id == "job-1");
+
+  // A crash after the cursor's save but before the marker went: the marker names
+  // the saved cursor, so the commit counts as finished.
+  spit(fs::path(s.path_of("billing", "Account").string() + ".pending"), engine_detail::to_json(before));
+  CHECK_FALSE(s.pending("billing", "Account"));
+
+  s.begin_commit(next);
+  s.save(next);
+  CHECK_FALSE(s.pending("billing", "Account"));
+  CHECK_FALSE(fs::exists(s.path_of("billing", "Account").string() + ".pending"));
+}
