@@ -200,6 +200,8 @@ judge_live() {
   check "the oracle sees a row twice in $f ($id)" blind twice "$id" "${account[@]}" --csv "$work/blind/twice.csv"
   csv_append "$work/killed/out/$f" "$id" "$gone" >"$work/blind/deleted.csv"
   check "the oracle sees a row deleted before S in $f ($gone)" blind "deleted before S" "$gone" "${account[@]}" --csv "$work/blind/deleted.csv"
+  csv_append "$work/killed/out/$f" "$id" 2c92c0f8ffffffffffffffffffffffff >"$work/blind/invented.csv"
+  check "the oracle sees a row the tenant never had in $f" blind "not of the tenant" 2c92c0f8ffffffffffffffffffffffff "${account[@]}" --csv "$work/blind/invented.csv"
   # The stateful files are one set whose newest record counts: a later file that flags
   # an alive subscription deleted takes it out of the set.
   id=$(alive_throughout Subscription)

@@ -7,6 +7,8 @@ The promise of a run that started at S and ended at E on a live tenant
   2. no row is there twice;
   3. no row deleted before S is there, unless it is flagged deleted;
   4. every row's version (UpdatedDate) is at least its version at S.
+Beyond the promise, it also reports an Id the tenant never had before E (an invented or
+mangled row).
 
 Usage, one sink:
   live_oracle.py --truth URL --start S --end E  --object O --label NAME
@@ -41,6 +43,7 @@ import re
 import shlex
 import sqlite3
 import sys
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -74,6 +77,8 @@ class truth:
             try:
                 with urllib.request.urlopen(f"{self.url}/_emulator/truth?{q}", timeout=120) as r:
                     self.cache[obj] = json.load(r)
+            except urllib.error.HTTPError as e:
+                raise bad_input(f"the truth of {obj} at {self.at} from {self.url}: {e}: {e.read().decode(errors='replace')}")
             except OSError as e:
                 raise bad_input(f"the truth of {obj} at {self.at} from {self.url}: {e}")
         return self.cache[obj]
@@ -115,10 +120,11 @@ def records_from_csv(path, cols):
     return out
 
 
-def judge(a, start_truth, s_text, e_text, label, out):
+def judge(a, start_truth, end_truth, s_text, e_text, label, out):
     """Judges one sink (one table, or one set of csv files); returns True when every promise holds."""
     deletions = start_truth["deleted"]  # every deletion, before and after S, with its time
     alive_at_s = start_truth["live"]  # Id -> version at S
+    alive_at_e = end_truth["live"]
     deleted_before = lambda i, t: i in deletions and deletions[i] < t
 
     cols = [a.id, a.updated] + ([a.deleted] if a.deleted else [])
@@ -127,7 +133,7 @@ def judge(a, start_truth, s_text, e_text, label, out):
     else:
         sources = [(f, records_from_csv(f, cols)) for f in a.csv]
 
-    problems = {"missing": [], "twice": [], "deleted before S": [], "older than at S": []}
+    problems = {"missing": [], "twice": [], "deleted before S": [], "older than at S": [], "not of the tenant": []}
     newest = {}  # Id -> (version, flagged)
     for name, recs in sources:
         seen = set()
@@ -141,6 +147,9 @@ def judge(a, start_truth, s_text, e_text, label, out):
             if rid not in newest or (version, flagged) > newest[rid]:
                 newest[rid] = (version, flagged)
     for rid, (version, flagged) in newest.items():
+        # No job of the run started after E, so every Id it exported was created before E.
+        if rid not in alive_at_e and rid not in deletions:
+            problems["not of the tenant"].append(rid)
         if flagged:
             continue
         if deleted_before(rid, s_text):
@@ -226,13 +235,13 @@ def main():
     else:
         sinks = [parse_sink(sink, rest)]
 
-    oracle = truth(a.truth, a.start)
+    oracle, at_end = truth(a.truth, a.start), truth(a.truth, a.end)
     s_text, e_text = as_version(a.start), as_version(a.end)
     kept = 0
     try:
         for s in sinks:
             label = s.label or f"{s.object} in {s.sqlite or ' '.join(s.csv)}"
-            kept += judge(s, oracle.of(s.object), s_text, e_text, label, sys.stdout)
+            kept += judge(s, oracle.of(s.object), at_end.of(s.object), s_text, e_text, label, sys.stdout)
     except bad_input as e:
         print(f"live_oracle: {e}", file=sys.stderr)
         return 2
