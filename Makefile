@@ -77,12 +77,15 @@ clean:
 # The reliability suite's long forms (docs/reliability.md); `make test` runs the short ones.
 .PHONY: reliability soak
 SOAK_MINUTES ?= 30
-# All three run; the target fails when any failed.
+# All run, the kill loop and the stateful resume on a still and on a live tenant; the target
+# fails when any failed.
 reliability: build
 	status=0; \
 	AQUADUCT_RELIABILITY_LONG=1 $(BUILD_DIR)/tests/reliability/test_reliability_faults || status=1; \
 	bash tests/reliability/kill_loop.sh $(BUILD_DIR)/aquaduct 20 || status=1; \
+	bash tests/reliability/kill_loop.sh --churn 30 $(BUILD_DIR)/aquaduct 20 || status=1; \
 	bash tests/reliability/stateful_resume_test.sh $(BUILD_DIR)/aquaduct || status=1; \
+	bash tests/reliability/stateful_resume_test.sh --churn 30 $(BUILD_DIR)/aquaduct || status=1; \
 	exit $$status
 
 # 30 minutes of runs against an emulator injecting faults; RSS and fds over time in soak.csv. Not in CI.
