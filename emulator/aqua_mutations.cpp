@@ -1,11 +1,16 @@
 // aqua_service: how the tenant changes (POST /_emulator/mutate and churn),
 // the snapshots jobs take, and the mutation history behind the truth oracle.
+
+// aqua_service.hpp first, as everywhere: Asio's configuration depends on the
+// standard headers seen before it (std::aligned_alloc or operator new for
+// coroutine frames), and every file must see the same.
+#include "emulator/aqua_service.hpp"
+
 #include <asio/co_spawn.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
-#include "emulator/aqua_service.hpp"
 #include "emulator/churn.hpp"
 #include "emulator/json_writer.hpp"
 
