@@ -413,8 +413,11 @@ class loader {
 
   void load_query(const toml::table& t, query_config& q) {
     only_keys(t, "[[jobs.queries]]", {"name", "type", "query", "api_version", "deleted", "partition", "incremental",
-                                      "convert_to_currencies"});
+                                      "convert_to_currencies", "table"});
     read(t, "name", q.name);
+    read(t, "table", q.table);
+    if (const toml::node* n = t.get("table"); n && q.table.empty())
+      problem(n->source(), config_errc::bad_value, "table must not be empty (leave it out for <job>__<query>)");
     read(t, "type", q.type);
     read(t, "query", q.query);
     read(t, "api_version", q.api_version);

@@ -150,6 +150,9 @@ struct query_config {
   // AQuA convertToCurrencies: extra currency-converted columns, "EUR,GBP"
   // (TOML: that string or ["EUR", "GBP"]); empty: not sent.
   std::string convert_to_currencies;
+  // The name its table (SQL sinks) or file (file sinks) takes instead of
+  // <job>__<query> / <job>/<query>.<ext>; empty: that default.
+  std::string table;
   source_position where;  // the [[jobs.queries]] table, for messages
 };
 

@@ -67,6 +67,9 @@ struct stream_schema {
   // incremental load into a sink that upserts (it refuses such a config
   // without one), and wherever the query selects the base Id.
   std::optional<std::size_t> key_column{};
+  // The query's own name for its table or file (config `table = ...`);
+  // empty: the sink's default (<job>__<query>, <job>/<query>.<ext>).
+  std::string table{};
 };
 
 // A stream whose `columns` is EMPTY carries no rows and no header: the service
