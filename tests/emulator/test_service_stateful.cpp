@@ -238,26 +238,31 @@ TEST_CASE("status machines: submitted -> executing -> completed, batches pending
 }
 
 TEST_CASE("stateful: jobs of one session run one at a time") {
-  server s{small(std::chrono::milliseconds(300))};
+  // A job's latency of 1 s: b waits that long behind a, while the other
+  // session's job runs at once. The order of the reads keeps the checks free
+  // of races: b is read before a (b leaves `submitted` only after a
+  // completed, so a read after it must be completed), and the other job after
+  // b (seen running while b, read earlier, still waited).
+  server s{small(std::chrono::milliseconds(1000))};
   s.start();
   client c{s.port()};
   const std::vector<query_def> qs{{"Accounts", "select Id from Account", ""}};
   const std::string a = submit(c, stateful_body("serial", qs));
   const std::string b = submit(c, stateful_body("serial", qs));
   const std::string other = submit(c, stateful_body("elsewhere", qs));  // another session is not held back
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  bool other_done_while_b_waits = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool other_ran_while_b_waited = false;
   for (;;) {
     REQUIRE(std::chrono::steady_clock::now() < deadline);
-    const std::string sa = json(c.request("GET", "/v1/batch-query/jobs/" + a).body).str("status");
     const std::string sb = json(c.request("GET", "/v1/batch-query/jobs/" + b).body).str("status");
+    const std::string sa = json(c.request("GET", "/v1/batch-query/jobs/" + a).body).str("status");
     const std::string so = json(c.request("GET", "/v1/batch-query/jobs/" + other).body).str("status");
-    if (sa != "completed") CHECK(sb == "submitted");
-    if (so == "completed" && sb == "submitted") other_done_while_b_waits = true;
+    if (sb != "submitted") CHECK(sa == "completed");
+    if (so != "submitted" && sb == "submitted") other_ran_while_b_waited = true;
     if (sb == "completed") break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  CHECK(other_done_while_b_waits);
+  CHECK(other_ran_while_b_waited);
   // b started after a ended, so it was incremental.
   CHECK_FALSE(batch_full(wait_terminal(c, b)));
 }
