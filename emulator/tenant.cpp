@@ -846,6 +846,7 @@ class row_builder {
   void exact(std::string_view canonical) {
     field_value& v = next();
     v.k = field_value::kind::exact;
+    v.i = 0;
     v.s.assign(canonical);
   }
   void integer(std::int64_t n) { set(field_value::kind::number, n * 100); }
