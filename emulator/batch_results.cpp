@@ -29,6 +29,7 @@ void typed_value(json_writer& w, const field_value& v, const export_spec& spec) 
     case field_value::kind::null: w.null(); return;
     case field_value::kind::text: w.value(v.s); return;
     case field_value::kind::boolean: w.value(v.i != 0); return;
+    case field_value::kind::exact: w.raw(v.s); return;  // a JSON number, every digit kept
     case field_value::kind::number:
       render_value(v, spec.tz, s, spec.zone);
       w.raw(s);

@@ -25,12 +25,14 @@ std::string_view type_name(field_type t) {
   switch (t) {
     case field_type::id:
     case field_type::text: return "text";
+    case field_type::longtext: return "longtext";
     case field_type::decimal: return "decimal";
     case field_type::integer: return "integer";
     case field_type::boolean: return "boolean";
     case field_type::picklist: return "picklist";
     case field_type::date: return "date";
     case field_type::datetime: return "datetime";
+    case field_type::timestamp: return "timestamp";
   }
   return "text";
 }
@@ -71,9 +73,11 @@ std::optional<std::string> describe_object_xml(std::string_view object, std::str
     append_xml_text(out, f.label);
     out += "</label><type>";
     out += type_name(f.type);
-    // Every field is exportable and selectable; Id is the only required one.
+    // Every field is selectable; Id is the only required one. A soap-only
+    // field lacks the export context; a refused one lists it all the same.
     out += fmt::format("</type><selectable>true</selectable><required>{}</required>", f.name == "Id");
-    out += "<contexts><context>export</context><context>soap</context></contexts>";
+    out += f.access == field_access::soap_only ? "<contexts><context>soap</context></contexts>"
+                                               : "<contexts><context>export</context><context>soap</context></contexts>";
     if (!f.options.empty()) {
       out += "<options>";
       for (std::string_view opt : f.options) {

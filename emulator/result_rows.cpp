@@ -120,6 +120,8 @@ void encode_key(const zoql_query& q, row_slots slots, std::uint64_t index, bool 
       if (v.k == field_value::kind::text) {
         out += v.s;
         out += '\x00';
+      } else if (v.k == field_value::kind::exact) {
+        append_decimal_key(v.s, out);
       } else {
         put_u64(static_cast<std::uint64_t>(v.i) ^ 0x8000000000000000ULL);
       }

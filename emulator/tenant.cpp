@@ -67,6 +67,11 @@ constexpr std::array account_fields{
     field_def{"BillToId", "Bill To ID", ft::id},
     field_def{"SoldToId", "Sold To ID", ft::id},
     field_def{"DefaultPaymentMethodId", "Default Payment Method ID", ft::id},
+    field_def{"Notes", "Notes", ft::longtext},
+    // decimal(22,9) beyond double precision: kept exact (field_value::kind::exact).
+    field_def{"LedgerBalance", "Ledger Balance", ft::decimal},
+    // Listed with the export context, refused by export (docs/emulator.md).
+    field_def{"SequenceSetId", "Sequence Set ID", ft::text, {}, field_access::refused},
     AQ_COMMON_TAIL,
 };
 constexpr std::array account_relations{
@@ -151,6 +156,9 @@ constexpr std::array subscription_fields{
     field_def{"TermEndDate", "Term End Date", ft::date},
     field_def{"SubscriptionStartDate", "Subscription Start Date", ft::date},
     field_def{"CancelledDate", "Cancelled Date", ft::date},
+    field_def{"RenewalTerm", "Renewal Term", ft::integer},
+    field_def{"IsInvoiceSeparate", "Invoice Separately", ft::boolean},
+    field_def{"CpqBundleJsonId__QT", "CPQ Bundle JSON ID", ft::text, {}, field_access::refused},
     AQ_COMMON_TAIL,
 };
 constexpr std::array subscription_relations{
@@ -213,6 +221,9 @@ constexpr std::array invoice_fields{
     field_def{"TaxAmount", "Tax Amount", ft::decimal},
     field_def{"Balance", "Balance", ft::decimal},
     field_def{"Status", "Status", ft::picklist, invoice_status_options},
+    field_def{"LastEmailSentDate", "Last Email Sent Date", ft::timestamp},
+    // The invoice PDF, base64: SOAP only, never exported (as on the real service).
+    field_def{"Body", "Body", ft::text, {}, field_access::soap_only},
     AQ_COMMON_TAIL,
 };
 
@@ -340,11 +351,29 @@ constexpr std::array usage_fields{
     field_def{"StartDateTime", "Start Date Time", ft::datetime},
     field_def{"EndDateTime", "End Date Time", ft::datetime},
     field_def{"Description", "Description", ft::text},
+    field_def{"ImportId", "Import ID", ft::text, {}, field_access::soap_only},
     AQ_COMMON_TAIL,
 };
 constexpr std::array usage_relations{
     relation_def{"Account", "Account", "Account", {"AccountId"}},
     relation_def{"Subscription", "Subscription", "Subscription", {"SubscriptionId"}},
+};
+
+// A usage record rated by a bill run: which invoice item billed it.
+constexpr std::array processed_usage_fields{
+    field_def{"Id", "ID", ft::id},
+    field_def{"UsageId", "Usage ID", ft::id},
+    field_def{"InvoiceItemId", "Invoice Item ID", ft::id},
+    field_def{"Amount", "Amount", ft::decimal},
+    field_def{"BillingPeriodStartDate", "Billing Period Start Date", ft::date},
+    field_def{"BillingPeriodEndDate", "Billing Period End Date", ft::date},
+    AQ_COMMON_TAIL,
+};
+constexpr std::array processed_usage_relations{
+    relation_def{"Account", "Account", "Account", {"UsageId", "AccountId"}},
+    relation_def{"Usage", "Usage", "Usage", {"UsageId"}},
+    relation_def{"InvoiceItem", "Invoice Item", "InvoiceItem", {"InvoiceItemId"}},
+    relation_def{"Invoice", "Invoice", "Invoice", {"InvoiceItemId", "InvoiceId"}},
 };
 
 #undef AQ_COMMON_TAIL
@@ -368,6 +397,7 @@ enum kind : int {
   k_invoice_adjustment,
   k_accounting_period,
   k_usage,
+  k_processed_usage,
   k_count
 };
 
@@ -398,6 +428,9 @@ const std::array<object_def, k_count> objects{
     // Contract §4.3: AccountingPeriod has no deleted-record support (90017).
     object_def{"AccountingPeriod", "Accounting Period", accounting_period_fields, none, false, 0x2c92c107, 16},
     object_def{"Usage", "Usage", usage_fields, usage_relations, true, 0x2c92c108, 17},
+    // Contract §4.3: ProcessedUsage has no deleted-record support either.
+    object_def{"ProcessedUsage", "Processed Usage", processed_usage_fields, processed_usage_relations, false,
+               0x2c92c109, 18},
 };
 
 const std::array<const object_def*, k_count> object_ptrs = [] {
@@ -708,7 +741,8 @@ std::string format_plain_datetime(std::int64_t unix_s, int offset_minutes) {
 void render_value(const field_value& v, time_zone tz, std::string& out, tenant_zone zone) {
   switch (v.k) {
     case field_value::kind::null: return;
-    case field_value::kind::text: out += v.s; return;
+    case field_value::kind::text:
+    case field_value::kind::exact: out += v.s; return;
     case field_value::kind::number: append_hundredths(v.i, out); return;
     case field_value::kind::boolean: out += v.i != 0 ? "true" : "false"; return;
     case field_value::kind::date: append_date(v.i, out); return;
@@ -716,6 +750,59 @@ void render_value(const field_value& v, time_zone tz, std::string& out, tenant_z
       append_datetime(v.i, tz == time_zone::utc ? 0 : tenant_offset_minutes(zone, v.i), out);
       return;
   }
+}
+
+namespace {
+
+// A decimal text split into sign and magnitude digits without leading zeros
+// (whole) or trailing zeros (frac); zero is positive with both empty.
+struct decimal_parts {
+  bool negative = false;
+  std::string_view whole, frac;
+  bool zero() const { return whole.empty() && frac.empty(); }
+};
+
+decimal_parts split_decimal(std::string_view s) {
+  decimal_parts d;
+  if (!s.empty() && (s.front() == '-' || s.front() == '+')) {
+    d.negative = s.front() == '-';
+    s.remove_prefix(1);
+  }
+  const std::size_t dot = s.find('.');
+  d.whole = s.substr(0, dot);
+  d.frac = dot == std::string_view::npos ? std::string_view{} : s.substr(dot + 1);
+  while (!d.whole.empty() && d.whole.front() == '0') d.whole.remove_prefix(1);
+  while (!d.frac.empty() && d.frac.back() == '0') d.frac.remove_suffix(1);
+  if (d.zero()) d.negative = false;
+  return d;
+}
+
+}  // namespace
+
+int compare_decimal_text(std::string_view a, std::string_view b) {
+  const decimal_parts x = split_decimal(a), y = split_decimal(b);
+  if (x.negative != y.negative) return x.negative ? -1 : 1;
+  int c = 0;  // magnitude
+  if (x.whole.size() != y.whole.size()) c = x.whole.size() < y.whole.size() ? -1 : 1;
+  else if (const int w = x.whole.compare(y.whole); w != 0) c = w < 0 ? -1 : 1;
+  else if (const int f = x.frac.compare(y.frac); f != 0) c = f < 0 ? -1 : 1;
+  return x.negative ? -c : c;
+}
+
+void append_decimal_key(std::string_view dec, std::string& out) {
+  const decimal_parts d = split_decimal(dec);
+  if (d.zero()) {
+    out += '\x02';
+    return;
+  }
+  out += d.negative ? '\x01' : '\x03';
+  const std::size_t start = out.size();
+  out += static_cast<char>(1 + std::min<std::size_t>(d.whole.size(), 250));
+  out += d.whole;
+  out += d.frac;
+  out += '\x01';  // below every digit: a shorter fraction sorts first
+  if (d.negative)  // a larger magnitude is a smaller number
+    for (std::size_t i = start; i < out.size(); ++i) out[i] = static_cast<char>(~static_cast<unsigned char>(out[i]));
 }
 
 // ---- generation ----
@@ -756,6 +843,12 @@ class row_builder {
     write_id(0x2c93a0b1, seed_, user + 1, v.s);
   }
   void number(std::int64_t hundredths) { set(field_value::kind::number, hundredths); }
+  void exact(std::string_view canonical) {
+    field_value& v = next();
+    v.k = field_value::kind::exact;
+    v.i = 0;
+    v.s.assign(canonical);
+  }
   void integer(std::int64_t n) { set(field_value::kind::number, n * 100); }
   void boolean(bool b) { set(field_value::kind::boolean, b ? 1 : 0); }
   void date(std::int64_t days) { set(field_value::kind::date, days); }
@@ -809,6 +902,8 @@ struct layout {
       case k_invoice_adjustment: return after(created(k_invoice, invoice_of_adjustment(i)), year_s);
       case k_accounting_period: return tenant_epoch_unix_s - 6 * year_s;
       case k_usage: return after(created(k_subscription, subscription_of_usage(i)), 2 * year_s);
+      case k_processed_usage:
+        return std::max(created(k_usage, i), created(k_invoice_item, item_of_processed_usage(i, seed))) + 60;
       default: return tenant_epoch_unix_s - year_s;
     }
   }
@@ -823,6 +918,11 @@ struct layout {
   }
   static std::uint64_t invoice_of_adjustment(std::uint64_t i) { return i * 2 * invoices_per_account + 3; }
   static std::uint64_t subscription_of_usage(std::uint64_t i) { return (i / usage_per_account) * 2 + i % 2; }
+  // ProcessedUsage i rates Usage i on one of that account's invoice items.
+  static std::uint64_t item_of_processed_usage(std::uint64_t i, std::uint64_t seed) {
+    const std::uint64_t per_account = invoices_per_account * items_per_invoice;
+    return (i / usage_per_account) * per_account + mix(seed, i * 41 + 3) % per_account;
+  }
   std::uint64_t plan_of_rate_plan(std::uint64_t rp) const {
     return mix(seed, rp * 31 + 5) % (product_count * plans_per_product);
   }
@@ -872,8 +972,67 @@ std::string_view multi_line(row_rng& r, std::string_view a, std::string_view b, 
   return scratch;
 }
 
+// Account.Notes (longtext): often empty, else multi-line free text.
+constexpr std::array account_notes{
+    "Customer since onboarding.\nPrefers invoices by email; \"AP\" team, cc finance.",
+    "Escalation contact: billing desk.\nDo not call before 9am, local time.\nPO required on every invoice.",
+    "Renewal negotiated with a 10% discount, valid until the end of the term.\n"
+    "Approved by the regional sales director after review of the usage history, the payment record "
+    "and the expected growth of the account over the next three years; any further discount needs "
+    "the approval of finance.\nSee the attached contract amendment, clause 4.2, \"Pricing\".",
+    "Kunde bevorzugt Rechnungen auf Deutsch.\nZahlung per \xC3\x9C" "berweisung.",
+};
+
+// A decimal(22,9) value beyond double precision, as canonical text (see
+// field_value::kind::exact). Rows 0-3 are fixed (docs/emulator.md), the rest
+// vary in magnitude (1 to 17 integer digits), places (0 to 9) and sign.
+void exact_decimal(row_rng& r, std::uint64_t i, row_builder& b) {
+  switch (i) {
+    case 0: b.exact("12345678901234567.123456789"); return;
+    case 1: b.exact("-98765432109876543.5"); return;
+    case 2: b.exact("10000000000000001"); return;
+    case 3: b.null(); return;
+    default: break;
+  }
+  if (r.chance(10)) {
+    b.null();
+    return;
+  }
+  static constexpr std::array<std::uint64_t, 18> pow10 = [] {
+    std::array<std::uint64_t, 18> p{};
+    std::uint64_t v = 1;
+    for (auto& x : p) {
+      x = v;
+      v *= 10;
+    }
+    return p;
+  }();
+  const std::uint64_t whole = r.below(pow10[1 + r.below(17)]);
+  const auto places = static_cast<std::size_t>(r.below(10));
+  std::uint64_t frac = r.below(pow10[places]);
+  const bool neg = r.chance(15) && (whole != 0 || frac != 0);
+  char buf[40];
+  char* p = buf;
+  if (neg) *p++ = '-';
+  p = std::to_chars(p, buf + sizeof buf, whole).ptr;
+  if (frac != 0) {
+    std::size_t n = places;
+    while (frac % 10 == 0) {  // canonical: no trailing zeros
+      frac /= 10;
+      --n;
+    }
+    *p++ = '.';
+    char* end = p + n;
+    for (char* q = end; q != p; frac /= 10) *--q = static_cast<char>('0' + frac % 10);
+    p = end;
+  }
+  b.exact(std::string_view(buf, static_cast<std::size_t>(p - buf)));
+}
+
 void fill_object(const layout& L, int k, std::uint64_t i, row_builder& b, row_rng& r) {
   std::string scratch;
+  // Fields added after the first layout draw from their own stream (r2), so
+  // that the older fields keep their values.
   switch (k) {
     case k_account: {
       b.textf("A{:08}", i + 1);
@@ -901,6 +1060,10 @@ void fill_object(const layout& L, int k, std::uint64_t i, row_builder& b, row_rn
       b.id(k_contact, i * 2);
       b.id(k_contact, i * 2 + 1);
       b.id(k_payment_method, i);
+      row_rng r2 = rng_for(L.seed, k, i, 4);
+      if (r2.chance(60)) b.null(); else b.text(r2.pick(account_notes));
+      exact_decimal(r2, i, b);
+      if (r2.chance(50)) b.text("SS-00000001"); else b.null();
       return;
     }
     case k_contact: {
@@ -958,12 +1121,17 @@ void fill_object(const layout& L, int k, std::uint64_t i, row_builder& b, row_rn
       b.text(st < 75 ? "Active" : st < 90 ? "Cancelled" : "Expired");
       b.integer(1 + r.below_s(4));
       b.boolean(r.chance(70));
-      b.text(r.chance(80) ? "TERMED" : "EVERGREEN");
+      const bool termed = r.chance(80);
+      b.text(termed ? "TERMED" : "EVERGREEN");
       const std::int64_t start = days_of(L.created(k, i));
       b.date(start);
       b.date(start + 365);
       b.date(start);
       if (st >= 75 && st < 90) b.date(start + 30 + r.below_s(300)); else b.null();
+      row_rng r2 = rng_for(L.seed, k, i, 4);
+      if (termed) b.integer(12 * (1 + r2.below_s(3))); else b.null();  // none for EVERGREEN
+      if (r2.chance(15)) b.null(); else b.boolean(r2.chance(20));
+      if (r2.chance(70)) b.null(); else b.textf("CPQ-{:08}", i + 1);
       return;
     }
     case k_rate_plan: {
@@ -1012,6 +1180,13 @@ void fill_object(const layout& L, int k, std::uint64_t i, row_builder& b, row_rn
       const auto st = r.below(100);
       b.number(st < 60 ? 0 : amount + tax);
       b.text(st < 85 ? "Posted" : st < 95 ? "Draft" : "Canceled");
+      row_rng r2 = rng_for(L.seed, k, i, 4);
+      // Emailed some hours after it was created, unless a draft or never sent.
+      if (st < 85 && r2.chance(60))
+        b.datetime(std::min(L.created(k, i) + 3600 * (1 + r2.below_s(72)), tenant_epoch_unix_s - 1));
+      else
+        b.null();
+      b.text("JVBERi0xLjQKJcOkw7zDtsOf");  // "%PDF-1.4\n%..." base64: a PDF's first bytes
       return;
     }
     case k_invoice_item: {
@@ -1112,6 +1287,16 @@ void fill_object(const layout& L, int k, std::uint64_t i, row_builder& b, row_rn
       b.datetime(start + 3600 * (1 + r.below_s(24)));
       b.text(multi_line(r, r.chance(50) ? "API calls, region \"eu-1\"" : "Stockage \xC3\xA0 froid", "(metered)", 2,
                         scratch));
+      b.textf("IMP-{:06}", i / 500 + 1);
+      return;
+    }
+    case k_processed_usage: {
+      b.id(k_usage, i);
+      b.id(k_invoice_item, layout::item_of_processed_usage(i, L.seed));
+      b.number(r.below_s(1'000'000));
+      const std::uint64_t period = period_of_days(days_of(L.created(k_usage, i)));
+      b.date(period_start_days(period));
+      b.date(period_start_days(period + 1) - 1);
       return;
     }
     default: return;
@@ -1140,6 +1325,7 @@ std::uint64_t tenant_generator::base_count(const object_def& obj) const {
     case k_invoice_adjustment: return (n + 1) / 2;
     case k_accounting_period: return period_count;
     case k_usage: return usage_per_account * n;
+    case k_processed_usage: return usage_per_account * n;
     default: return 0;
   }
 }

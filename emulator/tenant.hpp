@@ -25,14 +25,26 @@ inline std::uint64_t splitmix(std::uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-// Describe types (§5.6). `id` describes as "text".
-enum class field_type { id, text, decimal, integer, boolean, picklist, date, datetime };
+// Describe types (§5.6). `id` describes as "text"; `longtext` holds text
+// (long, often multi-line); `timestamp` holds datetimes and renders as one.
+enum class field_type { id, text, longtext, decimal, integer, boolean, picklist, date, datetime, timestamp };
+
+// Whether Export ZOQL may select a field (docs/emulator.md "Describe"):
+//   exported: describe lists the `export` and `soap` contexts; `select *` has it.
+//   soap_only: describe lists only `soap` (SOAP / plain ZOQL); export refuses it.
+//   refused: describe lists `export` too, yet export refuses it, as the real
+//     service does for some fields: the error is the unknown-field one.
+// Plain ZOQL (type zoql, the SOAP context) selects every field.
+enum class field_access : std::uint8_t { exported, soap_only, refused };
 
 struct field_def {
   std::string_view name;   // API name, canonical casing ("AccountNumber")
   std::string_view label;  // display label ("Account Number")
   field_type type;
   std::span<const std::string_view> options{};  // picklist values (describe <options>)
+  field_access access = field_access::exported;
+
+  bool exportable() const { return access == field_access::exported; }
 };
 
 // A dotted-name relationship of a data source ("BillToContact" on Account):
@@ -65,11 +77,17 @@ const relation_def* find_relation(const object_def& obj, std::string_view name);
 bool iequals(std::string_view a, std::string_view b);
 
 // One typed value of a generated or mutated row.
-//   number: `i` in hundredths (every tenant decimal has at most 2 places;
-//           integers are multiples of 100); date: days since 1970-01-01;
-//   datetime: unix seconds; boolean: 0/1; id/text/picklist: `s`.
+//   number: `i` in hundredths (every tenant decimal but the exact ones has at
+//           most 2 places; integers are multiples of 100); date: days since
+//           1970-01-01; datetime: unix seconds; boolean: 0/1;
+//   id/text/picklist: `s`;
+//   exact: a decimal beyond int64 hundredths and double precision (up to 17
+//          integer digits, 9 places: "-12345678901234567.123456789"), kept
+//          as its canonical text in `s` (no leading '+', no leading zeros but
+//          one before the point, no trailing fraction zeros, no "-0");
+//          `i` is unused.
 struct field_value {
-  enum class kind : std::uint8_t { null, text, number, boolean, date, datetime };
+  enum class kind : std::uint8_t { null, text, number, boolean, date, datetime, exact };
   kind k = kind::null;
   std::int64_t i = 0;
   std::string s;
@@ -139,6 +157,13 @@ std::string format_plain_datetime(std::int64_t unix_s, int offset_minutes);
 // Appends `v` as result text (§5.5): numbers plain, booleans true/false, dates
 // YYYY-MM-DD, datetimes in UTC or the tenant's `zone`. Null appends nothing.
 void render_value(const field_value& v, time_zone tz, std::string& out, tenant_zone zone = tenant_zone::pacific);
+// Compares two canonical decimal texts (field_value::kind::exact, or a ZOQL
+// number literal as written: an optional sign, digits, an optional fraction)
+// by value: -1, 0 or 1. Exact, whatever the digit count.
+int compare_decimal_text(std::string_view a, std::string_view b);
+// Appends an order-preserving byte key of a decimal text (bytewise order =
+// numeric order; equal values, equal keys; no embedded '\0' but the terminator).
+void append_decimal_key(std::string_view dec, std::string& out);
 // Days since 1970-01-01 <-> civil date.
 std::int64_t days_from_civil(int y, unsigned m, unsigned d);
 // "YYYY-MM-DD?HH:MM:SS" with `separator` as `?` -> its seconds since

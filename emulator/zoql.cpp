@@ -1,6 +1,8 @@
 #include "emulator/zoql.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdint>
 
 #include <fmt/format.h>
 
@@ -111,6 +113,16 @@ bool parse_uint(std::string_view s, std::uint64_t& out) {
 }
 
 // "-12.345" -> hundredths, truncated toward zero beyond 2 places.
+// -?digits[.digits]: the literals a number field accepts.
+bool is_decimal_text(std::string_view s) {
+  if (!s.empty() && s.front() == '-') s.remove_prefix(1);
+  const auto dot = s.find('.');
+  const std::string_view whole = s.substr(0, dot);
+  const std::string_view frac = dot == std::string_view::npos ? std::string_view{} : s.substr(dot + 1);
+  const auto all_digits = [](std::string_view d) { return std::all_of(d.begin(), d.end(), is_digit); };
+  return !whole.empty() && all_digits(whole) && all_digits(frac);
+}
+
 bool parse_hundredths(std::string_view s, std::int64_t& out) {
   bool neg = false;
   if (!s.empty() && s.front() == '-') {
@@ -391,8 +403,15 @@ class parser {
     const std::string_view name = dot == std::string_view::npos ? t.text : t.text.substr(dot + 1);
     const resolved_prefix p = resolve_prefix(t, prefix);
     const auto idx = find_field(*p.object, name);
-    if (!idx) fail(t, fmt::format("Error.zoql.noSuchFieldId: {}.{}", p.object->name, name));
+    // A field Export ZOQL does not export is unknown to it: the same error
+    // (docs/emulator.md "Describe").
+    if (!idx || (!plain() && !p.object->fields[*idx].exportable())) fail(t, no_such_field(p.object->name, name));
     return {p.slot, p.object, *idx};
+  }
+
+  // "Error.zoql.noSuchFieldId: Account.Nope" (kept stable: tests and docs quote it).
+  static std::string no_such_field(std::string_view object, std::string_view field) {
+    return fmt::format("Error.zoql.noSuchFieldId: {}.{}", object, field);
   }
 
   static bool is_foreign_key(const object_def& obj, std::size_t field) {
@@ -409,8 +428,10 @@ class parser {
       const std::string_view prefix = t.kind == tok::star ? std::string_view{} : t.text.substr(0, t.text.size() - 2);
       const resolved_prefix p = resolve_prefix(t, prefix);
       for (std::size_t i = 0; i < p.object->fields.size(); ++i) {
-        // `select *`: the base object's own fields, no foreign keys (§5.1).
+        // `select *`: the base object's own fields, no foreign keys (§5.1);
+        // only the fields export exports.
         if (p.slot == 0 && is_foreign_key(*p.object, i)) continue;
+        if (!p.object->fields[i].exportable()) continue;
         add_column({p.slot, p.object, i}, {});
       }
       return;
@@ -486,7 +507,8 @@ class parser {
       c.op = compare_op::like;
       advance();
       if (t_.kind != tok::string) fail(t_, fmt::format("expected a quoted pattern after 'like', found {}", describe(t_)));
-      if (type != field_type::text && type != field_type::picklist && type != field_type::id)
+      if (type != field_type::text && type != field_type::longtext && type != field_type::picklist &&
+          type != field_type::id)
         fail(t_, fmt::format("'like' needs a text field; {} is not one", c.lhs.object->fields[c.lhs.field].name));
       c.rhs.k = zoql_literal::kind::string;
       c.rhs.text = unquote(t_.text);
@@ -530,6 +552,7 @@ class parser {
     switch (type) {
       case field_type::id:
       case field_type::text:
+      case field_type::longtext:
       case field_type::picklist:
         lit.k = zoql_literal::kind::string;
         lit.text = text;
@@ -537,7 +560,10 @@ class parser {
       case field_type::decimal:
       case field_type::integer:
         lit.k = zoql_literal::kind::number;
-        if (!parse_hundredths(text, lit.i)) fail(t, fmt::format("{} is not a number", describe(t)));
+        if (!is_decimal_text(text)) fail(t, fmt::format("{} is not a number", describe(t)));
+        lit.text = text;  // compared exactly with an exact decimal
+        if (!parse_hundredths(text, lit.i))  // beyond int64 hundredths: saturate
+          lit.i = text.front() == '-' ? INT64_MIN : INT64_MAX;
         return lit;
       case field_type::boolean:
         lit.k = zoql_literal::kind::boolean;
@@ -547,6 +573,7 @@ class parser {
         return lit;
       case field_type::date:
       case field_type::datetime:
+      case field_type::timestamp:
         if (!str || !parse_date_literal(text, lit))
           fail(t, fmt::format("{} is not a date or datetime literal ('YYYY-MM-DD', 'YYYY-MM-DDThh:mm:ss[Z|+hh:mm]')",
                               describe(t)));
@@ -613,6 +640,8 @@ bool compare_literal(const field_value& v, const condition& c, std::int64_t now,
       if (c.op == compare_op::like) return wildcard_match(lit.text, v.s, '%', '_');
       return apply(c.op, v.s.compare(lit.text) < 0 ? -1 : (v.s == lit.text ? 0 : 1));
     case zoql_literal::kind::number:
+      if (v.k == field_value::kind::exact) return apply(c.op, compare_decimal_text(v.s, lit.text));
+      return apply(c.op, cmp3(v.i, lit.i));
     case zoql_literal::kind::boolean: return apply(c.op, cmp3(v.i, lit.i));
     case zoql_literal::kind::date: {
       std::int64_t day = lit.i;
@@ -647,6 +676,15 @@ bool compare_columns(const field_value& a, const field_value& b, compare_op op, 
   const bool b_time = b.k == field_value::kind::date || b.k == field_value::kind::datetime;
   if (a_time && b_time) return apply(op, cmp3(as_seconds(a, zone), as_seconds(b, zone)));
   if (a.k == field_value::kind::text && b.k == field_value::kind::text) return apply(op, cmp3(a.s, b.s));
+  if (a.k == field_value::kind::exact || b.k == field_value::kind::exact) {
+    if ((a.k != field_value::kind::exact && a.k != field_value::kind::number) ||
+        (b.k != field_value::kind::exact && b.k != field_value::kind::number))
+      return op == compare_op::ne;
+    std::string at, bt;  // a number against an exact decimal: compare the texts
+    render_value(a, time_zone::utc, at);
+    render_value(b, time_zone::utc, bt);
+    return apply(op, compare_decimal_text(at, bt));
+  }
   if (a.k == b.k) return apply(op, cmp3(a.i, b.i));
   return op == compare_op::ne;
 }

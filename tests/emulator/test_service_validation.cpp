@@ -128,6 +128,45 @@ TEST_CASE_FIXTURE(fixture, "validation: deleted specs") {
                "90017", "does not support deleted records");
 }
 
+TEST_CASE_FIXTURE(fixture, "validation: a field export does not export is refused at submit like an unknown one") {
+  // docs/emulator.md "Describe": a discovery probe job (`limit 1`) finds it.
+  const auto probe = [](const char* object, const char* field) {
+    return fmt::format(R"({{"version":"1.2","partner":"p","project":"discover-{}","queries":[{{"name":"probe",)"
+                       R"("query":"select {} from {} limit 1"}}]}})",
+                       field, field, object);
+  };
+  const std::string prefix = "There is a syntax error in one of the queries in the AQuA input: query 'probe': ";
+  expect_error(probe("Account", "Nope"), "90005",
+               prefix + "at position 8: Error.zoql.noSuchFieldId: Account.Nope");
+  // Listed with the export context, refused all the same.
+  expect_error(probe("Account", "SequenceSetId"), "90005",
+               prefix + "at position 8: Error.zoql.noSuchFieldId: Account.SequenceSetId");
+  expect_error(probe("Subscription", "CpqBundleJsonId__QT"), "90005",
+               "Error.zoql.noSuchFieldId: Subscription.CpqBundleJsonId__QT");
+  // Listed without the export context (soap only).
+  expect_error(probe("Invoice", "Body"), "90005",
+               prefix + "at position 8: Error.zoql.noSuchFieldId: Invoice.Body");
+  expect_error(probe("Usage", "ImportId"), "90005", "Error.zoql.noSuchFieldId: Usage.ImportId");
+  // The exported neighbours pass; plain ZOQL (the SOAP context) selects a soap-only field.
+  for (const std::string& body : std::initializer_list<std::string>{
+           probe("Account", "Notes"), probe("Account", "LedgerBalance"), probe("Invoice", "LastEmailSentDate"),
+        std::string(R"({"queries":[{"name":"s","type":"zoql","query":"select Id, Body from Invoice"}]})")}) {
+    INFO(body);
+    reply r = c->request("POST", "/v1/batch-query/", body);
+    CHECK(json(r.body).str("status") == "submitted");
+  }
+}
+
+TEST_CASE_FIXTURE(fixture, "validation: ProcessedUsage has no deleted-record support (90017), the message stable") {
+  expect_error(R"({"queries":[{"name":"PU","query":"select Id from ProcessedUsage","deleted":{"column":"IsDeleted","format":"Boolean","forceExport":true}}]})",
+               "90017", "The object ProcessedUsage of query 'PU' does not support deleted records");
+  expect_error(R"({"version":"1.2","partner":"p","project":"x","queries":[{"name":"PU","query":"select Id from ProcessedUsage","deleted":{"column":"IsDeleted","format":"Numeric"}}]})",
+               "90017", "The object ProcessedUsage of query 'PU' does not support deleted records");
+  // Without a deleted spec it exports.
+  reply r = c->request("POST", "/v1/batch-query/", R"({"queries":[{"name":"PU","query":"select * from ProcessedUsage"}]})");
+  CHECK(json(r.body).str("status") == "submitted");
+}
+
 TEST_CASE_FIXTURE(fixture, "malformed bodies: 400 with a JSON body; the server keeps serving") {
   for (const char* body : {"{not json", "[1,2]", "\"x\"", ""}) {
     reply r = c->request("POST", "/v1/batch-query/", body);
