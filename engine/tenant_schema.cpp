@@ -119,8 +119,8 @@ asio::awaitable<const decode::describe_object*> tenant_schema::object(std::strin
     throw std::system_error(e.code(), "describe of object " + name + ": " + transport::bare_what(e));
   }
   if (!body)
-    throw std::system_error(aqua_errc::http_error, "object " + name + " is not described by the tenant (GET " +
-                                                       target + ": HTTP 404)");
+    throw std::system_error(aqua_errc::unknown_object, "object " + name + " is not described by the tenant (GET " +
+                                                          target + ": HTTP 404)");
   auto obj = std::make_unique<decode::describe_object>();
   std::error_code ec;
   std::string what;

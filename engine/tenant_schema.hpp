@@ -12,8 +12,8 @@
 //
 // Failures throw std::system_error whose message names the object and the
 // service's status: an object the tenant does not describe (404, or absent
-// from the list) is aqua_errc::http_error "... object X is not described by
-// the tenant ..."; a describe that still fails after the retries keeps the
+// from the list) is aqua_errc::unknown_object "... object X is not described
+// by the tenant ..."; a describe that still fails after the retries keeps the
 // client's code (unavailable, timeout...) with "describe of X: ..." in front.
 //
 // Used by the engine at plan time (column types, engine/column_types.hpp),

@@ -75,6 +75,9 @@ struct job_report {
   std::vector<query_report> queries;
   std::optional<std::string> error;
   bool auth_refused = false;
+  // The service (or describe) refused a query for good: an unknown field or
+  // object, a ZOQL syntax error. Running it again cannot help (exit code 2).
+  bool refused = false;
 };
 
 struct run_report {
@@ -86,7 +89,9 @@ struct run_report {
 
   bool interrupted = false;    // engine::cancel() (SIGINT/SIGTERM): in-flight jobs were cancelled
 
-  // 0 all committed; 1 a job or batch failed; 3 authentication refused; 130 interrupted.
+  // 0 all committed; 1 a job or batch failed; 2 a query refused for good
+  // (job_report::refused: retrying cannot help); 3 authentication refused;
+  // 130 interrupted.
   int exit_code() const noexcept;
   std::string to_json() const;   // the --report FILE format
   std::string to_table() const;  // the human table printed on stderr

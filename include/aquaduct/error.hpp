@@ -24,6 +24,7 @@ enum class aqua_errc {
   file_gone,              // a result file is purged or unknown (HTTP 404): run the job again
   job_limit,              // the tenant's concurrent-job limit (errorCode 90028): submit again later
   interrupted,            // the run was interrupted (SIGINT/SIGTERM, engine::cancel)
+  unknown_object,         // describe does not know an object a query names (HTTP 404, or absent from the list)
 };
 
 // Bytes over HTTP.
@@ -106,6 +107,7 @@ inline const char* describe(aqua_errc e) noexcept {
     case aqua_errc::file_gone: return "the result file is purged or unknown";
     case aqua_errc::job_limit: return "the tenant's concurrent AQuA job limit is reached";
     case aqua_errc::interrupted: return "interrupted";
+    case aqua_errc::unknown_object: return "the tenant does not describe the object";
   }
   return "unknown AQuA error";
 }

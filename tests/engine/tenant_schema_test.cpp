@@ -80,7 +80,7 @@ TEST_CASE("tenant_schema: an unknown object names it and the 404") {
     test::run_sync(io, schema.object("Invoyce"));
     FAIL("no error");
   } catch (const std::system_error& e) {
-    CHECK(e.code() == aqua_errc::http_error);
+    CHECK(e.code() == aqua_errc::unknown_object);
     CHECK(std::string(e.what()).find("object Invoyce is not described by the tenant") != std::string::npos);
     CHECK(std::string(e.what()).find("HTTP 404") != std::string::npos);
   }
