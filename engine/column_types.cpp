@@ -45,10 +45,6 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string>& 
   return n.empty() ? std::string() : " (did you mean " + n + "?)";
 }
 
-// "select *" leaves out foreign keys; describe does not mark them, so the
-// fields named like one (AccountId, BillToId) are predicted as optional.
-bool looks_like_key(const std::string& field) { return field.size() > 2 && field.ends_with("Id"); }
-
 }  // namespace
 
 asio::awaitable<query_columns> describe_query(tenant_schema& schema, const job_config& job, const query_config& q) {
@@ -119,7 +115,7 @@ asio::awaitable<query_columns> describe_query(tenant_schema& schema, const job_c
       const std::string prefix = e == "*" ? std::string() : e.substr(0, e.size() - 2);
       if (prefix.empty() || zoql_iequals(prefix, base->name)) {
         for (const auto& f : base->fields)
-          if (f.exportable() && !looks_like_key(f.name))
+          if (f.exportable())  // foreign keys among them are left out by the service: the header decides
             out.columns.push_back(column_of(base_prefix, base->name, f, labels, true));
       } else if (const joined* j = co_await join(prefix)) {
         for (const auto& f : j->object->fields)

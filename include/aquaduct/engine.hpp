@@ -189,6 +189,22 @@ class engine {
   std::unique_ptr<impl> impl_;
 };
 
+// --- Source check (`aquaduct validate --connect`) ----------------------------
+
+// What the source said to `validate --connect`: the credentials (one
+// authenticated GET /v1/describe) and every field and relation of every
+// query against describe, with "did you mean" for near misses.
+struct source_check {
+  bool auth_refused = false;          // the credentials were refused (exit 3)
+  std::string error;                  // the source could not be checked (unreachable, 500...): exit 1
+  std::vector<std::string> problems;  // "FILE:LINE:COL: job J, query Q: Account has no field Nmae (did you mean Name?)"
+  std::vector<std::string> requests;  // the describe requests sent
+};
+// Blocking; contacts cfg.source (its base_url must be set). With
+// [source] describe = false it checks nothing and says so in `error`-free
+// silence (requests stays empty).
+source_check check_source(const pipeline_config& cfg);
+
 // --- Dry run (`aquaduct run --dry-run`) -------------------------------------
 
 // One request a run would send, SECRETS REDACTED (client_secret, tokens,

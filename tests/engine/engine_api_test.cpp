@@ -1060,7 +1060,10 @@ TEST_CASE("a completed batch with no fileId and no segments: a full load still r
     test::scripted_server srv(one_job_script(batch));
     engine_options eo;
     eo.log = [](const log_record&) {};
-    engine eng{parse_pipeline(source_toml("http://127.0.0.1:" + std::to_string(srv.port())) +
+    // The script answers the job calls only: no describe.
+    std::string src = source_toml("http://127.0.0.1:" + std::to_string(srv.port()));
+    src.replace(src.find("[source]\n"), 9, "[source]\ndescribe = false\n");
+    engine eng{parse_pipeline(src +
                                   one_query_job("emptied", "Accounts", account_zoql, "", "format = \"csv\"\n") +
                                   sqlite_sink(db) + test::toml_sink("csv", out.string()),
                               "empty.toml"),
