@@ -115,5 +115,6 @@ TEST_CASE("nearest: did you mean") {
   const std::vector<std::string> fields{"AccountNumber", "Balance", "Name", "UpdatedDate"};
   CHECK(engine_detail::nearest("AcountNumber", fields) == "AccountNumber");
   CHECK(engine_detail::nearest("balanse", fields) == "Balance");
+  CHECK(engine_detail::nearest("Nmae", fields) == "Name");  // a swap of neighbours is one edit
   CHECK(engine_detail::nearest("Zebra", fields).empty());
 }
