@@ -32,6 +32,21 @@ namespace {
 constexpr int exit_ok = 0;
 constexpr int exit_failed = 1;
 constexpr int exit_usage = 2;
+constexpr int exit_auth = 3;
+
+// Why the --report file cannot be written, before anything runs; empty when
+// it can (an existing file writable, or a new one in a writable directory).
+std::string report_path_problem(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path p(path);
+  if (fs::is_directory(p, ec)) return "--report " + path + " is a directory";
+  if (fs::exists(p, ec)) return ::access(path.c_str(), W_OK) == 0 ? std::string() : "--report " + path + " is not writable";
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  if (!fs::is_directory(dir, ec)) return "--report " + path + ": the directory " + dir.string() + " does not exist";
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) return "--report " + path + ": the directory " + dir.string() + " is not writable";
+  return {};
+}
 
 int print_problems(const std::vector<std::string>& problems) {
   for (const auto& p : problems) std::cerr << p << '\n';
@@ -110,6 +125,12 @@ int cmd_run(const std::string& path, const std::string& report_path, std::string
   std::vector<std::string> problems;
   auto cfg = load_checked(path, problems);
   if (!cfg) return print_problems(problems);
+  // Before any job is submitted, not after the download (the engine checks the sinks).
+  if (!report_path.empty())
+    if (std::string why = report_path_problem(report_path); !why.empty()) {
+      std::cerr << "error: " << why << '\n';
+      return exit_usage;
+    }
 
   // No base_url: the run is served by an emulator inside this process, with
   // its default tenant and credentials. The demo works this way.
@@ -173,6 +194,25 @@ int cmd_validate(const std::string& path, bool connect) {
   // --connect: every sink's health check; a config that is valid but whose
   // destination is unreachable exits 1, not 2.
   if (connect) {
+    // The source: the credentials, then every query's fields against describe.
+    // TODO(issue 17): the `columns = "fields"` collision check (sinks/sink_names.hpp) once it is on main.
+    if (!cfg->source.base_url.empty()) {
+      aquaduct::source_check source;
+      try {
+        source = aquaduct::check_source(*cfg);
+      } catch (const std::exception& e) {
+        source.error = e.what();
+      }
+      if (source.auth_refused) {
+        std::cerr << "error: the source refused the credentials of [source.auth]: " << source.error << '\n';
+        return exit_auth;
+      }
+      if (!source.error.empty()) {
+        std::cerr << "error: cannot check the source: " << source.error << '\n';
+        return exit_failed;
+      }
+      if (!source.problems.empty()) return print_problems(source.problems);
+    }
     for (const auto& s : cfg->sinks)
       if (auto why = aquaduct::sinks::check_sink_health(s); !why.empty()) problems.push_back(std::move(why));
     if (!problems.empty()) {
@@ -277,11 +317,14 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  aquaduct validate pipeline.toml            every problem of the file in one go, then \"N problems found\"\n"
       "  aquaduct validate --connect pipeline.toml  also reach each sink (directory writable, database up)\n"
-      "Exit codes: 0 valid; 2 config problems (FILE:LINE:COL each); 1 valid but a sink's health check failed.\n"
+      "Exit codes: 0 valid; 2 config problems (FILE:LINE:COL each, with --connect also a field or object\n"
+      "describe does not know, with a did-you-mean); 3 the source refused the credentials; 1 valid but a\n"
+      "sink's health check failed or the source could not be reached.\n"
       "Every key: docs/config.md");
   bool validate_connect = false;
   validate->add_flag("--connect", validate_connect,
-                     "Also run every sink's health check (connect, check write access; writes no rows)");
+                     "Also check the source (the credentials, and every query's fields against describe) and run\n"
+                     "every sink's health check (connect, check write access; writes no rows)");
 
   aquaduct::emulator::options emu;
   std::uint64_t latency_ms = static_cast<std::uint64_t>(emu.latency.count());

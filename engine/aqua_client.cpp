@@ -9,6 +9,7 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 
@@ -274,8 +275,12 @@ asio::awaitable<decode::aqua_job> aqua_client::job_call(transport::http_request 
   if (job.error_code == "90028")
     throw std::system_error(aqua_errc::job_limit, target + ": errorCode 90028" +
                                                       (job.message.empty() ? "" : ": " + job.message));
+  // A request the service will refuse however often it is sent (contract §3's codes).
+  static constexpr std::string_view for_good[] = {"90004", "90005", "90012", "90014", "90015",
+                                                  "90016", "90017", "90019", "90020", "90021"};
+  const bool permanent = std::find(std::begin(for_good), std::end(for_good), job.error_code) != std::end(for_good);
   if (job.status == "error" || !job.error_code.empty())
-    throw std::system_error(aqua_errc::submit_rejected,
+    throw std::system_error(permanent ? aqua_errc::query_refused : aqua_errc::submit_rejected,
                             transport::redact(target + ": errorCode " + job.error_code +
                                               (job.message.empty() ? "" : ": " + job.message)));
   co_return job;
@@ -434,6 +439,17 @@ asio::awaitable<std::string> aqua_client::get_json(std::string target) {
   transport::http_request req;
   req.target = std::move(target);
   co_return co_await json_text(std::move(req));
+}
+
+asio::awaitable<std::optional<std::string>> aqua_client::get_text(std::string target, std::string accept) {
+  transport::http_request req;
+  req.target = std::move(target);
+  req.headers.push_back({"Accept", std::move(accept)});
+  attempt_hooks hooks;
+  hooks.answers = [](int status) { return status == 404; };
+  transport::http_response resp = co_await send(std::move(req), std::move(hooks));
+  if (resp.status == 404) co_return std::nullopt;
+  co_return std::move(resp.body);
 }
 
 asio::awaitable<std::string> aqua_client::delete_json(std::string target) {

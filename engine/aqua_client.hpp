@@ -19,7 +19,8 @@
 // service that stores answers per key would replay forever) a submit gets a
 // fresh key derived from its own. After a 401 the token is refreshed once;
 // a second 401 is aqua_errc::auth_refused (exit code 3). HTTP 200 carrying
-// another AQuA errorCode is a failure with that code (aqua_errc::submit_rejected).
+// another AQuA errorCode is a failure with that code (aqua_errc::submit_rejected,
+// or aqua_errc::query_refused for the codes that refuse a query for good).
 // A download broken mid-body resumes with Range from the last byte the
 // consumer accepted, or fails with transport_errc::restart_needed when the
 // server cannot resume; a 416 to a Range that starts at the file's length
@@ -75,7 +76,8 @@ class aqua_client {
   static std::string last_completed_target(const std::string& partner, const std::string& project);
 
   // POST /v1/batch-query/. A validation error (HTTP 200, status "error")
-  // throws aqua_errc::submit_rejected with the errorCode and message.
+  // throws aqua_errc::submit_rejected with the errorCode and message
+  // (aqua_errc::query_refused when that code refuses a query for good).
   asio::awaitable<decode::aqua_job> submit(std::string body, std::string idempotency_key);
   asio::awaitable<decode::aqua_job> get_job(std::string job_id);
   asio::awaitable<decode::aqua_job> cancel_job(std::string job_id);
@@ -100,6 +102,10 @@ class aqua_client {
   asio::awaitable<std::string> post_json(std::string target, std::string body);
   asio::awaitable<std::string> get_json(std::string target);
   asio::awaitable<std::string> delete_json(std::string target);
+  // The same GET for a body that is not JSON (describe's XML): `accept` is
+  // the Accept header sent. nullopt when the service answers 404 (an object
+  // it does not know), which is not retried.
+  asio::awaitable<std::optional<std::string>> get_text(std::string target, std::string accept);
 
  private:
   // What varies between a JSON call and a download, per attempt.

@@ -290,6 +290,13 @@ commit_path::commit_path(run_context& ctx, const job_config& job, const query_co
     : ctx_(ctx), pipe_(job.format, std::move(schema), ctx.sinks) {
   std::string error;
   if (std::optional<select_shape> shape = read_select(q.query, error)) pipe_.key_by(std::move(*shape));
+  if (auto it = ctx.columns.find({job.name, q.name}); it != ctx.columns.end())
+    pipe_.type_by([cols = it->second, log = ctx.log](const std::vector<std::string>& header) {
+      std::vector<std::string> warnings;
+      std::vector<column_type> types = types_for(*cols, header, warnings);
+      for (auto& w : warnings) log.warning({.message = std::move(w), .job = cols->job, .query = cols->query});
+      return types;
+    });
 }
 
 stream_schema schema_for(const run_context& ctx, const job_config& job, std::string job_id,

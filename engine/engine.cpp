@@ -7,6 +7,7 @@
 
 #include "engine/batch_results_job.hpp"
 #include "engine/callout_listener.hpp"
+#include "engine/column_types.hpp"
 #include "engine/job_plan.hpp"
 #include "engine/job_runner.hpp"
 #include "engine/window_group.hpp"
@@ -113,6 +114,77 @@ struct run_state : std::enable_shared_from_this<run_state> {
                        self->settle(i, e, std::move(r.report));
                      });
     }
+  }
+
+  // Before any job is submitted: every sink's health check (on the sink
+  // pool: it may block) and describe of every object a query uses, for the
+  // column types. A failure ends the run here, every job failed with it.
+  struct start_failure {
+    std::string error;
+    bool auth = false;     // credentials refused: exit 3
+    bool refused = false;  // an object describe does not know: exit 2
+  };
+  static asio::awaitable<std::optional<start_failure>> prepare(std::shared_ptr<run_state> self,
+                                                               const pipeline_config& cfg) {
+    run_context& ctx = self->ctx;
+    std::vector<std::string> unhealthy;
+    co_await engine_detail::on_sink_thread(ctx, [&] {
+      for (sink* s : ctx.sinks)
+        if (std::string why = s->health_check(); !why.empty())
+          unhealthy.push_back(std::string(s->type()) + " sink: " + why);
+    });
+    if (!unhealthy.empty()) {
+      std::string all;
+      for (const auto& u : unhealthy) all += (all.empty() ? "" : "; ") + u;
+      co_return start_failure{"before any job was submitted: " + all};
+    }
+    if (!cfg.source.describe) co_return std::nullopt;
+    engine_detail::aqua_client client(ctx.aqua);
+    engine_detail::tenant_schema schema(client);
+    try {
+      for (const auto& job : cfg.jobs) {
+        if (job.kind != job_kind::aqua) continue;
+        for (const auto& q : job.queries) {
+          auto cols = std::make_shared<engine_detail::query_columns>(
+              co_await engine_detail::describe_query(schema, job, q));
+          for (const auto& p : cols->problems) ctx.log.warning({.message = p, .job = job.name, .query = q.name});
+          ctx.columns[{job.name, q.name}] = std::move(cols);
+        }
+      }
+    } catch (const std::system_error& e) {
+      start_failure f;
+      f.error = std::string("before any job was submitted: ") + e.what();
+      f.auth = e.code() == make_error_condition(condition::auth);
+      f.refused = e.code() == aqua_errc::unknown_object;
+      co_return f;
+    }
+    if (!schema.requests().empty())
+      ctx.log.info({.message = "describe: " + std::to_string(schema.requests().size()) +
+                               " request(s) for the column types of " + std::to_string(ctx.columns.size()) +
+                               " queries"});
+    co_return std::nullopt;
+  }
+
+  // Every configured job fails with `f` (or is cancelled): nothing was submitted.
+  void fail_all(const pipeline_config& cfg, const start_failure& f) {
+    plan.nothing_to_do.clear();
+    for (const auto& job : cfg.jobs) {
+      job_report r;
+      r.name = job.name;
+      r.status = ctx.interrupted ? outcome::cancelled : outcome::failed;
+      r.error = f.error;
+      r.auth_refused = f.auth;
+      r.refused = f.refused;
+      for (const auto& q : job.queries) {
+        query_report qr;
+        qr.name = q.name;
+        qr.status = r.status;
+        r.queries.push_back(std::move(qr));
+      }
+      track(std::move(r), nullptr);
+    }
+    ctx.log.error({.message = f.error});
+    finish();
   }
 
   void spawn_batch_results(const job_config& job) {
@@ -385,11 +457,23 @@ void engine::async_run(asio::io_context& io, std::function<void(run_report)> don
   // Everything from here on happens on the io_context's thread.
   asio::post(io, [rs, cancelled, this] {
     if (*cancelled) rs->ctx.interrupt();
-    for (auto& unit : rs->plan.units) rs->spawn(std::move(unit));
-    rs->plan.units.clear();
-    for (const auto& job : impl_->cfg.jobs)
-      if (job.kind == job_kind::batch_results) rs->spawn_batch_results(job);
-    if (rs->outstanding == 0) rs->finish();
+    asio::co_spawn(*rs->io, run_state::prepare(rs, impl_->cfg),
+                   [rs, this](std::exception_ptr e, std::optional<run_state::start_failure> failed) {
+                     if (e) {
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const std::exception& ex) {
+                         failed = run_state::start_failure{std::string("before any job was submitted: ") + ex.what()};
+                       }
+                     }
+                     if (!failed && rs->ctx.interrupted) failed = run_state::start_failure{"interrupted before any job was submitted"};
+                     if (failed) return rs->fail_all(impl_->cfg, *failed);
+                     for (auto& unit : rs->plan.units) rs->spawn(std::move(unit));
+                     rs->plan.units.clear();
+                     for (const auto& job : impl_->cfg.jobs)
+                       if (job.kind == job_kind::batch_results) rs->spawn_batch_results(job);
+                     if (rs->outstanding == 0) rs->finish();
+                   });
   });
 }
 

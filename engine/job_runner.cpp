@@ -262,6 +262,8 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
     for (const auto& q : unit.queries) pending.push_back(q.name);
     for (;;) {  // one round per submission; a purged file (404) runs its queries again
       if (ctx.interrupted) throw_interrupted("job " + unit.display_name);
+      // Another window of the query was refused for good: it said so once.
+      if (unit.group && unit.group->refused) throw std::system_error(aqua_errc::query_refused);
       async_limiter& jobs = job.stateful() ? *ctx.stateful_jobs : *ctx.stateless_jobs;
       async_limiter::permit slot = co_await jobs.acquire();
       if (!slot) throw_interrupted("job " + unit.display_name);
@@ -409,12 +411,21 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
     const std::string job_name = "job " + unit.display_name;
     report.error = what.find(job_name) == std::string::npos ? job_name + ": " + what : what;
     report.auth_refused = failure->code() == make_error_condition(condition::auth);
+    // A query refused for good is said once, by the job's error: the other
+    // queries of the job were never run, and carry no copy of it.
+    report.refused = failure->code() == aqua_errc::query_refused;
+    bool quiet = false;  // a window of a query already refused: its first window said it
+    if (report.refused && unit.group) {
+      quiet = unit.group->refused;
+      unit.group->refused = true;
+      if (quiet) report.error.reset();
+    }
     for (auto& q : report.queries)
       if (q.status == outcome::pending) {
         q.status = interrupted ? outcome::cancelled : outcome::failed;
-        if (!q.error) q.error = "job " + unit.display_name + ", query " + q.name + ": " + what;
+        if (!q.error && !report.refused) q.error = "job " + unit.display_name + ", query " + q.name + ": " + what;
       }
-    if (unit.group) fail_group(*unit.group, *report.error);
+    if (unit.group) fail_group(*unit.group, report.error.value_or(what));
   }
   const job_meter m = ctx.meter(job.name);
   if (split) {
@@ -426,7 +437,7 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
       ctx.log.info({.message = fmt::format("completed in {:.1f} s", seconds_since(started)),
                     .job = unit.display_name,
                     .job_id = report.job_id});
-    else
+    else if (!(report.refused && !report.error))
       log_failure(ctx, unit, report);
   }
   if (unit.group) co_await settle_window(ctx, unit, spawn);

@@ -162,7 +162,7 @@ class loader {
     only_keys(*t, "[source]", {"base_url", "environment", "max_active_jobs", "max_connections", "max_downloads",
                                "max_spool_bytes", "time_zone", "tenant_time_zone", "request_timeout_ms", "auth", "poll", "callout", "connect_timeout_ms",
                                "handshake_timeout_ms", "write_timeout_ms", "idle_timeout_ms",
-                               "pool_idle_timeout_ms", "proxy", "gzip_request_bodies", "tls", "headers", "retry"});
+                               "pool_idle_timeout_ms", "proxy", "gzip_request_bodies", "describe", "tls", "headers", "retry"});
     read(*t, "base_url", src.base_url);
     if (!src.base_url.empty()) {
       std::error_code ec;
@@ -206,6 +206,7 @@ class loader {
     read(*t, "pool_idle_timeout_ms", src.pool_idle_timeout_ms, 1);
     read(*t, "proxy", src.proxy);
     read(*t, "gzip_request_bodies", src.gzip_request_bodies);
+    read(*t, "describe", src.describe);
     if (!src.proxy.empty() && src.proxy != "none") {
       std::error_code ec;
       transport::proxy_for(transport::origin{}, src.proxy, ec);

@@ -8,6 +8,8 @@
 #include "engine/aqua_job.hpp"
 #include "engine/job_plan.hpp"
 #include "engine/state_store.hpp"
+#include "engine/tenant_schema.hpp"
+#include "engine/zoql_text.hpp"
 #include "transport/http_client.hpp"
 #include "transport/redact.hpp"
 #include "transport/url.hpp"
@@ -15,6 +17,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 
 namespace aquaduct {
 
@@ -151,6 +154,57 @@ class planner {
     add(std::move(r));
   }
 
+  // The describe requests a run sends before any submit (engine/tenant_schema.hpp):
+  // one per object a query selects from, once per run; joined objects follow
+  // from the base object's related objects, so they are named, not requested here.
+  void describe() {
+    if (!cfg_.source.describe) {
+      note("(all jobs)", "[source] describe = false: no describe request; every column is text");
+      return;
+    }
+    std::vector<std::string> objects;  // in first use order
+    std::map<std::string, std::vector<std::string>> uses, joins;  // object -> "job/query", relation names
+    for (const auto& job : cfg_.jobs) {
+      if (job.kind != job_kind::aqua) continue;
+      for (const auto& q : job.queries) {
+        std::string error;
+        const auto shape = engine_detail::read_select(q.query, error);
+        if (!shape) continue;
+        if (!uses.count(shape->object)) objects.push_back(shape->object);
+        uses[shape->object].push_back(job.name + "/" + q.name);
+        for (const auto& item : shape->items) {
+          const std::string& e = item.expression;
+          const auto dot = e.find('.');
+          if (dot == std::string::npos || !engine_detail::is_field_name(e.ends_with(".*") ? e.substr(0, e.size() - 2) + ".x" : e))
+            continue;
+          const std::string rel = e.substr(0, dot);
+          if (engine_detail::zoql_iequals(rel, shape->object)) continue;
+          auto& j = joins[shape->object];
+          if (std::find(j.begin(), j.end(), rel) == j.end()) j.push_back(rel);
+        }
+      }
+    }
+    for (const auto& object : objects) {
+      planned_request r;
+      r.job = "(all jobs)";
+      r.method = "GET";
+      r.url = origin_ + engine_detail::tenant_schema::object_target(object);
+      r.headers.emplace_back("Accept", "application/xml, text/xml;q=0.9, */*;q=0.1");
+      for (const auto& h : common_) r.headers.emplace_back(h.name, h.value);
+      r.headers.emplace_back("User-Agent", user_agent_);
+      add_auth_headers(cfg_.source.auth, r);
+      std::string used;
+      for (const auto& u : uses[object]) used += (used.empty() ? "" : ", ") + u;
+      r.note = "describe, once per run before any submit: the column types of " + used;
+      if (const auto it = joins.find(object); it != joins.end()) {
+        std::string rels;
+        for (const auto& j : it->second) rels += (rels.empty() ? "" : ", ") + j;
+        r.note += "; then the objects its related objects " + rels + " point at (GET /v1/describe, then each)";
+      }
+      add(std::move(r));
+    }
+  }
+
   void note(const std::string& job, const std::string& text) {
     planned_request r;
     r.job = job;
@@ -219,6 +273,7 @@ std::vector<planned_request> plan_requests(const pipeline_config& cfg, const eng
     p.note("(all jobs)", "every request goes through the proxy " + cfg.source.proxy);
   if (scratch) p.note("(all jobs)", "the state directory " + opts.state_dir + " does not exist yet: no cursors");
   p.token();
+  p.describe();
   const std::string notify = listener_notify_url(cfg.source.callout);
   if (!notify.empty() && cfg.source.callout.public_url.empty() && cfg.source.callout.listen.ends_with(":0"))
     p.note("(all jobs)", "[source.callout] listen ends in :0: the notifyUrl's port is chosen when the run starts");

@@ -102,6 +102,7 @@ void result_pipeline::deliver() {
       schema_.columns = std::move(header);
       resolve_deleted_column();
       resolve_key_column();
+      if (typer_) schema_.types = typer_(schema_.columns);
       for (sink* s : sinks_) streams_.push_back(s->open(schema_));
       header_seen_ = true;
     } else if (header != schema_.columns) {
@@ -192,6 +193,7 @@ void result_pipeline::open_without_file() {
   if (opened()) return;
   schema_.columns.clear();
   schema_.key_column.reset();
+  schema_.types.clear();
   for (sink* s : sinks_) streams_.push_back(s->open(schema_));
   header_seen_ = true;
 }

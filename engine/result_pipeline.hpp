@@ -12,6 +12,7 @@
 
 #include <aquaduct/sink.hpp>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +44,11 @@ class result_pipeline {
   // The query's select list: when the first header arrives, the base Id's
   // column in it becomes schema().key_column (zoql_text.hpp, locate_base_id).
   void key_by(select_shape shape) { key_shape_ = std::move(shape); }
+  // The column types: when the first header arrives, `typer` gives one per
+  // column and they become schema().types (engine/column_types.hpp).
+  void type_by(std::function<std::vector<column_type>(const std::vector<std::string>&)> typer) {
+    typer_ = std::move(typer);
+  }
 
   // A backfill's catch-up (window_group): the key of every row written is
   // added to `keys`, or rows whose key is in `keys` are dropped (parsed and
@@ -102,6 +108,7 @@ class result_pipeline {
   stream_schema schema_;
   std::vector<sink*> sinks_;
   std::optional<select_shape> key_shape_;
+  std::function<std::vector<column_type>(const std::vector<std::string>&)> typer_;
   std::unordered_set<std::string>* collect_ = nullptr;
   const std::unordered_set<std::string>* drop_ = nullptr;
   bool drop_deleted_ = false;

@@ -5,6 +5,7 @@
 // whole run; used on the run's io_context only, apart from the atomics, the
 // spool budget and the sink pool.
 #include "engine/aqua_client.hpp"
+#include "engine/column_types.hpp"
 #include "engine/limiter.hpp"
 #include "engine/run_log.hpp"
 #include "engine/state_store.hpp"
@@ -107,6 +108,9 @@ struct run_context {
   std::vector<std::function<void()>> on_interrupt;  // extra stops (cancellation signals of batch_results jobs)
   std::map<std::string, std::unique_ptr<async_limiter>> sessions;  // "partner/project" -> its turn
   std::map<std::string, asio::steady_timer*> pollers;              // job id -> its poll timer (a callout wakes it)
+  // The predicted columns of each (job, query), from describe at plan time
+  // (engine/column_types.hpp); a query not in it gets text columns.
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<const query_columns>> columns;
   bool interrupted = false;
   mutable run_counters counters;  // counters are observations: a const context still moves them
   // One per configured job, made before the run starts (the map never

@@ -44,12 +44,13 @@ std::string_view to_string(job_state s) noexcept {
 
 int run_report::exit_code() const noexcept {
   if (interrupted) return 130;
-  bool failed = false;
+  bool failed = false, refused = false;
   for (const auto& j : jobs) {
     if (j.auth_refused) return 3;
     failed = failed || j.status != outcome::completed;
+    refused = refused || (j.refused && j.status != outcome::completed);
   }
-  return failed ? 1 : 0;
+  return refused ? 2 : failed ? 1 : 0;
 }
 
 namespace {

@@ -57,6 +57,7 @@ struct window_group {
   bool catch_up_started = false;
   std::vector<window_result> results;
   bool failed = false;
+  bool refused = false;  // the service refused the query for good: no other window is submitted
   std::string error;
   query_report summary;  // the whole query, for the report
   // What each window job put into the streams (by job id; a row the catch-up

@@ -86,6 +86,10 @@ struct source_config {
   std::uint32_t pool_idle_timeout_ms = 60000;  // an unused pooled connection is closed after this
   std::string proxy;                // "" = HTTPS_PROXY/HTTP_PROXY/NO_PROXY from the environment; "none"; or a URL
   bool gzip_request_bodies = false;  // Content-Encoding: gzip on request bodies over 1 KiB
+  // Fetch describe at plan time for the column types (false: every column is
+  // text, for tenants where describe is forbidden; validate --connect then
+  // checks the credentials only).
+  bool describe = true;
   tls_config tls;
   headers_config headers;
   retry_config retry;

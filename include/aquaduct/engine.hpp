@@ -75,6 +75,9 @@ struct job_report {
   std::vector<query_report> queries;
   std::optional<std::string> error;
   bool auth_refused = false;
+  // The service (or describe) refused a query for good: an unknown field or
+  // object, a ZOQL syntax error. Running it again cannot help (exit code 2).
+  bool refused = false;
 };
 
 struct run_report {
@@ -86,7 +89,9 @@ struct run_report {
 
   bool interrupted = false;    // engine::cancel() (SIGINT/SIGTERM): in-flight jobs were cancelled
 
-  // 0 all committed; 1 a job or batch failed; 3 authentication refused; 130 interrupted.
+  // 0 all committed; 1 a job or batch failed; 2 a query refused for good
+  // (job_report::refused: retrying cannot help); 3 authentication refused;
+  // 130 interrupted.
   int exit_code() const noexcept;
   std::string to_json() const;   // the --report FILE format
   std::string to_table() const;  // the human table printed on stderr
@@ -183,6 +188,22 @@ class engine {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+// --- Source check (`aquaduct validate --connect`) ----------------------------
+
+// What the source said to `validate --connect`: the credentials (one
+// authenticated GET /v1/describe) and every field and relation of every
+// query against describe, with "did you mean" for near misses.
+struct source_check {
+  bool auth_refused = false;          // the credentials were refused (exit 3)
+  std::string error;                  // the source could not be checked (unreachable, 500...): exit 1
+  std::vector<std::string> problems;  // "FILE:LINE:COL: job J, query Q: Account has no field Nmae (did you mean Name?)"
+  std::vector<std::string> requests;  // the describe requests sent
+};
+// Blocking; contacts cfg.source (its base_url must be set). With
+// [source] describe = false it checks nothing and says so in `error`-free
+// silence (requests stays empty).
+source_check check_source(const pipeline_config& cfg);
 
 // --- Dry run (`aquaduct run --dry-run`) -------------------------------------
 

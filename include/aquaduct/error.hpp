@@ -24,6 +24,9 @@ enum class aqua_errc {
   file_gone,              // a result file is purged or unknown (HTTP 404): run the job again
   job_limit,              // the tenant's concurrent-job limit (errorCode 90028): submit again later
   interrupted,            // the run was interrupted (SIGINT/SIGTERM, engine::cancel)
+  unknown_object,         // describe does not know an object a query names (HTTP 404, or absent from the list)
+  query_refused,          // submit refused for good (a ZOQL syntax error, an unknown field: 90004/5, 90012,
+                          // 90014-17, 90019-21): running it again cannot help
 };
 
 // Bytes over HTTP.
@@ -106,6 +109,8 @@ inline const char* describe(aqua_errc e) noexcept {
     case aqua_errc::file_gone: return "the result file is purged or unknown";
     case aqua_errc::job_limit: return "the tenant's concurrent AQuA job limit is reached";
     case aqua_errc::interrupted: return "interrupted";
+    case aqua_errc::unknown_object: return "the tenant does not describe the object";
+    case aqua_errc::query_refused: return "the service refused the query";
   }
   return "unknown AQuA error";
 }

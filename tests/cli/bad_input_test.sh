@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(doc), "..", "tests", "support"))
 from doc_table import doc_table
 base, rows, names = doc_table(doc, "Bad input", "input")
 kinds = {"HTTP": r"HTTP|Content-Length|body", "JSON": r"answer", "CSV": r"CSV", "gzip": r"gzip", "zip": r"zip",
-         "ZOQL": r"ZOQL"}
+         "ZOQL": r"ZOQL", "describe": r"describe"}
 failed, passed = [], 0
 for kind, pattern in kinds.items():
     if not any(re.search(pattern, n) for n in names):
@@ -83,6 +83,7 @@ for n, row in enumerate(rows):
     if how == "server":
         server, port = raw_server(what.encode().decode("unicode_escape").encode("latin-1"))
         url = f"http://127.0.0.1:{port}"
+        toml = toml.replace("[source]\n", "[source]\ndescribe = false\n", 1)  # its bytes answer the job calls
     else:
         emu, url = emulator()
         if how == "rule":

@@ -118,6 +118,29 @@ ZUORA_CLIENT_ID=aquaduct ZUORA_CLIENT_SECRET=not-the-secret "$bin" run "$work/qu
 check "refused credentials exit 3" test $? -eq 3
 check "the secret never appears in the output" bash -c "! grep -q not-the-secret '$work/qs-auth.err'"
 
+# validate --connect checks the source: the credentials, then every field against describe
+"$bin" validate --connect "$work/remote.toml" >"$work/vc-ok.out" 2>&1
+check "validate --connect of a good pipeline exits 0" test $? -eq 0
+sed -e 's/^secret_access_key = .*/secret_access_key = "wrong-secret"/' "$work/remote.toml" >"$work/vc-auth.toml"
+"$bin" validate --connect "$work/vc-auth.toml" >"$work/vc-auth.out" 2>&1
+check "validate --connect with a wrong secret exits 3" test $? -eq 3
+check "validate --connect says the credentials were refused" grep -q "the source refused the credentials" "$work/vc-auth.out"
+check "validate --connect never prints the secret" bash -c "! grep -q wrong-secret '$work/vc-auth.out'"
+sed -e 's/^query = "select Id, Name from Account"/query = "select Id, Nmae, BillToContact.WorkEmial from Account"/' \
+  "$work/remote.toml" >"$work/vc-field.toml"
+"$bin" validate --connect "$work/vc-field.toml" >"$work/vc-field.out" 2>&1
+check "validate --connect with a misspelled field exits 2" test $? -eq 2
+check "a misspelled field, with did you mean" \
+  grep -q "vc-field.toml:[0-9]*:[0-9]*: job billing, query Account: Account has no field Nmae (did you mean Name?)" "$work/vc-field.out"
+check "a misspelled joined field, with did you mean" \
+  grep -q "Contact has no field WorkEmial (did you mean WorkEmail?)" "$work/vc-field.out"
+# run checks --report before anything is submitted
+jobs_before=$(curl -s "$url/_emulator/stats" | jq -c .jobs)
+"$bin" run "$work/remote.toml" --report "$work/no/such/dir/r.json" 2>"$work/bad-report.err"
+check "an unwritable --report path exits 2" test $? -eq 2
+check "the --report path is named" grep -q "no/such/dir/r.json: the directory .* does not exist" "$work/bad-report.err"
+check "no job submitted for a bad --report path" test "$(curl -s "$url/_emulator/stats" | jq -c .jobs)" = "$jobs_before"
+
 # a stateful pipeline: full, incremental, then --full-refresh loads it in full again
 csv_records() { python3 -c 'import csv, sys; print(sum(sum(1 for _ in csv.reader(open(f, newline=""))) for f in sys.argv[1:]))' "$@"; }
 cat >"$work/stateful.toml" <<TOML

@@ -187,14 +187,15 @@ TEST_CASE("transient 503s on submit and poll are retried") {
   CHECK_MESSAGE(report.exit_code() == 0, report.to_table());
 }
 
-TEST_CASE("a query the service rejects names the query") {
+TEST_CASE("a query the service rejects names the query and exits 2") {
   emulator::server srv(emulator_options());
   srv.start();
   temp_dir out;
   const run_report report =
       run_pipeline(pipeline(srv.base_url(), out.path().string(), "csv", "type = \"basic\"\nusername = \"aquaduct\"\npassword = \"aquaduct\"",
                             "select Id, NoSuchField from Account"));
-  CHECK(report.exit_code() == 1);
+  CHECK(report.exit_code() == 2);  // refused for good: running it again cannot help
+  CHECK(report.jobs[0].refused);
   REQUIRE(report.jobs[0].error);
   CHECK(report.jobs[0].error->find("90005") != std::string::npos);
   CHECK(report.jobs[0].error->find("Account") != std::string::npos);
