@@ -194,7 +194,8 @@ class postgres_stream final : public sink_stream {
       for (const auto& sql : table_.fit(existing)) {
         try {
           conn_->exec(sql);
-        } catch (const std::system_error& e) {
+        } catch (const pg_error& e) {
+          if (e.lock_timeout()) throw;
           throw std::system_error(e.code(), "changing " + table_.name() + " to fit the stream (" + sql + "): " + e.what());
         }
       }
