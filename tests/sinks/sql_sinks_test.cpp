@@ -322,30 +322,10 @@ TEST_CASE("postgres health check: a user without CREATE is told so, and nothing 
 
 namespace {
 
-// Runs statements on a sqlite database, read-write.
-void sqlite_exec(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(db_path.c_str(), &db) == SQLITE_OK);
-  char* err = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  const std::string why = err ? err : "";
-  sqlite3_free(err);
-  sqlite3_close(db);
-  REQUIRE_MESSAGE(rc == SQLITE_OK, why);
-}
 
 // Runs DDL or DML on the shared server, in `schema` when given.
 void pg_exec(const std::string& sql) { pg_query(sql + "; SELECT 1"); }
 
-std::string what_of(const std::function<void()>& f, std::error_code* code = nullptr) {
-  try {
-    f();
-  } catch (const std::system_error& e) {
-    if (code) *code = e.code();
-    return e.what();
-  }
-  return {};
-}
 
 }  // namespace
 

@@ -38,15 +38,6 @@ void commit_rows(sink& s, const stream_schema& schema, const rows& data, std::st
   stream->commit(file_token{"j1", schema.query, {std::move(file_id)}, data.size()});
 }
 
-std::string what_of(const std::function<void()>& f, std::error_code* code = nullptr) {
-  try {
-    f();
-  } catch (const std::system_error& e) {
-    if (code) *code = e.code();
-    return e.what();
-  }
-  return {};
-}
 
 struct sql_target {
   std::unique_ptr<sink_harness> h;
@@ -55,16 +46,6 @@ struct sql_target {
   bool pg;
 };
 
-void sqlite_exec(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(db_path.c_str(), &db) == SQLITE_OK);
-  char* err = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  const std::string why = err ? err : "";
-  sqlite3_free(err);
-  sqlite3_close(db);
-  REQUIRE_MESSAGE(rc == SQLITE_OK, why);
-}
 
 // A sqlite or postgres harness whose sink has extra options.
 class sqlite_opts_harness : public sqlite_harness {
