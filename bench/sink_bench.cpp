@@ -6,7 +6,10 @@
 //                               writing those bytes durably, and no more, the fastest way we know
 //   sqlite                      beside the sqlite3 CLI's `.import` of the CSV file
 //   postgres                    beside `psql -c "\copy t from 'file.csv' csv header"` (a private server)
-// Usage: sink_bench [ROWS [singer]]   (default 1000000; `singer`: the singer cases only)
+//   postgres, typed columns     InvoiceItem-like rows into numeric/timestamptz/date/bigint columns, beside the
+//                               same rows into text columns and `psql \copy` of their CSV into the same typed table
+// Usage: sink_bench [ROWS [singer|postgres]]   (default 1000000; `singer`: the singer cases only;
+//        `postgres`: the typed postgres case only)
 #include "sinks/csv_sink.hpp"
 #include "sinks/ndjson_sink.hpp"
 #include "sinks/postgres_sink.hpp"
@@ -228,6 +231,35 @@ void bench_singer_wide(const std::string& root, std::size_t rows) {
   std::filesystem::remove(out);
 }
 
+// postgres with typed columns: our sink into a typed table, the same rows
+// into text columns, and psql \copy of the same rows (their CSV, written by
+// the csv sink) into a typed table made by the sink, emptied first.
+void bench_postgres_typed(const std::string& root, std::size_t rows, test::postgres_server& pg) {
+  const auto wide = generate_invoice_items(rows, 8192);
+  const stream_schema typed = invoice_item_schema();
+  stream_schema text = typed;
+  text.query = "InvoiceItemText";
+  text.types.clear();
+  auto csv = sinks::make_csv_sink({root + "/wide"});
+  run_sink(*csv, typed, wide, rows);
+  const std::string csv_file = root + "/wide/bench/InvoiceItem.csv";
+  sinks::postgres_sink_options po;
+  po.dsn = pg.dsn();
+  po.schema = "typed";
+  auto post = sinks::make_postgres_sink(po);
+  const double typed_s = run_sink(*post, typed, wide, rows);
+  const double text_s = run_sink(*post, text, wide, rows);
+  run_command({"psql", "-q", pg.dsn(), "-c",
+               "CREATE TABLE typed.theirs (LIKE typed.\"bench__InvoiceItem\")"});
+  const double copy_s = run_command({"psql", "-q", pg.dsn(), "-c",
+                                     "\\copy typed.theirs from '" + csv_file + "' csv header"});
+  std::printf("postgres, typed columns (InvoiceItem-like, 17 columns: numeric, timestamptz, date, bigint):\n");
+  compare("  typed", rows, typed_s, "psql \\copy into the same typed table", copy_s, 0.8);
+  std::printf("%-9s %12.0f rows/s  the same rows into text columns (%.2f s); typed/text ratio %.2f\n", "  text",
+              static_cast<double>(rows) / text_s, text_s, text_s / typed_s);
+  post->close();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -236,6 +268,11 @@ int main(int argc, char** argv) {
   const auto batches = generate(rows, 8192);
   test::temp_dir dir;
   const std::string root = dir.path().string();
+  if (argc > 2 && std::string_view(argv[2]) == "postgres") {  // the typed postgres case only
+    test::postgres_server pg;
+    bench_postgres_typed(root, rows, pg);
+    return 0;
+  }
   if (only_singer) {
     std::printf("sink_bench: %zu rows, the singer cases only\n", rows);
     auto singer = sinks::make_singer_sink({root + "/out.singer"});
@@ -281,5 +318,6 @@ int main(int argc, char** argv) {
       run_command({"psql", "-q", pg.dsn(), "-c", "\\copy t from '" + csv_file + "' csv header"});
   compare("postgres", rows, pg_s, "psql \\copy", copy_s, 0.8);
   post->close();
+  bench_postgres_typed(root, rows, pg);
   return 0;
 }

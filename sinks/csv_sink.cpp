@@ -92,7 +92,7 @@ class csv_encoder final : public row_encoder {
 
 std::unique_ptr<sink> make_csv_sink(csv_sink_options opts) {
   return make_file_sink({"csv", std::move(opts.path),
-                         [](const stream_schema& s) { return std::make_unique<csv_encoder>(s); }});
+                         [](const stream_schema& s) { return std::make_unique<csv_encoder>(s); }, opts.columns});
 }
 
 }  // namespace aquaduct::sinks

@@ -66,7 +66,7 @@ class file_sink final : public sink {
   std::string_view type() const noexcept override { return spec_.type; }
 
   std::unique_ptr<sink_stream> open(const stream_schema& schema) override {
-    return std::make_unique<file_stream>(schema, spec_, job_dir(schema));
+    return std::make_unique<file_stream>(with_column_names(schema, spec_.columns, spec_.type), spec_, job_dir(schema));
   }
 
   void close() override {}
@@ -104,6 +104,7 @@ file_sink_options file_sink_options::from(const sink_config& cfg, std::vector<st
   file_sink_options o;
   option_reader r(cfg, problems);
   r.text("path", o.path, option_reader::need::required);
+  read_column_names(r, o.columns);
   r.finish();
   return o;
 }

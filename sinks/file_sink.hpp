@@ -1,5 +1,6 @@
 #pragma once
-// The shape shared by the file sinks (csv, ndjson): PATH/<job>/<file name>,
+// The shape shared by the file sinks (csv, ndjson): PATH/<job>/<file name>
+// (the file name from the query's `table = ...`, else its name),
 // written through an atomic_file so a final name only ever holds a complete
 // file, a full load removing the query's older incremental files. Each
 // format supplies only a row_encoder.
@@ -37,6 +38,7 @@ class row_encoder {
 // The options of csv and ndjson.
 struct file_sink_options {
   std::string path;  // required: the output root; relative to the working directory; created when missing
+  column_names columns = column_names::labels;  // "labels": AQuA's header names; "fields": see field_names()
 
   // Reads and checks the options; appends "FILE:LINE:COL: message" problems.
   static file_sink_options from(const sink_config& cfg, std::vector<std::string>& problems);
@@ -46,6 +48,7 @@ struct file_sink_spec {
   std::string type;  // "csv", "ndjson": also the file extension
   std::string root;  // the output root (the `path` option)
   std::function<std::unique_ptr<row_encoder>(const stream_schema&)> make_encoder;
+  column_names columns = column_names::labels;
 };
 
 std::unique_ptr<sink> make_file_sink(file_sink_spec spec);

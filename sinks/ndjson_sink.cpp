@@ -9,7 +9,7 @@ namespace {
 
 class ndjson_encoder final : public row_encoder {
  public:
-  explicit ndjson_encoder(const stream_schema& schema) : json_(schema, json_row_encoder::values::strings) {}
+  explicit ndjson_encoder(const stream_schema& schema) : json_(schema, json_row_encoder::values::typed, "ndjson") {}
   void begin(std::string&) override {}
   void rows(atomic_file& file, const row_batch& rows) override {
     std::string& out = file.buffer();
@@ -29,7 +29,7 @@ class ndjson_encoder final : public row_encoder {
 
 std::unique_ptr<sink> make_ndjson_sink(ndjson_sink_options opts) {
   return make_file_sink({"ndjson", std::move(opts.path),
-                         [](const stream_schema& s) { return std::make_unique<ndjson_encoder>(s); }});
+                         [](const stream_schema& s) { return std::make_unique<ndjson_encoder>(s); }, opts.columns});
 }
 
 }  // namespace aquaduct::sinks

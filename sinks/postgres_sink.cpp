@@ -22,7 +22,9 @@ namespace {
 constexpr sql_dialect pg_dialect = {{"TEXT", "BIGINT", "NUMERIC", "BOOLEAN", "DATE", "TIMESTAMPTZ"},
                                     {"text", "bigint", "numeric", "boolean", "date", "timestamp with time zone"},
                                     "ctid",
-                                    false};
+                                    false,
+                                    true,
+                                    "TRUE"};
 
 [[noreturn]] void fail(const std::string& what) { throw std::system_error(sink_errc::io_error, what); }
 
@@ -67,7 +69,9 @@ class pg_conn {
       // A lock another session holds is waited for lock_timeout_ms, never
       // forever. No statement_timeout: a COPY runs as long as its download,
       // and a role's or database's default would cut every long load.
-      exec("SET lock_timeout = " + std::to_string(lock_timeout_ms) + "; SET statement_timeout = 0");
+      // UTC: what a typed column turned to text reads as does not hang on the server's zone.
+      exec("SET lock_timeout = " + std::to_string(lock_timeout_ms) +
+           "; SET statement_timeout = 0; SET TimeZone = 'UTC'; SET DateStyle = 'ISO'");
     } catch (...) {
       PQfinish(c_);
       throw;
@@ -181,13 +185,20 @@ class postgres_stream final : public sink_stream {
  public:
   postgres_stream(pg_pool& pool, const postgres_sink_options& opts, const std::string& schema_prefix,
                   const stream_schema& schema)
-      : pool_(pool), opts_(opts), schema_(schema), table_(schema, schema_prefix, pg_dialect),
+      : pool_(pool), opts_(opts), schema_(schema), table_(schema, schema_prefix, pg_dialect, opts.deletes),
         ledger_(schema_prefix + "\"_aquaduct_commits\""), conn_(pool.acquire()) {
     try {
       conn_->exec("BEGIN");
       locking_ = &table_.name();
       const auto existing = conn_->columns_of(table_.name());
-      for (const auto& sql : table_.fit(existing)) conn_->exec(sql);
+      for (const auto& sql : table_.fit(existing)) {
+        try {
+          conn_->exec(sql);
+        } catch (const pg_error& e) {
+          if (e.lock_timeout()) throw;
+          throw std::system_error(e.code(), "changing " + table_.name() + " to fit the stream (" + sql + "): " + e.what());
+        }
+      }
       std::string target = table_.name();
       if (schema.load == load_kind::full) {
         // A stream with no columns empties a table that exists, and creates none.
@@ -239,12 +250,7 @@ class postgres_stream final : public sink_stream {
         conn_->exec("ROLLBACK");
       } else {
         if (schema_.load == load_kind::incremental && !schema_.columns.empty())
-          for (const auto& sql : table_.merge("\"_aquaduct_stage\"")) {
-            if (table_.merge_has_flag() && sql.find("$1") != std::string::npos)
-              conn_->exec(sql, {table_.deleted_true()});
-            else
-              conn_->exec(sql);
-          }
+          for (const auto& sql : table_.merge("\"_aquaduct_stage\"", deleted_at())) conn_->exec(sql);
         conn_->exec("COMMIT");
       }
     } catch (const std::system_error& e) {
@@ -283,11 +289,18 @@ class postgres_stream final : public sink_stream {
     throw std::system_error(e.code(), head + e.what());
   }
 
+  // The deletion time of soft deletes: the job's start, else the commit's.
+  std::string deleted_at() const {
+    if (schema_.started_at == std::chrono::sys_seconds{}) return "CURRENT_TIMESTAMP";
+    return "CAST('" + iso_utc(schema_.started_at) + "' AS TIMESTAMPTZ)";  // digits, '-', ':', T, Z only
+  }
+
   void append(std::string_view v, std::size_t col) {
     if (table_.is_null(col, v)) {
       buffer_ += "\\N";
       return;
     }
+    if (const value_kind k = table_.kind(col); k != value_kind::text) return append_typed(v, col, k);
     const std::size_t mark = buffer_.size();
     std::size_t start = 0;
     for (std::size_t i = 0; i < v.size(); ++i) {
@@ -304,6 +317,41 @@ class postgres_stream final : public sink_stream {
       }
     }
     buffer_.append(v.data() + start, v.size() - start);
+  }
+
+  // A typed field, checked by hand before the server sees it (so the
+  // message names record and column): a checked value holds no byte COPY
+  // escapes. A column kept text stores the field as it came.
+  void append_typed(std::string_view v, std::size_t col, value_kind k) {
+    bool flag = false;
+    if (k == value_kind::datetime && table_.store(col) == column_type::datetime && v.size() <= datetime_max) {
+      const std::size_t at = buffer_.size();
+      buffer_.resize(at + datetime_max);
+      std::size_t n = 0;
+      const bool ok = normal_datetime(v, buffer_.data() + at, n);
+      buffer_.resize(at + n);
+      if (ok) return;
+    }
+    if (!fits(k, v, flag)) {
+      if (opts_.nul_bytes == "strip" && v.find('\0') != std::string_view::npos) {
+        std::string kept(v);
+        std::erase(kept, '\0');
+        return append(kept, col);
+      }
+      refuse_value("postgres", schema_, rows_ + 1, col, v, k);
+    }
+    switch (table_.store(col)) {
+      case column_type::boolean: buffer_ += flag ? 't' : 'f'; return;
+      case column_type::datetime: {
+        const std::size_t at = buffer_.size();
+        buffer_.resize(at + datetime_max);
+        std::size_t n = 0;
+        normal_datetime(v, buffer_.data() + at, n);
+        buffer_.resize(at + n);
+        return;
+      }
+      default: buffer_.append(v); return;
+    }
   }
 
   // PostgreSQL text cannot hold NUL: the field again from its start without
@@ -351,9 +399,10 @@ class postgres_sink final : public sink {
   std::string_view type() const noexcept override { return "postgres"; }
 
   std::unique_ptr<sink_stream> open(const stream_schema& schema) override {
-    require_row_key(schema, "postgres");
+    const stream_schema named = with_column_names(schema, opts_.columns, "postgres");
+    require_row_key(named, "postgres");
     prepare();
-    return std::make_unique<postgres_stream>(pool_, opts_, prefix_, schema);
+    return std::make_unique<postgres_stream>(pool_, opts_, prefix_, named);
   }
 
   void close() override { pool_.clear(); }
@@ -405,7 +454,7 @@ class postgres_sink final : public sink {
     try {
       auto c = pool_.acquire();
       const auto found = c->rows("SELECT to_regclass($1) IS NOT NULL",
-                                 {prefix_ + quote_ident(table_name(schema.job, schema.query))});
+                                 {prefix_ + quote_ident(table_name(schema))});
       pool_.release(std::move(c));
       return !found.empty() && found[0][0] == "t";
     } catch (const std::system_error& e) {
@@ -446,6 +495,8 @@ postgres_sink_options postgres_sink_options::from(const sink_config& cfg, std::v
   r.text("schema", o.schema);
   r.integer("lock_timeout_ms", o.lock_timeout_ms, 1, 3600000);
   r.choice("nul_bytes", o.nul_bytes, {"strip", "fail"});
+  read_deletes(r, o.deletes);
+  read_column_names(r, o.columns);
   r.finish();
   return o;
 }

@@ -162,7 +162,7 @@ class singer_sink final : public sink {
   }
   std::string_view type() const noexcept override { return "singer"; }
   std::unique_ptr<sink_stream> open(const stream_schema& schema) override {
-    return std::make_unique<singer_stream>(*this, schema);
+    return std::make_unique<singer_stream>(*this, with_column_names(schema, opts_.columns, "singer"));
   }
   void close() override {}
   // Opens (creating) the file and lets it go: no torn tail is cut here.
@@ -358,9 +358,9 @@ class singer_sink final : public sink {
 };
 
 singer_stream::singer_stream(singer_sink& sink, const stream_schema& schema)
-    : sink_(sink), schema_(schema), stream_(quoted_json(table_name(schema.job, schema.query))),
+    : sink_(sink), schema_(schema), stream_(quoted_json(table_name(schema))),
       record_prefix_(R"({"type":"RECORD","stream":)" + stream_ + R"(,"record":)"),
-      json_(schema, json_row_encoder::values::typed) {}
+      json_(schema, json_row_encoder::values::typed, "singer") {}
 
 void singer_stream::write(const row_batch& rows) {
   if (rows.empty()) return;
@@ -384,6 +384,7 @@ singer_sink_options singer_sink_options::from(const sink_config& cfg, std::vecto
   singer_sink_options o;
   option_reader r(cfg, problems);
   r.text("path", o.path);
+  read_column_names(r, o.columns);
   r.finish();
   return o;
 }

@@ -4,10 +4,12 @@
 //   SCHEMA  {"type":"SCHEMA","stream":S,"schema":{...},"key_properties":[K]}
 //   RECORD  {"type":"RECORD","stream":S,"record":{...}}   one per row
 //   STATE   {"type":"STATE","value":{"bookmarks":{S:{...}, ...}}}
-// S is "<job>__<query>"; K is the row key (stream_schema::key_column), and
-// key_properties is [] without one. Property types come from describe
-// (integer, number, boolean, date, date-time strings), else strings; every
-// property is nullable. A stream with no columns (a batch with no file)
+// S is the query's `table = ...`, else "<job>__<query>"; K is the row key
+// (stream_schema::key_column), and key_properties is [] without one.
+// Property types come from describe: ["null","integer"], ["null","number"]
+// (written with the field's exact digits, never through a double),
+// ["null","boolean"], strings of format date and date-time (RFC 3339:
+// -0800 written -08:00), else ["null","string"]; an empty typed field is null. A stream with no columns (a batch with no file)
 // emits its STATE alone: Singer has no message that empties a stream.
 //
 // A stream's rows are held back (their text, compactly, in memory then a
@@ -38,6 +40,8 @@
 //
 // A commit whose (stream, file ids) this sink already emitted, or that the
 // last STATE of `path` names, emits nothing.
+#include "sinks/sink_names.hpp"
+
 #include <aquaduct/config.hpp>
 #include <aquaduct/sink.hpp>
 
@@ -49,6 +53,7 @@ namespace aquaduct::sinks {
 
 struct singer_sink_options {
   std::string path;  // optional: append the messages to this file; empty (the default): stdout
+  column_names columns = column_names::labels;  // "labels": AQuA's header names; "fields": see field_names()
 
   static singer_sink_options from(const sink_config& cfg, std::vector<std::string>& problems);
 };

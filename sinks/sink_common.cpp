@@ -177,8 +177,14 @@ std::string compact_utc(std::chrono::sys_seconds t) {
   return buf;
 }
 
+std::string iso_utc(std::chrono::sys_seconds t) {
+  const std::string c = compact_utc(t);
+  return c.substr(0, 4) + "-" + c.substr(4, 2) + "-" + c.substr(6, 2) + "T" + c.substr(9, 2) + ":" + c.substr(11, 2) +
+         ":" + c.substr(13, 2) + "Z";
+}
+
 std::string stream_file_name(const stream_schema& schema, std::string_view ext) {
-  std::string name = safe_file_name(schema.query);
+  std::string name = file_base_name(schema);
   if (schema.load == load_kind::incremental) {
     name += '.';
     name += compact_utc(schema.started_at);
@@ -189,7 +195,7 @@ std::string stream_file_name(const stream_schema& schema, std::string_view ext) 
 }
 
 void remove_incremental_files(const fs::path& dir, const stream_schema& schema, std::string_view ext) {
-  std::string prefix = safe_file_name(schema.query);
+  std::string prefix = file_base_name(schema);
   prefix += '.';
   std::string suffix(1, '.');
   suffix += ext;
@@ -315,59 +321,20 @@ void append_json_escaped(std::string& out, std::string_view s) {
   out.resize(static_cast<std::size_t>(write_json_escaped(out.data() + at, s) - out.data()));
 }
 
-json_row_encoder::json_row_encoder(const stream_schema& schema, values v)
-    : null_value_(schema.null_value), where_(where(schema)), columns_(schema.columns) {
+json_row_encoder::json_row_encoder(const stream_schema& schema, values v, std::string_view sink)
+    : null_value_(schema.null_value), schema_(schema), sink_(sink) {
+  const auto deleted = deleted_column_index(schema);
   for (std::size_t i = 0; i < schema.columns.size(); ++i) {
     std::string k = i ? ",\"" : "{\"";
     append_json_escaped(k, schema.columns[i]);
     k += "\":";
     keys_.push_back(std::move(k));
-    types_.push_back(v == values::typed && i < schema.types.size() ? schema.types[i] : column_type::text);
-    const column_type t = types_.back();
-    if (t == column_type::integer || t == column_type::decimal || t == column_type::boolean) checked_.push_back(i);
+    value_kind kind = v == values::typed && i < schema.types.size() ? kind_of(schema.types[i]) : value_kind::text;
+    if (kind == value_kind::boolean && deleted == i && schema.deleted->format == "Numeric")
+      kind = value_kind::numeric_flag;
+    kinds_.push_back(kind);
+    if (kind != value_kind::text) checked_.push_back(i);
   }
-}
-
-namespace {
-
-// A JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
-bool is_json_number(std::string_view s) noexcept {
-  std::size_t i = 0;
-  const auto digits = [&] {
-    const std::size_t from = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-    return i > from;
-  };
-  if (i < s.size() && s[i] == '-') ++i;
-  if (i < s.size() && s[i] == '0') ++i;
-  else if (!digits()) return false;
-  if (i < s.size() && s[i] == '.' && (++i, !digits())) return false;
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-    if (!digits()) return false;
-  }
-  return i == s.size();
-}
-
-}  // namespace
-
-bool json_row_encoder::fits(std::size_t c, std::string_view v) const noexcept {
-  switch (types_[c]) {
-    case column_type::integer: return is_json_number(v) && v.find_first_of(".eE") == std::string_view::npos;
-    case column_type::decimal: return is_json_number(v);
-    case column_type::boolean: return v == "true" || v == "false";
-    case column_type::text:
-    case column_type::date:
-    case column_type::datetime: break;
-  }
-  return true;
-}
-
-void json_row_encoder::refuse(std::size_t c, std::string_view v, std::uint64_t row_number) const {
-  throw std::system_error(sink_errc::bad_value, where_ + ", row " + std::to_string(row_number) + ", column " +
-                                                    columns_[c] + ": '" + std::string(v.substr(0, 40)) + "' is not " +
-                                                    (types_[c] == column_type::boolean ? "a boolean" : "a number"));
 }
 
 void json_row_encoder::check(const row_batch& rows, std::size_t r, std::uint64_t row_number) const {
@@ -375,15 +342,17 @@ void json_row_encoder::check(const row_batch& rows, std::size_t r, std::uint64_t
   for (const std::size_t c : checked_) {
     if (c >= n) break;
     const std::string_view v = rows.field(r, c);
-    if (!v.empty() && !(null_value_ && v == *null_value_) && !fits(c, v)) refuse(c, v, row_number);
+    bool flag;
+    if (!v.empty() && !(null_value_ && v == *null_value_) && !fits(kinds_[c], v, flag))
+      refuse_value(sink_, schema_, row_number, c, v, kinds_[c]);
   }
 }
 
 std::size_t json_row_encoder::max_bytes(const row_batch& rows, std::size_t r) const noexcept {
   const std::size_t n = std::min(rows.field_count(r), keys_.size());
   std::size_t bound = 2;  // '{' of an empty row, '}'
-  for (std::size_t c = 0; c < n; ++c)
-    bound += keys_[c].size() + json_escaped_max * rows.field(r, c).size() + 4;  // 4: quotes, or null
+  for (std::size_t c = 0; c < n; ++c)  // 6 a byte covers a datetime's normal form, 20 bytes for a 10-byte date
+    bound += keys_[c].size() + json_escaped_max * rows.field(r, c).size() + 6;  // quotes, or null, false
   return bound;
 }
 
@@ -401,8 +370,8 @@ char* json_row_encoder::write(char* p, const row_batch& rows, std::size_t r, std
       put("null");
       continue;
     }
-    const column_type t = types_[c];
-    if (t == column_type::text || ((t == column_type::date || t == column_type::datetime) && !v.empty())) {
+    const value_kind k = kinds_[c];
+    if (k == value_kind::text) {
       *p++ = '"';
       p = write_json_escaped(p, v);
       *p++ = '"';
@@ -412,8 +381,34 @@ char* json_row_encoder::write(char* p, const row_batch& rows, std::size_t r, std
       put("null");
       continue;
     }
-    if (!fits(c, v)) refuse(c, v, row_number);
-    put(v);
+    bool flag = false;
+    switch (k) {
+      case value_kind::integer:
+      case value_kind::decimal:
+        if (!fits(k, v, flag)) refuse_value(sink_, schema_, row_number, c, v, k);
+        put(v);  // the exact digits
+        break;
+      case value_kind::boolean:
+      case value_kind::numeric_flag:
+        if (!fits(k, v, flag)) refuse_value(sink_, schema_, row_number, c, v, k);
+        put(flag ? "true" : "false");
+        break;
+      case value_kind::date:
+        if (!is_date(v)) refuse_value(sink_, schema_, row_number, c, v, k);
+        *p++ = '"';
+        put(v);
+        *p++ = '"';
+        break;
+      case value_kind::datetime: {
+        std::size_t len = 0;
+        *p++ = '"';
+        if (v.size() > datetime_max || !normal_datetime(v, p, len)) refuse_value(sink_, schema_, row_number, c, v, k);
+        p += len;
+        *p++ = '"';
+        break;
+      }
+      case value_kind::text: break;
+    }
   }
   *p++ = '}';
   return p;
@@ -458,6 +453,24 @@ std::string absolute_path(const std::string& path) {
   p = p.lexically_normal();
   if (!p.has_filename() && p.has_parent_path() && p != p.root_path()) p = p.parent_path();
   return p.string();
+}
+
+void read_column_names(option_reader& r, column_names& out) {
+  std::string v = out == column_names::fields ? "fields" : "labels";
+  r.choice("columns", v, {"labels", "fields"});
+  out = v == "fields" ? column_names::fields : column_names::labels;
+}
+
+stream_schema with_column_names(const stream_schema& schema, column_names mode, std::string_view sink) {
+  if (mode == column_names::labels || schema.columns.empty()) return schema;
+  const renamed_columns r = field_names(schema.columns, schema.object, schema.key_column);
+  if (!r.ok())
+    throw std::system_error(sink_errc::bad_options,
+                            std::string(sink) + ": " + where(schema) + ": " + r.message(schema.columns));
+  stream_schema out = schema;
+  if (const auto d = deleted_column_index(schema)) out.deleted->column = r.names[*d];
+  out.columns = r.names;
+  return out;
 }
 
 std::string where(const stream_schema& schema) {

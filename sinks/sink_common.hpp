@@ -3,6 +3,9 @@
 // strictly, an atomically renamed output file, the file names of full and
 // incremental loads, JSON string escaping, and the key of an idempotent
 // commit. Sinks depend only on include/aquaduct/ and this.
+#include "sinks/sink_names.hpp"
+#include "sinks/typed_values.hpp"
+
 #include <aquaduct/config.hpp>
 #include <aquaduct/sink.hpp>
 
@@ -69,14 +72,25 @@ class atomic_file {
   std::string buffer_;
 };
 
-// "<query>.<ext>" for a full load, "<query>.<YYYYmmddTHHMMSSZ>.<ext>" for an
-// incremental one; the query part made safe by safe_file_name().
+// The sink option `columns` ("labels" | "fields"), read into `out`.
+void read_column_names(option_reader& r, column_names& out);
+// `schema` as a sink that names columns by `mode` sees it: with "fields",
+// its columns (and deleted column) renamed by field_names(). Throws
+// std::system_error (sink_errc::bad_options) naming `sink`, job, query and
+// the columns when the renaming collides or meets a display label.
+stream_schema with_column_names(const stream_schema& schema, column_names mode, std::string_view sink);
+
+// "<name>.<ext>" for a full load, "<name>.<YYYYmmddTHHMMSSZ>.<ext>" for an
+// incremental one; <name> is file_base_name(): the query's `table = ...`,
+// else the query, made safe by safe_file_name().
 std::string stream_file_name(const stream_schema& schema, std::string_view ext);
 // After a full load: removes the query's incremental files in `dir` that
 // started no later than this load (all of them when started_at is unset).
 void remove_incremental_files(const std::filesystem::path& dir, const stream_schema& schema, std::string_view ext);
 // YYYYmmddTHHMMSSZ
 std::string compact_utc(std::chrono::sys_seconds t);
+// YYYY-mm-ddTHH:MM:SSZ
+std::string iso_utc(std::chrono::sys_seconds t);
 
 // Appends `s` as the inside of a JSON string (no quotes). Invalid UTF-8
 // becomes U+FFFD, one per maximal invalid sequence (docs/sinks.md).
@@ -87,13 +101,15 @@ inline constexpr std::size_t json_escaped_max = 6;  // bytes out per byte in, at
 
 // Turns rows into JSON objects: keys = column names in file order, values =
 // field text as JSON strings, null for the job's null_value. With
-// `typed`, columns typed by describe become JSON numbers or booleans (an
-// empty typed field, dates included, is null); a field that is not what its type says is a data
-// error naming the row and column.
+// `typed`, columns typed by describe become JSON numbers (their exact
+// digits, never through a double) or booleans, dates stay strings and
+// datetimes become RFC 3339 strings (typed_values.hpp); an empty typed field
+// is null; a field that is not what its type says is a data error naming
+// `sink`, the record and the column (refuse_value).
 class json_row_encoder {
  public:
   enum class values { strings, typed };
-  json_row_encoder(const stream_schema& schema, values v);
+  json_row_encoder(const stream_schema& schema, values v, std::string_view sink);
   // Appends row r of `rows` as one object (no newline). `row_number` names it in errors.
   void append(std::string& out, const row_batch& rows, std::size_t r, std::uint64_t row_number) const;
   // The same at p, which has room for max_bytes(rows, r); returns the end.
@@ -103,16 +119,12 @@ class json_row_encoder {
   void check(const row_batch& rows, std::size_t r, std::uint64_t row_number) const;
 
  private:
-  // Whether `v` (not the null value, not empty) fits column c's type; dates and text always do.
-  bool fits(std::size_t c, std::string_view v) const noexcept;
-  [[noreturn]] void refuse(std::size_t c, std::string_view v, std::uint64_t row_number) const;
-
   std::vector<std::string> keys_;  // "{\"Id\":" then ",\"Name\":" ...
-  std::vector<column_type> types_;
-  std::vector<std::size_t> checked_;  // the columns fits() looks at: integer, decimal, boolean
+  std::vector<value_kind> kinds_;
+  std::vector<std::size_t> checked_;  // the typed columns
   std::optional<std::string> null_value_;
-  std::string where_;
-  std::vector<std::string> columns_;
+  stream_schema schema_;  // for messages
+  std::string sink_;
 };
 
 // What makes a commit unique: the stream's job and query (control

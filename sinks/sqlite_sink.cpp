@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 
+#include <array>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -18,10 +19,17 @@ namespace aquaduct::sinks {
 namespace {
 
 // Types for text, integer, decimal, boolean, date, datetime; the row id.
-constexpr sql_dialect sqlite_dialect = {{"TEXT", "INTEGER", "NUMERIC", "BOOLEAN", "DATE", "DATETIME"},
-                                        {"TEXT", "INTEGER", "NUMERIC", "BOOLEAN", "DATE", "DATETIME"},
+// DECIMAL_TEXT has TEXT affinity ("TEXT" in the name): SQLite keeps a
+// decimal's digits exactly, where NUMERIC affinity would turn
+// 12345678901234567.123456789 into a REAL of 15 digits. DATE and DATETIME
+// have NUMERIC affinity, which leaves their ISO text as text; BOOLEAN holds
+// the integers 0 and 1.
+constexpr sql_dialect sqlite_dialect = {{"TEXT", "INTEGER", "DECIMAL_TEXT", "BOOLEAN", "DATE", "DATETIME"},
+                                        {"TEXT", "INTEGER", "DECIMAL_TEXT", "BOOLEAN", "DATE", "DATETIME"},
                                         "rowid",
-                                        true};
+                                        true,
+                                        false,
+                                        "1"};
 
 [[noreturn]] void fail(const std::string& what) { throw std::system_error(sink_errc::io_error, what); }
 // The same error, its message led by `what` (a bad_value stays a bad_value).
@@ -129,11 +137,13 @@ class sqlite_db {
 class sqlite_stream final : public sink_stream {
  public:
   sqlite_stream(const sqlite_sink_options& o, const stream_schema& schema)
-      : schema_(schema), table_(schema, "main.", sqlite_dialect), db_(o) {
+      : schema_(schema), table_(schema, "main.", sqlite_dialect, o.deletes), db_(o),
+        scratch_(schema.columns.size()) {
     try {
       // Refused now rather than after the download: a column whose type the
       // table does not have (commit checks again, under the write lock).
-      (void)table_.fit(db_.columns_of(table_name(schema_.job, schema_.query)));
+      (void)table_.fit(db_.columns_of(table_name(schema_)));
+      planned_ = table_.stores();
       open_ = true;
       if (schema.columns.empty()) return;  // no rows can come: nothing to stage
       db_.exec(table_.create_staging(staging, ""));
@@ -161,7 +171,10 @@ class sqlite_stream final : public sink_stream {
         // The view outlives the step below, so SQLite need not copy it. The
         // length is explicit: NUL bytes and invalid UTF-8 are stored as they came.
         if (table_.is_null(c, v)) sqlite3_bind_null(st, i);
-        else sqlite3_bind_text(st, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+        else if (table_.kind(c) == value_kind::text)
+          sqlite3_bind_text(st, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+        else
+          bind_typed(st, i, c, v, rows_ + 1);
       }
       for (std::size_t c = n; c < width; ++c) sqlite3_bind_null(st, static_cast<int>(c + 1));
       ++rows_;
@@ -178,8 +191,18 @@ class sqlite_stream final : public sink_stream {
       if (staged) db_.exec("COMMIT");  // the staged rows (temporary: no fsync, no lock on the database file)
       db_.exec("BEGIN IMMEDIATE");
       db_.exec(table_.create_commits());
-      const auto existing = db_.columns_of(table_name(schema_.job, schema_.query));
-      for (const auto& sql : table_.fit(existing)) db_.exec(sql);
+      const auto existing = db_.columns_of(table_name(schema_));
+      const auto fit = table_.fit(existing);
+      if (table_.stores() != planned_)
+        throw std::system_error(sink_errc::io_error, "table " + table_.name() +
+                                                         " changed its column types while the stream loaded: run again");
+      for (const auto& sql : fit) {
+        try {
+          db_.exec(sql);
+        } catch (const std::system_error& e) {
+          throw std::system_error(e.code(), "changing " + table_.name() + " to fit the stream (" + sql + "): " + e.what());
+        }
+      }
       const commit_key key = make_commit_key(schema_, token);
       if (db_.run(table_.record_commit(), {key.job, key.query, key.file_ids, token.job_id, std::to_string(rows_)}) ==
           0) {
@@ -191,10 +214,10 @@ class sqlite_stream final : public sink_stream {
           if (staged)
             db_.exec("INSERT INTO " + table_.name() + " (" + table_.column_list() + ") SELECT * FROM " + staging);
         } else if (staged) {
-          for (const auto& sql : table_.merge(staging)) {
-            if (sql.find("$1") != std::string::npos) db_.run(sql, {table_.deleted_true()});
-            else db_.exec(sql);
-          }
+          const std::string at = schema_.started_at == std::chrono::sys_seconds{}
+                                     ? std::string("strftime('%Y-%m-%dT%H:%M:%SZ', 'now')")
+                                     : "'" + iso_utc(schema_.started_at) + "'";  // digits, '-', ':', T, Z only
+          for (const auto& sql : table_.merge(staging, at)) db_.exec(sql);
         }
         db_.exec("COMMIT");
       }
@@ -216,11 +239,37 @@ class sqlite_stream final : public sink_stream {
   }
 
  private:
+  // Binds a typed field as its column stores it (sql_table.hpp), after
+  // checking it by hand: SQLite itself would take anything.
+  void bind_typed(sqlite3_stmt* st, int i, std::size_t c, std::string_view v, std::uint64_t record) {
+    const value_kind k = table_.kind(c);
+    bool flag = false;
+    const column_type store = table_.store(c);
+    if (k == value_kind::datetime && store == column_type::datetime) {
+      std::size_t n = 0;
+      if (v.size() > datetime_max || !normal_datetime(v, scratch_[c].data(), n))
+        refuse_value("sqlite", schema_, record, c, v, k);
+      sqlite3_bind_text(st, i, scratch_[c].data(), static_cast<int>(n), SQLITE_STATIC);
+      return;
+    }
+    if (k == value_kind::integer && store == column_type::integer) {
+      std::int64_t x = 0;
+      if (!parse_integer(v, x)) refuse_value("sqlite", schema_, record, c, v, k);
+      sqlite3_bind_int64(st, i, x);
+      return;
+    }
+    if (!fits(k, v, flag)) refuse_value("sqlite", schema_, record, c, v, k);
+    if (store == column_type::boolean) sqlite3_bind_int(st, i, flag ? 1 : 0);
+    else sqlite3_bind_text(st, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  }
+
   static constexpr const char* staging = "temp.\"_aquaduct_stage\"";
   stream_schema schema_;
   sql_table table_;
   sqlite_db db_;
   std::unique_ptr<statement> insert_;
+  std::vector<column_type> planned_;  // what each column stores, as open() found the table
+  std::vector<std::array<char, datetime_max>> scratch_;  // a datetime's normal form, bound until the step
   bool open_ = false;
   std::uint64_t rows_ = 0;
 };
@@ -230,8 +279,9 @@ class sqlite_sink final : public sink {
   explicit sqlite_sink(sqlite_sink_options opts) : opts_(std::move(opts)) {}
   std::string_view type() const noexcept override { return "sqlite"; }
   std::unique_ptr<sink_stream> open(const stream_schema& schema) override {
-    require_row_key(schema, "sqlite");
-    return std::make_unique<sqlite_stream>(opts_, schema);
+    const stream_schema named = with_column_names(schema, opts_.columns, "sqlite");
+    require_row_key(named, "sqlite");
+    return std::make_unique<sqlite_stream>(opts_, named);
   }
   void close() override {}
   std::string health_check() override {
@@ -257,7 +307,7 @@ class sqlite_sink final : public sink {
     bool found = false;
     if (rc == SQLITE_OK) {
       sqlite3_busy_timeout(db, static_cast<int>(opts_.busy_timeout_ms));
-      const std::string table = table_name(schema.job, schema.query);
+      const std::string table = table_name(schema);
       sqlite3_stmt* st = nullptr;
       if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1, &st,
                              nullptr) == SQLITE_OK) {
@@ -289,6 +339,8 @@ sqlite_sink_options sqlite_sink_options::from(const sink_config& cfg, std::vecto
   r.text("path", o.path, option_reader::need::required);
   r.choice("synchronous", o.synchronous, {"full", "normal"});
   r.integer("busy_timeout_ms", o.busy_timeout_ms, 0, 3600000);
+  read_deletes(r, o.deletes);
+  read_column_names(r, o.columns);
   r.finish();
   return o;
 }

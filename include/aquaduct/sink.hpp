@@ -70,6 +70,10 @@ struct stream_schema {
   // The query's own name for its table or file (config `table = ...`);
   // empty: the sink's default (<job>__<query>, <job>/<query>.<ext>).
   std::string table{};
+  // The base object, the object after FROM (`Account`), as the engine finds
+  // it in the query; empty when unknown. Sink option columns = "fields"
+  // strips its prefix from column names (sinks/sink_names.hpp field_names).
+  std::string object{};
 };
 
 // A stream whose `columns` is EMPTY carries no rows and no header: the service

@@ -24,11 +24,11 @@ sink_config entry(std::string type, std::map<std::string, std::string> options) 
 }  // namespace
 
 TEST_CASE("every sink type refuses unknown keys and names the keys it knows") {
-  const std::map<std::string, std::string> known = {{"csv", "path"},
-                                                    {"ndjson", "path"},
-                                                    {"singer", "path"},
-                                                    {"sqlite", "path, synchronous, busy_timeout_ms"},
-                                                    {"postgres", "dsn, schema, lock_timeout_ms, nul_bytes"},
+  const std::map<std::string, std::string> known = {{"csv", "path, columns"},
+                                                    {"ndjson", "path, columns"},
+                                                    {"singer", "path, columns"},
+                                                    {"sqlite", "path, synchronous, busy_timeout_ms, deletes, columns"},
+                                                    {"postgres", "dsn, schema, lock_timeout_ms, nul_bytes, deletes, columns"},
                                                     {"null", ""}};
   for (const auto& [type, keys] : known) {
     CAPTURE(type);

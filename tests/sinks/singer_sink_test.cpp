@@ -118,7 +118,7 @@ TEST_CASE("singer refuses a field its describe type does not allow, naming row a
     FAIL("1.5 was accepted as an integer");
   } catch (const std::system_error& e) {
     CHECK(e.code() == sink_errc::bad_value);
-    CHECK(std::string(e.what()).find("job billing, query Account, row 2, column Count: '1.5' is not a number") !=
+    CHECK(std::string(e.what()).find("singer: job billing, query Account, record 2 of the stream, column Count: '1.5' is not an integer") !=
           std::string::npos);
   }
 }
@@ -208,7 +208,7 @@ TEST_CASE("singer: past the memory buffer, numbers stay numbers and a bad field 
     FAIL("x1 was accepted as an integer");
   } catch (const std::system_error& e) {
     CHECK(e.code() == sink_errc::bad_value);
-    CHECK(std::string(e.what()).find("row 60002, column Amount: 'x1' is not a number") != std::string::npos);
+    CHECK(std::string(e.what()).find("record 60002 of the stream, column Amount: 'x1' is not an integer") != std::string::npos);
   }
   stream->abort();
 

@@ -20,6 +20,9 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <functional>
+#include <stdexcept>
+#include <system_error>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -98,6 +101,29 @@ inline rows sqlite_query(const std::string& db_path, const std::string& sql) {
   sqlite3_finalize(st);
   sqlite3_close(db);
   return out;
+}
+
+// Runs statements on a sqlite database, read-write; throws std::runtime_error with SQLite's words.
+inline void sqlite_exec(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open(db_path.c_str(), &db);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  const std::string why = err ? err : (db ? sqlite3_errmsg(db) : "out of memory");
+  sqlite3_free(err);
+  sqlite3_close(db);
+  if (rc != SQLITE_OK) throw std::runtime_error("sqlite_exec: " + why);
+}
+
+// What `f` threw as std::system_error (its code in *code), or "" when it threw nothing.
+inline std::string what_of(const std::function<void()>& f, std::error_code* code = nullptr) {
+  try {
+    f();
+  } catch (const std::system_error& e) {
+    if (code) *code = e.code();
+    return e.what();
+  }
+  return {};
 }
 
 // A JSON value as the text a CSV field would hold: strings unquoted, null as "".
