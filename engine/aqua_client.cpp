@@ -436,6 +436,17 @@ asio::awaitable<std::string> aqua_client::get_json(std::string target) {
   co_return co_await json_text(std::move(req));
 }
 
+asio::awaitable<std::optional<std::string>> aqua_client::get_text(std::string target, std::string accept) {
+  transport::http_request req;
+  req.target = std::move(target);
+  req.headers.push_back({"Accept", std::move(accept)});
+  attempt_hooks hooks;
+  hooks.answers = [](int status) { return status == 404; };
+  transport::http_response resp = co_await send(std::move(req), std::move(hooks));
+  if (resp.status == 404) co_return std::nullopt;
+  co_return std::move(resp.body);
+}
+
 asio::awaitable<std::string> aqua_client::delete_json(std::string target) {
   transport::http_request req;
   req.method = "DELETE";

@@ -100,6 +100,10 @@ class aqua_client {
   asio::awaitable<std::string> post_json(std::string target, std::string body);
   asio::awaitable<std::string> get_json(std::string target);
   asio::awaitable<std::string> delete_json(std::string target);
+  // The same GET for a body that is not JSON (describe's XML): `accept` is
+  // the Accept header sent. nullopt when the service answers 404 (an object
+  // it does not know), which is not retried.
+  asio::awaitable<std::optional<std::string>> get_text(std::string target, std::string accept);
 
  private:
   // What varies between a JSON call and a download, per attempt.
