@@ -6,6 +6,7 @@
 #include <aquaduct/error.hpp>
 
 #include "cli/run_console.hpp"
+#include "cli/discover_command.hpp"
 #include "cli/dry_run_command.hpp"
 #include "cli/jobs_command.hpp"
 #include "cli/state_command.hpp"
@@ -225,6 +226,7 @@ int main(int argc, char** argv) {
       "  aquaduct emulate --port 8080                     a local AQuA service for trying pipelines and for your tests\n"
       "  aquaduct jobs get JOB_ID --config pipeline.toml  one job's JSON from the pipeline's tenant\n"
       "  aquaduct state show --config pipeline.toml       where each stateful or incremental query stands\n"
+      "  aquaduct discover --config p.toml --write all.toml  the tenant's objects and fields; a ready pipeline\n"
       "  aquaduct help run                                every option of a command\n"
       "Exit codes: 0 ok, 1 a job or batch failed, 2 usage or config error, 3 authentication refused, 130 interrupted.\n"
       "Docs: README.md (quickstart), docs/config.md (every key), docs/emulator.md, examples/");
@@ -374,6 +376,7 @@ int main(int argc, char** argv) {
   aquaduct::cli::jobs_command jobs{app};
   aquaduct::cli::state_command state{app};
   aquaduct::cli::dry_run_option dry_run{*run};
+  aquaduct::cli::discover_command discover{app};
 
   auto* help = app.add_subcommand("help", "Show help for a command");
   std::string help_topic;
@@ -395,6 +398,7 @@ int main(int argc, char** argv) {
   if (*validate) return cmd_validate(validate_path, validate_connect);
   if (jobs.chosen()) return jobs.run();
   if (state.chosen()) return state.run();
+  if (discover.chosen()) return discover.run();
   if (*emulate) {
     emu.latency = std::chrono::milliseconds(latency_ms);
     emu.token_lifetime = std::chrono::seconds(token_lifetime_s);
