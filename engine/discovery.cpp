@@ -242,9 +242,8 @@ void rebase_paths(toml::table& t, const std::filesystem::path& from_dir, const s
     if (v.empty() || v == "-" || v.front() == ':' || v.starts_with("file:") || v.find('$') != std::string::npos ||
         std::filesystem::path(v).is_absolute())
       continue;
-    const std::filesystem::path target = std::filesystem::absolute(from_dir / v).lexically_normal();
-    const std::filesystem::path dir = std::filesystem::absolute(to_dir).lexically_normal();
-    s->get() = target.lexically_proximate(dir).string();
+    const std::filesystem::path target = (from_dir / v).lexically_normal();
+    s->get() = target.lexically_proximate(to_dir.lexically_normal()).string();
   }
 }
 
@@ -345,8 +344,8 @@ std::string pipeline_toml(const std::vector<discovered_object>& objects, const s
   if (!config_path.empty()) {
     // As written in the config: ${VAR} references stay references.
     toml::table raw = toml::parse_file(config_path);
-    const auto from_dir = std::filesystem::path(config_path).parent_path();
-    const auto to_dir = std::filesystem::path(out_path).parent_path();
+    const auto from_dir = std::filesystem::absolute(config_path).parent_path();
+    const auto to_dir = std::filesystem::absolute(out_path).parent_path();
     if (auto* s = raw["source"].as_table()) {
       if (auto* tls = (*s)["tls"].as_table()) rebase_paths(*tls, from_dir, to_dir);
       source.insert("source", *s);
