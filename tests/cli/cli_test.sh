@@ -47,7 +47,7 @@ ln -s demo/out "$work/out"  # the checks below read $work/out
 check "no temporary files left" test "$(find "$work/out/" -name '.*' | wc -l)" -eq 0
 check "demo header" bash -c "head -1 '$work/out/billing/Account.csv' | grep -qx 'Account.Id,Account.AccountNumber,Account.Name,Account.Balance,Account.Currency,Account.Status,Account.CreatedDate,Account.UpdatedDate'"
 check "run report table on stderr" grep -q "^billing  *Account  *200 " "$work/demo.err"
-check "the table's byte columns say which bytes" grep -Eq "^job  +query  +rows  +downloaded  +decoded  +files  +seconds  +status$" "$work/demo.err"
+check "the table's byte columns say which bytes" grep -Eq "^job  +query  +rows  +downloaded +decoded +files +seconds  +status$" "$work/demo.err"
 check "the JSON report's summary counts both kinds of bytes, as the table" \
   jq_true '[.summary[] | has("bytes_downloaded") and has("bytes_decoded")] | all and length > 0' "$work/report.json"
 # The demo is gzip: the table's downloaded (compressed) column is below its decoded one,
