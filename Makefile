@@ -34,7 +34,7 @@ build: configure
 demo: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target aquaduct_cli
 	$(BUILD_DIR)/aquaduct run examples/demo.toml
-	@echo "demo output:" && find out -type f | sort
+	@echo "demo output:" && find examples/out -type f | sort
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 900

@@ -6,6 +6,7 @@
 #include <aquaduct/error.hpp>
 
 #include "cli/run_console.hpp"
+#include "cli/discover_command.hpp"
 #include "cli/dry_run_command.hpp"
 #include "cli/jobs_command.hpp"
 #include "cli/state_command.hpp"
@@ -122,13 +123,25 @@ int cmd_run(const std::string& path, const std::string& report_path, std::string
             std::vector<std::string> full_refresh) {
   sigset_t signals;
   block_signals(signals);  // before any thread starts, so that every thread inherits the mask
+  // Every stderr line goes through the console: under --log-format json each
+  // one is a JSON object, config problems and the report included.
+  const auto style = aquaduct::cli::choose_progress(output.progress, STDERR_FILENO);
+  aquaduct::cli::run_console console(style,
+                                     output.log_format == "json" ? aquaduct::cli::log_format::json
+                                                                 : aquaduct::cli::log_format::text,
+                                     level_named(output.log_level, style));
+  auto problems_found = [&console](const std::vector<std::string>& problems) {
+    for (const auto& p : problems) console.error(p);
+    console.error(std::to_string(problems.size()) + (problems.size() == 1 ? " problem" : " problems") + " found");
+    return exit_usage;
+  };
   std::vector<std::string> problems;
   auto cfg = load_checked(path, problems);
-  if (!cfg) return print_problems(problems);
+  if (!cfg) return problems_found(problems);
   // Before any job is submitted, not after the download (the engine checks the sinks).
   if (!report_path.empty())
     if (std::string why = report_path_problem(report_path); !why.empty()) {
-      std::cerr << "error: " << why << '\n';
+      console.error("error: " + why);
       return exit_usage;
     }
 
@@ -144,17 +157,11 @@ int cmd_run(const std::string& path, const std::string& report_path, std::string
       cfg->source.auth.client_id = "aquaduct";
       cfg->source.auth.client_secret = "aquaduct";
     }
-    std::cerr << "no [source] base_url: serving this run from the embedded AQuA emulator at " << cfg->source.base_url
-              << "\n";
+    console.note("no [source] base_url: serving this run from the embedded AQuA emulator at " + cfg->source.base_url);
   }
 
   // Cursors live beside the pipeline unless --state-dir says otherwise (interfaces.md §5).
   if (state_dir.empty()) state_dir = (std::filesystem::path(path).parent_path() / ".aquaduct" / "state").string();
-  const auto style = aquaduct::cli::choose_progress(output.progress, STDERR_FILENO);
-  aquaduct::cli::run_console console(style,
-                                     output.log_format == "json" ? aquaduct::cli::log_format::json
-                                                                 : aquaduct::cli::log_format::text,
-                                     level_named(output.log_level, style));
   aquaduct::engine_options opts;
   opts.state_dir = state_dir;
   opts.full_refresh = std::move(full_refresh);
@@ -170,17 +177,17 @@ int cmd_run(const std::string& path, const std::string& report_path, std::string
     } stop{console};
     report = eng.run();
   } catch (const aquaduct::config_error& e) {
-    return print_problems(e.problems());
+    return problems_found(e.problems());
   } catch (const std::system_error& e) {
-    std::cerr << "error: " << e.what() << '\n';
+    console.error(std::string("error: ") + e.what());
     return exit_failed;
   }
-  std::cerr << report.to_table();
+  console.report(report);
   if (!report_path.empty()) {
     std::ofstream out(report_path, std::ios::binary | std::ios::trunc);
     out << report.to_json();
     if (!out.flush()) {
-      std::cerr << "error: cannot write the report to " << report_path << '\n';
+      console.error("error: cannot write the report to " + report_path);
       return exit_failed;
     }
   }
@@ -252,13 +259,14 @@ int main(int argc, char** argv) {
   app.footer(
       "Start here:\n"
       "  aquaduct run examples/demo.toml                  the demo: no base_url, so an embedded emulator serves it;\n"
-      "                                                   files land in ./out, the run report on stderr\n"
+      "                                                   files land in examples/out, the run report on stderr\n"
       "  aquaduct validate pipeline.toml                  check a pipeline: every problem as FILE:LINE:COL (exit 2)\n"
       "  aquaduct run pipeline.toml --dry-run             the AQuA requests a run would send, secrets redacted\n"
       "  aquaduct run pipeline.toml --report r.json       run it: live progress on a terminal, JSON report in r.json\n"
       "  aquaduct emulate --port 8080                     a local AQuA service for trying pipelines and for your tests\n"
       "  aquaduct jobs get JOB_ID --config pipeline.toml  one job's JSON from the pipeline's tenant\n"
       "  aquaduct state show --config pipeline.toml       where each stateful or incremental query stands\n"
+      "  aquaduct discover --config p.toml --write all.toml  the tenant's objects and fields; a ready pipeline\n"
       "  aquaduct help run                                every option of a command\n"
       "Exit codes: 0 ok, 1 a job or batch failed, 2 usage or config error, 3 authentication refused, 130 interrupted.\n"
       "Docs: README.md (quickstart), docs/config.md (every key), docs/emulator.md, examples/");
@@ -411,6 +419,7 @@ int main(int argc, char** argv) {
   aquaduct::cli::jobs_command jobs{app};
   aquaduct::cli::state_command state{app};
   aquaduct::cli::dry_run_option dry_run{*run};
+  aquaduct::cli::discover_command discover{app};
 
   auto* help = app.add_subcommand("help", "Show help for a command");
   std::string help_topic;
@@ -432,6 +441,7 @@ int main(int argc, char** argv) {
   if (*validate) return cmd_validate(validate_path, validate_connect);
   if (jobs.chosen()) return jobs.run();
   if (state.chosen()) return state.run();
+  if (discover.chosen()) return discover.run();
   if (*emulate) {
     emu.latency = std::chrono::milliseconds(latency_ms);
     emu.token_lifetime = std::chrono::seconds(token_lifetime_s);

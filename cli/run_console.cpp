@@ -133,6 +133,40 @@ void run_console::note(const std::string& text) {
   write_locked(text + '\n');
 }
 
+void run_console::error(const std::string& text) {
+  std::string line;
+  if (format_ == log_format::json) {
+    log_record r;
+    r.level = log_level::error;
+    r.message = text;
+    line = to_json(r);
+  } else {
+    line = text;
+  }
+  std::lock_guard lock(m_);
+  erase_locked();
+  write_locked(line + '\n');
+}
+
+void run_console::report(const run_report& r) {
+  std::string text;
+  if (format_ == log_format::json) {
+    log_record rec;
+    rec.level = r.status == run_status::ok ? log_level::info : log_level::error;
+    rec.message = fmt::format("run {}: {} AQuA job(s) in {:.2f} s", to_string(r.status), r.jobs.size(), r.wall_s);
+    text = to_json(rec);
+    std::string body = r.to_json();
+    while (!body.empty() && body.back() == '\n') body.pop_back();
+    text.pop_back();  // the record's closing brace
+    text += ",\"report\":" + body + "}\n";
+  } else {
+    text = r.to_table();
+  }
+  std::lock_guard lock(m_);
+  erase_locked();
+  write_locked(text);
+}
+
 void run_console::start(const engine& eng) {
   if (style_ == progress_style::off) return;
   eng_ = &eng;
@@ -178,7 +212,7 @@ void run_console::render_locked() {
     if (p.elapsed_s < 1) return;  // nothing to say yet
     log_record r;
     r.message = fmt::format("progress: {}/{} AQuA jobs done ({} failed), {} on the service, {} downloading, {} rows, "
-                            "{} MB, {} MB/s",
+                            "{} MB downloaded, {} MB/s",
                             p.jobs_done, p.jobs_total, p.jobs_failed, p.jobs_active, p.downloads_active,
                             with_commas(p.rows), megabytes(p.bytes_downloaded), rate_text(total_rate));
     std::string line = format_ == log_format::json ? to_json(r) : to_text(r);

@@ -42,8 +42,16 @@ class run_console {
 
   // Thread-safe. Records below the minimum level are dropped.
   void log(const log_record& r);
-  // A message that is not a record (the interrupt notice), printed as is.
+  // A message that is not a record (the interrupt notice), printed as is;
+  // a warning record under JSON.
   void note(const std::string& text);
+  // An error the run ends on (a config problem, an exception), whatever the
+  // level: `text` as is, or an error record under JSON.
+  void error(const std::string& text);
+  // The run report, whatever the level: the table (run_report::to_table), or
+  // under JSON one record whose "report" is run_report::to_json()'s object,
+  // so that every stderr line stays one JSON object.
+  void report(const run_report& r);
 
   // Shows `eng`'s progress until stop(); the engine must outlive stop().
   void start(const engine& eng);

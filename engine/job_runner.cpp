@@ -148,8 +148,8 @@ asio::awaitable<batch_outcome> run_batch(run_context& ctx, aqua_client& client, 
       if (next) next->rows = pipe.rows();
       const file_token token{remote.id, batch.name, batch.files, pipe.rows()};
       co_await out.commit(token, batch.record_count, next);
-      ctx.log.info({.message = fmt::format("committed {} rows from {} file(s), {} bytes", pipe.rows(), pipe.files(),
-                                           pipe.bytes_in()),
+      ctx.log.info({.message = fmt::format("committed {} rows from {} file(s), {} bytes downloaded, {} bytes decoded",
+                                           pipe.rows(), pipe.files(), pipe.bytes_in(), pipe.bytes_decoded()),
                     .job = unit.display_name,
                     .job_id = remote.id,
                     .query = batch.name,

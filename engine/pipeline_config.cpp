@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <initializer_list>
 #include <limits>
@@ -276,9 +277,28 @@ class loader {
     return std::none_of(s.begin(), s.end(), [](char ch) { return ch <= ' ' || ch == 0x7f; });
   }
 
+  // A relative path in the file is relative to the file's directory, not to
+  // the working directory (docs/config.md, "Paths"). Left as is: an absolute
+  // path, "" and "-" (stdout), ":memory:" and "file:" URIs (SQLite's), and
+  // every path of a pipeline parsed from text without a file's directory.
+  std::string from_pipeline_dir(const std::string& p) const {
+    if (p.empty() || p == "-" || p.front() == ':' || p.starts_with("file:")) return p;
+    const std::filesystem::path given(p);
+    if (given.is_absolute()) return p;
+    const std::filesystem::path dir = std::filesystem::path(path_).parent_path();
+    if (dir.empty()) return p;
+    return (dir / given).lexically_normal().string();
+  }
+
+  // A sink option that names a file or directory: `path`, `*_file`, `*_dir`.
+  static bool path_option(std::string_view key) {
+    return key == "path" || key.ends_with("_file") || key.ends_with("_dir");
+  }
+
   void load_tls(const toml::table& t, tls_config& tls) {
     only_keys(t, "[source.tls]", {"ca_file", "insecure_skip_verify"});
     read(t, "ca_file", tls.ca_file);
+    tls.ca_file = from_pipeline_dir(tls.ca_file);
     read(t, "insecure_skip_verify", tls.insecure_skip_verify);
   }
 
@@ -600,7 +620,10 @@ class loader {
       if (key.str() == "type") continue;
       option_value v;
       v.where = where(key.source());
-      if (auto str = value.as_string()) v.text = interpolate(str->get(), value.source());
+      if (auto str = value.as_string()) {
+        v.text = interpolate(str->get(), value.source());
+        if (path_option(key.str())) v.text = from_pipeline_dir(v.text);
+      }
       else if (auto i = value.as_integer()) v.text = std::to_string(i->get());
       else if (auto b = value.as_boolean()) v.text = b->get() ? "true" : "false";
       else if (auto f = value.as_floating_point()) v.text = std::to_string(f->get());

@@ -7,6 +7,7 @@
 #include "engine/aqua_client.hpp"
 #include "engine/aqua_job.hpp"
 #include "engine/job_plan.hpp"
+#include "engine/run_log.hpp"
 #include "engine/state_store.hpp"
 #include "engine/tenant_schema.hpp"
 #include "engine/zoql_text.hpp"
@@ -25,30 +26,21 @@ namespace {
 
 using engine_detail::aqua_client;
 
-// Every configured secret, to be cut out of whatever text shows it (a secret
-// pasted into a query or a notify_url included).
-std::vector<std::string> secrets_of(const source_config& src) {
-  std::vector<std::string> out;
-  for (const std::string* s : {&src.auth.client_secret, &src.auth.secret_access_key, &src.auth.password})
-    if (!s->empty()) out.push_back(*s);
-  return out;
+using engine_detail::secret_set;
+
+// Every configured secret is cut out of whatever text shows it (a secret
+// pasted into a query or a notify_url included); the user names are shown
+// (engine/run_log.hpp, transport/redact.hpp).
+std::string cut_secrets(std::string text, const secret_set& secrets) {
+  return transport::redact_secrets(text, secrets.secrets, secrets.user_names);
 }
 
-std::string cut_secrets(std::string text, const std::vector<std::string>& secrets) {
-  for (const auto& s : secrets)
-    for (auto at = text.find(s); at != std::string::npos; at = text.find(s, at))
-      text.replace(at, s.size(), transport::redacted);
-  return text;
-}
-
-std::string scrub(std::string text, const std::vector<std::string>& secrets) {
-  return transport::redact(cut_secrets(std::move(text), secrets));
-}
+std::string scrub(std::string text, const secret_set& secrets) { return secrets.cut(text); }
 
 // A body keeps its query text intact (redact() would take "Basic plan" in a
 // where clause for a credential): the configured secrets and user:password@
 // of URLs (a notifyUrl) are cut out.
-std::string scrub_body(std::string text, const std::vector<std::string>& secrets) {
+std::string scrub_body(std::string text, const secret_set& secrets) {
   text = cut_secrets(std::move(text), secrets);
   for (auto at = text.find("://"); at != std::string::npos; at = text.find("://", at + 3)) {
     const auto end = text.find_first_of("@/ \"", at + 3);
@@ -96,7 +88,7 @@ class empty_dir {
 
 class planner {
  public:
-  explicit planner(const pipeline_config& cfg) : cfg_(cfg), secrets_(secrets_of(cfg.source)) {
+  explicit planner(const pipeline_config& cfg) : cfg_(cfg), secrets_(engine_detail::secrets_of(cfg.source)) {
     origin_ = cfg.source.base_url.empty() ? "http://<embedded emulator>" : cfg.source.base_url;
     while (!origin_.empty() && origin_.back() == '/') origin_.pop_back();
     common_ = engine_detail::common_headers(cfg.source.headers);
@@ -232,7 +224,7 @@ class planner {
   }
 
   const pipeline_config& cfg_;
-  std::vector<std::string> secrets_;
+  secret_set secrets_;
   std::string origin_;
   std::vector<transport::header> common_;
   std::string user_agent_;

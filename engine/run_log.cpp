@@ -72,11 +72,29 @@ std::string to_json(const log_record& r) {
 
 namespace engine_detail {
 
+secret_set secrets_of(const source_config& src) {
+  secret_set out;
+  for (const std::string* s : {&src.auth.client_secret, &src.auth.secret_access_key, &src.auth.password})
+    if (!s->empty()) out.secrets.push_back(*s);
+  for (const std::string* s : {&src.auth.client_id, &src.auth.access_key_id, &src.auth.username})
+    if (!s->empty()) out.user_names.push_back(*s);
+  return out;
+}
+
+std::string secret_set::cut(std::string_view text) const {
+  return transport::redact(transport::redact_secrets(text, secrets, user_names));
+}
+
 run_log::run_log(std::function<void(const log_record&)> out) { s_->out = std::move(out); }
 
-void run_log::operator()(log_record r) const {
-  r.message = transport::redact(r.message);
+void run_log::hide(secret_set secrets) {
   std::lock_guard lock(s_->m);
+  s_->secrets = std::move(secrets);
+}
+
+void run_log::operator()(log_record r) const {
+  std::lock_guard lock(s_->m);
+  r.message = s_->secrets.cut(r.message);
   if (s_->out) s_->out(r);
   else if (r.level != log_level::info) std::cerr << to_text(r) << '\n';
 }

@@ -64,7 +64,9 @@ namespace {
 struct table_line {
   std::string job, query;  // job: the config's name
   outcome status = outcome::completed;
-  std::uint64_t rows = 0, bytes = 0, files = 0, windows = 0;
+  // downloaded: bytes as sent by the service (compressed when the job's format
+  // is gzip or zip); decoded: CSV bytes after decompression.
+  std::uint64_t rows = 0, downloaded = 0, decoded = 0, files = 0, windows = 0;
   double seconds = 0;
 };
 
@@ -84,7 +86,8 @@ std::vector<table_line> table_lines(const std::vector<job_report>& jobs) {
         l = &lines.emplace_back(table_line{j.name, q.name});
       }
       l->rows += q.rows;
-      l->bytes += q.bytes_decoded;
+      l->downloaded += q.bytes_downloaded;
+      l->decoded += q.bytes_decoded;
       l->files += q.files;
       l->seconds = std::max(l->seconds, q.download_s);
       if (q.status != outcome::completed) l->status = q.status;
@@ -117,9 +120,9 @@ std::string run_report::to_json() const {
   const std::vector<table_line> lines = table_lines(jobs);
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const table_line& l = lines[i];
-    out += fmt::format(R"({}{{"job":{},"query":{},"windows":{},"status":{},"rows":{},"files":{},"bytes_decoded":{},"download_s":{:.3f}}})",
-                       i ? "," : "", json_quote(l.job), json_quote(l.query), l.windows, json_quote(to_string(l.status)), l.rows,
-                       l.files, l.bytes, l.seconds);
+    out += fmt::format(R"({}{{"job":{},"query":{},"windows":{},"status":{},"rows":{},"files":{},"bytes_downloaded":{},"bytes_decoded":{},"download_s":{:.3f}}})",
+        i ? "," : "", json_quote(l.job), json_quote(l.query), l.windows, json_quote(to_string(l.status)), l.rows,
+        l.files, l.downloaded, l.decoded, l.seconds);
   }
   out += "]}\n";
   return out;
@@ -135,11 +138,13 @@ std::string run_report::to_table() const {
     job_w = std::max(job_w, l.job.size());
     query_w = std::max(query_w, l.query.size());
   }
-  std::string out = fmt::format("{:<{}} {:<{}} {:>10} {:>12} {:>5} {:>8}  {}\n", "job", job_w, "query", query_w, "rows",
-                                "bytes", "files", "seconds", "status");
+  // The byte columns are named as in the JSON report and the commit log
+  // records: "downloaded" as sent (compressed), "decoded" the CSV bytes.
+  std::string out = fmt::format("{:<{}} {:<{}} {:>10} {:>12} {:>12} {:>5} {:>8}  {}\n", "job", job_w, "query", query_w,
+                                "rows", "downloaded", "decoded", "files", "seconds", "status");
   for (const auto& l : lines)
-    out += fmt::format("{:<{}} {:<{}} {:>10} {:>12} {:>5} {:>8.2f}  {}\n", l.job, job_w, l.query, query_w, l.rows,
-                       l.bytes, l.files, l.seconds, to_string(l.status));
+    out += fmt::format("{:<{}} {:<{}} {:>10} {:>12} {:>12} {:>5} {:>8.2f}  {}\n", l.job, job_w, l.query, query_w, l.rows,
+                       l.downloaded, l.decoded, l.files, l.seconds, to_string(l.status));
   for (const auto& j : jobs) {
     // A query's own error says more than its job's summary of it.
     std::vector<std::string> query_errors;

@@ -125,8 +125,9 @@ asio::awaitable<void> deliver_group(run_context& ctx, window_group& g) {
     co_return;
   }
   const std::uint64_t dropped = pipe.rows() - pipe.rows_written();
-  ctx.log.info({.message = fmt::format("committed {} rows of {} window job(s), {} file(s){}", pipe.rows_written(),
-                                       windows, pipe.files(),
+  ctx.log.info({.message = fmt::format("committed {} rows of {} window job(s), {} file(s), {} bytes downloaded, {} bytes "
+                                       "decoded{}",
+                                       pipe.rows_written(), windows, pipe.files(), pipe.bytes_in(), pipe.bytes_decoded(),
                                        dropped ? fmt::format("; {} older copies of rows the catch-up brought were "
                                                              "left out", dropped)
                                                : std::string()),

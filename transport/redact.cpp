@@ -93,4 +93,39 @@ std::string redact(std::string_view text) {
   return out;
 }
 
+bool word_like_secret(std::string_view secret) noexcept {
+  constexpr std::size_t strong_length = 16;
+  if (secret.size() >= strong_length) return false;
+  return std::all_of(secret.begin(), secret.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; });
+}
+
+namespace {
+
+// A character that continues a word, a path or a host name.
+bool joins_token(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.' || c == '/';
+}
+
+}  // namespace
+
+std::string redact_secrets(std::string_view text, const std::vector<std::string>& secrets,
+                           const std::vector<std::string>& public_values) {
+  std::string out(text);
+  for (const auto& s : secrets) {
+    if (s.empty()) continue;
+    const bool word = word_like_secret(s);
+    if (word && std::find(public_values.begin(), public_values.end(), s) != public_values.end()) continue;
+    for (auto at = out.find(s); at != std::string::npos; at = out.find(s, at)) {
+      const std::size_t end = at + s.size();
+      if (word && ((at > 0 && joins_token(out[at - 1])) || (end < out.size() && joins_token(out[end])))) {
+        at = end;
+        continue;
+      }
+      out.replace(at, s.size(), redacted);
+      at += redacted.size();
+    }
+  }
+  return out;
+}
+
 }  // namespace aquaduct::transport

@@ -35,13 +35,54 @@ check "all problems reported" grep -q "3 problems found" "$work/validate.out"
 "$bin" run "$work/bad.toml" >/dev/null 2>&1
 check "run with a bad config exits 2" test $? -eq 2
 
-# the demo, from a scratch directory: out/ relative to the working directory
-(cd "$work" && "$bin" run "$src/examples/demo.toml" --state-dir "$work/state" --report "$work/report.json" 2>"$work/demo.err")
+# the demo, copied to a directory of its own and run from another one: its
+# path = "out" is relative to the pipeline file, not to the working directory
+mkdir -p "$work/demo" "$work/elsewhere"
+cp "$src/examples/demo.toml" "$work/demo/demo.toml"
+(cd "$work/elsewhere" && "$bin" run ../demo/demo.toml --state-dir "$work/state" --report "$work/report.json" 2>"$work/demo.err")
 check "demo exits 0" test $? -eq 0
-check "demo wrote the CSV" test -s "$work/out/billing/Account.csv"
-check "no temporary files left" test "$(find "$work/out" -name '.*' | wc -l)" -eq 0
+check "demo wrote the CSV beside the pipeline file" test -s "$work/demo/out/billing/Account.csv"
+check "demo wrote nothing in the working directory" test -z "$(ls -A "$work/elsewhere")"
+ln -s demo/out "$work/out"  # the checks below read $work/out
+check "no temporary files left" test "$(find "$work/out/" -name '.*' | wc -l)" -eq 0
 check "demo header" bash -c "head -1 '$work/out/billing/Account.csv' | grep -qx 'Account.Id,Account.AccountNumber,Account.Name,Account.Balance,Account.Currency,Account.Status,Account.CreatedDate,Account.UpdatedDate'"
 check "run report table on stderr" grep -q "^billing  *Account  *200 " "$work/demo.err"
+check "the table's byte columns say which bytes" grep -Eq "^job  +query  +rows  +downloaded +decoded +files +seconds  +status$" "$work/demo.err"
+check "the JSON report's summary counts both kinds of bytes, as the table" \
+  jq_true '[.summary[] | has("bytes_downloaded") and has("bytes_decoded")] | all and length > 0' "$work/report.json"
+# The demo is gzip: the table's downloaded (compressed) column is below its decoded one,
+# and both equal the JSON report's figures for the line.
+read -r t_down t_dec < <(awk '$1 == "billing" && $2 == "Account" {print $4, $5}' "$work/demo.err")
+check "the table's downloaded and decoded bytes are the JSON report's" \
+  jq_true --argjson d "${t_down:-0}" --argjson c "${t_dec:-0}" \
+  '.summary[] | select(.job == "billing" and .query == "Account") | .bytes_downloaded == $d and .bytes_decoded == $c and $d < $c' "$work/report.json"
+l_bytes=$(sed -n 's/.* job=billing .*query=Account .*: committed [0-9]* rows from [0-9]* file(s), \([0-9]*\) bytes downloaded, \([0-9]*\) bytes decoded$/\1 \2/p' "$work/demo.err")
+check "the commit log record names both byte counts, as the table" test "$l_bytes" = "$t_down $t_dec"
+
+# --log-format json: every stderr line is one JSON object, the run report included
+# (a record whose "report" is the --report file's object), and so are config problems.
+json_lines() {
+  python3 -c 'import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert lines, "no lines"
+for n, line in enumerate(lines, 1):
+    try:
+        assert isinstance(json.loads(line), dict)
+    except Exception as e:
+        sys.exit("line %d is not a JSON object (%s): %s" % (n, e, line))' "$1"
+}
+"$bin" run "$work/demo/demo.toml" --state-dir "$work/state-json" --log-format json --report "$work/report-json.json" 2>"$work/demo-json.err"
+check "--log-format json: the demo exits 0" test $? -eq 0
+check "--log-format json: every stderr line is a JSON object" json_lines "$work/demo-json.err"
+check "--log-format json: the last line is the run report" \
+  jq_true -s --slurpfile file "$work/report-json.json" \
+  '.[-1] | .level == "info" and (.msg | startswith("run ok: ")) and .report.status == "ok" and (.report.summary | length) == ($file[0].summary | length)' "$work/demo-json.err"
+check "--log-format json: no table" bash -c "! grep -q '^job  ' '$work/demo-json.err'"
+"$bin" run "$work/bad.toml" --log-format json 2>"$work/bad-json.err"
+check "--log-format json: a bad config still exits 2" test $? -eq 2
+check "--log-format json: config problems are JSON error records" json_lines "$work/bad-json.err"
+check "--log-format json: ... naming FILE:LINE:COL" \
+  jq_true -s 'any(.level == "error" and (.msg | test("bad.toml:2:1: unknown key .base_urll.")))' "$work/bad-json.err"
 check "JSON report written" grep -q '"status":"ok"' "$work/report.json"
 check "demo's partitioned query landed as one file" test "$(ls "$work/out/invoices")" = "Invoice.csv"
 windows=$(grep -o '"window":"[^"]*"' "$work/report.json" | wc -l)

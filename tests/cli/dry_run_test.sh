@@ -123,6 +123,38 @@ sed 's/^source_data = .*/source_data = "lake"/' "$work/p.toml" >"$work/bad.toml"
 "$bin" run "$work/bad.toml" --dry-run >/dev/null 2>"$work/bad.err"
 check "a bad config exits 2" test $? -eq 2
 check "... naming FILE:LINE:COL" grep -q "bad.toml:[0-9]*:[0-9]*: source_data = \"lake\" is not one of: LIVE, WAREHOUSE" "$work/bad.err"
+# Redaction replaces secret values, never ordinary words that equal one: with the emulator's
+# credentials (user name and secret both "aquaduct"), the user name and the default state
+# directory .aquaduct/state are shown as they are; a strong secret pasted into a query is cut.
+mkdir -p "$work/plain"
+cat >"$work/plain/p.toml" <<TOML
+[source]
+base_url = "$url"
+[source.auth]
+type = "oauth"
+client_id = "aquaduct"
+client_secret = "aquaduct"
+[[jobs]]
+name = "billing"
+[[jobs.queries]]
+name = "Account"
+query = "select Id from Account where Name != 'aquaduct'"
+[[sinks]]
+type = "csv"
+path = "out"
+TOML
+"$bin" run "$work/plain/p.toml" --dry-run >"$work/plain.txt" 2>&1
+check "dry run with word-like credentials exits 0" test $? -eq 0
+check "the default state directory is shown whole, not .[REDACTED]/state" \
+  grep -qF "the state directory $work/plain/.aquaduct/state does not exist yet" "$work/plain.txt"
+check "the user name (client_id) is shown" grep -qx 'client_id=aquaduct&client_secret=\[REDACTED\]&grant_type=client_credentials' "$work/plain.txt"
+check "the secret stays redacted where it is a credential" bash -c "! grep -q 'client_secret=aquaduct' '$work/plain.txt'"
+strong="Str0ng-$RANDOM$RANDOM"
+sed -e "s/^client_secret = .*/client_secret = \"$strong\"/" -e "s/'aquaduct'/'$strong'/" "$work/plain/p.toml" >"$work/plain/strong.toml"
+"$bin" run "$work/plain/strong.toml" --dry-run >"$work/strong.txt" 2>&1
+check "a strong secret pasted into a query is cut from it" grep -qF "where Name != '[REDACTED]'" "$work/strong.txt"
+check "... and shows nowhere" bash -c "! grep -qF '$strong' '$work/strong.txt'"
+
 "$bin" run --help | grep -q -- "--dry-run"
 check "run --help documents --dry-run" test $? -eq 0
 

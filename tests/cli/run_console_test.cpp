@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -105,4 +106,82 @@ TEST_CASE("the console's log lines: text or JSON, below the level dropped, nothi
   const std::string text = read_all(f);
   std::fclose(f);
   CHECK(text.ends_with(" info job=billing job_id=abc query=Account: committed 5 rows\n"));
+}
+
+namespace {
+
+run_report sample_report() {
+  run_report r;
+  r.started_at = "2026-01-01T00:00:00Z";
+  r.wall_s = 1.5;
+  job_report j;
+  j.name = "billing";
+  j.job_id = "abc";
+  j.status = outcome::completed;
+  query_report q;
+  q.name = "Account";
+  q.status = outcome::completed;
+  q.rows = 200;
+  q.files = 1;
+  q.bytes_downloaded = 1234;  // compressed
+  q.bytes_decoded = 5678;     // CSV
+  j.queries.push_back(q);
+  r.jobs.push_back(j);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("the run report under JSON logs is one JSON record, whatever the level; under text the table") {
+  const run_report r = sample_report();
+  std::FILE* f = std::tmpfile();
+  REQUIRE(f);
+  {
+    cli::run_console console(cli::progress_style::off, cli::log_format::json, log_level::error, f);
+    console.log({.level = log_level::warning, .message = "dropped"});
+    console.error("p.toml:1:1: a problem");
+    console.report(r);
+  }
+  const std::string json = read_all(f);
+  std::fclose(f);
+  // Two lines, each one object: the error, then the report with run_report::to_json()'s object.
+  REQUIRE(std::count(json.begin(), json.end(), '\n') == 2);
+  const std::string first = json.substr(0, json.find('\n'));
+  const std::string second = json.substr(first.size() + 1);
+  CHECK(first.find(R"("level":"error","msg":"p.toml:1:1: a problem"})") != std::string::npos);
+  CHECK(second.starts_with(R"({"ts":")"));
+  CHECK(second.find(R"("level":"info","msg":"run ok: 1 AQuA job(s) in 1.50 s","report":{"status":"ok")") !=
+        std::string::npos);
+  std::string body = r.to_json();
+  body.pop_back();
+  CHECK(second.ends_with(",\"report\":" + body + "}\n"));
+  CHECK(second.find(R"("bytes_downloaded":1234,"bytes_decoded":5678)") != std::string::npos);
+
+  f = std::tmpfile();
+  {
+    cli::run_console console(cli::progress_style::off, cli::log_format::text, log_level::error, f);
+    console.report(r);
+  }
+  const std::string text = read_all(f);
+  std::fclose(f);
+  CHECK(text == r.to_table());
+}
+
+TEST_CASE("the run report's byte columns: downloaded (compressed) and decoded (CSV), in the table and the JSON") {
+  run_report r = sample_report();
+  const std::string table = r.to_table();
+  const std::string header = table.substr(0, table.find('\n'));
+  CHECK(header.find(" rows   downloaded      decoded files  seconds  status") != std::string::npos);
+  CHECK(table.find("        200         1234         5678     1 ") != std::string::npos);
+  // A windowed query's windows add up, both counts.
+  job_report w = r.jobs[0];
+  w.name = "billing [2020]";
+  w.window = "2020";
+  r.jobs = {w, w};
+  r.jobs[1].name = "billing [2021]";
+  r.jobs[1].window = "2021";
+  const std::string windowed = r.to_table();
+  CHECK(windowed.find("billing (2 windows)") != std::string::npos);
+  CHECK(windowed.find("        400         2468        11356     2 ") != std::string::npos);
+  CHECK(r.to_json().find(R"("rows":400,"files":2,"bytes_downloaded":2468,"bytes_decoded":11356)") != std::string::npos);
 }

@@ -52,7 +52,42 @@ TEST_CASE("the demo pipeline loads with every key it sets") {
   CHECK(cfg.jobs[2].queries[0].deleted->column == "IsDeleted");
   REQUIRE(cfg.sinks.size() == 1);
   CHECK(cfg.sinks[0].type == "csv");
-  CHECK(cfg.sinks[0].options.at("path").text == "out");
+  // Relative to the pipeline file's directory, not the working directory.
+  CHECK(cfg.sinks[0].options.at("path").text == AQUADUCT_SOURCE_DIR "/examples/out");
+}
+
+TEST_CASE("relative paths in a pipeline file resolve from its directory; absolute and special ones stay") {
+  const std::string text = R"([source]
+base_url = "http://127.0.0.1:1"
+[source.tls]
+ca_file = "certs/ca.pem"
+[[jobs]]
+name = "j"
+[[jobs.queries]]
+name = "A"
+query = "select Id from Account"
+[[sinks]]
+type = "csv"
+path = "../out"
+[[sinks]]
+type = "sqlite"
+path = "/var/lib/w.db"
+[[sinks]]
+type = "singer"
+path = ""
+)";
+  const pipeline_config cfg = parse_pipeline(text, "/etc/aquaduct/p.toml");
+  CHECK(cfg.source.tls.ca_file == "/etc/aquaduct/certs/ca.pem");
+  REQUIRE(cfg.sinks.size() == 3);
+  CHECK(cfg.sinks[0].options.at("path").text == "/etc/out");
+  CHECK(cfg.sinks[1].options.at("path").text == "/var/lib/w.db");
+  CHECK(cfg.sinks[2].options.at("path").text.empty());
+  // A pipeline file named without a directory: its paths are the working directory's.
+  const pipeline_config here = parse_pipeline(text, "p.toml");
+  CHECK(here.sinks[0].options.at("path").text == "../out");
+  CHECK(here.source.tls.ca_file == "certs/ca.pem");
+  // A relative directory stays relative, under it.
+  CHECK(parse_pipeline(text, "conf/p.toml").sinks[0].options.at("path").text == "out");
 }
 
 TEST_CASE("defaults") {

@@ -96,9 +96,12 @@ run_both() {
   local name=$1 bin=$2 embed=$3 pipeline=$4
   shift 4
   mkdir -p "$work/$name/cli" "$work/$name/embed"
-  (cd "$work/$name/cli" && "$bin" run "$pipeline" --state-dir "$work/$name/state" 2>"$work/$name/cli.err")
+  # A copy in each directory: its path = "out" is relative to the pipeline file.
+  cp "$pipeline" "$work/$name/cli/pipeline.toml"
+  cp "$pipeline" "$work/$name/embed/pipeline.toml"
+  (cd "$work/$name/cli" && "$bin" run pipeline.toml --state-dir "$work/$name/state" 2>"$work/$name/cli.err")
   check "$name: aquaduct run exits 0" test $? -eq 0
-  (cd "$work/$name/embed" && "$embed" "$pipeline" --state-dir "$work/$name/embed-state" "$@" \
+  (cd "$work/$name/embed" && "$embed" pipeline.toml --state-dir "$work/$name/embed-state" "$@" \
     >"$work/$name/embed.out" 2>"$work/$name/embed.err")
   check "$name: the program exits 0" test $? -eq 0
   cat "$work/$name/embed.out"
