@@ -202,7 +202,7 @@ int cmd_validate(const std::string& path, bool connect) {
   // destination is unreachable exits 1, not 2.
   if (connect) {
     // The source: the credentials, then every query's fields against describe.
-    // TODO(issue 17): the `columns = "fields"` collision check (sinks/sink_names.hpp) once it is on main.
+    // With describe's columns, `columns = "fields"` renamings are checked for collisions too.
     if (!cfg->source.base_url.empty()) {
       aquaduct::source_check source;
       try {

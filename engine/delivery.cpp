@@ -306,6 +306,8 @@ stream_schema schema_for(const run_context& ctx, const job_config& job, std::str
   schema.job_id = std::move(job_id);
   schema.query = q.name;
   schema.table = q.table;
+  std::string not_select;
+  if (const auto shape = read_select(q.query, not_select)) schema.object = shape->object;
   schema.load = load;
   if (auto t = parse_start_time(start_time, ctx.tenant)) schema.started_at = *t;
   else schema.started_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());

@@ -5,6 +5,7 @@
 
 #include "engine/column_types.hpp"
 #include "engine/tenant_schema.hpp"
+#include "sinks/sink_names.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
@@ -12,6 +13,22 @@
 namespace aquaduct {
 
 namespace {
+
+// Sinks with columns = "fields": the renamed columns of every query must not
+// collide (Account.Name and Name both become Name).
+void check_field_names(const pipeline_config& cfg, const std::string& at, const engine_detail::query_columns& cols,
+                       std::vector<std::string>& problems) {
+  std::vector<std::string> header;
+  for (const auto& c : cols.columns) header.push_back(c.header);
+  for (const sink_config& sink : cfg.sinks) {
+    const auto mode = sink.options.find("columns");
+    if (mode == sink.options.end() || mode->second.text != "fields") continue;
+    const sinks::renamed_columns renamed = sinks::field_names(header, cols.object);
+    if (!renamed.ok())
+      problems.push_back(at + ": job " + cols.job + ", query " + cols.query + ": with the " + sink.type +
+                         " sink's columns = \"fields\": " + renamed.message(header));
+  }
+}
 
 asio::awaitable<void> check(const pipeline_config& cfg, engine_detail::aqua_client& client, source_check& out) {
   engine_detail::tenant_schema schema(client);
@@ -24,6 +41,7 @@ asio::awaitable<void> check(const pipeline_config& cfg, engine_detail::aqua_clie
         try {
           const engine_detail::query_columns cols = co_await engine_detail::describe_query(schema, job, q);
           for (const auto& p : cols.problems) out.problems.push_back(at + ": " + p);
+          check_field_names(cfg, at, cols, out.problems);
         } catch (const std::system_error& e) {
           if (e.code() != aqua_errc::unknown_object) throw;
           out.problems.push_back(at + ": " + e.what());
