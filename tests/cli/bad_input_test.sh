@@ -55,8 +55,24 @@ def raw_server(reply):
     threading.Thread(target=serve, daemon=True).start()
     return s, s.getsockname()[1]
 
-def published(out_dir):  # files under their final name (not .-prefixed temporaries)
-    return [os.path.join(d, f) for d, _, fs in os.walk(out_dir) for f in fs if not f.startswith(".")]
+typed_query = "select Id, Balance, UpdatedDate from Account"
+
+def published(out_dir):  # files under their final name (not .-prefixed temporaries), rows committed to sqlite
+    files = [os.path.join(d, f) for d, _, fs in os.walk(out_dir) for f in fs if not f.startswith(".")]
+    db = os.path.join(out_dir, "typed.db")
+    if db not in files:
+        return files
+    files.remove(db)
+    import sqlite3
+    con = sqlite3.connect(db)
+    try:
+        if con.execute("select count(*) from sqlite_master where name = 'billing__Account'").fetchone()[0]:
+            n = con.execute("select count(*) from billing__Account").fetchone()[0]
+            if n:
+                files.append(f"{db}: billing__Account with {n} rows")
+    finally:
+        con.close()
+    return [f for f in files if not f.startswith(db + "-")]  # its journal
 
 def run(d, toml):
     open(os.path.join(d, "p.toml"), "w").write(toml)
@@ -90,6 +106,10 @@ for n, row in enumerate(rows):
             urllib.request.urlopen(url + "/_emulator/faults", data=json.dumps({"rules": [json.loads(what)]}).encode())
         elif how == "query":
             toml = re.sub(r'query = ".*"', f'query = "{what}"', toml)
+        elif how == "typed":  # a rule, with the typed query and an sqlite sink (the doc's text says which)
+            urllib.request.urlopen(url + "/_emulator/faults", data=json.dumps({"rules": [json.loads(what)]}).encode())
+            toml = re.sub(r'query = ".*"', f'query = "{typed_query}"', toml)
+            toml = toml.replace('type = "csv"\npath = "out"', 'type = "sqlite"\npath = "out/typed.db"')
         else:
             failed.append(f"{name}: cannot read '{made_by}'")
             continue

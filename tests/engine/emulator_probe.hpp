@@ -81,6 +81,14 @@ struct held_row {
 // before the end is held; none is held twice; none deleted before the start
 // is held unless flagged; every row's version is at least its version at the
 // start. Empty when kept, else one line per broken promise (ids abridged).
+// A typed sink's RFC 3339 datetime (`...+00:00`) in the export's and the
+// truth's form (`...+0000`); other text unchanged.
+inline std::string export_time(std::string t) {
+  if (t.size() >= 6 && t[t.size() - 3] == ':' && (t[t.size() - 6] == '+' || t[t.size() - 6] == '-'))
+    t.erase(t.size() - 3, 1);
+  return t;
+}
+
 inline std::string judge_live(const truth& at_start, const std::string& end, const std::vector<held_row>& held) {
   const auto as_version = [](const std::string& t) { return t.substr(0, 19) + "+0000"; };  // ...Z -> result form
   const std::string s = as_version(at_start.at), e = as_version(end);
@@ -93,7 +101,8 @@ inline std::string judge_live(const truth& at_start, const std::string& end, con
   for (const held_row& r : held) {
     if (!by_id.emplace(r.id, &r).second) broken["held twice"].push_back(r.id);
     if (deleted_before(r.id, s) && !r.flagged) broken["deleted before the start, held"].push_back(r.id);
-    if (const auto l = at_start.live.find(r.id); l != at_start.live.end() && !r.flagged && r.updated < l->second)
+    if (const auto l = at_start.live.find(r.id);
+        l != at_start.live.end() && !r.flagged && export_time(r.updated) < l->second)
       broken["older than at the start"].push_back(r.id + " " + r.updated + " < " + l->second);
   }
   for (const auto& [id, version] : at_start.live) {

@@ -68,7 +68,9 @@ std::map<std::string, std::string> versions(const test::sqlite_table& t, const s
                                             const std::string& updated_col) {
   test::rows r{t.columns};
   for (const auto& row : t.data) r.push_back(row);
-  return versions(r, id_col, updated_col);
+  std::map<std::string, std::string> out = versions(r, id_col, updated_col);
+  for (auto& [id, updated] : out) updated = test::export_time(updated);  // typed: RFC 3339
+  return out;
 }
 
 }  // namespace

@@ -142,8 +142,10 @@ check "csv variant of the singer pipeline exits 0" test $? -eq 0
 for q in Account Payment; do
   want=$(csv_rows "$d/csv/out/billing/$q.csv")
   check "target wrote stream billing__$q with $want rows" test "$(csv_rows "$d/target-out/billing__$q.csv")" = "$want"
+  # Singer carries datetimes typed, in RFC 3339 (+00:00 where the export writes +0000).
   check "target's billing__$q has the same rows as the csv sink" \
-    cmp -s <(csv_sorted "$d/csv/out/billing/$q.csv") <(csv_sorted "$d/target-out/billing__$q.csv")
+    cmp -s <(csv_sorted "$d/csv/out/billing/$q.csv" | sed -E 's/(T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2})([0-9]{2})/\1:\2/g') \
+    <(csv_sorted "$d/target-out/billing__$q.csv")
   check "final STATE bookmarks billing__$q with $want rows" \
     "$py" -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["bookmarks"][sys.argv[2]]["rows"] == int(sys.argv[3])' \
     "$d/target-out/state.json" "billing__$q" "$want"

@@ -99,6 +99,13 @@ def records_from_sqlite(db, table, cols):
         con.close()
 
 
+def export_time(text):
+    """A typed sink's RFC 3339 datetime (`...+00:00`) in the export's form (`...+0000`)."""
+    if len(text) >= 6 and text[-3] == ":" and text[-6] in "+-":
+        return text[:-3] + text[-2:]
+    return text
+
+
 def records_from_csv(path, cols):
     try:
         with open(path, newline="", encoding="utf-8") as f:
@@ -138,8 +145,9 @@ def judge(a, start_truth, end_truth, s_text, e_text, label, out):
     for name, recs in sources:
         seen = set()
         for rec in recs:
-            rid, version = rec[0], rec[1]
-            flagged = a.deleted is not None and rec[2] == a.deleted_true
+            rid, version = rec[0], export_time(str(rec[1]))
+            # A typed SQL sink stores the flag as a boolean (1 in SQLite).
+            flagged = a.deleted is not None and str(rec[2]) in (a.deleted_true, "1" if a.sqlite else a.deleted_true)
             if rid in seen:
                 problems["twice"].append(f"{rid} in {name}")
             seen.add(rid)
