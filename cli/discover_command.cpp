@@ -75,7 +75,7 @@ int discover_command::run() const {
   pipeline_config cfg;
   if (!config_.empty()) {
     try {
-      cfg = load_pipeline(config_);
+      cfg = load_pipeline(config_, pipeline_needs::source);  // its [[jobs]] are not needed
     } catch (const config_error& e) {
       for (const auto& p : e.problems()) std::cerr << p << '\n';
       return exit_usage;

@@ -25,7 +25,7 @@ namespace {
 
 class loader {
  public:
-  explicit loader(std::string path) : path_(std::move(path)) {}
+  loader(std::string path, pipeline_needs needs) : path_(std::move(path)), needs_(needs) {}
 
   std::vector<std::string> problems;
   config_errc first = config_errc::bad_value;
@@ -649,7 +649,9 @@ class loader {
     const toml::node* jobs = root.get("jobs");
     const toml::array* jarr = jobs ? jobs->as_array() : nullptr;
     if (!jarr || jarr->empty()) {
-      problem(jobs ? jobs->source() : root.source(), config_errc::missing_key, "the pipeline needs at least one [[jobs]]");
+      if (needs_ == pipeline_needs::jobs || jobs)
+        problem(jobs ? jobs->source() : root.source(), config_errc::missing_key,
+                "the pipeline needs at least one [[jobs]]");
     } else {
       for (auto&& jn : *jarr) {
         auto jt = jn.as_table();
@@ -709,11 +711,12 @@ class loader {
 
  private:
   std::string path_;
+  pipeline_needs needs_;
 };
 
 }  // namespace
 
-pipeline_config parse_pipeline(const std::string& toml_text, const std::string& path) {
+pipeline_config parse_pipeline(const std::string& toml_text, const std::string& path, pipeline_needs needs) {
   toml::table root;
   try {
     root = toml::parse(toml_text, path);
@@ -722,18 +725,18 @@ pipeline_config parse_pipeline(const std::string& toml_text, const std::string& 
     throw config_error(config_errc::parse_error, {path + ":" + std::to_string(b.line) + ":" +
                                                   std::to_string(b.column) + ": " + std::string(e.description())});
   }
-  loader l(path);
+  loader l(path, needs);
   pipeline_config cfg = l.load(root);
   if (!l.problems.empty()) throw config_error(l.first, std::move(l.problems));
   return cfg;
 }
 
-pipeline_config load_pipeline(const std::string& path) {
+pipeline_config load_pipeline(const std::string& path, pipeline_needs needs) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw config_error(config_errc::parse_error, {path + ":0:0: cannot read the file"});
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_pipeline(text.str(), path);
+  return parse_pipeline(text.str(), path, needs);
 }
 
 }  // namespace aquaduct

@@ -219,8 +219,13 @@ class config_error : public std::system_error {
   std::vector<std::string> problems_;
 };
 
-pipeline_config load_pipeline(const std::string& path);
+// What the file must hold: a whole pipeline, or only what reaches the
+// tenant and the sinks (`aquaduct discover --config`: [[jobs]] optional).
+enum class pipeline_needs { jobs, source };
+
+pipeline_config load_pipeline(const std::string& path, pipeline_needs needs = pipeline_needs::jobs);
 // The same from TOML text; `path` only names it in messages.
-pipeline_config parse_pipeline(const std::string& toml_text, const std::string& path);
+pipeline_config parse_pipeline(const std::string& toml_text, const std::string& path,
+                               pipeline_needs needs = pipeline_needs::jobs);
 
 }  // namespace aquaduct

@@ -91,6 +91,15 @@ check "the table names each field with its type" grep -Eq '^  Balance +decimal +
 check "an unknown --object exits 2" test $? -eq 2
 check "... naming it, with a did-you-mean" grep -q "Acount.*not described.*did you mean Account" "$work/unknown.err"
 
+# --- a config with a [source] and sinks only, as a user writes one for discovery
+sed '/^\[\[jobs\]\]/,/^query = /d' "$work/conf/source.toml" >"$work/conf/nojobs.toml"
+check "the config without jobs has none" bash -c "! grep -q jobs '$work/conf/nojobs.toml'"
+"$bin" discover --config "$work/conf/nojobs.toml" --object Account >"$work/nojobs.txt" 2>&1
+check "discover takes a config without [[jobs]]" test $? -eq 0
+check "... and lists the object" grep -q "Account" "$work/nojobs.txt"
+"$bin" validate "$work/conf/nojobs.toml" >/dev/null 2>&1
+check "a run still needs [[jobs]] (validate exits 2)" test $? -eq 2
+
 # --- bad configs
 printf '[source]\nbase_urll = "x"\n' >"$work/bad.toml"
 "$bin" discover --config "$work/bad.toml" >"$work/bad.out" 2>&1
