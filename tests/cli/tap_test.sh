@@ -292,13 +292,16 @@ SELECTION = {
     "Subscription": ("*", set(), False),  # empty booleans and integers
 }
 
-def select(path_in, path_out):
+def select(path_in, path_out, by_schema=()):
     cat = json.load(open(path_in))
     for s in cat["streams"]:
         sid = s["tap_stream_id"]
         for m in s["metadata"]:
             if m["breadcrumb"] == []:
                 m["metadata"]["selected"] = sid in SELECTION
+                if sid in by_schema:  # the older form singer's CatalogEntry.is_selected reads too
+                    del m["metadata"]["selected"]
+                    s["schema"]["selected"] = True
         if sid not in SELECTION:
             continue
         chosen, dropped, deleted = SELECTION[sid]
@@ -613,7 +616,7 @@ if __name__ == "__main__":
     if args[0] == "catalog":
         judge_catalog(json.load(open(args[1])), args[2])
     elif args[0] == "select":
-        select(args[1], args[2])
+        select(args[1], args[2], args[3:])
     elif args[0] == "sync":
         opts = dict(zip(args[5::2], args[6::2]))
         judge_sync(json.load(open(args[1])), args[2], args[3], args[4], opts.get("--state"),
@@ -684,9 +687,11 @@ cat >"$work/state_files.json" <<'JSON'
  "bookmarks": {"Invoice": {"version": 1700000003, "UpdatedDate": "2026-01-01T00:00:00.000000Z",
                            "file_ids": ["0123456789abcdef0123456789abcdef"]}}}
 JSON
-"$bin" tap --config "$work/c.json" --catalog "$work/selected.json" --state "$work/state_files.json" \
+"$bin" tap --config "$work/c.json" --catalog "$work/selected.json" --state "$work/state_files.json" --log-format json \
   >"$work/out5.jsonl" 2>"$work/run5.err"
 check "a state with file_ids left by tap-zuora is accepted, exit 0" test $? -eq 0
+check "--log-format json: stderr is JSON lines" jq_true -s 'length > 0 and all(.[]; type == "object")' "$work/run5.err"
+check "... and a line says the left-over files are not re-read" grep -qi 'file' "$work/run5.err"
 check "... resumed by a new job from the bookmark (judge)" \
   judge sync "$work/c.json" "$work/selected.json" "$work/out5.jsonl" "$work/facts5.json" --state "$work/state_files.json"
 check "... the left-over file id is not fetched" test "$(file_404s)" = "$before"
@@ -709,20 +714,24 @@ jq -e '.deletes_not_judged' "$work/facts6.json" >/dev/null &&
 # --- beyond tap-zuora: CRLF line ends and a BOM in the result files
 start_emulator url2 --seed 18 --scale 40 --tz America/Los_Angeles --crlf --bom --credentials "$work/credentials.json" || exit 1
 config "$work/crlf.json" ".base_url = \"$url2\""
-"$bin" tap --config "$work/crlf.json" --catalog "$work/selected.json" >"$work/out7.jsonl" 2>"$work/run7.err"
+# (Product selected the older way, by "selected": true in its schema)
+/usr/bin/python3 "$work/judge.py" select "$work/catalog.json" "$work/selected_schema.json" Product
+check "the judge selects Product by schema" jq_true '[.streams[] | select(.schema.selected == true) | .tap_stream_id] == ["Product"]' "$work/selected_schema.json"
+"$bin" tap --config "$work/crlf.json" --catalog "$work/selected_schema.json" >"$work/out7.jsonl" 2>"$work/run7.err"
 check "a sync of CRLF, BOM result files exits 0" test $? -eq 0
-check "... every record equals the emulator's row (judge)" \
-  judge sync "$work/crlf.json" "$work/selected.json" "$work/out7.jsonl" "$work/facts7.json" --oracle first
+check "... every record equals the emulator's row, Product selected by schema (judge)" \
+  judge sync "$work/crlf.json" "$work/selected_schema.json" "$work/out7.jsonl" "$work/facts7.json" --oracle first
 check "... the quoted newline survives CRLF too" jq_true '.quoted_newlines > 0' "$work/facts7.json"
 
-# --- auth_type OAUTH (username and password are the client id and secret), JSON logs
+# --- auth_type OAUTH (username and password are the client id and secret)
 config "$work/oauth.json" '.auth_type = "OAUTH" | .username = "tap-client"'
-"$bin" tap --config "$work/oauth.json" --discover --log-format json >"$work/catalog_oauth.json" 2>"$work/oauth.err"
+"$bin" tap --config "$work/oauth.json" --discover >"$work/catalog_oauth.json" 2>"$work/oauth.err"
 check "auth_type OAUTH discovers, exit 0" test $? -eq 0
 check "... the same catalog as BASIC" test "$(jq -S . "$work/catalog_oauth.json")" = "$(jq -S . "$work/catalog.json")"
-check "--log-format json: stderr is JSON lines" jq_true -s 'all(.[]; type == "object")' "$work/oauth.err"
 
-# --- 5. errors
+# --- 5. errors: 2 (usage, config, catalog, state; nothing contacted), 3 (credentials refused)
+requests() { curl -s "$url/_emulator/stats" | jq '[.requests | to_entries[] | select(.key | startswith("/v1")) | .value[]] | add'; }
+before=$(requests)
 config "$work/no_partner.json" 'del(.partner_id)'
 "$bin" tap --config "$work/no_partner.json" --discover >"$work/e1.out" 2>"$work/e1.err"
 check "a config without partner_id exits 2" test $? -eq 2
@@ -735,15 +744,22 @@ config "$work/rest.json" '.api_type = "REST"'
 "$bin" tap --config "$work/rest.json" --discover >"$work/e3.out" 2>"$work/e3.err"
 check "api_type REST exits 2" test $? -eq 2
 check "... saying why" grep -qiE 'REST|api_type' "$work/e3.err"
+echo '{"streams": [' >"$work/broken_catalog.json"
+"$bin" tap --config "$work/c.json" --catalog "$work/broken_catalog.json" >"$work/e6.out" 2>"$work/e6.err"
+check "a catalog that is not JSON exits 2" test $? -eq 2
+echo '{"bookmarks": ' >"$work/broken_state.json"
+"$bin" tap --config "$work/c.json" --catalog "$work/selected.json" --state "$work/broken_state.json" >"$work/e7.out" 2>"$work/e7.err"
+check "a state that is not JSON exits 2" test $? -eq 2
+"$bin" tap --config "$work/c.json" >"$work/e5.out" 2>"$work/e5.err"
+check "neither --discover nor --catalog exits 2" test $? -eq 2
+check "... with nothing on stdout" test ! -s "$work/e5.out"
+check "none of the exit-2 runs contacted the service" test "$(requests)" = "$before"
 wrong="wrong-$RANDOM$RANDOM"
 config "$work/wrong.json" ".password = \"$wrong\""
 "$bin" tap --config "$work/wrong.json" --catalog "$work/selected.json" >"$work/e4.out" 2>"$work/e4.err"
 check "a wrong password exits 3" test $? -eq 3
 check "... and the wrong password never shows" bash -c "! grep -qF '$wrong' '$work/e4.out' '$work/e4.err'"
 check "... and no RECORD was written" bash -c "! grep -q RECORD '$work/e4.out'"
-"$bin" tap --config "$work/c.json" >"$work/e5.out" 2>"$work/e5.err"
-check "neither --discover nor --catalog exits 2" test $? -eq 2
-check "... with nothing on stdout" test ! -s "$work/e5.out"
 check "the password never shows on stderr or in a catalog" \
   bash -c "! grep -qF '$secret' '$work'/*.err '$work/catalog.json'"
 
