@@ -454,11 +454,12 @@ tap_config read_tap_config(const std::string& path) {
     cfg.source.auth.type = auth_type::oauth;
     cfg.source.auth.client_id = username.value_or("");
     cfg.source.auth.client_secret = password.value_or("");
-  } else {
-    cfg.source.auth.type = auth_type::basic;
-    cfg.source.auth.username = username.value_or("");
-    cfg.source.auth.password = password.value_or("");
+  } else {  // tap-zuora's BASIC: the apiAccessKeyId and apiSecretAccessKey headers
+    cfg.source.auth.type = auth_type::api_key;
+    cfg.source.auth.access_key_id = username.value_or("");
+    cfg.source.auth.secret_access_key = password.value_or("");
   }
+  cfg.source.poll.timeout_s = 12 * 3600;  // tap-zuora waits 12 hours for a job
   const std::string mode = r.text("aquaduct_mode").value_or("stateful");
   if (mode == "stateless") cfg.mode = tap_mode::stateless;
   else if (mode != "stateful") r.problem("aquaduct_mode must be \"stateful\" (tap-zuora's sessions) or \"stateless\"");
@@ -638,20 +639,24 @@ tap_sync prepare_sync(const tap_config& cfg, const std::string& catalog_path, co
       say(log_level::info,
           "the state names result files of an unfinished tap-zuora sync; a new job from the bookmark covers them", c.id);
 
+    // Stateful, the job and its query are named after the session's project,
+    // as tap-zuora names them (a session knows its queries by name).
+    const std::string project = c.id + "_" + std::to_string(mark.version);
+    const std::string name = cfg.mode == tap_mode::stateful ? project : c.id;
     job_config job;
-    job.name = aqua_job_name(c.id);
+    job.name = aqua_job_name(name);
     job.format = "gzip";
     job.version = "1.2";
     job.use_query_labels = true;
     job.date_time_utc = true;
     query_config q;
-    q.name = c.id;
+    q.name = name;
     q.table = c.id;
     q.query = "select " + select + " from " + c.id;
     if (wants_deleted(c)) q.deleted = deleted_config{"Deleted", "Boolean", cfg.mode == tap_mode::stateless};
     if (cfg.mode == tap_mode::stateful) {
       job.partner = cfg.partner_id;
-      job.project = c.id + "_" + std::to_string(mark.version);
+      job.project = project;
       if (!c.replication_key.empty()) q.query += " order by " + c.replication_key + " asc";
     } else if (!c.replication_key.empty()) {
       incremental_config inc;
