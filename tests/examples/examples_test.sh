@@ -186,6 +186,14 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
 ZUORA_CLIENT_ID=x ZUORA_CLIENT_SECRET=y "$bin" validate "$work/k8s.toml" >/dev/null 2>"$work/k8s.err"
 check "the CronJob's pipeline validates" test $? -eq 0
 
+# --- Meltano: examples/meltano, its settings against docs/singer.md's config keys ----------
+meltano=$src/examples/meltano
+mp() { "$py" "$src/tests/examples/meltano_project.py" "$@"; }
+mp check "$meltano/meltano.yml" "$src/docs/singer.md" 2>"$work/meltano-check.err"
+check "meltano.yml: a tap_zuora extractor with catalog/discover/state, every setting a config key of docs/singer.md, ./aquaduct-tap executable" \
+  test $? -eq 0
+cat "$work/meltano-check.err"
+
 kill -TERM "$EMU_PID"
 wait "$EMU_PID"
 EMU_PID=
