@@ -6,6 +6,8 @@
 #include <aquaduct/error.hpp>
 
 #include "cli/run_console.hpp"
+#include "cli/interrupt_watch.hpp"
+#include "cli/tap_command.hpp"
 #include "cli/discover_command.hpp"
 #include "cli/dry_run_command.hpp"
 #include "cli/jobs_command.hpp"
@@ -68,43 +70,6 @@ std::optional<aquaduct::pipeline_config> load_checked(const std::string& path, s
   return std::nullopt;
 }
 
-// Blocks SIGINT/SIGTERM in every thread, then waits for one.
-void block_signals(sigset_t& set) {
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
-
-// Waits for SIGINT/SIGTERM (blocked in every thread) while a run goes on: the
-// first cancels the run (its jobs are cancelled on the server, exit 130), a
-// second one exits at once.
-class interrupt_watch {
- public:
-  interrupt_watch(const sigset_t& set, aquaduct::engine& eng, aquaduct::cli::run_console& console)
-      : thread_([this, set, &eng, &console] {
-          int received = 0;
-          const timespec tick{0, 200 * 1000 * 1000};
-          while (!done_) {
-            if (sigtimedwait(&set, nullptr, &tick) < 0) continue;
-            if (++received == 1) {
-              console.note("interrupted: cancelling the jobs in flight on the server (again to quit at once)");
-              eng.cancel();
-            } else {
-              std::_Exit(130);
-            }
-          }
-        }) {}
-  ~interrupt_watch() {
-    done_ = true;
-    thread_.join();
-  }
-
- private:
-  std::atomic<bool> done_{false};
-  std::thread thread_;
-};
-
 // How `run` talks on stderr.
 struct run_output {
   std::string progress = "auto";  // auto | always | never
@@ -122,7 +87,7 @@ aquaduct::log_level level_named(const std::string& name, aquaduct::cli::progress
 int cmd_run(const std::string& path, const std::string& report_path, std::string state_dir, const run_output& output,
             std::vector<std::string> full_refresh) {
   sigset_t signals;
-  block_signals(signals);  // before any thread starts, so that every thread inherits the mask
+  aquaduct::cli::block_signals(signals);  // before any thread starts, so that every thread inherits the mask
   // Every stderr line goes through the console: under --log-format json each
   // one is a JSON object, config problems and the report included.
   const auto style = aquaduct::cli::choose_progress(output.progress, STDERR_FILENO);
@@ -169,7 +134,9 @@ int cmd_run(const std::string& path, const std::string& report_path, std::string
   aquaduct::run_report report;
   try {
     aquaduct::engine eng{std::move(*cfg), std::move(opts)};
-    interrupt_watch watch(signals, eng, console);
+    aquaduct::cli::interrupt_watch watch(signals, eng, [&console] {
+      console.note("interrupted: cancelling the jobs in flight on the server (again to quit at once)");
+    });
     console.start(eng);
     struct stop_display {  // before the report or an error is printed, and before eng goes
       aquaduct::cli::run_console& c;
@@ -236,7 +203,7 @@ int cmd_validate(const std::string& path, bool connect) {
 
 int cmd_emulate(aquaduct::emulator::options opts) {
   sigset_t set;
-  block_signals(set);  // before start(), so the emulator's thread inherits the mask
+  aquaduct::cli::block_signals(set);  // before start(), so the emulator's thread inherits the mask
   aquaduct::emulator::server srv(std::move(opts));
   try {
     srv.start();
@@ -420,6 +387,7 @@ int main(int argc, char** argv) {
   aquaduct::cli::state_command state{app};
   aquaduct::cli::dry_run_option dry_run{*run};
   aquaduct::cli::discover_command discover{app};
+  aquaduct::cli::tap_command tap{app};
 
   auto* help = app.add_subcommand("help", "Show help for a command");
   std::string help_topic;
@@ -442,6 +410,7 @@ int main(int argc, char** argv) {
   if (jobs.chosen()) return jobs.run();
   if (state.chosen()) return state.run();
   if (discover.chosen()) return discover.run();
+  if (tap.chosen()) return tap.run();
   if (*emulate) {
     emu.latency = std::chrono::milliseconds(latency_ms);
     emu.token_lifetime = std::chrono::seconds(token_lifetime_s);

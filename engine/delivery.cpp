@@ -325,7 +325,13 @@ asio::awaitable<void> commit_path::commit(const file_token& token, std::optional
     // deleted inside it never come back): should this stop between the sinks'
     // commits and the cursor, the next run must know (state_store::pending).
     if (next && ctx_.state && next->mode == "stateful") ctx_.state->begin_commit(*next);
-    pipe_.commit(token);
+    if (next && next->position) {
+      file_token with_cursor = token;
+      with_cursor.cursor = next->position;
+      pipe_.commit(with_cursor);
+    } else {
+      pipe_.commit(token);
+    }
     if (next && ctx_.state) ctx_.state->save(*next);
   });
   ctx_.meter(pipe_.schema().job).add(&run_counters::rows_committed, pipe_.rows_written());

@@ -179,6 +179,8 @@ discovered_object from_describe(const decode::describe_object& d) {
     if (f.exportable()) o.fields.push_back({f.name, f.type});
     else o.not_exportable.push_back(f.name);
   }
+  for (const auto& r : d.related) o.related.push_back(r.name);
+  o.exportable = o.fields;
   return o;
 }
 

@@ -39,6 +39,8 @@ struct discovered_object {
   std::string name, label;
   std::vector<discovered_field> fields;    // exportable and accepted by the export, in describe's order
   std::vector<std::string> not_exportable;  // listed by describe without the export context
+  std::vector<std::string> related;         // describe's related objects (the relations a query may join)
+  std::vector<discovered_field> exportable;  // every field describe marks exportable, in its order (before the probes)
   std::vector<refused_field> refused;       // exportable per describe, refused by the export's probe
   std::string replication_column;           // UpdatedDate, TransactionDate or UpdatedOn; empty: full loads
   std::optional<bool> deleted;              // deleted rows supported; nullopt: not known (refused object)

@@ -8,6 +8,7 @@
 #include <aquaduct/error.hpp>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -138,7 +139,7 @@ class singer_sink;
 
 class singer_stream final : public sink_stream {
  public:
-  singer_stream(singer_sink& sink, const stream_schema& schema);
+  singer_stream(singer_sink& sink, const stream_schema& schema, const singer_tap_options* tap);
   ~singer_stream() override { abort(); }
   void write(const row_batch& rows) override;
   void commit(const file_token& token) override;
@@ -147,6 +148,7 @@ class singer_stream final : public sink_stream {
  private:
   friend class singer_sink;
   singer_sink& sink_;
+  const singer_tap_stream* tap_;  // the catalog's stream under `aquaduct tap`, else nullptr
   stream_schema schema_;
   std::string stream_;  // quoted JSON stream name
   std::string record_prefix_;
@@ -162,7 +164,9 @@ class singer_sink final : public sink {
   }
   std::string_view type() const noexcept override { return "singer"; }
   std::unique_ptr<sink_stream> open(const stream_schema& schema) override {
-    return std::make_unique<singer_stream>(*this, with_column_names(schema, opts_.columns, "singer"));
+    return std::make_unique<singer_stream>(
+        *this, with_column_names(schema, opts_.tap ? column_names::fields : opts_.columns, "singer"),
+        opts_.tap ? &*opts_.tap : nullptr);
   }
   void close() override {}
   // Opens (creating) the file and lets it go: no torn tail is cut here.
@@ -197,9 +201,10 @@ class singer_sink final : public sink {
       write_behind out(fd, "singer: write " + name());
       if (!s.schema_.columns.empty()) {
         out.write(schema_message(s));
-        write_records(out, s);
+        write_records(out, s, record_suffix());
       }
-      out.write(state_message(bookmarks));
+      out.write(opts_.tap ? R"({"type":"STATE","value":)" + opts_.tap->state(s.schema_, token) + "}\n"
+                          : state_message(bookmarks));
       struct stat st {};
       if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::fsync(fd) != 0) io_failure("fsync " + name(), errno);
     } catch (const std::exception& e) {
@@ -211,7 +216,10 @@ class singer_sink final : public sink {
   }
 
  private:
-  static std::string schema_message(const singer_stream& s) {
+  std::string schema_message(const singer_stream& s) const {
+    if (s.tap_)
+      return R"({"type":"SCHEMA","stream":)" + s.stream_ + R"(,"schema":)" + s.tap_->schema +
+             R"(,"key_properties":)" + json_list(s.tap_->key_properties) + "}\n";
     std::string head = R"({"type":"SCHEMA","stream":)" + s.stream_ + R"(,"schema":{"type":"object","properties":{)";
     for (std::size_t i = 0; i < s.schema_.columns.size(); ++i) {
       if (i) head += ',';
@@ -224,6 +232,36 @@ class singer_sink final : public sink {
       head += quoted_json(s.schema_.columns[*id]);
     head += "]}\n";
     return head;
+  }
+
+  static std::string json_list(const std::vector<std::string>& items) {
+    std::string out = "[";
+    for (const auto& i : items) {
+      if (out.size() > 1) out += ',';
+      out += quoted_json(i);
+    }
+    out += ']';
+    return out;
+  }
+
+  // What closes a RECORD: `}` and a newline; for tap-zuora's messages, the
+  // time the stream's rows were extracted (its commit) first.
+  std::string record_suffix() const {
+    if (!opts_.tap) return "}\n";
+    const auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
+    return R"(,"time_extracted":)" + quoted_json(utc_iso(now)) + "}\n";
+  }
+
+  static std::string utc_iso(std::chrono::sys_time<std::chrono::microseconds> t) {
+    const auto day = std::chrono::floor<std::chrono::days>(t);
+    const std::chrono::year_month_day ymd{day};
+    const std::chrono::hh_mm_ss hms{t - day};
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", static_cast<int>(ymd.year()),
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                  static_cast<int>(hms.seconds().count()), static_cast<int>(hms.subseconds().count()));
+    return buf;
   }
 
   static std::string bookmark(const singer_stream& s, const file_token& token) {
@@ -253,7 +291,7 @@ class singer_sink final : public sink {
 
   // The stream's RECORDs, encoded from its held rows straight into the
   // output, a write_behind block at a time.
-  void write_records(write_behind& out, singer_stream& s) {
+  void write_records(write_behind& out, singer_stream& s, std::string_view suffix) {
     std::string& buf = out_;  // used up to `used`; its size is the room
     if (buf.size() < write_behind::block + (64u << 10)) buf.resize(write_behind::block + (64u << 10));
     std::size_t used = 0;
@@ -261,7 +299,7 @@ class singer_sink final : public sink {
     std::uint64_t row_number = 0;
     s.held_.replay(s.schema_, [&](const row_batch& rows) {
       for (std::size_t r = 0; r < rows.size(); ++r) {
-        const std::size_t most = prefix.size() + s.json_.max_bytes(rows, r) + 2;
+        const std::size_t most = prefix.size() + s.json_.max_bytes(rows, r) + suffix.size();
         if (used + most > buf.size()) {
           out.write({buf.data(), used});
           used = 0;
@@ -270,8 +308,8 @@ class singer_sink final : public sink {
         char* p = buf.data() + used;
         std::memcpy(p, prefix.data(), prefix.size());
         p = s.json_.write(p + prefix.size(), rows, r, ++row_number);
-        *p++ = '}';
-        *p++ = '\n';
+        std::memcpy(p, suffix.data(), suffix.size());
+        p += suffix.size();
         used = static_cast<std::size_t>(p - buf.data());
       }
     });
@@ -357,10 +395,33 @@ class singer_sink final : public sink {
   std::string out_;  // RECORDs on their way to the output (write_behind's buffer, kept between commits)
 };
 
-singer_stream::singer_stream(singer_sink& sink, const stream_schema& schema)
-    : sink_(sink), schema_(schema), stream_(quoted_json(table_name(schema))),
+namespace {
+
+const singer_tap_stream* tap_stream(const singer_tap_options* tap, const stream_schema& schema) {
+  if (!tap) return nullptr;
+  const auto it = tap->streams.find(table_name(schema));
+  if (it == tap->streams.end())
+    throw std::system_error(sink_errc::io_error,
+                            "singer: " + where(schema) + ": stream " + table_name(schema) + " is not in the catalog");
+  return &it->second;
+}
+
+// Under `aquaduct tap` the catalog types the columns, by property name.
+stream_schema catalog_typed(stream_schema schema, const singer_tap_stream* tap) {
+  if (!tap) return schema;
+  schema.types.assign(schema.columns.size(), column_type::text);
+  for (std::size_t i = 0; i < schema.columns.size(); ++i)
+    if (auto it = tap->types.find(schema.columns[i]); it != tap->types.end()) schema.types[i] = it->second;
+  return schema;
+}
+
+}  // namespace
+
+singer_stream::singer_stream(singer_sink& sink, const stream_schema& schema, const singer_tap_options* tap)
+    : sink_(sink), tap_(tap_stream(tap, schema)), schema_(catalog_typed(schema, tap_)),
+      stream_(quoted_json(table_name(schema))),
       record_prefix_(R"({"type":"RECORD","stream":)" + stream_ + R"(,"record":)"),
-      json_(schema, json_row_encoder::values::typed, "singer") {}
+      json_(schema_, tap_ ? json_row_encoder::values::tap_zuora : json_row_encoder::values::typed, "singer") {}
 
 void singer_stream::write(const row_batch& rows) {
   if (rows.empty()) return;

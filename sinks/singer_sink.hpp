@@ -45,15 +45,38 @@
 #include <aquaduct/config.hpp>
 #include <aquaduct/sink.hpp>
 
+#include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace aquaduct::sinks {
 
+// `aquaduct tap` (docs/singer.md): the messages of the Singer tap for Zuora,
+// as its catalog and state decide them. Columns are named as fields
+// (field_names), values read as json_row_encoder::values::tap_zuora by the
+// catalog's types, and
+//   SCHEMA  {"type":"SCHEMA","stream":S,"schema":<schema>,"key_properties":<keys>}
+//   RECORD  {"type":"RECORD","stream":S,"record":{...},"time_extracted":"...Z"}
+//   STATE   {"type":"STATE","value":<state(schema, token)>}
+struct singer_tap_stream {
+  std::string schema;                         // the SCHEMA message's schema object (JSON text)
+  std::vector<std::string> key_properties;
+  std::map<std::string, column_type> types;   // by property name; a column not here is text
+};
+struct singer_tap_options {
+  std::map<std::string, singer_tap_stream> streams;  // by stream name (the query's table)
+  // The STATE value (JSON text) once the stream has committed: called with
+  // the sink's lock held, after the stream's messages were written.
+  std::function<std::string(const stream_schema&, const file_token&)> state;
+};
+
 struct singer_sink_options {
   std::string path;  // optional: append the messages to this file; empty (the default): stdout
   column_names columns = column_names::labels;  // "labels": AQuA's header names; "fields": see field_names()
+  std::optional<singer_tap_options> tap;        // set by `aquaduct tap` only, never from a config
 
   static singer_sink_options from(const sink_config& cfg, std::vector<std::string>& problems);
 };

@@ -322,18 +322,19 @@ void append_json_escaped(std::string& out, std::string_view s) {
 }
 
 json_row_encoder::json_row_encoder(const stream_schema& schema, values v, std::string_view sink)
-    : null_value_(schema.null_value), schema_(schema), sink_(sink) {
+    : tap_(v == values::tap_zuora), null_value_(schema.null_value), schema_(schema), sink_(sink) {
   const auto deleted = deleted_column_index(schema);
   for (std::size_t i = 0; i < schema.columns.size(); ++i) {
     std::string k = i ? ",\"" : "{\"";
     append_json_escaped(k, schema.columns[i]);
     k += "\":";
     keys_.push_back(std::move(k));
-    value_kind kind = v == values::typed && i < schema.types.size() ? kind_of(schema.types[i]) : value_kind::text;
+    value_kind kind = v != values::strings && i < schema.types.size() ? kind_of(schema.types[i]) : value_kind::text;
     if (kind == value_kind::boolean && deleted == i && schema.deleted->format == "Numeric")
       kind = value_kind::numeric_flag;
+    if (tap_ && kind == value_kind::date) kind = value_kind::datetime;
     kinds_.push_back(kind);
-    if (kind != value_kind::text) checked_.push_back(i);
+    if (kind != value_kind::text && !(tap_ && kind == value_kind::boolean)) checked_.push_back(i);
   }
 }
 
@@ -343,7 +344,9 @@ void json_row_encoder::check(const row_batch& rows, std::size_t r, std::uint64_t
     if (c >= n) break;
     const std::string_view v = rows.field(r, c);
     bool flag;
-    if (!v.empty() && !(null_value_ && v == *null_value_) && !fits(kinds_[c], v, flag))
+    char utc[utc_datetime_size];
+    if (!v.empty() && !(null_value_ && v == *null_value_) &&
+        !(tap_ && kinds_[c] == value_kind::datetime ? utc_datetime(v, utc) : fits(kinds_[c], v, flag)))
       refuse_value(sink_, schema_, row_number, c, v, kinds_[c]);
   }
 }
@@ -377,6 +380,10 @@ char* json_row_encoder::write(char* p, const row_batch& rows, std::size_t r, std
       *p++ = '"';
       continue;
     }
+    if (tap_ && k == value_kind::boolean) {
+      put(python_truth(v) ? "true" : "false");
+      continue;
+    }
     if (v.empty()) {
       put("null");
       continue;
@@ -400,9 +407,11 @@ char* json_row_encoder::write(char* p, const row_batch& rows, std::size_t r, std
         *p++ = '"';
         break;
       case value_kind::datetime: {
-        std::size_t len = 0;
+        std::size_t len = utc_datetime_size;
         *p++ = '"';
-        if (v.size() > datetime_max || !normal_datetime(v, p, len)) refuse_value(sink_, schema_, row_number, c, v, k);
+        if (tap_ ? !utc_datetime(v, p)
+                 : v.size() > datetime_max || !normal_datetime(v, p, len))
+          refuse_value(sink_, schema_, row_number, c, v, k);
         p += len;
         *p++ = '"';
         break;

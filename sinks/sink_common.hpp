@@ -106,9 +106,13 @@ inline constexpr std::size_t json_escaped_max = 6;  // bytes out per byte in, at
 // datetimes become RFC 3339 strings (typed_values.hpp); an empty typed field
 // is null; a field that is not what its type says is a data error naming
 // `sink`, the record and the column (refuse_value).
+// With `tap_zuora`, typed as with `typed` except where the Singer tap for
+// Zuora (singer-python's transform) reads values otherwise: a datetime or
+// date becomes UTC YYYY-MM-DDThh:mm:ss.ffffffZ (utc_datetime), and a boolean
+// is Python's bool() of its text (python_truth: empty is false, not null).
 class json_row_encoder {
  public:
-  enum class values { strings, typed };
+  enum class values { strings, typed, tap_zuora };
   json_row_encoder(const stream_schema& schema, values v, std::string_view sink);
   // Appends row r of `rows` as one object (no newline). `row_number` names it in errors.
   void append(std::string& out, const row_batch& rows, std::size_t r, std::uint64_t row_number) const;
@@ -122,6 +126,7 @@ class json_row_encoder {
   std::vector<std::string> keys_;  // "{\"Id\":" then ",\"Name\":" ...
   std::vector<value_kind> kinds_;
   std::vector<std::size_t> checked_;  // the typed columns
+  bool tap_ = false;  // values::tap_zuora
   std::optional<std::string> null_value_;
   stream_schema schema_;  // for messages
   std::string sink_;

@@ -5,6 +5,7 @@
 #include <aquaduct/error.hpp>
 
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <system_error>
 
@@ -133,6 +134,67 @@ bool normal_datetime(std::string_view v, char* out, std::size_t& n) noexcept {
   std::memcpy(out + zone + 4, v.data() + v.size() - 2, 2);
   n = zone + 6;
   return true;
+}
+
+bool utc_datetime(std::string_view v, char* out) noexcept {
+  char normal[datetime_max];
+  std::size_t n = 0;
+  if (v.size() > datetime_max || !normal_datetime(v, normal, n)) return false;
+  const std::string_view t(normal, n);  // YYYY-MM-DDThh:mm:ss[.f](Z|±hh:mm)
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
+  number_at(t, 0, 4, y);
+  number_at(t, 5, 2, mo);
+  number_at(t, 8, 2, d);
+  number_at(t, 11, 2, h);
+  number_at(t, 14, 2, mi);
+  number_at(t, 17, 2, s);
+  char micro[6] = {'0', '0', '0', '0', '0', '0'};
+  std::size_t i = 19;
+  if (t[i] == '.')
+    for (std::size_t k = 0; ++i < t.size() && digit(t[i]);)
+      if (k < 6) micro[k++] = t[i];
+  using namespace std::chrono;
+  sys_seconds at = sys_days{year{y} / month{static_cast<unsigned>(mo)} / day{static_cast<unsigned>(d)}} + hours{h} +
+                   minutes{mi} + seconds{s};
+  if (t[i] != 'Z') {  // ±hh:mm: UTC is the local time minus the offset
+    int oh = 0, om = 0;
+    number_at(t, i + 1, 2, oh);
+    number_at(t, i + 4, 2, om);
+    const seconds offset = hours{oh} + minutes{om};
+    at = t[i] == '+' ? at - offset : at + offset;
+  }
+  const year_month_day ymd{floor<days>(at)};
+  const hh_mm_ss hms{at - floor<days>(at)};
+  const int yy = static_cast<int>(ymd.year());
+  if (yy < 1 || yy > 9999) return false;
+  const auto two = [&](char* p, unsigned x) {
+    p[0] = static_cast<char>('0' + x / 10);
+    p[1] = static_cast<char>('0' + x % 10);
+  };
+  two(out, static_cast<unsigned>(yy / 100));
+  two(out + 2, static_cast<unsigned>(yy % 100));
+  out[4] = '-';
+  two(out + 5, static_cast<unsigned>(ymd.month()));
+  out[7] = '-';
+  two(out + 8, static_cast<unsigned>(ymd.day()));
+  out[10] = 'T';
+  two(out + 11, static_cast<unsigned>(hms.hours().count()));
+  out[13] = ':';
+  two(out + 14, static_cast<unsigned>(hms.minutes().count()));
+  out[16] = ':';
+  two(out + 17, static_cast<unsigned>(hms.seconds().count()));
+  out[19] = '.';
+  std::memcpy(out + 20, micro, 6);
+  out[26] = 'Z';
+  return true;
+}
+
+bool python_truth(std::string_view v) noexcept {
+  if (v.size() != 5) return !v.empty();
+  static constexpr char f[] = "false";
+  for (std::size_t i = 0; i < 5; ++i)
+    if ((v[i] | 0x20) != f[i]) return true;
+  return false;
 }
 
 bool fits(value_kind k, std::string_view v, bool& flag) noexcept {

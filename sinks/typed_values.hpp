@@ -37,6 +37,15 @@ bool is_date(std::string_view v) noexcept;
 // datetime_max bytes) and sets `n` to its length.
 bool normal_datetime(std::string_view v, char* out, std::size_t& n) noexcept;
 inline constexpr std::size_t datetime_max = 40;
+// The Singer tap for Zuora's form of a datetime (singer-python's strftime):
+// the same instant in UTC as YYYY-MM-DDThh:mm:ss.ffffffZ, microseconds
+// padded (or cut) to six digits; a date alone is its midnight UTC. Writes
+// utc_datetime_size bytes at `out`; false when `v` is not a datetime.
+bool utc_datetime(std::string_view v, char* out) noexcept;
+inline constexpr std::size_t utc_datetime_size = 27;
+// Python's bool() of the text as singer-python reads a boolean: "false" in
+// any case and the empty string are false, any other text is true.
+bool python_truth(std::string_view v) noexcept;
 // Whether `v` fits `k` (text always fits). For boolean and numeric_flag, `flag` gets its truth.
 bool fits(value_kind k, std::string_view v, bool& flag) noexcept;
 

@@ -117,6 +117,11 @@ struct file_token {
   std::string query;
   std::vector<std::string> file_ids;
   std::uint64_t rows = 0;
+  // Where the query's cursor moves once every sink has committed this: a
+  // stateful job's startTime, an incremental window's end (UTC). Empty: the
+  // query keeps no cursor. Sinks that report progress (`aquaduct tap`'s
+  // STATE) read it; none needs it to commit.
+  std::optional<std::chrono::sys_seconds> cursor{};
 };
 
 class sink_stream {
