@@ -76,7 +76,7 @@ struct singer_tap_options {
 struct singer_sink_options {
   std::string path;  // optional: append the messages to this file; empty (the default): stdout
   column_names columns = column_names::labels;  // "labels": AQuA's header names; "fields": see field_names()
-  std::optional<singer_tap_options> tap;        // set by `aquaduct tap` only, never from a config
+  std::optional<singer_tap_options> tap{};      // set by `aquaduct tap` only, never from a config
 
   static singer_sink_options from(const sink_config& cfg, std::vector<std::string>& problems);
 };
