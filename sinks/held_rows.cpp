@@ -25,6 +25,12 @@ struct block_header {
   throw std::system_error(sink_errc::io_error, "hold the rows until commit: " + what + ": " + std::strerror(err));
 }
 
+std::size_t varint_size(std::uint64_t v) noexcept {
+  std::size_t n = 1;
+  for (; v >= 0x80; v >>= 7) ++n;
+  return n;
+}
+
 char* put_varint(char* p, std::uint64_t v) noexcept {
   while (v >= 0x80) {
     *p++ = static_cast<char>((v & 0x7f) | 0x80);
@@ -61,8 +67,6 @@ void pread_all(int fd, char* p, std::size_t n, std::uint64_t at) {
 
 void held_rows::append(const row_batch& rows) {
   if (rows.empty()) return;
-  std::size_t fields = 0;
-  for (std::size_t r = 0; r < rows.size(); ++r) fields += rows.field_count(r);
   // The fields of a batch are back to back in its data (each ends where the
   // next begins), so their text is copied in one piece; field by field should
   // a batch ever hold them otherwise.
@@ -76,8 +80,14 @@ void held_rows::append(const row_batch& rows) {
       text_end = last.data() + last.size();
     }
 
+  // Sized exactly (resize() zero-fills what it adds: no slack to fill).
+  std::size_t varint_bytes = 0;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    varint_bytes += varint_size(rows.field_count(r));
+    for (std::size_t c = 0, n = rows.field_count(r); c < n; ++c) varint_bytes += varint_size(rows.field(r, c).size());
+  }
   const std::size_t at = memory_.size();
-  memory_.resize(at + sizeof(block_header) + 10 * (rows.size() + fields));
+  memory_.resize(at + sizeof(block_header) + varint_bytes);
   char* const body = memory_.data() + at + sizeof(block_header);
   char* p = body;
   for (std::size_t r = 0; r < rows.size(); ++r) p = put_varint(p, rows.field_count(r));

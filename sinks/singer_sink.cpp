@@ -249,20 +249,14 @@ class singer_sink final : public sink {
   std::string record_suffix() const {
     if (!opts_.tap) return "}\n";
     const auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
-    return R"(,"time_extracted":)" + quoted_json(utc_iso(now)) + "}\n";
+    const auto second = std::chrono::floor<std::chrono::seconds>(now);
+    std::string at = iso_utc(second);  // ...SSZ, then singer-python's microseconds
+    char micro[8];
+    std::snprintf(micro, sizeof micro, ".%06d", static_cast<int>((now - second).count()));
+    at.insert(at.size() - 1, micro);
+    return R"(,"time_extracted":)" + quoted_json(at) + "}\n";
   }
 
-  static std::string utc_iso(std::chrono::sys_time<std::chrono::microseconds> t) {
-    const auto day = std::chrono::floor<std::chrono::days>(t);
-    const std::chrono::year_month_day ymd{day};
-    const std::chrono::hh_mm_ss hms{t - day};
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                  static_cast<int>(hms.seconds().count()), static_cast<int>(hms.subseconds().count()));
-    return buf;
-  }
 
   static std::string bookmark(const singer_stream& s, const file_token& token) {
     std::string file_ids;

@@ -141,6 +141,18 @@ bool utc_datetime(std::string_view v, char* out) noexcept {
   std::size_t n = 0;
   if (v.size() > datetime_max || !normal_datetime(v, normal, n)) return false;
   const std::string_view t(normal, n);  // YYYY-MM-DDThh:mm:ss[.f](Z|±hh:mm)
+  const auto put_fraction = [&](std::size_t from) {
+    char* f = out + 20;
+    std::memcpy(f, "000000", 6);
+    for (std::size_t k = 0; from < t.size() && digit(t[from]) && k < 6; ++from, ++k) f[k] = t[from];
+  };
+  if (t.back() == 'Z' || t.ends_with("+00:00") || t.ends_with("-00:00")) {  // already UTC: the common case
+    std::memcpy(out, t.data(), 19);
+    out[19] = '.';
+    put_fraction(t[19] == '.' ? 20 : t.size());
+    out[26] = 'Z';
+    return true;
+  }
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
   number_at(t, 0, 4, y);
   number_at(t, 5, 2, mo);
@@ -148,11 +160,10 @@ bool utc_datetime(std::string_view v, char* out) noexcept {
   number_at(t, 11, 2, h);
   number_at(t, 14, 2, mi);
   number_at(t, 17, 2, s);
-  char micro[6] = {'0', '0', '0', '0', '0', '0'};
   std::size_t i = 19;
   if (t[i] == '.')
-    for (std::size_t k = 0; ++i < t.size() && digit(t[i]);)
-      if (k < 6) micro[k++] = t[i];
+    while (++i < t.size() && digit(t[i])) {
+    }
   using namespace std::chrono;
   sys_seconds at = sys_days{year{y} / month{static_cast<unsigned>(mo)} / day{static_cast<unsigned>(d)}} + hours{h} +
                    minutes{mi} + seconds{s};
@@ -184,7 +195,7 @@ bool utc_datetime(std::string_view v, char* out) noexcept {
   out[16] = ':';
   two(out + 17, static_cast<unsigned>(hms.seconds().count()));
   out[19] = '.';
-  std::memcpy(out + 20, micro, 6);
+  put_fraction(t[19] == '.' ? 20 : t.size());
   out[26] = 'Z';
   return true;
 }

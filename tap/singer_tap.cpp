@@ -13,6 +13,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -77,6 +78,18 @@ std::string bookmark_text(sys_seconds t) {
 }
 
 std::string minified(simdjson::dom::element e) { return simdjson::minify(e); }
+
+// AQuA job names have 32 characters at most; some Zuora objects have longer
+// names (RevenueEventItemInvoiceItemAdjustment). A longer stream's job is
+// named by its first 23 characters, '~' and 8 hex digits of the whole name.
+std::string aqua_job_name(const std::string& stream) {
+  if (stream.size() <= 32) return stream;
+  std::uint32_t h = 2166136261u;  // FNV-1a
+  for (unsigned char ch : stream) h = (h ^ ch) * 16777619u;
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x", h);
+  return stream.substr(0, 23) + "~" + hex;
+}
 
 // Pretty JSON (two spaces, as json.dump(indent=2) writes it) from compact JSON.
 std::string indented(std::string_view compact) {
@@ -602,7 +615,7 @@ tap_sync prepare_sync(const tap_config& cfg, const std::string& catalog_path, co
           "the state names result files of an unfinished tap-zuora sync; a new job from the bookmark covers them", c.id);
 
     job_config job;
-    job.name = c.id;
+    job.name = aqua_job_name(c.id);
     job.format = "gzip";
     job.version = "1.2";
     job.use_query_labels = true;
