@@ -1,6 +1,7 @@
 #include "cli/tap_command.hpp"
 
 #include "cli/interrupt_watch.hpp"
+#include "cli/run_console.hpp"
 #include "tap/singer_tap.hpp"
 
 #include <aquaduct/engine.hpp>
@@ -15,16 +16,6 @@ namespace aquaduct::cli {
 namespace {
 
 constexpr int exit_ok = 0, exit_failed = 1, exit_usage = 2, exit_auth = 3;
-
-// Logs on stderr, one line each (stdout carries the Singer messages).
-std::function<void(const log_record&)> stderr_log(bool json) {
-  auto m = std::make_shared<std::mutex>();
-  return [m, json](const log_record& r) {
-    const std::string line = (json ? to_json(r) : to_text(r)) + "\n";
-    std::lock_guard lock(*m);
-    std::fwrite(line.data(), 1, line.size(), stderr);
-  };
-}
 
 }  // namespace
 
@@ -62,29 +53,35 @@ bool tap_command::chosen() const { return cmd_->parsed(); }
 int tap_command::run() const {
   sigset_t signals;
   block_signals(signals);  // before any thread starts, so that every thread inherits the mask
-  const auto log = stderr_log(log_format_ == "json");
+  // stderr: log lines (every line one JSON object under --log-format json,
+  // the run report included); stdout carries the Singer messages alone.
+  run_console console(progress_style::off, log_format_ == "json" ? log_format::json : log_format::text,
+                      log_level::info);
+  const auto log = [&console](const log_record& r) { console.log(r); };
+  const auto problems = [&console](const config_error& e) {
+    for (const auto& p : e.problems()) console.error(p);
+    return exit_usage;
+  };
+  const auto failed = [&console](const std::system_error& e) {
+    console.error(std::string("error: ") + e.what());
+    return e.code() == make_error_condition(condition::auth) ? exit_auth : exit_failed;
+  };
   const std::string catalog = catalog_.empty() ? properties_ : catalog_;
   if (!discover_ && catalog.empty()) {
-    std::cerr << "error: aquaduct tap needs --discover or --catalog FILE (see aquaduct help tap)\n";
+    console.error("error: aquaduct tap needs --discover or --catalog FILE (see aquaduct help tap)");
     return exit_usage;
   }
   tap::tap_config cfg;
   try {
     cfg = tap::read_tap_config(config_);
   } catch (const config_error& e) {
-    for (const auto& p : e.problems()) std::cerr << p << '\n';
-    return exit_usage;
+    return problems(e);
   }
-  const auto failed = [](const std::system_error& e) {
-    std::cerr << "error: " << e.what() << '\n';
-    return e.code() == make_error_condition(condition::auth) ? exit_auth : exit_failed;
-  };
   if (discover_) {
     try {
       std::cout << tap::discover_catalog(cfg, log);
     } catch (const config_error& e) {
-      for (const auto& p : e.problems()) std::cerr << p << '\n';
-      return exit_usage;
+      return problems(e);
     } catch (const std::system_error& e) {
       return failed(e);
     }
@@ -94,33 +91,29 @@ int tap_command::run() const {
   try {
     sync = tap::prepare_sync(cfg, catalog, state_, log);
   } catch (const config_error& e) {
-    for (const auto& p : e.problems()) std::cerr << p << '\n';
-    return exit_usage;
+    return problems(e);
   } catch (const std::system_error& e) {
     return failed(e);
   }
   if (sync.streams == 0) {
-    std::cerr << "no stream of " << catalog << " is selected: nothing to sync\n";
+    console.note("no stream of " + catalog + " is selected: nothing to sync");
     return exit_ok;
   }
+  run_report report;
   try {
     engine eng{std::move(sync.pipeline), std::move(sync.options)};
     eng.add_sink(std::move(sync.output));
-    run_report report;
-    {
-      interrupt_watch watch(signals, eng, [] {
-        std::fputs("interrupted: cancelling the jobs in flight on the server (again to quit at once)\n", stderr);
-      });
-      report = eng.run();
-    }
-    std::cerr << report.to_table();
-    return report.exit_code();
+    interrupt_watch watch(signals, eng, [&console] {
+      console.note("interrupted: cancelling the jobs in flight on the server (again to quit at once)");
+    });
+    report = eng.run();
   } catch (const config_error& e) {
-    for (const auto& p : e.problems()) std::cerr << p << '\n';
-    return exit_usage;
+    return problems(e);
   } catch (const std::system_error& e) {
     return failed(e);
   }
+  console.report(report);
+  return report.exit_code();
 }
 
 }  // namespace aquaduct::cli

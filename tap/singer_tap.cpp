@@ -473,12 +473,12 @@ tap_config read_tap_config(const std::string& path) {
 // --- discover -----------------------------------------------------------------
 
 std::string discover_catalog(const tap_config& cfg, const std::function<void(const log_record&)>& log) {
-  pipeline_config p;
-  p.path = cfg.path;
-  p.source = cfg.source;
+  pipeline_config source_only;
+  source_only.path = cfg.path;
+  source_only.source = cfg.source;
   engine_detail::discovery_options opts;
   opts.log = log;
-  const std::vector<engine_detail::discovered_object> objects = engine_detail::discover(p, opts);
+  const std::vector<engine_detail::discovered_object> objects = engine_detail::discover(source_only, opts);
   std::string out = R"({"streams":[)";
   bool first_stream = true;
   for (const auto& o : objects) {
@@ -494,13 +494,27 @@ std::string discover_catalog(const tap_config& cfg, const std::function<void(con
     std::string replication_key;
     for (auto k : replication_keys)
       if (replication_key.empty() && has(k)) replication_key = std::string(k);
-    std::string props, meta;
-    const auto add_meta = [&](const std::string& name, const std::string& body) {
-      meta += R"(,{"breadcrumb":["properties",)" + engine_detail::json_quote(name) + R"(],"metadata":{)" + body + "}}";
+    // tap-zuora keys properties and metadata by name: a relation's "<R>Id"
+    // that is also a field's name (Invoice.AccountId and Account.Id) is one
+    // property, where the field stands, with the relation's schema and both
+    // metadata merged (its dicts keep a key's first position).
+    struct property {
+      std::string name, schema;
+      std::vector<std::pair<std::string, std::string>> meta;  // key, JSON value, in order
     };
-    const auto add_prop = [&](const std::string& name, const std::string& schema) {
-      if (!props.empty()) props += ',';
-      props += engine_detail::json_quote(name) + ":" + schema;
+    std::vector<property> properties;
+    const auto at = [&](const std::string& name) -> property& {
+      for (auto& p : properties)
+        if (p.name == name) return p;
+      return properties.emplace_back(property{name, {}, {}});
+    };
+    const auto set = [](property& p, std::string key, std::string value) {
+      for (auto& [k, v] : p.meta)
+        if (k == key) {
+          v = std::move(value);
+          return;
+        }
+      p.meta.emplace_back(std::move(key), std::move(value));
     };
     // Describe's order: the exportable fields (accepted or refused by the export), then the relations.
     std::set<std::string> refused;
@@ -511,23 +525,33 @@ std::string discover_catalog(const tap_config& cfg, const std::function<void(con
         if (zuora == type) json_type = singer;
       // Beyond tap-zuora: a field the export refuses keeps its type and is unsupported.
       const bool supported = !json_type.empty() && !refused.count(name);
-      std::string schema;
-      if (json_type == "date" || json_type == "datetime") schema = R"({"type":["string","null"],"format":"date-time"})";
-      else if (!json_type.empty()) schema = R"({"type":[")" + std::string(json_type) + R"(","null"]})";
-      else schema = R"({"type":null})";  // as tap-zuora writes a type it does not map
-      add_prop(name, schema);
+      property& p = at(name);
+      if (json_type == "date" || json_type == "datetime") p.schema = R"({"type":["string","null"],"format":"date-time"})";
+      else if (!json_type.empty()) p.schema = R"({"type":[")" + std::string(json_type) + R"(","null"]})";
+      else p.schema = R"({"type":null})";  // as tap-zuora writes a type it does not map
       const bool automatic = name == "Id" || is_replication_key(name);
-      add_meta(name, std::string(R"("inclusion":")") +
-                         (automatic ? "automatic" : supported ? "available" : "unsupported") + "\"");
+      set(p, "inclusion", automatic ? R"("automatic")" : supported ? R"("available")" : R"("unsupported")");
     }
     for (const auto& rel : o.related) {
       if (among(unjoinable, rel)) continue;
-      add_prop(rel + "Id", R"({"type":["string","null"]})");
-      add_meta(rel + "Id", R"("tap-zuora.joined_object":)" + engine_detail::json_quote(rel) + R"(,"inclusion":"available")");
+      property& p = at(rel + "Id");
+      p.schema = R"({"type":["string","null"]})";
+      set(p, "tap-zuora.joined_object", engine_detail::json_quote(rel));
+      set(p, "inclusion", R"("available")");
     }
     if (o.deleted.value_or(false)) {
-      add_prop("Deleted", R"({"type":"boolean"})");
-      add_meta("Deleted", R"("inclusion":"available")");
+      property& p = at("Deleted");
+      p.schema = R"({"type":"boolean"})";
+      set(p, "inclusion", R"("available")");
+    }
+    std::string props, meta;
+    for (const auto& p : properties) {
+      if (!props.empty()) props += ',';
+      props += engine_detail::json_quote(p.name) + ":" + p.schema;
+      meta += R"(,{"breadcrumb":["properties",)" + engine_detail::json_quote(p.name) + R"(],"metadata":{)";
+      for (std::size_t i = 0; i < p.meta.size(); ++i)
+        meta += (i ? "," : "") + engine_detail::json_quote(p.meta[i].first) + ":" + p.meta[i].second;
+      meta += "}}";
     }
     const std::string method = replication_key.empty() ? "FULL_TABLE" : "INCREMENTAL";
     std::string root = R"({"breadcrumb":[],"metadata":{"table-key-properties":["Id"],"forced-replication-method":")" +
