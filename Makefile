@@ -45,11 +45,14 @@ endif
 
 # bench/harness.sh flags, e.g. BENCH_ARGS="--rows 1000000 --memory-gb 0.25,1" for a short run.
 BENCH_ARGS ?=
+# bench/tap_bench.sh flags, e.g. TAP_BENCH_ARGS="--rows 100000 --runs 1" for a quick run.
+TAP_BENCH_ARGS ?=
 bench: build
 	$(BUILD_DIR)/bench/decode_bench
 	$(BUILD_DIR)/bench/sink_bench
 	$(BUILD_DIR)/bench/transport_bench
 	bash bench/e2e_bench.sh $(BUILD_DIR)/aquaduct
+	bash bench/tap_bench.sh $(BUILD_DIR)/aquaduct $(TAP_BENCH_ARGS)
 	$(BUILD_DIR)/bench/emulator_bench
 	bash bench/emulator_serve_bench.sh $(BUILD_DIR)/aquaduct
 	$(BUILD_DIR)/bench/engine_bench --aquaduct $(BUILD_DIR)/aquaduct --only pool

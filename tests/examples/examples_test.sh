@@ -186,6 +186,51 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
 ZUORA_CLIENT_ID=x ZUORA_CLIENT_SECRET=y "$bin" validate "$work/k8s.toml" >/dev/null 2>"$work/k8s.err"
 check "the CronJob's pipeline validates" test $? -eq 0
 
+# --- Meltano: examples/meltano, its settings against docs/singer.md's config keys ----------
+meltano=$src/examples/meltano
+mp() { "$py" "$src/tests/examples/meltano_project.py" "$@"; }
+mp check "$meltano/meltano.yml" "$src/docs/singer.md" 2>"$work/meltano-check.err"
+check "meltano.yml: a tap_zuora extractor with catalog/discover/state, every setting a config key of docs/singer.md, ./aquaduct-tap executable" \
+  test $? -eq 0
+cat "$work/meltano-check.err"
+# What `meltano run tap-zuora ...` does, without Meltano: the config it would write from the
+# settings (secrets from TAP_ZUORA_*), discovery through the wrapper, the select rules applied
+# to the catalog, a sync through the wrapper (aquaduct on PATH, as the wrapper expects it).
+d=$work/meltano
+mkdir -p "$d"
+TAP_ZUORA_USERNAME=aquaduct TAP_ZUORA_PASSWORD=aquaduct mp config "$meltano/meltano.yml" "$url" >"$d/config.json"
+check "meltano.yml's settings make a config" test -s "$d/config.json"
+tap() { (cd "$d" && PATH="$(dirname "$bin"):$PATH" "$meltano/aquaduct-tap" "$@"); }
+tap --config config.json --discover >"$d/catalog.json" 2>"$d/discover.err"
+check "the wrapper discovers with meltano.yml's config" test $? -eq 0
+check "every select rule names a stream of the catalog" "$py" -c 'import json, sys, yaml, fnmatch
+tap = [p for p in yaml.safe_load(open(sys.argv[1]))["plugins"]["extractors"] if p["name"] == "tap-zuora"][0]
+streams = [s["tap_stream_id"] for s in json.load(open(sys.argv[2]))["streams"]]
+for rule in tap["select"]:
+    entity = rule.lstrip("!").partition(".")[0]
+    assert fnmatch.filter(streams, entity), (rule, streams)' "$meltano/meltano.yml" "$d/catalog.json"
+mp select "$meltano/meltano.yml" "$d/catalog.json" >"$d/selected.json"
+tap --config config.json --catalog selected.json >"$d/messages.singer" 2>"$d/sync.err"
+check "the wrapper syncs the selected streams" test $? -eq 0
+cat "$d/discover.err" "$d/sync.err" | grep -i error
+for o in Account Invoice; do
+  curl -sf "$url/_emulator/truth?object=$o" >"$d/$o.truth"
+  check "the sync's $o records are the tenant's live $o rows (and only deleted ones besides)" "$py" -c 'import json, sys
+truth = json.load(open(sys.argv[2]))
+recs = [m["record"] for m in map(json.loads, open(sys.argv[1])) if m["type"] == "RECORD" and m["stream"] == sys.argv[3]]
+live = sorted(r["Id"] for r in recs if not r.get("Deleted"))
+assert live == sorted(truth["live"]), (len(live), truth["live_count"])
+assert {r["Id"] for r in recs if r.get("Deleted")} <= set(truth["deleted"])' "$d/messages.singer" "$d/$o.truth" "$o"
+done
+check "only the streams the rules select are synced" "$py" -c 'import json, sys
+got = {m["stream"] for m in map(json.loads, open(sys.argv[1])) if m["type"] in ("SCHEMA", "RECORD")}
+assert got == {"Account", "Invoice"}, got' "$d/messages.singer"
+check "the last STATE bookmarks both streams in tap-zuora's layout" "$py" -c 'import json, sys
+state = [m["value"] for m in map(json.loads, open(sys.argv[1])) if m["type"] == "STATE"][-1]
+for o in ("Account", "Invoice"):
+    b = state["bookmarks"][o]
+    assert isinstance(b["version"], int) and b["UpdatedDate"].endswith("Z") and b["file_ids"] is None, b' "$d/messages.singer"
+
 kill -TERM "$EMU_PID"
 wait "$EMU_PID"
 EMU_PID=
