@@ -79,7 +79,7 @@ for i in $(seq 1 "$runs"); do
     --catalog "$work/selected.json" --state "$work/state.json")
   if [ "$rc" -ne 0 ]; then cat "$work/tap.err" >&2; echo "tap_bench: aquaduct tap exited $rc" >&2; exit 1; fi
   # The report line: job query rows downloaded decoded files seconds status
-  read -r r d f s < <(awk '$1 == "Account" && $2 == "Account" {print $3, $5, $6, $7}' "$work/tap.err")
+  read -r r d f s < <(awk '$1 ~ /^Account_[0-9]+$/ && $2 == $1 {print $3, $5, $6, $7}' "$work/tap.err")
   [ "$kib" -gt "$peak_kib" ] && peak_kib=$kib
   if awk -v s="$s" -v b="$best_s" 'BEGIN{exit !(s < b)}'; then
     best_s=$s best_wall=$wall tap_rows=$r decoded=$d files=$f
