@@ -6,6 +6,8 @@ find_package(OpenSSL REQUIRED)
 find_package(fmt REQUIRED)
 find_package(simdjson REQUIRED)
 find_package(tomlplusplus REQUIRED)
+# describe's XML (decode/describe_xml.cpp)
+find_package(EXPAT REQUIRED)
 # IANA time zones (the tenant's and the data centre's wall clocks): Howard Hinnant's
 # date/tz over the system's tzdata (g++ 12's <chrono> has no time zones).
 find_package(date REQUIRED)

@@ -182,6 +182,16 @@ TEST_CASE("describe list and describe object (XML), with the export context") {
       {"<other/>", errc::xml_missing_field},
       {"<objects/><objects/>", errc::xml_invalid},
       {std::string(200, '<'), errc::xml_invalid},
+      // An entity declaration (how an XML bomb starts) and nesting past 64 levels are refused.
+      {"<!DOCTYPE objects [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;\">]><objects><object><name>&b;</name></object></objects>",
+       errc::xml_invalid},
+      {[] {
+         std::string deep;
+         for (int i = 0; i < 70; ++i) deep += "<objects>";
+         for (int i = 0; i < 70; ++i) deep += "</objects>";
+         return deep;
+       }(),
+       errc::xml_invalid},
   };
   expect_failures(
       bad, [&](const std::string& body, std::error_code& e, std::string& w) { parse_describe_list(body, refs, e, w); },
