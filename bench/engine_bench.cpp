@@ -23,15 +23,14 @@
 // The extraction also runs to the csv, singer and postgres sinks (--sinks), beside
 // `curl URL | gzip -dc > /dev/null` and `psql \copy` of the same files (a private server).
 // Every scenario adds rows to one summary: a markdown table on stdout at the end, and with
-// --json FILE / --svg FILE a JSON record and a plot (bench/harness.sh names them by date and
-// commit in bench/results/).
+// --json FILE a JSON record (bench/harness.sh names it by date and commit in bench/results/,
+// and bench/plot.py draws it with gnuplot).
 //
 // The engine runs through the public API (parse_pipeline, aquaduct::engine) in a child
 // process of its own (this binary re-executed), so its RSS is measured alone.
 //
 //   engine_bench [--aquaduct PATH] [--jobs N] [--latency-ms N] [--rows N] [--only LIST]
 //                [--sinks LIST] [--concurrency LIST] [--cores-min-s S] [--memory-gb LIST] [--json FILE]
-//                [--svg FILE]
 //   defaults: ../aquaduct beside this binary, 1000 jobs, 2000 ms, 10,000,000 rows,
 //   --only jobs,extract,pool (also: cores, memory)  --sinks null (also: csv, singer, postgres)
 //   --concurrency 1,2,4  --cores-min-s 3 (one file's delivery at least this long, else larger files)
@@ -869,49 +868,6 @@ void write_json(const std::string& path) {
   if (!f) fail("cannot write " + path);
 }
 
-// One panel of the plot: points joined by a line, axes from 0 with 5 ticks.
-void svg_panel(std::ostream& o, double x0, const std::string& title, const std::string& xlabel,
-               const std::string& ylabel, const std::vector<std::pair<double, double>>& pts) {
-  constexpr double w = 340, h = 230, left = 60, top = 40;
-  double xmax = 0, ymax = 0;
-  for (const auto& [x, y] : pts) xmax = std::max(xmax, x), ymax = std::max(ymax, y);
-  xmax = xmax > 0 ? xmax * 1.1 : 1;
-  ymax = ymax > 0 ? ymax * 1.2 : 1;
-  const auto px = [&](double x) { return x0 + left + x / xmax * w; };
-  const auto py = [&](double y) { return top + h - y / ymax * h; };
-  o << "<text x='" << x0 + left + w / 2 << "' y='22' text-anchor='middle' font-weight='bold'>" << title << "</text>\n";
-  o << "<line x1='" << px(0) << "' y1='" << py(0) << "' x2='" << px(xmax) << "' y2='" << py(0) << "' stroke='black'/>\n";
-  o << "<line x1='" << px(0) << "' y1='" << py(0) << "' x2='" << px(0) << "' y2='" << py(ymax) << "' stroke='black'/>\n";
-  for (int i = 0; i <= 5; ++i) {
-    const double xv = xmax / 1.1 * i / 5, yv = ymax / 1.2 * i / 5;
-    o << "<text x='" << px(xv) << "' y='" << py(0) + 16 << "' text-anchor='middle'>" << fmt("%.3g", xv) << "</text>\n";
-    o << "<text x='" << px(0) - 6 << "' y='" << py(yv) + 4 << "' text-anchor='end'>" << fmt("%.3g", yv) << "</text>\n";
-    o << "<line x1='" << px(0) << "' y1='" << py(yv) << "' x2='" << px(xmax) << "' y2='" << py(yv)
-      << "' stroke='#ddd'/>\n";
-  }
-  o << "<text x='" << x0 + left + w / 2 << "' y='" << top + h + 36 << "' text-anchor='middle'>" << xlabel << "</text>\n";
-  o << "<text transform='translate(" << x0 + 16 << "," << top + h / 2 << ") rotate(-90)' text-anchor='middle'>"
-    << ylabel << "</text>\n";
-  std::string line;
-  for (const auto& [x, y] : pts) {
-    line += fmt("%.1f,", px(x)) + fmt("%.1f ", py(y));
-    o << "<circle cx='" << px(x) << "' cy='" << py(y) << "' r='4' fill='steelblue'/>\n";
-    o << "<text x='" << px(x) + 6 << "' y='" << py(y) - 8 << "'>" << fmt("%.3g", y) << "</text>\n";
-  }
-  o << "<polyline points='" << line << "' fill='none' stroke='steelblue' stroke-width='2'/>\n";
-}
-
-void write_svg(const std::string& path, const std::string& caption) {
-  std::ofstream o(path);
-  o << "<svg xmlns='http://www.w3.org/2000/svg' width='840' height='340' font-family='sans-serif' "
-       "font-size='12'>\n<rect width='840' height='340' fill='white'/>\n";
-  svg_panel(o, 0, "Throughput against files at once", "result files delivered at once", "MB/s of CSV",
-            results.concurrency);
-  svg_panel(o, 420, "Peak RSS against result size", "GB of CSV results", "engine peak RSS (MiB)", results.memory);
-  o << "<text x='420' y='332' text-anchor='middle' fill='#555'>" << caption << "</text>\n</svg>\n";
-  if (!o) fail("cannot write " + path);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -923,7 +879,7 @@ int main(int argc, char** argv) {
   std::uint64_t rows = 10'000'000;
   double cores_min_s = 3;
   std::string only = "jobs,extract,pool", sinks = "null", levels = "1,2,4",
-              memory_gb = "1,5", json_path, svg_path, commit = "unknown";
+              memory_gb = "1,5", json_path, commit = "unknown";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--aquaduct") bin = value;
@@ -936,13 +892,12 @@ int main(int argc, char** argv) {
     else if (flag == "--cores-min-s") cores_min_s = std::stod(value);
     else if (flag == "--memory-gb") memory_gb = value;
     else if (flag == "--json") json_path = value;
-    else if (flag == "--svg") svg_path = value;
     else if (flag == "--commit") commit = value;
     else {
       std::fprintf(stderr,
                    "engine_bench: unknown flag %s (--aquaduct PATH --jobs N --latency-ms N --rows N --only "
                    "jobs,extract,pool,cores,memory --sinks null,csv,singer,postgres --concurrency 1,2,4 "
-                   "--cores-min-s 3 --memory-gb 1,5 --json FILE --svg FILE --commit SHA)\n",
+                   "--cores-min-s 3 --memory-gb 1,5 --json FILE --commit SHA)\n",
                    flag.c_str());
       return 2;
     }
@@ -1008,8 +963,6 @@ int main(int argc, char** argv) {
   print_table();
   try {
     if (!json_path.empty()) write_json(json_path);
-    if (!svg_path.empty())
-      write_svg(svg_path, std::string(date) + ", commit " + commit + ", " + std::to_string(rows) + " rows");
   } catch (const std::exception& e) {
     std::printf("engine_bench: %s\n", e.what());
     rc = 1;

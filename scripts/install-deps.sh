@@ -33,6 +33,8 @@ packages=(
   libhowardhinnant-date-dev
   # the CLI's progress display is tested in a real terminal
   tmux
+  # bench/plot.py draws the bench records' plots
+  gnuplot-nox
   # examples/singer/target_csv.py, and the examples test's CSV/YAML checks (tests/examples)
   python3 python3-yaml
 )
