@@ -61,18 +61,6 @@ column_type column_type_of(std::string_view zuora_type) noexcept {
   return column_type::text;  // text, picklist, longtext, ZOQL, anything unknown
 }
 
-std::string_view to_string(column_type t) noexcept {
-  switch (t) {
-    case column_type::text: return "text";
-    case column_type::integer: return "integer";
-    case column_type::decimal: return "decimal";
-    case column_type::boolean: return "boolean";
-    case column_type::date: return "date";
-    case column_type::datetime: return "datetime";
-  }
-  return "text";
-}
-
 std::string tenant_schema::list_target() { return "/v1/describe"; }
 
 std::string tenant_schema::object_target(std::string_view name) {

@@ -39,8 +39,6 @@ namespace aquaduct::engine_detail {
 // longtext, ZOQL and anything unknown -> text; boolean; integer;
 // decimal/number -> decimal; date; datetime/timestamp -> datetime.
 column_type column_type_of(std::string_view zuora_type) noexcept;
-// "text", "integer", ... (dry-run, validate and discover output)
-std::string_view to_string(column_type t) noexcept;
 
 class tenant_schema {
  public:

@@ -17,18 +17,6 @@ bool same_ignoring_case(std::string_view a, std::string_view b) noexcept {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
 }
 
-const char* describe_name(column_type t) noexcept {
-  switch (t) {
-    case column_type::text: return "text";
-    case column_type::integer: return "integer";
-    case column_type::decimal: return "decimal";
-    case column_type::boolean: return "boolean";
-    case column_type::date: return "date";
-    case column_type::datetime: return "datetime";
-  }
-  return "text";
-}
-
 }  // namespace
 
 sql_table::sql_table(const stream_schema& schema, std::string schema_prefix, const sql_dialect& dialect,
@@ -124,7 +112,7 @@ std::vector<std::string> sql_table::fit(const std::vector<table_column>& existin
         sink_errc::bad_value,
         "table " + name_ + ": column " + quote_ident(has->name) + " is " +
             (has->type.empty() ? std::string("untyped") : has->type) + " there, but this stream's column is " +
-            dialect_->types[t] + " (describe type " + describe_name(want) +
+            dialect_->types[t] + " (describe type " + std::string(to_string(want)) +
             "), and that is no widening (integer to decimal, anything to text); a load never narrows a column, "
             "converts it between unrelated types or drops a table: change the column yourself (ALTER TABLE " +
             name_ + " ALTER COLUMN ... TYPE ...), or drop the table to have it created again");

@@ -42,6 +42,18 @@ enum class load_kind {
 // A column's type, from describe. Sinks that have no types store text.
 // Append new types at the end: sinks index tables by this order.
 enum class column_type { text, integer, decimal, boolean, date, datetime };
+// "text", "integer", ...: the names messages, dry runs and discover print.
+constexpr std::string_view to_string(column_type t) noexcept {
+  switch (t) {
+    case column_type::text: return "text";
+    case column_type::integer: return "integer";
+    case column_type::decimal: return "decimal";
+    case column_type::boolean: return "boolean";
+    case column_type::date: return "date";
+    case column_type::datetime: return "datetime";
+  }
+  return "text";
+}
 
 // The deleted-flag column of an incremental load (interfaces.md §3 `deleted`).
 struct deleted_column {
