@@ -4,6 +4,8 @@
 // text, iteration over every field, and the padded copy simdjson requires.
 #include "decode/decode_error.hpp"
 
+#include "text/json_text.hpp"
+
 #include <simdjson.h>
 
 #include <cstring>
@@ -23,28 +25,7 @@ inline void check(simdjson::error_code err, std::string_view context) {
   if (err) throw failure{errc::json_invalid, std::string(context) + ": " + simdjson::error_message(err)};
 }
 
-// RFC 8259 number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-inline bool is_json_number(std::string_view s) {
-  std::size_t i = 0;
-  const auto digits = [&] {
-    const std::size_t from = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-    return i > from;
-  };
-  if (i < s.size() && s[i] == '-') ++i;
-  if (i < s.size() && s[i] == '0') ++i;
-  else if (!digits()) return false;
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    if (!digits()) return false;
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-    if (!digits()) return false;
-  }
-  return i == s.size();
-}
+using text::is_json_number;  // RFC 8259 number grammar (text/json_text.hpp)
 
 // Text of a scalar: strings unescaped, numbers and booleans as their JSON
 // token, null empty. AQuA sends some fields either way ("90005" or 90005,

@@ -33,12 +33,7 @@ namespace {
   throw std::system_error(sink_errc::io_error, "singer: " + what + ": " + std::strerror(err));
 }
 
-std::string quoted_json(std::string_view s) {
-  std::string out = "\"";
-  append_json_escaped(out, s);
-  out += '"';
-  return out;
-}
+using text::json_quote;
 
 std::string property(column_type t) {
   switch (t) {
@@ -223,13 +218,13 @@ class singer_sink final : public sink {
     std::string head = R"({"type":"SCHEMA","stream":)" + s.stream_ + R"(,"schema":{"type":"object","properties":{)";
     for (std::size_t i = 0; i < s.schema_.columns.size(); ++i) {
       if (i) head += ',';
-      head += quoted_json(s.schema_.columns[i]);
+      head += json_quote(s.schema_.columns[i]);
       head += ':';
       head += property(i < s.schema_.types.size() ? s.schema_.types[i] : column_type::text);
     }
     head += R"(}},"key_properties":[)";
     if (const auto& id = s.schema_.key_column; id && *id < s.schema_.columns.size())
-      head += quoted_json(s.schema_.columns[*id]);
+      head += json_quote(s.schema_.columns[*id]);
     head += "]}\n";
     return head;
   }
@@ -238,7 +233,7 @@ class singer_sink final : public sink {
     std::string out = "[";
     for (const auto& i : items) {
       if (out.size() > 1) out += ',';
-      out += quoted_json(i);
+      out += json_quote(i);
     }
     out += ']';
     return out;
@@ -254,7 +249,7 @@ class singer_sink final : public sink {
     char micro[8];
     std::snprintf(micro, sizeof micro, ".%06d", static_cast<int>((now - second).count()));
     at.insert(at.size() - 1, micro);
-    return R"(,"time_extracted":)" + quoted_json(at) + "}\n";
+    return R"(,"time_extracted":)" + json_quote(at) + "}\n";
   }
 
 
@@ -262,9 +257,9 @@ class singer_sink final : public sink {
     std::string file_ids;
     for (const auto& id : token.file_ids) {
       if (!file_ids.empty()) file_ids += ',';
-      file_ids += quoted_json(id);
+      file_ids += json_quote(id);
     }
-    return R"({"job_id":)" + quoted_json(token.job_id) + R"(,"file_ids":[)" + file_ids + R"(],"rows":)" +
+    return R"({"job_id":)" + json_quote(token.job_id) + R"(,"file_ids":[)" + file_ids + R"(],"rows":)" +
            std::to_string(s.held_.rows()) + R"(,"load":")" +
            (s.schema_.load == load_kind::full ? "full" : "incremental") + "\"}";
   }
@@ -362,7 +357,7 @@ class singer_sink final : public sink {
     simdjson::dom::object marks;
     if (c.state.empty() || json_.parse(c.state)["value"]["bookmarks"].get_object().get(marks)) return;
     for (auto [stream, mark] : marks) {
-      const std::string quoted = quoted_json(stream);
+      const std::string quoted = json_quote(stream);
       bookmarks_[quoted] = simdjson::minify(mark);
       std::string_view job_id;
       simdjson::dom::array ids;
@@ -413,7 +408,7 @@ stream_schema catalog_typed(stream_schema schema, const singer_tap_stream* tap) 
 
 singer_stream::singer_stream(singer_sink& sink, const stream_schema& schema, const singer_tap_options* tap)
     : sink_(sink), tap_(tap_stream(tap, schema)), schema_(catalog_typed(schema, tap_)),
-      stream_(quoted_json(table_name(schema))),
+      stream_(json_quote(table_name(schema))),
       record_prefix_(R"({"type":"RECORD","stream":)" + stream_ + R"(,"record":)"),
       json_(schema_, tap_ ? json_row_encoder::values::tap_zuora : json_row_encoder::values::typed, "singer") {}
 

@@ -5,6 +5,7 @@
 // commit. Sinks depend only on include/aquaduct/ and this.
 #include "sinks/sink_names.hpp"
 #include "sinks/typed_values.hpp"
+#include "text/json_text.hpp"
 
 #include <aquaduct/config.hpp>
 #include <aquaduct/sink.hpp>
@@ -92,12 +93,10 @@ std::string compact_utc(std::chrono::sys_seconds t);
 // YYYY-mm-ddTHH:MM:SSZ
 std::string iso_utc(std::chrono::sys_seconds t);
 
-// Appends `s` as the inside of a JSON string (no quotes). Invalid UTF-8
-// becomes U+FFFD, one per maximal invalid sequence (docs/sinks.md).
-void append_json_escaped(std::string& out, std::string_view s);
-// The same at p, which has room for json_escaped_max * s.size() bytes; returns the end.
-char* write_json_escaped(char* p, std::string_view s) noexcept;
-inline constexpr std::size_t json_escaped_max = 6;  // bytes out per byte in, at most (a control character: \u00XX)
+// JSON escaping (text/json_text.hpp): invalid UTF-8 becomes U+FFFD (docs/sinks.md).
+using text::append_json_escaped;
+using text::json_escaped_max;
+using text::write_json_escaped;
 
 // Turns rows into JSON objects: keys = column names in file order, values =
 // field text as JSON strings, null for the job's null_value. With

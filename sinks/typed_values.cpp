@@ -1,6 +1,7 @@
 #include "sinks/typed_values.hpp"
 
 #include "sinks/sink_common.hpp"
+#include "text/json_text.hpp"
 
 #include <aquaduct/error.hpp>
 
@@ -75,24 +76,7 @@ bool parse_integer(std::string_view v, std::int64_t& out) noexcept {
   return ec == std::errc() && p == v.data() + v.size();
 }
 
-bool is_decimal(std::string_view s) noexcept {
-  std::size_t i = 0;
-  const auto digits = [&] {
-    const std::size_t from = i;
-    while (i < s.size() && digit(s[i])) ++i;
-    return i > from;
-  };
-  if (i < s.size() && s[i] == '-') ++i;
-  if (i < s.size() && s[i] == '0') ++i;
-  else if (!digits()) return false;
-  if (i < s.size() && s[i] == '.' && (++i, !digits())) return false;
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-    if (!digits()) return false;
-  }
-  return i == s.size();
-}
+bool is_decimal(std::string_view s) noexcept { return text::is_json_number(s); }
 
 bool is_date(std::string_view v) noexcept { return v.size() == 10 && date_prefix(v); }
 
