@@ -33,11 +33,11 @@ const overlay_row* object_overlay::find(std::uint64_t index) const {
   return it == chunks_[c]->end() ? nullptr : &it->second;
 }
 
-tenant_state::tenant_state(std::uint64_t seed, std::uint64_t scale)
-    : gen_(seed, scale), overlays_(all_objects().size()) {}
+tenant_state::tenant_state(std::uint64_t seed, std::uint64_t scale, std::vector<burst_rows> bursts)
+    : gen_(seed, scale, std::move(bursts)), overlays_(all_objects().size()) {}
 
-tenant_snapshot make_tenant(std::uint64_t seed, std::uint64_t scale) {
-  return std::make_shared<const tenant_state>(seed, scale);
+tenant_snapshot make_tenant(std::uint64_t seed, std::uint64_t scale, std::vector<burst_rows> bursts) {
+  return std::make_shared<const tenant_state>(seed, scale, std::move(bursts));
 }
 
 const object_overlay* tenant_state::overlay(const object_def& obj) const { return overlays_[slot_of(obj)].get(); }

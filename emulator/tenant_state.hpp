@@ -52,7 +52,7 @@ class object_overlay {
 
 class tenant_state {
  public:
-  tenant_state(std::uint64_t seed, std::uint64_t scale);
+  tenant_state(std::uint64_t seed, std::uint64_t scale, std::vector<burst_rows> bursts = {});
 
   const tenant_generator& generator() const { return gen_; }
   // Base rows plus created ones (deleted rows keep their index).
@@ -76,7 +76,7 @@ class tenant_state {
   std::vector<std::shared_ptr<const object_overlay>> overlays_;
 };
 
-tenant_snapshot make_tenant(std::uint64_t seed, std::uint64_t scale);
+tenant_snapshot make_tenant(std::uint64_t seed, std::uint64_t scale, std::vector<burst_rows> bursts = {});
 
 enum class mutation_op : std::uint8_t { create, update, remove };
 
