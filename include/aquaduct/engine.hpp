@@ -63,6 +63,9 @@ struct query_report {
   std::uint64_t bytes_decoded = 0;     // CSV bytes after decompression
   double download_s = 0;               // first file request to last sink commit
   std::optional<std::string> error;
+  // How the query was split to finish (time windows, Id pages) and why; empty
+  // when it was not. A window's or a page's report carries its whole query's.
+  std::string split;
 };
 
 struct job_report {
