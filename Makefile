@@ -45,11 +45,15 @@ endif
 
 # bench/harness.sh flags, e.g. BENCH_ARGS="--rows 1000000 --memory-gb 0.25,1" for a short run.
 BENCH_ARGS ?=
+# bench/huge_objects_bench.sh SCALE MAX_JOB_ROWS BURST: the issue's scenario scaled down by 10;
+# HUGE_BENCH_ARGS="200000 500000 200000" runs it whole (10M rows).
+HUGE_BENCH_ARGS ?= 20000 50000 20000
 bench: build
 	$(BUILD_DIR)/bench/decode_bench
 	$(BUILD_DIR)/bench/sink_bench
 	$(BUILD_DIR)/bench/transport_bench
 	bash bench/e2e_bench.sh $(BUILD_DIR)/aquaduct
+	bash bench/huge_objects_bench.sh $(BUILD_DIR)/aquaduct $(HUGE_BENCH_ARGS)
 	$(BUILD_DIR)/bench/emulator_bench
 	bash bench/emulator_serve_bench.sh $(BUILD_DIR)/aquaduct
 	$(BUILD_DIR)/bench/engine_bench --aquaduct $(BUILD_DIR)/aquaduct --only pool

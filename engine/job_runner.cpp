@@ -334,6 +334,7 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
 
       if (remote.status != "completed") {
         const std::string why = batch_messages(remote);
+        const bool group_failed = unit.group && unit.group->failed;
         // Out of processing time (90027/90029): the two halves may each make it.
         if (ran_out_of_time(remote) && split_window_unit(ctx, unit, spawn, "ran out of time (" + why + ")")) {
           split = true;
@@ -360,6 +361,8 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
         report.status = outcome_of_status(remote.status);
         report.error = "job " + unit.display_name + " (" + remote.id + ") ended " + remote.status +
                        (why.empty() ? "" : ": " + why);
+        // The split refused (a single row over the limit): its reason says more.
+        if (unit.group && !group_failed && unit.group->failed) report.error = unit.group->error;
         for (auto& q : report.queries) {
           const decode::aqua_batch* b = find_batch(remote, q.name);
           q.status = outcome_of_status(b && !b->status.empty() && b->status != "completed" ? b->status : remote.status);
@@ -437,10 +440,12 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
       for (std::size_t i = 0; i < report.queries.size(); ++i) {
         query_report& q = report.queries[i];
         if (outcomes[i] == batch_outcome::file_too_large) {
+          const bool group_failed = unit.group && unit.group->failed;
           if (split_window_unit(ctx, unit, spawn, q.error.value_or("file too large"))) {
             split = true;
             break;
           }
+          if (unit.group && !group_failed && unit.group->failed) q.error = unit.group->error;
           if (unit.group) fail_group(*unit.group, q.error.value_or("file too large"));
           else too_large.push_back(q.name);
         }
@@ -503,7 +508,8 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
   }
   const job_meter m = ctx.meter(job.name);
   if (split) {
-    m.sub(&run_counters::jobs_total, 1u);  // its two halves count instead
+    m.sub(&run_counters::jobs_total, 1u);  // its pieces count instead
+    m.add(&run_counters::jobs_split, 1u);
   } else {
     m.add(&run_counters::jobs_done, 1u);
     if (report.status != outcome::completed) m.add(&run_counters::jobs_failed, 1u);

@@ -32,31 +32,42 @@ work_unit catch_up_unit(const job_config& job, window_group& g, std::string& err
   return u;
 }
 
-// The keys (base Ids) of a spooled window's rows: a pass over its files,
-// through a pipeline that opens no sink. `what` names the window in an error.
-void collect_keys(const window_group& g, const window_result& r, std::unordered_set<std::string>& keys,
-                  const char* what) {
+// A pipeline that opens no sink and collects the keys (base Ids) of the rows
+// it is fed into `keys`.
+std::unique_ptr<result_pipeline> key_pipeline(const window_group& g, std::unordered_set<std::string>& keys) {
   stream_schema schema;
   schema.job = g.job->name;
   schema.query = g.query.name;
   if (g.query.deleted) schema.deleted = deleted_column{g.query.deleted->column, g.query.deleted->format};
-  result_pipeline keys_of(g.job->format, std::move(schema), {});
+  auto keys_of = std::make_unique<result_pipeline>(g.job->format, std::move(schema), std::vector<sink*>{});
   std::string error;
-  if (std::optional<select_shape> shape = read_select(g.query.query, error)) keys_of.key_by(std::move(*shape));
-  keys_of.collect_keys(&keys);
-  std::vector<char> buf(256u << 10);
-  for (std::size_t k = 0; k < r.batch.files.size(); ++k) {
-    keys_of.begin_file(r.batch.files[k]);
-    for (std::uint64_t offset = 0;;) {
-      const std::size_t n = r.spooled[k]->feed(offset, 4u << 20, buf, [&](std::string_view b) { keys_of.put(b); });
-      if (n == 0) break;
-      offset += n;
-    }
-    keys_of.end_file();
-  }
+  if (std::optional<select_shape> shape = read_select(g.query.query, error)) keys_of->key_by(std::move(*shape));
+  keys_of->collect_keys(&keys);
+  return keys_of;
+}
+
+void check_keys(const window_group& g, const result_pipeline& keys_of, const char* what) {
   if (!keys_of.schema().key_column && keys_of.rows() > 0)
     throw located_error(aqua_errc::bad_response, "job " + g.job->name + ", query " + g.query.name + ": " + what +
                                                      "'s header has no Id of the query's object");
+}
+
+// The keys of a spooled window's rows: a pass over its spool files. `what`
+// names the window in an error.
+void collect_keys(const window_group& g, const window_result& r, std::unordered_set<std::string>& keys,
+                  const char* what) {
+  const std::unique_ptr<result_pipeline> keys_of = key_pipeline(g, keys);
+  std::vector<char> buf(256u << 10);
+  for (std::size_t k = 0; k < r.batch.files.size(); ++k) {
+    keys_of->begin_file(r.batch.files[k]);
+    for (std::uint64_t offset = 0;;) {
+      const std::size_t n = r.spooled[k]->feed(offset, 4u << 20, buf, [&](std::string_view b) { keys_of->put(b); });
+      if (n == 0) break;
+      offset += n;
+    }
+    keys_of->end_file();
+  }
+  check_keys(g, *keys_of, what);
 }
 
 // Why `zoql` cannot be cut into keyset pages by Id, or "": the page adds
@@ -258,9 +269,8 @@ asio::awaitable<batch_outcome> take_window(run_context& ctx, aqua_client& client
   r.job_id = remote.id;
   r.start_time = remote.start_time;
   r.batch = batch;
-  // A catch-up always spools: every other window waits for it. So does a
-  // page: the next one starts after its last Id.
-  if (!batch.files.empty() && (unit.catch_up || unit.page || ctx.spools->has_room())) {
+  // A catch-up always spools: every other window waits for it.
+  if (!batch.files.empty() && (unit.catch_up || ctx.spools->has_room())) {
     std::optional<located_error> failure;
     try {
       r.spooled = co_await spool_batch(ctx, client, unit.job->name, where, batch.files);
@@ -287,7 +297,13 @@ asio::awaitable<batch_outcome> take_window(run_context& ctx, aqua_client& client
       std::unordered_set<std::string> keys;
       std::optional<located_error> failure;
       try {
-        co_await on_sink_thread(ctx, [&] { collect_keys(g, r, keys, "a page"); });
+        if (r.spooled.size() == batch.files.size()) {
+          co_await on_sink_thread(ctx, [&] { collect_keys(g, r, keys, "a page"); });
+        } else {  // no room to spool: read its Ids now, download it again when the group delivers
+          const std::unique_ptr<result_pipeline> keys_of = key_pipeline(g, keys);
+          co_await stream_files(ctx, client, *keys_of, batch.files);
+          check_keys(g, *keys_of, "a page");
+        }
       } catch (const std::system_error& e) {
         failure = locate(where, e);
       }
@@ -344,9 +360,12 @@ bool split_window_unit(run_context& ctx, const work_unit& unit, const std::funct
   id_page p;
   if (unit.page) {
     if (unit.page->size <= 1) {
-      fail_group(g, fmt::format("{}: {}; cannot be split any further: a single row (the first after Id '{}' in the "
-                                "one-second window {}) is over the service's limit",
-                                where, why, unit.page->after, window_label(*unit.window)));
+      fail_group(g, fmt::format("{}: {}; cannot be split any further: a single row ({} in the window {}, which "
+                                "time cannot split below {} s) is over the service's limit",
+                                where, why,
+                                unit.page->after.empty() ? std::string("the first")
+                                                         : "the first after Id '" + unit.page->after + "'",
+                                window_label(*unit.window), std::max<std::int64_t>(1, g.min_step.count())));
       return false;
     }
     p = *unit.page;

@@ -106,8 +106,10 @@ std::shared_ptr<window_group> window_plain_query(const job_config& job, const qu
 work_unit first_window_unit(const std::shared_ptr<window_group>& g, std::string& error);
 
 // A window's job completed with `batch`: its files spool when there is room
-// (a catch-up's and a page's always) and the window joins the group's
-// results. A page that came back full sets `next_page` to the page after it.
+// (a catch-up's always) and the window joins the group's results. A page
+// that came back full sets `next_page` to the page after its last Id (read
+// from its spool files, or from its files streamed once when they wait on
+// the service).
 // Outcomes: delivered (handed over), file_gone or file_too_large (the caller
 // runs the window again or splits it), failed (the group fails).
 asio::awaitable<batch_outcome> take_window(run_context& ctx, aqua_client& client, const work_unit& unit,
