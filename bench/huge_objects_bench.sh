@@ -3,8 +3,8 @@
 # from an emulator that aborts every batch over MAX_JOB_ROWS rows (90027) and has a
 # BURST-row bill-run second, against the same extraction from an emulator without
 # limits (same tenant), in the same run. Prints both wall times and their ratio (target
-# <= 1.5), the split run's peak RSS (target <= 64 MiB) and its peak spool disk (sampled
-# every 0.1 s in the run's own TMPDIR).
+# <= 1.5), the split run's peak RSS (target <= 64 MiB) and its peak spool disk (its open
+# files under its own TMPDIR, sampled every 0.1 s).
 #   bench/huge_objects_bench.sh [AQUADUCT] [SCALE] [MAX_JOB_ROWS] [BURST]
 # The issue's scenario is SCALE 200000 (10M InvoiceItem rows), MAX_JOB_ROWS 500000,
 # BURST 200000; `make bench` runs it scaled down by 10 unless HUGE_BENCH_ARGS says otherwise.
@@ -31,7 +31,7 @@ start_emulator plain_url
 start_emulator limited_url --max-job-rows "$max_rows"
 
 run() {  # run NAME URL: prints "wall_s peak_rss_bytes peak_spool_bytes jobs split"
-  local dir="$work/$1" sampler peak=0 size
+  local dir="$work/$1" peak=0 size
   mkdir -p "$dir/tmp"
   cat >"$dir/p.toml" <<TOML
 [source]
@@ -52,18 +52,22 @@ query = "select * from InvoiceItem"
 [[sinks]]
 type = "null"
 TOML
-  (
-    while :; do
-      size=$(du -sb "$dir/tmp" 2>/dev/null | cut -f1)
-      [ "${size:-0}" -gt "$peak" ] && peak=$size && echo "$peak" >"$dir/spool.peak"
-      sleep 0.1
-    done
-  ) &
-  sampler=$!
+  # Spool files are unlinked once open: their bytes are those of the run's open
+  # files under its TMPDIR, sampled every 0.1 s.
   TMPDIR="$dir/tmp" "$bin" run "$dir/p.toml" --state-dir "$dir/state" --progress never --log-level warning \
-    --report "$dir/report.json" >"$dir/run.log" 2>&1 || { echo "the $1 run failed:" >&2; tail "$dir/run.log" >&2; exit 1; }
-  kill "$sampler" 2>/dev/null || true
-  wait "$sampler" 2>/dev/null || true
+    --report "$dir/report.json" >"$dir/run.log" 2>&1 &
+  local pid=$! fd target
+  while kill -0 "$pid" 2>/dev/null; do
+    size=0
+    for fd in /proc/"$pid"/fd/*; do
+      target=$(readlink "$fd" 2>/dev/null) || continue
+      [[ $target == "$dir/tmp/"* ]] && size=$((size + $(stat -L -c %s "$fd" 2>/dev/null || echo 0)))
+    done
+    [ "$size" -gt "$peak" ] && peak=$size
+    sleep 0.1
+  done
+  wait "$pid" || { echo "the $1 run failed:" >&2; tail "$dir/run.log" >&2; exit 1; }
+  echo "$peak" >"$dir/spool.peak"
   jq -r --arg spool "$(cat "$dir/spool.peak" 2>/dev/null || echo 0)" \
     '"\(.wall_s) \(.peak_rss_bytes) \($spool) \(.jobs | length) \(.summary[0].split // "-")"' "$dir/report.json"
 }

@@ -1,5 +1,6 @@
 // for_each_result_row: which rows a result holds, and in which order
 // (declared in result_writer.hpp).
+#include <limits>
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -233,9 +234,17 @@ void for_each_result_row(const tenant_snapshot& snapshot, const export_spec& spe
     return emitted < limit;
   };
 
+  // Rows whose UpdatedDate the WHERE rules out are skipped before they are built.
+  const auto [updated_first, updated_last] = base_time_range(q, updated_f, now, spec.zone);
+  const bool by_updated = updated_first != std::numeric_limits<std::int64_t>::min() ||
+                          updated_last != std::numeric_limits<std::int64_t>::max();
   // Loads row i with its joins; true when it belongs to the result.
   const auto matches = [&](std::uint64_t i, bool& deleted) {
     check_cancel(i);
+    if (by_updated) {
+      const std::int64_t u = st.updated_at(obj, i, updated_f);
+      if (u < updated_first || u > updated_last) return false;
+    }
     std::int64_t deleted_at = 0;
     const auto status = rows.load_base(i, &deleted_at);
     if (!admit(status, deleted_at, deleted)) return false;

@@ -61,6 +61,12 @@ tenant_state::row_status tenant_state::row(const object_def& obj, std::uint64_t 
   return row_status::deleted;
 }
 
+std::int64_t tenant_state::updated_at(const object_def& obj, std::uint64_t index, std::size_t field) const {
+  const object_overlay* o = overlay(obj);
+  const overlay_row* r = o != nullptr ? o->find(index) : nullptr;
+  return r != nullptr ? r->values[field].i : gen_.base_updated(obj, index);
+}
+
 bool tenant_state::live(const object_def& obj, std::uint64_t index) const {
   const object_overlay* o = overlay(obj);
   const overlay_row* r = o != nullptr ? o->find(index) : nullptr;

@@ -64,6 +64,9 @@ class tenant_state {
   row_status row(const object_def& obj, std::uint64_t index, record& out,
                  std::int64_t* deleted_at = nullptr) const;
   bool live(const object_def& obj, std::uint64_t index) const;  // index < row_count
+  // The datetime field `field` (UpdatedDate) of row `index` without the rest
+  // of the row: the service's index on UpdatedDate (contract §3.5).
+  std::int64_t updated_at(const object_def& obj, std::uint64_t index, std::size_t field) const;
   // Index of a live or deleted row with this id, or nullopt.
   std::optional<std::uint64_t> find(const object_def& obj, std::string_view id) const;
   // The overlay of `obj` (nullptr when the object was never mutated).
