@@ -80,6 +80,8 @@ check "the report says the query was split, and why" \
 check "the log shows the time splits and the Id pages" \
   grep -q "cutting the window into pages by Id" "$work/split/run.log"
 check "one commit: one csv file, one table" test "$(find "$work/split/out" -type f | wc -l)" -eq 1
+dry_run_says() { "$bin" run "$work/split/pipeline.toml" --dry-run 2>&1 | grep -q "InvoiceItem: may be split"; }
+check "--dry-run says the query may be split" dry_run_says
 
 if [ -z "$churn" ]; then
   run "$plain_url" "$work/plain"
