@@ -47,12 +47,16 @@ endif
 BENCH_ARGS ?=
 # bench/tap_bench.sh flags, e.g. TAP_BENCH_ARGS="--rows 100000 --runs 1" for a quick run.
 TAP_BENCH_ARGS ?=
+# bench/huge_objects_bench.sh SCALE MAX_JOB_ROWS BURST: the issue's scenario scaled down by 10;
+# HUGE_BENCH_ARGS="200000 500000 200000" runs it whole (10M rows).
+HUGE_BENCH_ARGS ?= 20000 50000 20000
 bench: build
 	$(BUILD_DIR)/bench/decode_bench
 	$(BUILD_DIR)/bench/sink_bench
 	$(BUILD_DIR)/bench/transport_bench
 	bash bench/e2e_bench.sh $(BUILD_DIR)/aquaduct
 	bash bench/tap_bench.sh $(BUILD_DIR)/aquaduct $(TAP_BENCH_ARGS)
+	bash bench/huge_objects_bench.sh $(BUILD_DIR)/aquaduct $(HUGE_BENCH_ARGS)
 	$(BUILD_DIR)/bench/emulator_bench
 	bash bench/emulator_serve_bench.sh $(BUILD_DIR)/aquaduct
 	$(BUILD_DIR)/bench/engine_bench --aquaduct $(BUILD_DIR)/aquaduct --only pool

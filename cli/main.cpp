@@ -338,6 +338,21 @@ int main(int argc, char** argv) {
                       "File downloads in flight before 429 (code 50000070, Retry-After 120); 0 = unlimited")
       ->capture_default_str();
   emulate->add_option("--max-file-bytes", emu.max_file_bytes, "Larger result files answer 403")->capture_default_str();
+  emulate->add_option("--max-job-rows", emu.max_job_rows,
+                      "A batch that would export more rows aborts its job as out of processing time (90027); 0 = "
+                      "no limit")
+      ->capture_default_str();
+  emulate
+      ->add_option_function<std::vector<std::string>>(
+          "--burst",
+          [&emu](const std::vector<std::string>& specs) {
+            for (const std::string& b : specs)
+              if (!aquaduct::emulator::parse_burst_option(b, emu))
+                throw CLI::ValidationError("--burst", "'" + b + "' is not OBJECT:COUNT[:YYYY-MM-DDTHH:MM:SSZ]");
+          },
+          "OBJECT:COUNT[:TIME]: the first COUNT rows of OBJECT share one UpdatedDate second (a bill run; TIME "
+          "YYYY-MM-DDTHH:MM:SSZ, default 2025-12-31T12:00:00Z); repeatable")
+      ->type_name("OBJECT:COUNT[:TIME]");
   std::uint64_t retention_s = static_cast<std::uint64_t>(emu.file_retention.count());
   emulate->add_option("--file-retention-s", retention_s, "Result files are purged after this (404 then)")
       ->capture_default_str();

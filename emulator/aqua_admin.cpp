@@ -310,7 +310,7 @@ http_response aqua_service::reset() {
   callout_log_.clear();
   rate_count_ = 0;
   rate_window_start_ = clock::now();
-  tenant_ = make_tenant(opts_.seed, opts_.scale);
+  tenant_ = make_tenant(opts_.seed, opts_.scale, bursts_of(opts_));
   tenant_before_second_ = tenant_;
   last_explicit_mutation_s_ = 0;
   history_.clear();

@@ -191,6 +191,7 @@ void aqua_service::start_job(job& j) {
     spec.bom = opts_.bom;
     spec.zip_stream = opts_.zip_stream;
     spec.cancel = j.cancel.get();
+    spec.max_rows = opts_.max_job_rows;
     specs.push_back(std::move(spec));
     stems.push_back(b.batch_id);
   }
@@ -206,10 +207,12 @@ void aqua_service::start_job(job& j) {
         out.files.push_back(write_result_files(snapshot, specs[i], dir, stems[i]));
     } catch (const export_cancelled&) {
       out.cancelled = true;
+    } catch (const export_too_long& e) {
+      out.too_long = e.what();
     } catch (const std::exception& e) {
       out.error = e.what();
     }
-    if (cancel->load() || out.cancelled || out.error) {
+    if (cancel->load() || out.cancelled || out.error || out.too_long) {
       std::error_code ec;
       std::filesystem::remove_all(dir, ec);
       out.files.clear();
@@ -234,6 +237,9 @@ void aqua_service::on_generated(const std::string& job_id, export_outcome outcom
   j.generated = true;
   if (outcome.error) {
     j.abort_message = fmt::format("90006: the result file could not be stored: {}", *outcome.error);
+  } else if (outcome.too_long) {
+    // What the service says when a job runs out of processing time (contract §1.7, §3.1).
+    j.abort_message = fmt::format("90027: Exceeded max processing time: {}", *outcome.too_long);
   } else {
     const auto now = std::chrono::system_clock::now();
     for (std::size_t i = 0; i < j.batches.size() && i < outcome.files.size(); ++i) {

@@ -69,7 +69,7 @@ aqua_service::aqua_service(options opts, asio::any_io_executor io)
       workers_(std::make_unique<asio::thread_pool>(std::max<std::size_t>(1, opts_.worker_threads))),
       tenant_tz_(tenant_zone_of(opts_)),
       center_tz_(center_zone_of(opts_)),
-      tenant_(make_tenant(opts_.seed, opts_.scale)),
+      tenant_(make_tenant(opts_.seed, opts_.scale, bursts_of(opts_))),
       tenant_before_second_(tenant_),
       faults_(opts_.seed),
       rate_window_start_(clock::now()) {

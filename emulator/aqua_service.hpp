@@ -37,6 +37,10 @@ namespace aquaduct::emulator {
 
 class json_writer;
 
+// The bursts of `opts` resolved against the schema; throws
+// std::invalid_argument naming an unknown object.
+std::vector<burst_rows> bursts_of(const options& opts);
+
 class aqua_service final : public request_handler {
  public:
   // `io` is the executor of the thread that calls handle(). Throws
@@ -126,6 +130,7 @@ class aqua_service final : public request_handler {
   struct export_outcome {
     std::vector<std::vector<written_file>> files;  // per batch
     std::optional<std::string> error;
+    std::optional<std::string> too_long;  // export_too_long: out of processing time
     bool cancelled = false;
   };
 

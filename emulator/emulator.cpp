@@ -1,6 +1,7 @@
 #include <aquaduct/emulator.hpp>
 
 #include <charconv>
+#include <cstdio>
 #include <exception>
 #include <stdexcept>
 #include <system_error>
@@ -157,6 +158,42 @@ bool parse_churn_option(std::string_view text, options& o) {
   return true;
 }
 
+bool parse_burst_option(std::string_view text, options& o) {
+  const std::size_t colon = text.find(':');
+  if (colon == 0 || colon == std::string_view::npos) return false;
+  options::burst b;
+  b.object = std::string(text.substr(0, colon));
+  const std::string_view rest = text.substr(colon + 1);
+  const std::size_t colon2 = rest.find(':');
+  const std::string_view count_text = rest.substr(0, colon2);
+  const auto [cp, cec] = std::from_chars(count_text.data(), count_text.data() + count_text.size(), b.count);
+  if (count_text.empty() || cec != std::errc{} || cp != count_text.data() + count_text.size()) return false;
+  if (colon2 != std::string_view::npos) {
+    // YYYY-MM-DDTHH:MM:SSZ
+    const std::string_view t = rest.substr(colon2 + 1);
+    int y = 0;
+    unsigned mo = 0, d = 0, h = 0, mi = 0, s = 0;
+    char tail = 0;
+    if (t.size() != 20 ||
+        std::sscanf(std::string(t).c_str(), "%4d-%2u-%2uT%2u:%2u:%2u%c", &y, &mo, &d, &h, &mi, &s, &tail) != 7 ||
+        tail != 'Z' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59)
+      return false;
+    b.at_unix_s = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+  }
+  o.bursts.push_back(std::move(b));
+  return true;
+}
+
+std::vector<burst_rows> bursts_of(const options& opts) {
+  std::vector<burst_rows> out;
+  for (const options::burst& b : opts.bursts) {
+    const object_def* obj = find_object(b.object);
+    if (obj == nullptr) throw std::invalid_argument("--burst: unknown object " + b.object);
+    out.push_back(burst_rows{obj, b.count, b.at_unix_s.value_or(tenant_epoch_unix_s - 12 * 3600)});
+  }
+  return out;
+}
+
 credentials load_credentials(const std::string& path) {
   simdjson::padded_string text;
   if (simdjson::padded_string::load(path).get(text))
@@ -190,7 +227,7 @@ table tenant_rows(const options& opts, const std::string& object, const std::vec
     idx.push_back(*i);
     t.columns.emplace_back(obj->fields[*i].name);
   }
-  const tenant_generator gen(opts.seed, opts.scale);
+  const tenant_generator gen(opts.seed, opts.scale, bursts_of(opts));
   const std::uint64_t n = gen.base_count(*obj);
   t.rows.reserve(n);
   record rec;

@@ -303,8 +303,11 @@ std::vector<written_file> write_result_files(const tenant_snapshot& snapshot, co
     files.back().bytes = cur->finish();
     cur.reset();
   };
+  std::uint64_t total = 0;
   try {
     for_each_result_row(snapshot, spec, dir, [&](const result_row& r) {
+      if (spec.max_rows != 0 && ++total > spec.max_rows)
+        throw export_too_long(fmt::format("query '{}' exports more than {} rows", spec.name, spec.max_rows));
       if (!cur || files.back().rows == per_file) {
         if (cur) close_cur();
         open_next();

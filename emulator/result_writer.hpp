@@ -63,6 +63,8 @@ struct export_spec {
   // in the output directory, merged at the end (deleted afterwards).
   std::uint64_t sort_run_rows = 250'000;
   const std::atomic<bool>* cancel = nullptr;  // set => stop, throw export_cancelled
+  // More rows than this => stop, throw export_too_long (--max-job-rows); 0 = no limit.
+  std::uint64_t max_rows = 0;
 };
 
 struct written_file {
@@ -76,12 +78,18 @@ struct export_cancelled : std::runtime_error {
   export_cancelled() : std::runtime_error("export cancelled") {}
 };
 
+// The batch would export more than export_spec::max_rows rows: the job runs
+// out of processing time (90027).
+struct export_too_long : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // Writes the result of `spec` over `snapshot` into `dir` as
 // "<stem>-<n>.<ext>", one file per segment (at least one: an empty result is a
 // header-only file). Blocking; run it on a worker thread. Files are written
 // under a ".part" name and renamed when complete. Throws std::runtime_error
 // naming the file on I/O errors (nothing is left behind), export_cancelled
-// when spec.cancel is set.
+// when spec.cancel is set, export_too_long past spec.max_rows.
 std::vector<written_file> write_result_files(const tenant_snapshot& snapshot, const export_spec& spec,
                                              const std::filesystem::path& dir, std::string_view stem);
 

@@ -1340,7 +1340,7 @@ void tenant_generator::generate(const object_def& obj, std::uint64_t index, reco
   fill_object(L, k, index, b, r);
   const std::int64_t created = L.created(k, index);
   b.datetime(created);
-  b.datetime(L.updated(k, index, created));
+  b.datetime(with_burst(obj, index, created, L.updated(k, index, created)));
   const std::uint64_t creator = r.below(5);
   b.user_id(creator);
   b.user_id(r.chance(70) ? creator : r.below(5));
@@ -1349,7 +1349,15 @@ void tenant_generator::generate(const object_def& obj, std::uint64_t index, reco
 std::int64_t tenant_generator::base_updated(const object_def& obj, std::uint64_t index) const {
   const layout L{seed_};
   const int k = kind_of(obj);
-  return L.updated(k, index, L.created(k, index));
+  const std::int64_t created = L.created(k, index);
+  return with_burst(obj, index, created, L.updated(k, index, created));
+}
+
+std::int64_t tenant_generator::with_burst(const object_def& obj, std::uint64_t index, std::int64_t created,
+                                          std::int64_t updated) const {
+  for (const burst_rows& b : bursts_)
+    if (b.obj == &obj && index < b.count) return std::max(created, b.at_unix_s);
+  return updated;
 }
 
 std::string tenant_generator::make_id(const object_def& obj, std::uint64_t index) const {

@@ -179,9 +179,18 @@ std::optional<std::int64_t> parse_wall_clock(std::string_view s, char separator)
 //   InvoicePayment 1/payment; CreditBalanceAdjustment and InvoiceAdjustment
 //   1 per 2 accounts; Usage 3/account; Product 20, ProductRatePlan 3/product,
 //   ProductRatePlanCharge 2/plan, AccountingPeriod 72 months: fixed catalogues.
+// A bill run's burst: rows [0, count) of `obj` are updated in the second
+// `at_unix_s` (a row created later keeps UpdatedDate = CreatedDate).
+struct burst_rows {
+  const object_def* obj = nullptr;
+  std::uint64_t count = 0;
+  std::int64_t at_unix_s = 0;
+};
+
 class tenant_generator {
  public:
-  tenant_generator(std::uint64_t seed, std::uint64_t scale) : seed_(seed), scale_(scale) {}
+  tenant_generator(std::uint64_t seed, std::uint64_t scale, std::vector<burst_rows> bursts = {})
+      : seed_(seed), scale_(scale), bursts_(std::move(bursts)) {}
 
   std::uint64_t seed() const { return seed_; }
   std::uint64_t scale() const { return scale_; }
@@ -199,8 +208,13 @@ class tenant_generator {
   static std::optional<std::uint64_t> index_of_id(const object_def& obj, std::string_view id);
 
  private:
+  // UpdatedDate of row `index`, given its CreatedDate and its generated UpdatedDate.
+  std::int64_t with_burst(const object_def& obj, std::uint64_t index, std::int64_t created,
+                          std::int64_t updated) const;
+
   std::uint64_t seed_;
   std::uint64_t scale_;
+  std::vector<burst_rows> bursts_;
 };
 
 }  // namespace aquaduct::emulator

@@ -33,11 +33,11 @@ const overlay_row* object_overlay::find(std::uint64_t index) const {
   return it == chunks_[c]->end() ? nullptr : &it->second;
 }
 
-tenant_state::tenant_state(std::uint64_t seed, std::uint64_t scale)
-    : gen_(seed, scale), overlays_(all_objects().size()) {}
+tenant_state::tenant_state(std::uint64_t seed, std::uint64_t scale, std::vector<burst_rows> bursts)
+    : gen_(seed, scale, std::move(bursts)), overlays_(all_objects().size()) {}
 
-tenant_snapshot make_tenant(std::uint64_t seed, std::uint64_t scale) {
-  return std::make_shared<const tenant_state>(seed, scale);
+tenant_snapshot make_tenant(std::uint64_t seed, std::uint64_t scale, std::vector<burst_rows> bursts) {
+  return std::make_shared<const tenant_state>(seed, scale, std::move(bursts));
 }
 
 const object_overlay* tenant_state::overlay(const object_def& obj) const { return overlays_[slot_of(obj)].get(); }
@@ -59,6 +59,12 @@ tenant_state::row_status tenant_state::row(const object_def& obj, std::uint64_t 
   if (!r->deleted_at) return row_status::live;
   if (deleted_at != nullptr) *deleted_at = *r->deleted_at;
   return row_status::deleted;
+}
+
+std::int64_t tenant_state::updated_at(const object_def& obj, std::uint64_t index, std::size_t field) const {
+  const object_overlay* o = overlay(obj);
+  const overlay_row* r = o != nullptr ? o->find(index) : nullptr;
+  return r != nullptr ? r->values[field].i : gen_.base_updated(obj, index);
 }
 
 bool tenant_state::live(const object_def& obj, std::uint64_t index) const {

@@ -52,7 +52,7 @@ class object_overlay {
 
 class tenant_state {
  public:
-  tenant_state(std::uint64_t seed, std::uint64_t scale);
+  tenant_state(std::uint64_t seed, std::uint64_t scale, std::vector<burst_rows> bursts = {});
 
   const tenant_generator& generator() const { return gen_; }
   // Base rows plus created ones (deleted rows keep their index).
@@ -64,6 +64,9 @@ class tenant_state {
   row_status row(const object_def& obj, std::uint64_t index, record& out,
                  std::int64_t* deleted_at = nullptr) const;
   bool live(const object_def& obj, std::uint64_t index) const;  // index < row_count
+  // The datetime field `field` (UpdatedDate) of row `index` without the rest
+  // of the row: the service's index on UpdatedDate (contract §3.5).
+  std::int64_t updated_at(const object_def& obj, std::uint64_t index, std::size_t field) const;
   // Index of a live or deleted row with this id, or nullopt.
   std::optional<std::uint64_t> find(const object_def& obj, std::string_view id) const;
   // The overlay of `obj` (nullptr when the object was never mutated).
@@ -76,7 +79,7 @@ class tenant_state {
   std::vector<std::shared_ptr<const object_overlay>> overlays_;
 };
 
-tenant_snapshot make_tenant(std::uint64_t seed, std::uint64_t scale);
+tenant_snapshot make_tenant(std::uint64_t seed, std::uint64_t scale, std::vector<burst_rows> bursts = {});
 
 enum class mutation_op : std::uint8_t { create, update, remove };
 

@@ -1,5 +1,6 @@
 #include "emulator/zoql.hpp"
 
+#include <limits>
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
@@ -743,6 +744,32 @@ const field_value& column_value(const column_ref& c, row_slots rows) {
   static const field_value null_value{};
   const record* r = c.slot < rows.size() ? rows[c.slot] : nullptr;
   return r != nullptr ? (*r)[c.field] : null_value;
+}
+
+std::pair<std::int64_t, std::int64_t> base_time_range(const zoql_query& q, std::size_t field, std::int64_t now_unix_s,
+                                                      tenant_zone zone) {
+  std::int64_t first = std::numeric_limits<std::int64_t>::min(), last = std::numeric_limits<std::int64_t>::max();
+  const auto narrow = [&](const condition& c) {
+    if (c.k != condition::kind::predicate || c.rhs_column || c.lhs.slot != 0 || c.lhs.field != field ||
+        c.rhs.k != zoql_literal::kind::datetime)
+      return;
+    std::int64_t t = c.rhs.i;
+    if (c.rhs.relative) t += now_unix_s;
+    else if (c.rhs.tenant_zone) t = tenant_local_to_utc(zone, t);
+    switch (c.op) {
+      case compare_op::eq: first = std::max(first, t); last = std::min(last, t); break;
+      case compare_op::ge: first = std::max(first, t); break;
+      case compare_op::gt: first = std::max(first, t + 1); break;
+      case compare_op::le: last = std::min(last, t); break;
+      case compare_op::lt: last = std::min(last, t - 1); break;
+      default: break;
+    }
+  };
+  if (q.where && q.where->k == condition::kind::and_)
+    for (const condition& c : q.where->children) narrow(c);
+  else if (q.where)
+    narrow(*q.where);
+  return {first, last};
 }
 
 bool zoql_matches(const zoql_query& q, row_slots rows, std::int64_t now_unix_s, tenant_zone zone) {

@@ -12,6 +12,7 @@
 // rejected with a message that says so. Plain ZOQL (type zoql) also rejects
 // joins, `*`, order by, field-to-field comparison, parentheses and more than
 // 200 WHERE conditions.
+#include <utility>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -106,6 +107,14 @@ using row_slots = std::span<const record* const>;
 // dates and zone-less datetimes are wall-clock times in `zone`.
 bool zoql_matches(const zoql_query& q, row_slots rows, std::int64_t now_unix_s,
                   tenant_zone zone = tenant_zone::pacific);
+
+// The closed range [first, last] of unix seconds that base datetime field
+// `field` (UpdatedDate) must lie in for a row to match: the `and`ed
+// predicates of the WHERE comparing it with a datetime literal. Lets the
+// exporter skip rows by UpdatedDate before it builds them, as the service's
+// index does; the WHERE is still evaluated on every row it keeps.
+std::pair<std::int64_t, std::int64_t> base_time_range(const zoql_query& q, std::size_t field, std::int64_t now_unix_s,
+                                                      tenant_zone zone);
 
 // The value of `c` in `rows` (a null value when the slot is empty).
 const field_value& column_value(const column_ref& c, row_slots rows);

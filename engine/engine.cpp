@@ -60,6 +60,8 @@ struct run_state : std::enable_shared_from_this<run_state> {
   engine_detail::run_plan plan;
   std::deque<job_report> reports;
   std::vector<engine_detail::window_group*> report_group;  // per report: its window group, if any
+  // Groups the engine made for plain queries it had to split (kept for the report).
+  std::vector<std::shared_ptr<engine_detail::window_group>> adopted;
   std::vector<bool> split;  // per report: the unit went on as two halves, which report instead
   std::size_t outstanding = 0;  // units and batch-results jobs not yet settled, started or not
   // Units start in plan order, at most `unit_cap` at once: a unit waiting on
@@ -92,6 +94,7 @@ struct run_state : std::enable_shared_from_this<run_state> {
     job_report placeholder;
     placeholder.name = unit.display_name;
     engine_detail::window_group* g = unit.group;
+    if (unit.adopted && (adopted.empty() || adopted.back() != unit.adopted)) adopted.push_back(unit.adopted);
     track(std::move(placeholder), g);
     ++outstanding;
     ctx.meter(unit.job->name).add(&engine_detail::run_counters::jobs_total, 1u);
@@ -304,6 +307,7 @@ struct run_state : std::enable_shared_from_this<run_state> {
         for (auto& q : r.queries) {
           if (q.status != outcome::pending) continue;  // handed to the group
           q.status = g->summary.status;
+          q.split = g->split_note();
           if (auto it = g->delivered_by_job.find(r.job_id); it != g->delivered_by_job.end()) {
             q.rows = it->second.rows;
             q.bytes_decoded = it->second.bytes_decoded;

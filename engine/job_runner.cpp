@@ -178,8 +178,9 @@ asio::awaitable<batch_outcome> run_batch(run_context& ctx, aqua_client& client, 
     }
     q.status = ec == aqua_errc::interrupted ? outcome::cancelled : outcome::failed;
     q.error = failure->what();
-    // Purged: the streams were aborted above, so the rerun starts clean.
-    co_return outcome_of(ec) == batch_outcome::file_gone ? batch_outcome::file_gone : batch_outcome::failed;
+    // Purged, or over the size limit: the streams were aborted above, so a
+    // rerun or the pieces of a split start clean.
+    co_return outcome_of(ec);
   }
 }
 
@@ -187,9 +188,47 @@ asio::awaitable<batch_outcome> run_batch(run_context& ctx, aqua_client& client, 
 // coroutine's captures would die with the lambda).
 asio::awaitable<void> deliver_batch(run_context& ctx, aqua_client& client, const work_unit& unit,
                                     const decode::aqua_job& remote, const decode::aqua_batch& batch, query_report& q,
-                                    batch_outcome& outcome, std::chrono::sys_seconds submitted_at) {
-  if (unit.group) outcome = co_await take_window(ctx, client, unit, remote, batch, q);
+                                    batch_outcome& outcome, std::chrono::sys_seconds submitted_at,
+                                    std::optional<work_unit>& next_page) {
+  if (unit.group) outcome = co_await take_window(ctx, client, unit, remote, batch, q, next_page);
   else outcome = co_await run_batch(ctx, client, unit, remote, batch, q, submitted_at);
+}
+
+// Plain queries `names` of `unit` that the service could not export in one
+// piece (`why`) go on as window groups of their own (window_plain_query),
+// and leave `unit` and its report. Returns those that did; a query that
+// cannot be split keeps its place, and its error says why.
+std::vector<std::string> window_plain_queries(const run_context& ctx, work_unit& unit, job_report& report,
+                                              const std::vector<std::string>& names, const decode::aqua_job& remote,
+                                              std::chrono::sys_seconds submitted_at,
+                                              const std::function<void(work_unit)>& spawn, const std::string& why) {
+  std::vector<std::string> moved;
+  for (const std::string& name : names) {
+    const query_config& q = configured_query(unit, name);
+    std::string why_not;
+    std::shared_ptr<window_group> g = window_plain_query(*unit.job, q, plain_cursor(ctx, unit, remote, q, submitted_at),
+                                                         why_not);
+    std::string error;
+    std::optional<work_unit> first;
+    if (g) first = first_window_unit(g, error);
+    if (!g || !error.empty()) {
+      for (auto& r : report.queries)
+        if (r.name == name) r.error = why + "; " + (g ? error : why_not);
+      continue;
+    }
+    g->split_why = why;
+    ctx.log.warning({.message = why + ": the query goes on in pieces, windows of UpdatedDate then pages by Id, "
+                                      "committed as one",
+                     .job = unit.display_name,
+                     .job_id = remote.id,
+                     .query = name});
+    spawn(std::move(*first));
+    moved.push_back(name);
+  }
+  const auto gone = [&](const std::string& n) { return std::find(moved.begin(), moved.end(), n) != moved.end(); };
+  std::erase_if(unit.queries, [&](const query_config& q) { return gone(q.name); });
+  std::erase_if(report.queries, [&](const query_report& q) { return gone(q.name); });
+  return moved;
 }
 
 // A unit that did not complete: one record per failed query, naming it,
@@ -226,7 +265,9 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
   const job_config& job = *unit.job;
   job_report report;
   report.name = unit.display_name;
-  if (unit.window) report.window = (unit.catch_up ? "catch-up " : "") + window_label(*unit.window);
+  if (unit.window)
+    report.window = (unit.catch_up ? "catch-up " : "") + window_label(*unit.window) +
+                    (unit.page ? fmt::format(" Id page {}", unit.page->number) : "");
   for (const auto& q : unit.queries) {
     query_report qr;
     qr.name = q.name;
@@ -293,14 +334,35 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
 
       if (remote.status != "completed") {
         const std::string why = batch_messages(remote);
+        const bool group_failed = unit.group && unit.group->failed;
         // Out of processing time (90027/90029): the two halves may each make it.
         if (ran_out_of_time(remote) && split_window_unit(ctx, unit, spawn, "ran out of time (" + why + ")")) {
           split = true;
           break;
         }
+        // A plain query that ran out of time goes on in pieces; the job's
+        // other queries (aborted with it) are submitted again.
+        if (ran_out_of_time(remote) && !unit.group) {
+          std::vector<std::string> names;
+          for (const auto& q : round) names.push_back(q.name);
+          const auto moved = window_plain_queries(ctx, unit, report, names, remote, submitted_at, spawn,
+                                                  "ran out of processing time (" + why + ")");
+          if (!moved.empty()) {
+            std::erase_if(pending, [&](const std::string& n) {
+              return std::find(moved.begin(), moved.end(), n) != moved.end();
+            });
+            if (pending.empty()) {
+              split = true;
+              break;
+            }
+            continue;
+          }
+        }
         report.status = outcome_of_status(remote.status);
         report.error = "job " + unit.display_name + " (" + remote.id + ") ended " + remote.status +
                        (why.empty() ? "" : ": " + why);
+        // The split refused (a single row over the limit): its reason says more.
+        if (unit.group && !group_failed && unit.group->failed) report.error = unit.group->error;
         for (auto& q : report.queries) {
           const decode::aqua_batch* b = find_batch(remote, q.name);
           q.status = outcome_of_status(b && !b->status.empty() && b->status != "completed" ? b->status : remote.status);
@@ -347,6 +409,7 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
       // The batches of a job deliver at once, each into its own streams; the
       // download slots bound how many files stream together.
       std::vector<batch_outcome> outcomes(report.queries.size(), batch_outcome::delivered);
+      std::optional<work_unit> next_page;  // a window's unit has one query: at most one next page
       task_group batches;
       for (std::size_t i = 0; i < report.queries.size(); ++i) {
         query_report& q = report.queries[i];
@@ -363,24 +426,40 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
           outcomes[i] = batch_outcome::failed;
           if (unit.group) fail_group(*unit.group, "job " + unit.display_name + ", query " + q.name + ": " + *q.error);
         } else {
-          batches.spawn(ex, deliver_batch(ctx, client, unit, remote, *b, q, outcomes[i], submitted_at));
+          batches.spawn(ex, deliver_batch(ctx, client, unit, remote, *b, q, outcomes[i], submitted_at, next_page));
         }
       }
       co_await batches.wait();
+      if (next_page) {  // a full page: the next one starts after its last Id
+        window_group& g = *unit.group;
+        ++(unit.catch_up ? g.pending_catch_up : g.pending_windows);
+        spawn(std::move(*next_page));
+      }
 
-      std::vector<std::string> gone;
+      std::vector<std::string> gone, too_large;
       for (std::size_t i = 0; i < report.queries.size(); ++i) {
         query_report& q = report.queries[i];
         if (outcomes[i] == batch_outcome::file_too_large) {
+          const bool group_failed = unit.group && unit.group->failed;
           if (split_window_unit(ctx, unit, spawn, q.error.value_or("file too large"))) {
             split = true;
             break;
           }
+          if (unit.group && !group_failed && unit.group->failed) q.error = unit.group->error;
           if (unit.group) fail_group(*unit.group, q.error.value_or("file too large"));
+          else too_large.push_back(q.name);
         }
         if (outcomes[i] == batch_outcome::file_gone) gone.push_back(q.name);
       }
       if (split) break;
+      if (!too_large.empty() && !ctx.interrupted) {
+        const auto moved = window_plain_queries(ctx, unit, report, too_large, remote, submitted_at, spawn,
+                                                "a result file is over the service's maximum object size (403)");
+        if (!moved.empty() && report.queries.empty()) {
+          split = true;
+          break;
+        }
+      }
       if (!gone.empty() && unit.reruns < 2 && !ctx.interrupted) {
         // Purged before we committed it: the data is still in Zuora, ask again.
         ++unit.reruns;
@@ -429,7 +508,8 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
   }
   const job_meter m = ctx.meter(job.name);
   if (split) {
-    m.sub(&run_counters::jobs_total, 1u);  // its two halves count instead
+    m.sub(&run_counters::jobs_total, 1u);  // its pieces count instead
+    m.add(&run_counters::jobs_split, 1u);
   } else {
     m.add(&run_counters::jobs_done, 1u);
     if (report.status != outcome::completed) m.add(&run_counters::jobs_failed, 1u);

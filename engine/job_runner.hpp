@@ -16,6 +16,7 @@
 #include <asio/awaitable.hpp>
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -24,6 +25,14 @@
 namespace aquaduct::engine_detail {
 
 struct window_group;
+
+// A page of a window that time cannot split further, cut by the base
+// object's Id (a keyset page): `<window> and Id > 'after' order by Id limit size`.
+struct id_page {
+  std::string after;       // the last Id of the page before; "" for the first page
+  std::uint64_t size = 0;  // rows asked for
+  unsigned number = 1;     // 1, 2, ... within its window
+};
 
 // One AQuA job to submit.
 struct work_unit {
@@ -42,6 +51,10 @@ struct work_unit {
   window_group* group = nullptr;      // set for a window of a windowed query
   std::optional<time_window> window;
   bool catch_up = false;              // the window is its group's catch-up
+  std::optional<id_page> page;        // a keyset page of `window`
+  // A group the engine made for a plain query it had to split (window_group.hpp,
+  // window_plain_query): owned by its units and, once spawned, by the run.
+  std::shared_ptr<window_group> adopted;
   unsigned reruns = 0;                // times this unit was submitted again (purged files)
 };
 

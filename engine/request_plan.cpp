@@ -273,6 +273,15 @@ std::vector<planned_request> plan_requests(const pipeline_config& cfg, const eng
     if (u.session_may_be_new) p.ask_session(u);
     p.submit(u, notify);
   }
+  for (const auto& j : cfg.jobs) {
+    if (j.kind != job_kind::aqua || j.stateful()) continue;
+    for (const auto& q : j.queries)
+      p.note(j.name, "query " + q.name + ": may be split if the service cannot export it in one piece (a job out of "
+                         "processing time, 90027/90029, or a file over its maximum object size, 403): " +
+                         (q.partition || q.incremental ? "its windows" : "into windows of UpdatedDate") +
+                         " halved down to one second, then pages by Id (`and Id > '<last>' order by Id limit n`), "
+                         "committed as one result as planned here");
+  }
   for (const auto& r : plan.nothing_to_do)
     for (const auto& q : r.queries)
       p.note(r.name, "query " + q.name + ": nothing to do, its incremental window is empty until lag_s has passed");

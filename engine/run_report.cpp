@@ -68,6 +68,7 @@ struct table_line {
   // is gzip or zip); decoded: CSV bytes after decompression.
   std::uint64_t rows = 0, downloaded = 0, decoded = 0, files = 0, windows = 0;
   double seconds = 0;
+  std::string split = {};  // how the query was split to finish, and why
 };
 
 std::vector<table_line> table_lines(const std::vector<job_report>& jobs) {
@@ -91,6 +92,7 @@ std::vector<table_line> table_lines(const std::vector<job_report>& jobs) {
       l->files += q.files;
       l->seconds = std::max(l->seconds, q.download_s);
       if (q.status != outcome::completed) l->status = q.status;
+      if (!q.split.empty()) l->split = q.split;
     }
   }
   return lines;
@@ -109,9 +111,9 @@ std::string run_report::to_json() const {
     for (std::size_t k = 0; k < j.queries.size(); ++k) {
       const auto& q = j.queries[k];
       out += fmt::format(
-          R"({}{{"name":{},"status":{},"full":{},"rows":{},"files":{},"bytes_downloaded":{},"bytes_decoded":{},"download_s":{:.3f},"error":{}}})",
+          R"({}{{"name":{},"status":{},"full":{},"rows":{},"files":{},"bytes_downloaded":{},"bytes_decoded":{},"download_s":{:.3f},"error":{},"split":{}}})",
           k ? "," : "", json_quote(q.name), json_quote(to_string(q.status)), q.full, q.rows, q.files, q.bytes_downloaded,
-          q.bytes_decoded, q.download_s, optional_text(q.error));
+          q.bytes_decoded, q.download_s, optional_text(q.error), q.split.empty() ? "null" : json_quote(q.split));
     }
     out += "]}";
   }
@@ -120,9 +122,9 @@ std::string run_report::to_json() const {
   const std::vector<table_line> lines = table_lines(jobs);
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const table_line& l = lines[i];
-    out += fmt::format(R"({}{{"job":{},"query":{},"windows":{},"status":{},"rows":{},"files":{},"bytes_downloaded":{},"bytes_decoded":{},"download_s":{:.3f}}})",
+    out += fmt::format(R"({}{{"job":{},"query":{},"windows":{},"status":{},"rows":{},"files":{},"bytes_downloaded":{},"bytes_decoded":{},"download_s":{:.3f},"split":{}}})",
         i ? "," : "", json_quote(l.job), json_quote(l.query), l.windows, json_quote(to_string(l.status)), l.rows,
-        l.files, l.downloaded, l.decoded, l.seconds);
+        l.files, l.downloaded, l.decoded, l.seconds, l.split.empty() ? "null" : json_quote(l.split));
   }
   out += "]}\n";
   return out;
@@ -145,6 +147,8 @@ std::string run_report::to_table() const {
   for (const auto& l : lines)
     out += fmt::format("{:<{}} {:<{}} {:>10} {:>12} {:>12} {:>5} {:>8.2f}  {}\n", l.job, job_w, l.query, query_w, l.rows,
                        l.downloaded, l.decoded, l.files, l.seconds, to_string(l.status));
+  for (const auto& l : lines)
+    if (!l.split.empty()) out += fmt::format("split: {} {}: {}\n", l.job, l.query, l.split);
   for (const auto& j : jobs) {
     // A query's own error says more than its job's summary of it.
     std::vector<std::string> query_errors;

@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <unordered_set>
 
 namespace aquaduct::engine_detail {
@@ -30,38 +32,61 @@ work_unit catch_up_unit(const job_config& job, window_group& g, std::string& err
   return u;
 }
 
-// The keys of the catch-up's rows: a first pass over its spooled files,
-// through a pipeline that opens no sink.
-void collect_catch_up_keys(const window_group& g, const window_result& r, std::unordered_set<std::string>& keys) {
+// A pipeline that opens no sink and collects the keys (base Ids) of the rows
+// it is fed into `keys`.
+std::unique_ptr<result_pipeline> key_pipeline(const window_group& g, std::unordered_set<std::string>& keys) {
   stream_schema schema;
   schema.job = g.job->name;
   schema.query = g.query.name;
   if (g.query.deleted) schema.deleted = deleted_column{g.query.deleted->column, g.query.deleted->format};
-  result_pipeline keys_of(g.job->format, std::move(schema), {});
+  auto keys_of = std::make_unique<result_pipeline>(g.job->format, std::move(schema), std::vector<sink*>{});
   std::string error;
-  if (std::optional<select_shape> shape = read_select(g.query.query, error)) keys_of.key_by(std::move(*shape));
-  keys_of.collect_keys(&keys);
+  if (std::optional<select_shape> shape = read_select(g.query.query, error)) keys_of->key_by(std::move(*shape));
+  keys_of->collect_keys(&keys);
+  return keys_of;
+}
+
+void check_keys(const window_group& g, const result_pipeline& keys_of, const char* what) {
+  if (!keys_of.schema().key_column && keys_of.rows() > 0)
+    throw located_error(aqua_errc::bad_response, "job " + g.job->name + ", query " + g.query.name + ": " + what +
+                                                     "'s header has no Id of the query's object");
+}
+
+// The keys of a spooled window's rows: a pass over its spool files. `what`
+// names the window in an error.
+void collect_keys(const window_group& g, const window_result& r, std::unordered_set<std::string>& keys,
+                  const char* what) {
+  const std::unique_ptr<result_pipeline> keys_of = key_pipeline(g, keys);
   std::vector<char> buf(256u << 10);
   for (std::size_t k = 0; k < r.batch.files.size(); ++k) {
-    keys_of.begin_file(r.batch.files[k]);
+    keys_of->begin_file(r.batch.files[k]);
     for (std::uint64_t offset = 0;;) {
-      const std::size_t n = r.spooled[k]->feed(offset, 4u << 20, buf, [&](std::string_view b) { keys_of.put(b); });
+      const std::size_t n = r.spooled[k]->feed(offset, 4u << 20, buf, [&](std::string_view b) { keys_of->put(b); });
       if (n == 0) break;
       offset += n;
     }
-    keys_of.end_file();
+    keys_of->end_file();
   }
-  if (!keys_of.schema().key_column && keys_of.rows() > 0)
-    throw located_error(aqua_errc::bad_response, "job " + g.job->name + ", query " + g.query.name +
-                                                     ": the catch-up's header has no Id of the query's object, "
-                                                     "so its rows cannot replace older ones");
+  check_keys(g, *keys_of, what);
+}
+
+// Why `zoql` cannot be cut into keyset pages by Id, or "": the page adds
+// `and Id > '…' order by Id limit n` to its windowed text.
+std::string page_problem(std::string_view zoql) {
+  std::string lower(zoql);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  for (const char* clause : {"order by", "group by", " limit ", " or "})
+    if (lower.find(clause) != std::string::npos)
+      return std::string("it has ") + (clause[0] == ' ' ? std::string(clause + 1, std::strlen(clause) - 2) : clause);
+  return {};
 }
 
 // The windows in the order their rows go out: by time, the catch-up last.
 void sort_results(std::vector<window_result>& results) {
   std::stable_sort(results.begin(), results.end(), [](const window_result& a, const window_result& b) {
     if (a.catch_up != b.catch_up) return !a.catch_up;
-    return a.window.from < b.window.from;
+    if (a.window.from != b.window.from) return a.window.from < b.window.from;
+    return a.page < b.page;
   });
 }
 
@@ -87,7 +112,7 @@ asio::awaitable<void> deliver_group(run_context& ctx, window_group& g) {
   try {
     if (g.catch_up)
       for (const window_result& r : g.results)
-        if (r.catch_up) co_await on_sink_thread(ctx, [&] { collect_catch_up_keys(g, r, superseded); });
+        if (r.catch_up) co_await on_sink_thread(ctx, [&] { collect_keys(g, r, superseded, "the catch-up"); });
     std::string job_ids;
     std::vector<std::string> file_ids;
     for (window_result& r : g.results) {
@@ -125,9 +150,11 @@ asio::awaitable<void> deliver_group(run_context& ctx, window_group& g) {
     co_return;
   }
   const std::uint64_t dropped = pipe.rows() - pipe.rows_written();
-  ctx.log.info({.message = fmt::format("committed {} rows of {} window job(s), {} file(s), {} bytes downloaded, {} bytes "
+  const std::string note = g.split_note();
+  ctx.log.info({.message = fmt::format("committed {} rows of {} window job(s){}, {} file(s), {} bytes downloaded, {} bytes "
                                        "decoded{}",
-                                       pipe.rows_written(), windows, pipe.files(), pipe.bytes_in(), pipe.bytes_decoded(),
+                                       pipe.rows_written(), windows, note.empty() ? "" : " (" + note + ")", pipe.files(),
+                                       pipe.bytes_in(), pipe.bytes_decoded(),
                                        dropped ? fmt::format("; {} older copies of rows the catch-up brought were "
                                                              "left out", dropped)
                                                : std::string()),
@@ -149,10 +176,20 @@ void fail_group(window_group& g, const std::string& why) {
   g.error = why;
 }
 
+std::string window_group::split_note() const {
+  if (time_splits == 0 && pages == 0) return {};
+  std::string n = automatic ? "split by the engine: " : "split: ";
+  n += fmt::format("{} time split(s)", time_splits);
+  if (pages) n += fmt::format(", {} Id page(s) ({} retried smaller)", pages, page_retries);
+  if (!split_why.empty()) n += "; why: " + split_why;
+  return n;
+}
+
 work_unit window_unit(const job_config& job, window_group& g, time_window w, std::string& error) {
   work_unit u;
   u.job = &job;
   u.group = &g;
+  u.adopted = g.weak_from_this().lock();
   u.window = w;
   u.display_name = job.name + " [" + window_label(w) + "]";
   query_config q = g.query;
@@ -161,9 +198,60 @@ work_unit window_unit(const job_config& job, window_group& g, time_window w, std
   return u;
 }
 
+work_unit page_unit(const job_config& job, window_group& g, time_window w, id_page p, bool catch_up,
+                    std::string& error) {
+  work_unit u = window_unit(job, g, w, error);
+  std::string& text = u.queries.front().query;
+  while (!text.empty() && (text.back() == ';' || std::isspace(static_cast<unsigned char>(text.back()))))
+    text.pop_back();
+  // Ids are read back from the service, never made up: they need no escaping
+  // beyond the quote ZOQL doubles.
+  std::string after;
+  for (char c : p.after) after += c == '\'' ? std::string("''") : std::string(1, c);
+  if (!p.after.empty()) text += " and Id > '" + after + "'";
+  text += fmt::format(" order by Id asc limit {}", p.size);
+  u.catch_up = catch_up;
+  u.display_name = job.name + " [" + (catch_up ? "catch-up " : "") + window_label(w) +
+                   fmt::format(" Id page {}]", p.number);
+  u.page = std::move(p);
+  return u;
+}
+
+std::shared_ptr<window_group> window_plain_query(const job_config& job, const query_config& q,
+                                                 std::optional<cursor> next, std::string& why_not) {
+  if (job.stateful()) {
+    why_not = "a stateful session's query is not split";
+    return nullptr;
+  }
+  if (std::string why = page_problem(q.query); !why.empty()) {
+    why_not = "it cannot be split, as " + why;
+    return nullptr;
+  }
+  if (std::string why = base_id_problem(q.query, job.use_query_labels); !why.empty()) {
+    why_not = "it cannot be split: " + why;
+    return nullptr;
+  }
+  auto g = std::make_shared<window_group>();
+  g->job = &job;
+  g->query = q;
+  g->by = "UpdatedDate";
+  g->min_step = std::chrono::seconds{1};
+  g->load = load_kind::full;
+  g->next_cursor = std::move(next);
+  g->catch_up = true;  // rows move along UpdatedDate while the pieces run
+  g->planned_at = now_utc();
+  g->automatic = true;
+  return g;
+}
+
+work_unit first_window_unit(const std::shared_ptr<window_group>& g, std::string& error) {
+  ++g->pending_windows;
+  return window_unit(*g->job, *g, time_window{sys_seconds{}, g->planned_at}, error);
+}
+
 asio::awaitable<batch_outcome> take_window(run_context& ctx, aqua_client& client, const work_unit& unit,
                                            const decode::aqua_job& remote, const decode::aqua_batch& batch,
-                                           query_report& q) {
+                                           query_report& q, std::optional<work_unit>& next_page) {
   window_group& g = *unit.group;
   q.full = g.load == load_kind::full;
   if (g.failed) {
@@ -175,6 +263,7 @@ asio::awaitable<batch_outcome> take_window(run_context& ctx, aqua_client& client
   const auto started = clock::now();
   window_result r;
   r.window = *unit.window;
+  r.page = unit.page ? unit.page->number : 0;
   r.catch_up = unit.catch_up;
   r.display_name = unit.display_name;
   r.job_id = remote.id;
@@ -198,6 +287,40 @@ asio::awaitable<batch_outcome> take_window(run_context& ctx, aqua_client& client
     }
     for (const auto& s : r.spooled) q.bytes_downloaded += s->size();
   }
+  if (unit.page) {
+    ++g.pages;
+    if (++g.page_streak >= 2 && g.page_rows < max_page_rows) {  // two in a row: try bigger pages again
+      g.page_rows = std::min(max_page_rows, g.page_rows * 2);
+      g.page_streak = 0;
+    }
+    if (batch.record_count >= unit.page->size) {  // a full page: there may be more
+      std::unordered_set<std::string> keys;
+      std::optional<located_error> failure;
+      try {
+        if (r.spooled.size() == batch.files.size()) {
+          co_await on_sink_thread(ctx, [&] { collect_keys(g, r, keys, "a page"); });
+        } else {  // no room to spool: read its Ids now, download it again when the group delivers
+          const std::unique_ptr<result_pipeline> keys_of = key_pipeline(g, keys);
+          co_await stream_files(ctx, client, *keys_of, batch.files);
+          check_keys(g, *keys_of, "a page");
+        }
+      } catch (const std::system_error& e) {
+        failure = locate(where, e);
+      }
+      if (failure || keys.empty()) {
+        const std::string why = failure ? failure->what() : where + ": a full page without Ids";
+        q.status = outcome::failed;
+        q.error = why;
+        fail_group(g, why);
+        co_return batch_outcome::failed;
+      }
+      id_page p{*std::max_element(keys.begin(), keys.end()), g.page_rows, unit.page->number + 1};
+      std::string error;
+      work_unit next = page_unit(*unit.job, g, *unit.window, std::move(p), unit.catch_up, error);
+      if (error.empty()) next_page = std::move(next);
+      else fail_group(g, where + ": " + error);
+    }
+  }
   q.rows = batch.record_count;
   q.files = batch.files.size();
   q.status = outcome::pending;  // handed to the group: its commit settles it (engine::run)
@@ -207,21 +330,79 @@ asio::awaitable<batch_outcome> take_window(run_context& ctx, aqua_client& client
 
 bool split_window_unit(run_context& ctx, const work_unit& unit, const std::function<void(work_unit)>& spawn,
                        const std::string& why) {
-  if (!unit.group || !unit.window || !can_split(*unit.window, unit.group->min_step)) return false;
+  if (!unit.group || !unit.window) return false;
   window_group& g = *unit.group;
+  if (g.split_why.empty()) g.split_why = why;
   std::string error;
-  const auto [a, b] = split_window(*unit.window);
-  work_unit first = window_unit(*unit.job, g, a, error);
-  work_unit second = window_unit(*unit.job, g, b, error);
-  if (!error.empty()) return false;
-  for (work_unit* half : {&first, &second}) {
-    half->catch_up = unit.catch_up;
-    if (unit.catch_up) half->display_name = unit.job->name + " [catch-up " + window_label(*half->window) + "]";
+  if (!unit.page && can_split(*unit.window, g.min_step)) {
+    // Halves; a plain query's own group, whose first window spans decades,
+    // halves four times at once (16 pieces) so that it reaches a dense second
+    // in a quarter of the rounds.
+    std::vector<time_window> pieces{*unit.window};
+    for (int level = 0; level < (g.automatic ? 4 : 1); ++level) {
+      std::vector<time_window> finer;
+      for (const time_window& w : pieces) {
+        if (!can_split(w, g.min_step)) {
+          finer.push_back(w);
+          continue;
+        }
+        const auto [a, b] = split_window(w);
+        finer.push_back(a);
+        finer.push_back(b);
+      }
+      pieces = std::move(finer);
+    }
+    std::vector<work_unit> units;
+    for (const time_window& w : pieces) {
+      work_unit& u = units.emplace_back(window_unit(*unit.job, g, w, error));
+      u.catch_up = unit.catch_up;
+      if (unit.catch_up) u.display_name = unit.job->name + " [catch-up " + window_label(w) + "]";
+    }
+    if (!error.empty()) return false;
+    ++g.time_splits;
+    ctx.log.warning({.message = why + (units.size() == 2 ? std::string(": splitting the window in two")
+                                                         : fmt::format(": splitting the window in {}", units.size())),
+                     .job = unit.display_name,
+                     .query = g.query.name});
+    (unit.catch_up ? g.pending_catch_up : g.pending_windows) += units.size();  // the caller settles `unit` itself
+    for (work_unit& u : units) spawn(std::move(u));
+    return true;
   }
-  ctx.log.warning({.message = why + ": splitting the window in two", .job = unit.display_name});
-  (unit.catch_up ? g.pending_catch_up : g.pending_windows) += 2;  // the caller settles `unit` itself
-  spawn(std::move(first));
-  spawn(std::move(second));
+  const std::string where = "job " + unit.display_name + ", query " + g.query.name;
+  if (std::string problem = page_problem(g.query.query); !problem.empty()) {
+    fail_group(g, fmt::format("{}: {}; the window {} cannot be split in time any further (min_step {} s), nor cut "
+                              "into pages by Id, as {}",
+                              where, why, window_label(*unit.window), g.min_step.count(), problem));
+    return false;
+  }
+  id_page p;
+  if (unit.page) {
+    if (unit.page->size <= 1) {
+      fail_group(g, fmt::format("{}: {}; cannot be split any further: a single row ({} in the window {}, which "
+                                "time cannot split below {} s) is over the service's limit",
+                                where, why,
+                                unit.page->after.empty() ? std::string("the first")
+                                                         : "the first after Id '" + unit.page->after + "'",
+                                window_label(*unit.window), std::max<std::int64_t>(1, g.min_step.count())));
+      return false;
+    }
+    p = *unit.page;
+    p.size /= 2;
+    g.page_rows = std::min(g.page_rows, p.size);
+    g.page_streak = 0;
+    ++g.page_retries;
+  } else {
+    p.size = g.page_rows;
+  }
+  work_unit piece = page_unit(*unit.job, g, *unit.window, p, unit.catch_up, error);
+  if (!error.empty()) return false;
+  ctx.log.warning({.message = fmt::format("{}: {} by Id, {} rows a page", why,
+                                          unit.page ? "asking for the page again" : "cutting the window into pages",
+                                          p.size),
+                   .job = unit.display_name,
+                   .query = g.query.name});
+  ++(unit.catch_up ? g.pending_catch_up : g.pending_windows);
+  spawn(std::move(piece));
   return true;
 }
 

@@ -74,6 +74,20 @@ struct options {
   // client's own tests are not slowed by 2-minute waits).
   std::size_t max_concurrent_downloads = 0;
   std::uint64_t max_file_bytes = 2047ull << 20;  // larger result files answer 403 (max-object-size)
+  // A batch that would export more rows than this aborts its job, as the real
+  // service does when a job runs out of processing time (90027, contract
+  // §3.1): a stand-in for the 3-hour limit at test scale. 0 = no limit.
+  std::uint64_t max_job_rows = 0;
+  // A bill run's burst (--burst OBJECT:COUNT[:TIME]): the first COUNT rows of
+  // OBJECT (in id order) share one UpdatedDate second, `at_unix_s` (default:
+  // 12 hours before the tenant's epoch, after every generated CreatedDate).
+  // A row created after that second keeps UpdatedDate = CreatedDate.
+  struct burst {
+    std::string object;
+    std::uint64_t count = 0;
+    std::optional<std::int64_t> at_unix_s;
+  };
+  std::vector<burst> bursts;
   std::chrono::seconds file_retention{72 * 3600};  // result files purged after this (404 then)
   bool range_requests = true;                 // false: Range is ignored, files always sent whole
   std::size_t worker_threads = 1;             // threads generating result files
@@ -95,6 +109,11 @@ bool known_time_zone(std::string_view name);
 // o.churn_rate (0..10000 per second) and, when given, o.churn_seed. False,
 // changing nothing, when `text` is not of that form.
 bool parse_churn_option(std::string_view text, options& o);
+
+// "OBJECT:COUNT[:TIME]" as --burst takes it ("InvoiceItem:30000",
+// "Invoice:500:2025-06-30T12:00:00Z"): appends to o.bursts. False, changing
+// nothing, when `text` is not of that form (the object is checked by start()).
+bool parse_burst_option(std::string_view text, options& o);
 
 class server {
  public:

@@ -63,6 +63,9 @@ struct query_report {
   std::uint64_t bytes_decoded = 0;     // CSV bytes after decompression
   double download_s = 0;               // first file request to last sink commit
   std::optional<std::string> error;
+  // How the query was split to finish (time windows, Id pages) and why; empty
+  // when it was not. A window's or a page's report carries its whole query's.
+  std::string split;
 };
 
 struct job_report {
@@ -104,6 +107,10 @@ struct progress_counters {
   std::uint32_t jobs_active = 0;     // submitted and not yet finished on the service
   std::uint32_t jobs_done = 0;       // finished, whatever their outcome
   std::uint32_t jobs_failed = 0;
+  // Jobs the service could not finish in one piece (out of processing time, a
+  // file too large) that went on as smaller ones: time halves, pages by Id.
+  // Their pieces count in jobs_total instead.
+  std::uint32_t jobs_split = 0;
   std::uint32_t downloads_active = 0;
   std::uint64_t rows = 0;              // rows handed to the sinks
   std::uint64_t rows_committed = 0;    // rows the sinks committed

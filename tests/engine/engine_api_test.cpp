@@ -619,21 +619,42 @@ TEST_CASE("adaptive splitting: a window aborted for processing time (90027) is s
     CHECK(stats.job_count("completed") == 3);
     check_sqlite_equals(db, "slow__Accounts", expected_accounts(opts));
   }
-  SUBCASE("no split below min_step: the query fails, named, with nothing committed") {
+  SUBCASE("below min_step: the window goes on in pages by Id; the data is still right") {
     const emulator::options opts = tenant(108, 200, 100ms);
     emulator::server srv(opts);
     srv.start();
     test::emulator_probe probe(srv.base_url());
     probe.arm_faults(abort_rule);
     temp_dir dir;
-    const std::string db = (dir.path() / "nosplit.db").string();
+    const std::string db = (dir.path() / "paged.db").string();
     const partition_spec part = whole_span_partition(opts, "P7300D");
     REQUIRE(planned_windows(part) == 1);
     const run_report report = run_config(parse_pipeline(
         source_toml(srv.base_url()) + one_query_job("slow", "SlowAccounts", account_zoql, part.toml()) + sqlite_sink(db),
+        "paged.toml"));
+    CHECK_MESSAGE(report.exit_code() == 0, report.to_table());
+    REQUIRE(report.jobs.size() == 2);  // the window's first page in its place, and the catch-up
+    CHECK(report.jobs[0].window.ends_with(" Id page 1"));
+    CHECK_MESSAGE(report.jobs[0].queries.at(0).split.find("1 Id page(s)") != std::string::npos,
+                  report.jobs[0].queries.at(0).split);
+    CHECK(probe.stats().job_count("aborted") == 1);
+    check_sqlite_equals(db, "slow__SlowAccounts", expected_accounts(opts));
+  }
+  SUBCASE("cannot be split further: a page of one row still aborts; the query fails saying so, nothing committed") {
+    const emulator::options opts = tenant(108, 200, 20ms);
+    emulator::server srv(opts);
+    srv.start();
+    test::emulator_probe probe(srv.base_url());
+    probe.arm_faults(R"({"rules":[{"method":"POST","path":"/v1/batch-query*","fault":"job_abort",)"
+                     R"("message":"90027: the query exceeded the maximum processing time"}]})");
+    temp_dir dir;
+    const std::string db = (dir.path() / "nosplit.db").string();
+    const partition_spec part = whole_span_partition(opts, "P7300D");
+    const run_report report = run_config(parse_pipeline(
+        source_toml(srv.base_url()) + one_query_job("slow", "SlowAccounts", account_zoql, part.toml()) + sqlite_sink(db),
         "nosplit.toml"));
     CHECK(report.exit_code() == 1);
-    REQUIRE(report.jobs.size() == 1);
+    REQUIRE(report.jobs.size() == 1);  // the last page: every bigger one went on as a smaller one
     const job_report& j = report.jobs[0];
     CHECK(j.status == aquaduct::outcome::aborted);
     REQUIRE(j.queries.size() == 1);
@@ -642,7 +663,9 @@ TEST_CASE("adaptive splitting: a window aborted for processing time (90027) is s
     MESSAGE(message);
     CHECK_MESSAGE(message.find("SlowAccounts") != std::string::npos, message);
     CHECK_MESSAGE(message.find("90027") != std::string::npos, message);
-    CHECK(probe.stats().request_count("/v1/batch-query/", "200") == 1);  // never split
+    CHECK_MESSAGE(message.find("a single row") != std::string::npos, message);
+    // 50,000 rows a page halved down to 1: 16 pages, after the window itself.
+    CHECK(probe.stats().job_count("aborted") == 17);
     const auto t = test::read_sqlite_table(db, "slow__SlowAccounts");
     CHECK_MESSAGE((!t || t->data.empty()), "a failed query committed rows");
   }
