@@ -5,7 +5,7 @@
 
 #include <date/tz.h>
 
-#include "sinks/sink_common.hpp"
+#include "text/utc_time.hpp"
 
 #include "transport/url.hpp"
 
@@ -426,8 +426,7 @@ std::optional<sys_seconds> parse_start_time(std::string_view text, const wall_zo
   return w->t - offset;
 }
 
-std::string window_label(time_window w) { return sinks::compact_utc(w.from) + "-" + sinks::compact_utc(w.to); }
+std::string window_label(time_window w) { return text::compact_utc(w.from) + "-" + text::compact_utc(w.to); }
 
-std::string iso_utc(sys_seconds t) { return format_wall(t, 'T') + "Z"; }
 
 }  // namespace aquaduct::engine_detail

@@ -13,6 +13,8 @@
 // are read as their first occurrence (the earlier instant, so a cursor never
 // jumps ahead); times that do not exist (a spring-forward gap) are read with
 // the offset in force before the gap.
+#include "text/utc_time.hpp"
+
 #include <aquaduct/config.hpp>
 
 #include <chrono>
@@ -134,8 +136,8 @@ std::optional<sys_seconds> parse_start_time(std::string_view text, const wall_zo
 
 // "20200101T000000Z-20200131T000000Z", safe in file names.
 std::string window_label(time_window w);
-// "YYYY-MM-DDTHH:MM:SSZ".
-std::string iso_utc(sys_seconds t);
+// "YYYY-MM-DDTHH:MM:SSZ" (text/utc_time.hpp).
+using text::iso_utc;
 
 // Helpers also used by tests.
 // The Pacific zone's offset from UTC at `t`: -8h or -7h.

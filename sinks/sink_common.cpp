@@ -165,24 +165,6 @@ void atomic_file::abort() noexcept {
 
 // ---- file names ------------------------------------------------------------
 
-std::string compact_utc(std::chrono::sys_seconds t) {
-  const auto day = std::chrono::floor<std::chrono::days>(t);
-  const std::chrono::year_month_day ymd{day};
-  const std::chrono::hh_mm_ss hms{t - day};
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d%02u%02uT%02d%02d%02dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()));
-  return buf;
-}
-
-std::string iso_utc(std::chrono::sys_seconds t) {
-  const std::string c = compact_utc(t);
-  return c.substr(0, 4) + "-" + c.substr(4, 2) + "-" + c.substr(6, 2) + "T" + c.substr(9, 2) + ":" + c.substr(11, 2) +
-         ":" + c.substr(13, 2) + "Z";
-}
-
 std::string stream_file_name(const stream_schema& schema, std::string_view ext) {
   std::string name = file_base_name(schema);
   if (schema.load == load_kind::incremental) {

@@ -6,6 +6,7 @@
 #include "sinks/sink_names.hpp"
 #include "sinks/typed_values.hpp"
 #include "text/json_text.hpp"
+#include "text/utc_time.hpp"
 
 #include <aquaduct/config.hpp>
 #include <aquaduct/sink.hpp>
@@ -88,10 +89,9 @@ std::string stream_file_name(const stream_schema& schema, std::string_view ext);
 // After a full load: removes the query's incremental files in `dir` that
 // started no later than this load (all of them when started_at is unset).
 void remove_incremental_files(const std::filesystem::path& dir, const stream_schema& schema, std::string_view ext);
-// YYYYmmddTHHMMSSZ
-std::string compact_utc(std::chrono::sys_seconds t);
-// YYYY-mm-ddTHH:MM:SSZ
-std::string iso_utc(std::chrono::sys_seconds t);
+// UTC instants as text (text/utc_time.hpp).
+using text::compact_utc;
+using text::iso_utc;
 
 // JSON escaping (text/json_text.hpp): invalid UTF-8 becomes U+FFFD (docs/sinks.md).
 using text::append_json_escaped;
