@@ -117,23 +117,20 @@ std::size_t aqua_service::active_jobs(bool stateful) const {
 
 // Full or incremental per batch (§4.2): full for the session's first job, for
 // a new query, a changed text or deleted spec (the 180-day rule clears the
-// session in submit). DECISION: an explicit incrementalTime always gives an
-// incremental load from that time.
+// session in submit). DECISION (docs/emulator.md "incrementalTime and full
+// loads"): an explicit incrementalTime only moves the start of the window of
+// the batches that are incremental anyway; it never makes one of these full
+// loads incremental, since the documents name no exception to them.
 void aqua_service::plan_batches(job& j, const session* s) const {
   const bool full_all = s == nullptr || !s->window_start_s || s->last_completed.empty();
   for (batch& b : j.batches) {
-    if (full_all && !(s != nullptr && j.req.incremental_time_ms)) {
-      b.full = true;
-      continue;
-    }
-    if (s == nullptr) {
+    if (full_all) {
       b.full = true;
       continue;
     }
     const auto memo = s->queries.find(b.q.name);
     b.full = memo == s->queries.end() || memo->second.text != b.q.query ||
              memo->second.deleted_json != b.q.deleted_json;
-    if (j.req.incremental_time_ms) b.full = false;  // an explicit window start is always incremental
   }
 }
 
@@ -184,6 +181,7 @@ void aqua_service::start_job(job& j) {
     spec.zone = tenant_tz_;
     spec.null_replacement = j.req.null_replacement;
     spec.deleted = b.q.deleted;
+    spec.force_export = s == nullptr && b.q.force_export;
     if (!b.full) spec.incremental = time_window{from, to};
     spec.now_unix_s = now_s;
     spec.segment_rows = opts_.segment_rows;
@@ -388,7 +386,7 @@ std::string aqua_service::job_json(const job& j) const {
   }
   w.end_array();
   const job_request& r = j.req;
-  w.member("id", j.id).member("name", r.name).member("status", j.status);
+  w.member("id", j.id).member("name", r.name).member("status", j.status).member("localizedStatus", j.status);
   w.member("format", format_name(r.format)).member("version", r.version).member("encrypted", r.encrypted);
   w.member("sourceData", r.source_data).member("useLastCompletedJobQueries", r.use_last_completed);
   if (!r.partner.empty()) w.member("partner", r.partner);

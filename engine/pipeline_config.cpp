@@ -498,7 +498,16 @@ class loader {
                   std::string(key) + " does not apply to kind = \"batch_results\" (query " + q.name + ")");
       return;
     }
-    if (!job.stateful()) return;
+    if (!job.stateful()) {
+      // Contract §1.3/§4.3: stateless deleted rows need forceExport, else the
+      // service refuses the job (90012) at run time.
+      if (q.deleted && !q.deleted->force_export)
+        problem(at(t, "deleted"), config_errc::bad_value,
+                "a stateless query with deleted needs force_export = true, or the service refuses it (90012): "
+                "deleted = { column = \"" + q.deleted->column + "\", format = \"" + q.deleted->format +
+                    "\", force_export = true } (query " + q.name + ")");
+      return;
+    }
     for (std::string_view key : {"partition", "incremental"})
       if (t.contains(key))
         problem(at(t, key), config_errc::bad_value,
