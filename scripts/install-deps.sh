@@ -10,6 +10,9 @@ packages=(
   libasio-dev libssl-dev libsimdjson-dev zlib1g-dev libarchive-dev libfmt-dev doctest-dev
   # fast inflate, HTTP parsing (llhttp C sources), CLI, config
   libisal-dev node-llhttp libcli11-dev libtomlplusplus-dev
+  # OpenPGP: decrypting encrypted results in process (client), encrypting them (emulator);
+  # gnupg makes the tests' throwaway keys
+  librnp-dev gnupg
   # sinks
   libsqlite3-dev libpq-dev
   # PostgreSQL server for the sink tests; tools the tests and benches use as baselines
