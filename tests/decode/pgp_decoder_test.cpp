@@ -4,6 +4,7 @@
 
 #include "decode/decode_error.hpp"
 
+#include "support/decoder_drive.hpp"
 #include "support/gzip_bytes.hpp"
 #include "support/pgp_keys.hpp"
 
@@ -12,38 +13,14 @@
 #include <vector>
 
 using namespace aquaduct::decode;
+using aquaduct::test::outcome;
 using aquaduct::test::pgp_keys;
 
 namespace {
 
-struct outcome {
-  std::string out;
-  std::error_code ec;
-};
-
-// Feeds `in` in pieces of `piece` bytes through an output buffer of
-// `out_size`, then the flush calls and finish(), as result_pipeline does.
+// Pieces of `piece` bytes through an output buffer of `out_size`.
 outcome run(content_decoder& d, const std::string& in, std::size_t piece, std::size_t out_size) {
-  d.reset();
-  outcome o;
-  std::vector<char> buf(out_size);
-  for (std::size_t at = 0; at < in.size(); at += piece) {
-    std::string_view chunk = std::string_view(in).substr(at, piece);
-    while (!chunk.empty()) {
-      const auto r = d.put(chunk, buf, o.ec);
-      o.out.append(buf.data(), r.produced);
-      if (o.ec) return o;
-      REQUIRE((r.consumed != 0 || r.produced != 0));
-      chunk.remove_prefix(r.consumed);
-    }
-  }
-  for (;;) {
-    const auto r = d.put({}, buf, o.ec);
-    o.out.append(buf.data(), r.produced);
-    if (o.ec || r.produced == 0) break;
-  }
-  if (!o.ec) d.finish(o.ec);
-  return o;
+  return aquaduct::test::decode(d, in, piece, out_size);
 }
 
 std::string csv_text(std::size_t rows) {
