@@ -47,6 +47,7 @@ endif
 BENCH_ARGS ?=
 bench: build
 	$(BUILD_DIR)/bench/decode_bench
+	$(BUILD_DIR)/bench/pgp_bench
 	$(BUILD_DIR)/bench/sink_bench
 	$(BUILD_DIR)/bench/transport_bench
 	bash bench/e2e_bench.sh $(BUILD_DIR)/aquaduct

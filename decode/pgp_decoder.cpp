@@ -78,12 +78,21 @@ class pgp_decoder final : public content_decoder {
     ec.clear();
     decode_result r;
     for (;;) {
-      // Plaintext first, through the inner decoder.
+      // Plaintext first, through the inner decoder. When the inner decoder
+      // fails, the rest of the message is still decrypted (and dropped): a
+      // tampered message must be reported as tampered, not as the garbage
+      // it decrypts to, so its error waits for the integrity check.
+      if (inner_error_) pos_ = plain_.size();
       while (pos_ < plain_.size() && r.produced < out.size()) {
         const decode_result d = inner_->put(std::string_view(plain_).substr(pos_), out.subspan(r.produced), ec);
         pos_ += d.consumed;
         r.produced += d.produced;
-        if (ec) return r;
+        if (ec) {
+          inner_error_ = ec;
+          ec.clear();
+          pos_ = plain_.size();
+          break;
+        }
         if (d.consumed == 0 && d.produced == 0) break;
       }
       if (r.produced > 0 || pos_ < plain_.size()) return r;
@@ -100,6 +109,7 @@ class pgp_decoder final : public content_decoder {
         return r;
       }
       if (r.consumed < in.size()) {
+        if (inner_error_ && r.produced == 0 && r.consumed > 0) return r;  // progress: keep the caller feeding
         std::string_view chunk = in.substr(r.consumed, std::min(feed_step, in.size() - r.consumed));
         if (total_in_ == 0) first_byte_ = static_cast<unsigned char>(chunk.front());
         const std::size_t before = chunk.size();
@@ -122,6 +132,12 @@ class pgp_decoder final : public content_decoder {
           ec = failure_;
           return r;
         }
+      }
+      if (inner_error_) {  // the message is genuine: the inner format's own error stands
+        failed_ = true;
+        failure_ = inner_error_;
+        ec = failure_;
+        return r;
       }
       const decode_result d = inner_->put({}, out, ec);
       r.produced += d.produced;
@@ -153,6 +169,7 @@ class pgp_decoder final : public content_decoder {
     started_ = done_ = eof_ = abandon_ = failed_ = result_checked_ = password_asked_ = false;
     result_ = RNP_SUCCESS;
     failure_.clear();
+    inner_error_.clear();
   }
 
   std::uint64_t total_in() const noexcept override { return total_in_; }
@@ -292,6 +309,7 @@ class pgp_decoder final : public content_decoder {
   unsigned char first_byte_ = 0;
   bool failed_ = false, result_checked_ = false;
   std::error_code failure_;
+  std::error_code inner_error_;  // the inner decoder failed: reported once the message is verified
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "emulator/aqua_service.hpp"
+#include "emulator/pgp_encrypt.hpp"
 #include "emulator/callout.hpp"
 #include "emulator/json_writer.hpp"
 
@@ -46,6 +47,8 @@ http_response aqua_service::submit(const http_request& req, const std::string& p
   job j;
   if (auto e = parse_job_request(body, json_parser_, center_tz_, j.req))
     return aqua_error(e->http_status, e->code, e->message);
+  if (j.req.encrypted == "pgp" && pgp_public_key_.empty())
+    return aqua_error(200, "90005", "Malformed request: PGP encryption needs a public key, and the tenant has none");
   const bool stateful = j.req.stateful();
   if (!j.req.partner.empty() && !opts_.partners.empty() &&
       std::find(opts_.partners.begin(), opts_.partners.end(), j.req.partner) == opts_.partners.end())
@@ -195,13 +198,22 @@ void aqua_service::start_job(job& j) {
   const std::filesystem::path dir = data_dir_ / j.id;
   // The worker owns copies of everything it reads; `cancel` stays alive in the
   // lambda's shared_ptr even when the job is dropped by a reset.
+  // Encrypted results: the formatted file (csv, gzip or zip) is encrypted
+  // whole (docs/emulator.md, "Encrypted results").
+  std::string pgp_key = j.req.encrypted == "pgp" ? pgp_public_key_ : std::string();
   asio::post(*workers_, [this, id = j.id, snapshot = snapshot_at(now_s), specs = std::move(specs), stems = std::move(stems), dir,
-                         cancel = j.cancel, io = io_]() mutable {
+                         cancel = j.cancel, io = io_, pgp_key = std::move(pgp_key)]() mutable {
     export_outcome out;
     try {
       std::filesystem::create_directories(dir);
-      for (std::size_t i = 0; i < specs.size(); ++i)
+      for (std::size_t i = 0; i < specs.size(); ++i) {
         out.files.push_back(write_result_files(snapshot, specs[i], dir, stems[i]));
+        if (!pgp_key.empty())
+          for (written_file& f : out.files.back()) {
+            f.bytes = pgp_encrypt_file(f.path, pgp_key);
+            f.name += ".pgp";
+          }
+      }
     } catch (const export_cancelled&) {
       out.cancelled = true;
     } catch (const std::exception& e) {

@@ -188,8 +188,8 @@ std::optional<request_error> parse_job_request(std::string_view body, simdjson::
 
   if (encrypted) {
     const std::string e = ascii_lower(*encrypted);
-    if (e == "pgp") return invalid("90005", "Malformed request: PGP encryption needs a public key, and the tenant has none");
-    if (e != "none") return invalid("90005", "Malformed request: encrypted must be none or pgp");
+    if (e != "none" && e != "pgp") return invalid("90005", "Malformed request: encrypted must be none or pgp");
+    j.encrypted = e;  // pgp: the service checks the tenant has a public key
   }
   if (notify && notify->size() >= 5000)
     return invalid("90014", fmt::format("The notifyUrl is too long ({} characters; the limit is 4999)", notify->size()));

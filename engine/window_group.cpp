@@ -32,12 +32,14 @@ work_unit catch_up_unit(const job_config& job, window_group& g, std::string& err
 
 // The keys of the catch-up's rows: a first pass over its spooled files,
 // through a pipeline that opens no sink.
-void collect_catch_up_keys(const window_group& g, const window_result& r, std::unordered_set<std::string>& keys) {
+void collect_catch_up_keys(const run_context& ctx, const window_group& g, const window_result& r,
+                           std::unordered_set<std::string>& keys) {
   stream_schema schema;
   schema.job = g.job->name;
   schema.query = g.query.name;
   if (g.query.deleted) schema.deleted = deleted_column{g.query.deleted->column, g.query.deleted->format};
   result_pipeline keys_of(g.job->format, std::move(schema), {});
+  if (g.job->encrypted == "pgp") keys_of.decrypt_with(ctx.pgp_key);
   std::string error;
   if (std::optional<select_shape> shape = read_select(g.query.query, error)) keys_of.key_by(std::move(*shape));
   keys_of.collect_keys(&keys);
@@ -87,7 +89,7 @@ asio::awaitable<void> deliver_group(run_context& ctx, window_group& g) {
   try {
     if (g.catch_up)
       for (const window_result& r : g.results)
-        if (r.catch_up) co_await on_sink_thread(ctx, [&] { collect_catch_up_keys(g, r, superseded); });
+        if (r.catch_up) co_await on_sink_thread(ctx, [&] { collect_catch_up_keys(ctx, g, r, superseded); });
     std::string job_ids;
     std::vector<std::string> file_ids;
     for (window_result& r : g.results) {
