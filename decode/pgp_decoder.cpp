@@ -5,6 +5,7 @@
 #include <rnp/rnp.h>
 #include <rnp/rnp_err.h>
 
+#include <fcntl.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -56,6 +57,8 @@ void quiet_librnp() {
 std::string load_key(ffi_handle& h, const pgp_secret_key& key) {
   quiet_librnp();
   if (rnp_ffi_create(&h.ffi, "GPG", "GPG") != RNP_SUCCESS) return "librnp could not start";
+  static const int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (null_fd >= 0) rnp_ffi_set_log_fd(h.ffi, null_fd);
   input_handle in;
   if (rnp_input_from_memory(&in.in, reinterpret_cast<const std::uint8_t*>(key.key_bytes.data()),
                             key.key_bytes.size(), false) != RNP_SUCCESS)
@@ -66,6 +69,88 @@ std::string load_key(ffi_handle& h, const pgp_secret_key& key) {
   if (rnp_get_secret_key_count(h.ffi, &secret) != RNP_SUCCESS || secret == 0) return "it holds no secret key";
   return {};
 }
+
+// Follows the OpenPGP packet framing of the ciphertext as it passes (RFC 4880
+// §4.2: old and new formats, partial body lengths), only to tell a message
+// cut short from one whose bytes are all there but fail to decrypt: librnp
+// reports both as a read error.
+class packet_framing {
+ public:
+  void reset() { *this = packet_framing{}; }
+
+  void pass(std::string_view bytes) {
+    for (std::size_t i = 0; i < bytes.size();) {
+      if (body_left_ > 0) {
+        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(body_left_, bytes.size() - i));
+        body_left_ -= n;
+        i += n;
+        if (body_left_ == 0 && !partial_) state_ = state::tag;
+        else if (body_left_ == 0) state_ = state::length;
+        continue;
+      }
+      const auto c = static_cast<unsigned char>(bytes[i++]);
+      switch (state_) {
+        case state::tag:
+          if ((c & 0x80) == 0) {
+            state_ = state::broken;
+          } else if (c & 0x40) {
+            state_ = state::length;
+          } else {  // old format: the length's size in the tag
+            const unsigned type = c & 3u;
+            if (type == 3) {
+              state_ = state::broken;  // indeterminate: runs to the end, nothing to check
+            } else {
+              need_ = type == 0 ? 1 : type == 1 ? 2 : 4;
+              value_ = 0;
+              state_ = state::old_length;
+            }
+          }
+          partial_ = false;
+          break;
+        case state::old_length:
+          value_ = value_ << 8 | c;
+          if (--need_ == 0) start_body(value_, false);
+          break;
+        case state::length:
+          if (c < 192) start_body(c, false);
+          else if (c < 224) {
+            value_ = (c - 192u) << 8;
+            state_ = state::two_octet;
+          } else if (c == 255) {
+            need_ = 4;
+            value_ = 0;
+            state_ = state::four_octet;
+          } else {
+            start_body(std::uint64_t{1} << (c & 0x1f), true);
+          }
+          break;
+        case state::two_octet: start_body(value_ + c + 192, false); break;
+        case state::four_octet:
+          value_ = value_ << 8 | c;
+          if (--need_ == 0) start_body(value_, false);
+          break;
+        case state::body:
+        case state::broken: break;
+      }
+    }
+  }
+
+  // Every packet the bytes began has ended (and there was one).
+  bool complete() const { return state_ == state::tag && seen_; }
+
+ private:
+  enum class state { tag, old_length, length, two_octet, four_octet, body, broken };
+  void start_body(std::uint64_t n, bool partial) {
+    seen_ = true;
+    partial_ = partial;
+    body_left_ = n;
+    state_ = n > 0 ? state::body : partial ? state::length : state::tag;
+  }
+  state state_ = state::tag;
+  std::uint64_t body_left_ = 0, value_ = 0;
+  unsigned need_ = 0;
+  bool partial_ = false, seen_ = false;
+};
 
 class pgp_decoder final : public content_decoder {
  public:
@@ -114,6 +199,7 @@ class pgp_decoder final : public content_decoder {
         if (total_in_ == 0) first_byte_ = static_cast<unsigned char>(chunk.front());
         const std::size_t before = chunk.size();
         turn(chunk, false);
+        framing_.pass(in.substr(r.consumed, before - chunk.size()));
         r.consumed += before - chunk.size();
         total_in_ += before - chunk.size();
         continue;
@@ -166,6 +252,7 @@ class pgp_decoder final : public content_decoder {
     pos_ = 0;
     total_in_ = 0;
     first_byte_ = 0;
+    framing_.reset();
     started_ = done_ = eof_ = abandon_ = failed_ = result_checked_ = password_asked_ = false;
     result_ = RNP_SUCCESS;
     failure_.clear();
@@ -273,14 +360,14 @@ class pgp_decoder final : public content_decoder {
       case RNP_ERROR_EOF:
       case RNP_ERROR_NOT_ENOUGH_DATA:
       case RNP_ERROR_SHORT_BUFFER:
-        return errc::pgp_truncated;
       case RNP_ERROR_BAD_FORMAT:
       case RNP_ERROR_NOT_SUPPORTED:
         // An OpenPGP packet's first byte has its high bit set; armour starts with '-'.
-        return total_in_ == 0 || ((first_byte_ & 0x80) == 0 && first_byte_ != '-') ? errc::pgp_corrupt
-                                                                                     : errc::pgp_truncated;
-      default:
-        return errc::pgp_integrity;
+        if (total_in_ == 0 || ((first_byte_ & 0x80) == 0 && first_byte_ != '-')) return errc::pgp_corrupt;
+        // Every packet whole, yet unreadable: the bytes were changed, not cut.
+        return framing_.complete() ? errc::pgp_integrity : errc::pgp_truncated;
+      default:  // a failed MDC or AEAD check, or a message that ended inside a packet
+        return framing_.complete() ? errc::pgp_integrity : errc::pgp_truncated;
     }
   }
 
@@ -307,6 +394,7 @@ class pgp_decoder final : public content_decoder {
   std::size_t pos_ = 0;
   std::uint64_t total_in_ = 0;
   unsigned char first_byte_ = 0;
+  packet_framing framing_;
   bool failed_ = false, result_checked_ = false;
   std::error_code failure_;
   std::error_code inner_error_;  // the inner decoder failed: reported once the message is verified
