@@ -33,6 +33,7 @@ pipeline() {  # pipeline FILE KEY_FILE SUFFIX [FORMATS]: an encrypted and a plai
   {
     printf '[source]\nbase_url = "%s"\n' "$url"
     printf '[source.auth]\ntype = "basic"\nusername = "aquaduct"\npassword = "aquaduct"\n'
+    printf '[source.poll]\ninitial_ms = 20\nmax_ms = 200\n'
     printf '[source.retry]\nmax_attempts = 2\ninitial_ms = 10\n'
     printf '[source.pgp]\nprivate_key_file = "%s"\npassphrase = "${PGP_PASSPHRASE}"\n' "$2"
     for f in ${4:-csv gzip zip}; do
