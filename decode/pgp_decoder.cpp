@@ -5,7 +5,6 @@
 #include <rnp/rnp.h>
 #include <rnp/rnp_err.h>
 
-#include <fcntl.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -57,8 +56,6 @@ void quiet_librnp() {
 std::string load_key(ffi_handle& h, const pgp_secret_key& key) {
   quiet_librnp();
   if (rnp_ffi_create(&h.ffi, "GPG", "GPG") != RNP_SUCCESS) return "librnp could not start";
-  static const int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-  if (null_fd >= 0) rnp_ffi_set_log_fd(h.ffi, null_fd);
   input_handle in;
   if (rnp_input_from_memory(&in.in, reinterpret_cast<const std::uint8_t*>(key.key_bytes.data()),
                             key.key_bytes.size(), false) != RNP_SUCCESS)
