@@ -52,6 +52,7 @@ TAP_BENCH_ARGS ?=
 HUGE_BENCH_ARGS ?= 20000 50000 20000
 bench: build
 	$(BUILD_DIR)/bench/decode_bench
+	$(BUILD_DIR)/bench/pgp_bench
 	$(BUILD_DIR)/bench/sink_bench
 	$(BUILD_DIR)/bench/transport_bench
 	bash bench/e2e_bench.sh $(BUILD_DIR)/aquaduct

@@ -397,6 +397,10 @@ int main(int argc, char** argv) {
   emulate->add_flag("--zip-stream", emu.zip_stream, "Zip entries written with data descriptors");
   emulate->add_flag("--incremental-time-moves-window", emu.incremental_time_moves_window,
                     "A stateful run with incrementalTime moves the session's window start");
+  emulate->add_option("--pgp-public-key", emu.pgp_public_key,
+                      "The tenant's PGP public key (binary or armoured): jobs with encrypted \"pgp\" get their result "
+                      "files encrypted for it")
+      ->check(CLI::ExistingFile);
 
   aquaduct::cli::jobs_command jobs{app};
   aquaduct::cli::state_command state{app};

@@ -16,6 +16,8 @@ if(AQUADUCT_BUILD_CLI)
 endif()
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(ISAL REQUIRED IMPORTED_TARGET libisal)
+# OpenPGP decryption of encrypted results, in process (docs/architecture.md, "PGP-encrypted results").
+pkg_check_modules(RNP REQUIRED IMPORTED_TARGET librnp)
 
 # Standalone Asio is header-only.
 find_path(ASIO_INCLUDE_DIR asio.hpp REQUIRED)

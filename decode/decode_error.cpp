@@ -23,6 +23,11 @@ class category final : public std::error_category {
       case errc::json_too_large: return "JSON document is larger than the limit";
       case errc::xml_invalid: return "invalid XML";
       case errc::xml_missing_field: return "XML lacks a required element";
+      case errc::pgp_no_key: return "PGP message is not encrypted for the configured private key (wrong key)";
+      case errc::pgp_bad_passphrase: return "PGP private key matches, but the passphrase does not unlock it";
+      case errc::pgp_integrity: return "PGP message fails its integrity check (tampered or damaged)";
+      case errc::pgp_truncated: return "PGP message is truncated";
+      case errc::pgp_corrupt: return "not an OpenPGP message";
     }
     return "unknown decode error";
   }

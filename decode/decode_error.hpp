@@ -21,6 +21,11 @@ enum class errc {
   json_too_large,         // a JSON document exceeds the decoder's stated size limit
   xml_invalid,            // a describe answer that is not well-formed XML
   xml_missing_field,      // a describe answer lacks a required element
+  pgp_no_key,             // the PGP message is not encrypted for the configured private key
+  pgp_bad_passphrase,     // the private key matches, but the passphrase does not unlock it
+  pgp_integrity,          // the PGP message fails its integrity check (MDC/AEAD): tampered or damaged
+  pgp_truncated,          // the PGP message ends early
+  pgp_corrupt,            // not an OpenPGP message
 };
 
 const std::error_category& decode_category() noexcept;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "emulator/aqua_service.hpp"
+#include "emulator/pgp_encrypt.hpp"
 #include "emulator/callout.hpp"
 #include "emulator/json_writer.hpp"
 
@@ -46,6 +47,8 @@ http_response aqua_service::submit(const http_request& req, const std::string& p
   job j;
   if (auto e = parse_job_request(body, json_parser_, center_tz_, j.req))
     return aqua_error(e->http_status, e->code, e->message);
+  if (j.req.encrypted == "pgp" && pgp_public_key_.empty())
+    return aqua_error(200, "90005", "Malformed request: PGP encryption needs a public key, and the tenant has none");
   const bool stateful = j.req.stateful();
   if (!j.req.partner.empty() && !opts_.partners.empty() &&
       std::find(opts_.partners.begin(), opts_.partners.end(), j.req.partner) == opts_.partners.end())
@@ -117,23 +120,20 @@ std::size_t aqua_service::active_jobs(bool stateful) const {
 
 // Full or incremental per batch (§4.2): full for the session's first job, for
 // a new query, a changed text or deleted spec (the 180-day rule clears the
-// session in submit). DECISION: an explicit incrementalTime always gives an
-// incremental load from that time.
+// session in submit). DECISION (docs/emulator.md "incrementalTime and full
+// loads"): an explicit incrementalTime only moves the start of the window of
+// the batches that are incremental anyway; it never makes one of these full
+// loads incremental, since the documents name no exception to them.
 void aqua_service::plan_batches(job& j, const session* s) const {
   const bool full_all = s == nullptr || !s->window_start_s || s->last_completed.empty();
   for (batch& b : j.batches) {
-    if (full_all && !(s != nullptr && j.req.incremental_time_ms)) {
-      b.full = true;
-      continue;
-    }
-    if (s == nullptr) {
+    if (full_all) {
       b.full = true;
       continue;
     }
     const auto memo = s->queries.find(b.q.name);
     b.full = memo == s->queries.end() || memo->second.text != b.q.query ||
              memo->second.deleted_json != b.q.deleted_json;
-    if (j.req.incremental_time_ms) b.full = false;  // an explicit window start is always incremental
   }
 }
 
@@ -184,6 +184,7 @@ void aqua_service::start_job(job& j) {
     spec.zone = tenant_tz_;
     spec.null_replacement = j.req.null_replacement;
     spec.deleted = b.q.deleted;
+    spec.force_export = s == nullptr && b.q.force_export;
     if (!b.full) spec.incremental = time_window{from, to};
     spec.now_unix_s = now_s;
     spec.segment_rows = opts_.segment_rows;
@@ -198,13 +199,22 @@ void aqua_service::start_job(job& j) {
   const std::filesystem::path dir = data_dir_ / j.id;
   // The worker owns copies of everything it reads; `cancel` stays alive in the
   // lambda's shared_ptr even when the job is dropped by a reset.
+  // Encrypted results: the formatted file (csv, gzip or zip) is encrypted
+  // whole (docs/emulator.md, "Encrypted results").
+  std::string pgp_key = j.req.encrypted == "pgp" ? pgp_public_key_ : std::string();
   asio::post(*workers_, [this, id = j.id, snapshot = snapshot_at(now_s), specs = std::move(specs), stems = std::move(stems), dir,
-                         cancel = j.cancel, io = io_]() mutable {
+                         cancel = j.cancel, io = io_, pgp_key = std::move(pgp_key)]() mutable {
     export_outcome out;
     try {
       std::filesystem::create_directories(dir);
-      for (std::size_t i = 0; i < specs.size(); ++i)
+      for (std::size_t i = 0; i < specs.size(); ++i) {
         out.files.push_back(write_result_files(snapshot, specs[i], dir, stems[i]));
+        if (!pgp_key.empty())
+          for (written_file& f : out.files.back()) {
+            f.bytes = pgp_encrypt_file(f.path, pgp_key);
+            f.name += ".pgp";
+          }
+      }
     } catch (const export_cancelled&) {
       out.cancelled = true;
     } catch (const export_too_long& e) {
@@ -394,7 +404,7 @@ std::string aqua_service::job_json(const job& j) const {
   }
   w.end_array();
   const job_request& r = j.req;
-  w.member("id", j.id).member("name", r.name).member("status", j.status);
+  w.member("id", j.id).member("name", r.name).member("status", j.status).member("localizedStatus", j.status);
   w.member("format", format_name(r.format)).member("version", r.version).member("encrypted", r.encrypted);
   w.member("sourceData", r.source_data).member("useLastCompletedJobQueries", r.use_last_completed);
   if (!r.partner.empty()) w.member("partner", r.partner);

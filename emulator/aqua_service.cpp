@@ -1,6 +1,7 @@
 // aqua_service: dispatch, auth, rate limits, OAuth, result files and describe.
 // Jobs live in aqua_jobs.cpp, /v4/batch and /_emulator/* in aqua_admin.cpp.
 #include "emulator/aqua_service.hpp"
+#include "emulator/pgp_encrypt.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -77,6 +78,7 @@ aqua_service::aqua_service(options opts, asio::any_io_executor io)
     throw std::invalid_argument(fmt::format("churn rate {} is not a number of mutations per second from 0 to {}",
                                             opts_.churn_rate, max_churn_rate));
   set_churn(opts_.churn_rate, opts_.churn_seed.value_or(opts_.seed), true);
+  if (!opts_.pgp_public_key.empty()) pgp_public_key_ = read_pgp_public_key(opts_.pgp_public_key);
   if (!opts_.faults_json.empty()) {
     std::string error;
     if (!faults_.add_json(opts_.faults_json, error)) throw std::invalid_argument("faults: " + error);
@@ -443,6 +445,13 @@ http_response aqua_service::download(const http_request& req, const std::string&
     const std::uint64_t lo = 10, hi = r.body_size - 8;
     for (std::uint64_t k = 1; k <= 8; ++k) r.corrupt_at.push_back(lo + (hi - lo) * k / 9);
   }
+  if (f.name.ends_with(".pgp") && r.body_size > 64 && faults_.take(fault_kind::corrupt_pgp, req.method, path)) {
+    // Flip bytes in the encrypted data, well past the session-key packet:
+    // the message decrypts to garbage and fails its integrity check.
+    const std::uint64_t lo = r.body_size / 2, hi = r.body_size;
+    for (std::uint64_t k = 1; k <= 8; ++k) r.corrupt_at.push_back(lo + (hi - lo) * k / 9);
+  }
+  if (auto cut = faults_.take(fault_kind::cut_file, req.method, path)) r.body_size = std::min(r.body_size, cut->bytes);
 
   const std::string* range = opts_.range_requests ? req.header("Range") : nullptr;
   if (range != nullptr) {
@@ -484,6 +493,7 @@ bool aqua_service::terminal(std::string_view status) {
 
 std::string aqua_service::extension_type(const std::string& name, bool& gzip) {
   gzip = false;
+  if (name.ends_with(".pgp")) return "application/pgp-encrypted";
   if (name.ends_with(".gz")) {
     gzip = true;
     return "application/gzip";

@@ -207,6 +207,7 @@ class aqua_service final : public request_handler {
   std::unique_ptr<asio::thread_pool> workers_;
   tenant_zone tenant_tz_;  // --tz
   tenant_zone center_tz_;  // the data centre's zone: incrementalTime
+  std::string pgp_public_key_;  // --pgp-public-key's bytes; empty: encrypted "pgp" is refused
   tenant_snapshot tenant_;
   tenant_snapshot tenant_before_second_;  // see mutation_stamp()
   std::int64_t last_mutation_s_ = 0;           // stamp of the last change

@@ -17,6 +17,8 @@ bool parse_kind(std::string_view s, fault_kind& k) {
   else if (s == "stall_ms" || s == "stall") k = fault_kind::stall;
   else if (s == "truncate") k = fault_kind::truncate;
   else if (s == "corrupt_gzip") k = fault_kind::corrupt_gzip;
+  else if (s == "corrupt_pgp") k = fault_kind::corrupt_pgp;
+  else if (s == "cut_file") k = fault_kind::cut_file;
   else if (s == "job_abort") k = fault_kind::job_abort;
   else if (s == "token_expired") k = fault_kind::token_expired;
   else return false;

@@ -15,6 +15,8 @@ enum class fault_kind {
   stall,              // "stall_ms": pause `ms` after `after_bytes` body bytes
   truncate,           // send `bytes` body bytes, then close cleanly
   corrupt_gzip,       // flip bytes inside the deflate stream of a gzip result file
+  corrupt_pgp,        // flip bytes in the second half of a PGP-encrypted result file
+  cut_file,           // serve a result file's first `bytes` bytes as if they were all of it
   job_abort,          // the next matching submitted job ends aborted with `message`
   token_expired,      // answer the 401 of an expired token
 };

@@ -134,6 +134,7 @@ std::optional<request_error> parse_query(simdjson::dom::element qe, bool statefu
                                         "set forceExport to true",
                                         b.name));
   b.deleted = deleted_spec{*column, dformat && *dformat == "Numeric"};
+  b.force_export = force;
   b.deleted_json = simdjson::minify(del);
   return std::nullopt;
 }
@@ -187,8 +188,8 @@ std::optional<request_error> parse_job_request(std::string_view body, simdjson::
 
   if (encrypted) {
     const std::string e = ascii_lower(*encrypted);
-    if (e == "pgp") return invalid("90005", "Malformed request: PGP encryption needs a public key, and the tenant has none");
-    if (e != "none") return invalid("90005", "Malformed request: encrypted must be none or pgp");
+    if (e != "none" && e != "pgp") return invalid("90005", "Malformed request: encrypted must be none or pgp");
+    j.encrypted = e;  // pgp: the service checks the tenant has a public key
   }
   if (notify && notify->size() >= 5000)
     return invalid("90014", fmt::format("The notifyUrl is too long ({} characters; the limit is 4999)", notify->size()));
@@ -217,18 +218,17 @@ std::optional<request_error> parse_job_request(std::string_view body, simdjson::
       return invalid("90015", fmt::format("Invalid incrementalTime '{}'; expected YYYY-MM-DD HH:MM:SS", *incremental));
     j.incremental_time_ms = ms;
   }
-  // Stateful-only fields need stateful mode: version 1.1/1.2 with partner and project.
+  // Stateless mode (version 1.0, or no partner+project) simply runs stateless
+  // (§4.1 "1.0 always stateless"): partner and project are echoed, `offset`
+  // is accepted and has nothing to shift (it moves the end of an incremental
+  // window, and a stateless job has none, §1.3). The two fields that only
+  // make sense with a session's memory stay refused.
   if (!j.stateful()) {
-    const char* field = has_offset            ? "offset"
-                        : incremental         ? "incrementalTime"
-                        : j.use_last_completed ? "useLastCompletedJobQueries"
-                        : nullptr;
+    const char* field = incremental ? "incrementalTime" : j.use_last_completed ? "useLastCompletedJobQueries" : nullptr;
     if (field != nullptr)
       return invalid("90005", fmt::format("Malformed request: {} needs stateful mode (version 1.1 or 1.2 with "
                                           "partner and project)",
                                           field));
-    if (j.version == "1.0" && (partner || project))
-      return invalid("90005", "Malformed request: partner and project need version 1.1 or 1.2");
   }
 
   simdjson::dom::array queries;

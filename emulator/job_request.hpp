@@ -28,6 +28,7 @@ struct query_request {
   zoql_query parsed;
   std::optional<deleted_spec> deleted;
   std::string deleted_json;  // the request's "deleted" object, minified; empty if none
+  bool force_export = false;  // deleted.forceExport: a stateless job exports deleted rows too (§1.3, §3.5)
   std::string convert_to_currencies;  // "EUR,GBP" as sent (echoed; no converted columns are produced)
 };
 

@@ -288,6 +288,7 @@ asio::awaitable<void> feed_spools(run_context& ctx, result_pipeline& pipe, const
 
 commit_path::commit_path(run_context& ctx, const job_config& job, const query_config& q, stream_schema schema)
     : ctx_(ctx), pipe_(job.format, std::move(schema), ctx.sinks) {
+  if (job.encrypted == "pgp") pipe_.decrypt_with(ctx.pgp_key);
   std::string error;
   if (std::optional<select_shape> shape = read_select(q.query, error)) pipe_.key_by(std::move(*shape));
   if (auto it = ctx.columns.find({job.name, q.name}); it != ctx.columns.end())

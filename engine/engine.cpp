@@ -392,6 +392,7 @@ void engine::async_run(asio::io_context& io, std::function<void(run_report)> don
   ctx.tenant = engine_detail::tenant_zone(cfg.source);
   ctx.log = engine_detail::run_log(impl_->opts.log);
   ctx.log.hide(engine_detail::secrets_of(cfg.source));
+  ctx.pgp_key = engine_detail::load_pgp_key(cfg);
   for (const auto& job : cfg.jobs) {
     ctx.job_counters.emplace(job.name, std::make_unique<engine_detail::run_counters>());
     rs->job_order.push_back(job.name);

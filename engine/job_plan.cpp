@@ -9,6 +9,8 @@
 
 #include <set>
 
+#include <fmt/format.h>
+
 namespace aquaduct::engine_detail {
 
 namespace {
@@ -32,17 +34,38 @@ class cursor_reader {
       : state_(state), trust_(trust), notes_(notes) {}
 
   std::optional<cursor> trusted(const job_config& job, const query_config& q) {
+    assessment a = assess(job, q);
+    if (!a.why.empty() && a.had_cursor) note(job, q, a.why + ": it loads in full");
+    return std::move(a.c);
+  }
+
+  // A query's committed cursor, trusted or not, and why not. `changed`: the
+  // query is not the one its cursor was committed for, or has none yet, so a
+  // stateful session (§4.2: a changed or new query) loads it in full by itself.
+  struct assessment {
+    std::optional<cursor> c;  // trusted
+    std::string why;          // why not trusted; empty when trusted or absent
+    bool had_cursor = false;
+    bool changed = false;
+  };
+  assessment assess(const job_config& job, const query_config& q) const {
+    assessment a;
     std::optional<cursor> c = state_.load(job.name, q.name);
-    if (!c) return std::nullopt;
-    const std::string why = distrust(job, q, *c);
-    if (why.empty()) return c;
+    if (!c) {
+      a.changed = true;
+      return a;
+    }
+    a.had_cursor = true;
+    a.why = distrust(job, q, *c);
+    if (a.why.empty()) a.c = std::move(c);
+    else a.changed = c->fingerprint != fingerprint_of(q);
+    return a;
+  }
+
+  // A warning in the run's log (and --dry-run), once per query.
+  void note(const job_config& job, const query_config& q, std::string message) {
     if (notes_ && noted_.insert({job.name, q.name}).second)
-      notes_->push_back({.level = log_level::warning,
-                         .message = why + (job.stateful() ? ": it is asked from the floor (2000-01-01) and loads in full"
-                                                          : ": it loads in full"),
-                         .job = job.name,
-                         .query = q.name});
-    return std::nullopt;
+      notes_->push_back({.level = log_level::warning, .message = std::move(message), .job = job.name, .query = q.name});
   }
 
  private:
@@ -112,17 +135,61 @@ bool refresh_names(const std::vector<std::string>& full_refresh, std::string_vie
 
 namespace {
 
-std::string incremental_time_of(const job_config& job, cursor_reader& cursors, const wall_zone& zone) {
+// A stateful job's incrementalTime and the queries that load in full. A query
+// without a trusted cursor because it changed (or is new) is reloaded in full
+// by the service itself (contract §4.2), while the others stay incremental
+// from the oldest trusted cursor; the runner checks that the service did so
+// (work_unit::expect_full). Any other distrust (--full-refresh, other sinks, a
+// stopped run) leaves the service nothing to notice: the whole job is asked
+// from the floor.
+struct session_cursors {
+  sys_seconds from = floor_time;
+  bool from_floor = true;
+  std::set<std::string> reload;       // no trusted cursor: their rows replace the sinks'
+  std::set<std::string> expect_full;  // of those, the ones the service must load in full
+};
+
+session_cursors session_cursors_of(const job_config& job, cursor_reader& cursors, const wall_zone& zone,
+                                   bool with_notes) {
+  session_cursors out;
   std::optional<sys_seconds> oldest;
+  std::vector<std::pair<const query_config*, std::string>> floor_reasons, reloads;
   for (const auto& q : job.queries) {
-    const std::optional<cursor> c = cursors.trusted(job, q);
-    if (!c || !c->position || c->mode != "stateful") {
-      oldest = floor_time;
-      break;
+    const cursor_reader::assessment a = cursors.assess(job, q);
+    if (a.c && a.c->position && a.c->mode == "stateful") {
+      if (!oldest || *a.c->position < *oldest) oldest = a.c->position;
+      continue;
     }
-    if (!oldest || *c->position < *oldest) oldest = c->position;
+    out.reload.insert(q.name);
+    if (a.c) floor_reasons.emplace_back(&q, "its cursor holds no stateful position");
+    else if (a.changed) reloads.emplace_back(&q, a.had_cursor ? a.why : "it has no cursor yet (a new query)");
+    else floor_reasons.emplace_back(&q, a.why);
   }
-  return format_incremental_time(oldest.value_or(floor_time), zone);
+  out.from_floor = !oldest || !floor_reasons.empty();
+  out.from = out.from_floor ? floor_time : *oldest;
+  if (!out.from_floor)
+    for (const auto& [q, why] : reloads) out.expect_full.insert(q->name);
+  if (!with_notes) return out;
+  const std::string floor_text = format_incremental_time(floor_time, zone);
+  std::string because;
+  for (const auto& [q, why] : floor_reasons) because += (because.empty() ? "" : "; ") + q->name + ": " + why;
+  for (const auto& [q, why] : floor_reasons)
+    cursors.note(job, *q,
+                 fmt::format("full reload of the whole job: {}, so this query loads in full and the job is asked "
+                             "from the floor (incrementalTime {}): all its {} queries re-read every row ({})",
+                             why, floor_text, job.queries.size(), because));
+  for (const auto& [q, why] : reloads) {
+    if (!oldest && why.starts_with("it has no cursor")) continue;  // a first run: nothing to warn about
+    cursors.note(job, *q,
+                 out.from_floor
+                     ? fmt::format("full reload: {}; the job is asked from the floor (incrementalTime {})", why,
+                                   floor_text)
+                     : fmt::format("full reload of this query only: {}, so the service loads it in full (a changed "
+                                   "or new query, contract §4.2); the job's other queries stay incremental from "
+                                   "{}",
+                                   why, format_incremental_time(out.from, zone)));
+  }
+  return out;
 }
 
 }  // namespace
@@ -130,7 +197,7 @@ std::string incremental_time_of(const job_config& job, cursor_reader& cursors, c
 std::string stateful_incremental_time(const job_config& job, const state_store& state, const wall_zone& zone,
                                       const cursor_trust& trust) {
   cursor_reader cursors(state, trust, nullptr);
-  return incremental_time_of(job, cursors, zone);
+  return format_incremental_time(session_cursors_of(job, cursors, zone, false).from, zone);
 }
 
 run_plan plan_run(const pipeline_config& cfg, state_store* state, const wall_zone& zone, sys_seconds now,
@@ -207,9 +274,11 @@ run_plan plan_run(const pipeline_config& cfg, state_store* state, const wall_zon
     }
     if (plain.queries.empty()) continue;
     if (job.stateful()) {
-      plain.incremental_time = incremental_time_of(job, *cursors, zone);
-      for (const auto& q : job.queries)
-        if (!cursors->trusted(job, q)) plain.reload.insert(q.name);
+      session_cursors sc = session_cursors_of(job, *cursors, zone, true);
+      plain.incremental_time = format_incremental_time(sc.from, zone);
+      plain.floor_time = format_incremental_time(floor_time, zone);
+      plain.reload = std::move(sc.reload);
+      plain.expect_full = std::move(sc.expect_full);
       plain.session_may_be_new = plain.reload.size() == job.queries.size();
     }
     plan.units.push_back(std::move(plain));

@@ -386,6 +386,25 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
         continue;
       }
 
+      // A changed or new query that the service should have loaded in full came
+      // back incremental: its session saw the change in a job whose rows we never
+      // committed. Asked from the floor, nothing it moved past is lost.
+      if (!unit.expect_full.empty()) {
+        std::string missed;
+        for (const auto& b : remote.batches)
+          if (!b.full && unit.expect_full.count(b.name) > 0) missed += (missed.empty() ? "" : ", ") + b.name;
+        unit.expect_full.clear();
+        if (!missed.empty() && unit.floor_time) {
+          unit.incremental_time = unit.floor_time;
+          ctx.log.warning({.message = "the service loaded " + missed + " incrementally although it changed since "
+                                      "its cursor (the session saw the change in a job we never committed); "
+                                      "submitting the whole job again from " + *unit.floor_time,
+                           .job = unit.display_name,
+                           .job_id = remote.id});
+          continue;
+        }
+      }
+
       // Started in the second of the job whose rows we committed last: submit
       // again (from the same incrementalTime) a second later. A service whose
       // clock does not move fails the job rather than replace that job's files.

@@ -48,6 +48,13 @@ struct work_unit {
   // load, the rows flagged deleted left out) even though the service calls
   // the load incremental.
   std::set<std::string> reload;
+  // Of `reload`, the queries that changed or are new, which the service loads
+  // in full by itself (contract §4.2) while the others stay incremental from
+  // incremental_time. Answered incrementally instead (a session that saw the
+  // change in a job we never committed), the job is submitted again from
+  // floor_time.
+  std::set<std::string> expect_full;
+  std::optional<std::string> floor_time;  // stateful: 2000-01-01 in the data centre's zone
   window_group* group = nullptr;      // set for a window of a windowed query
   std::optional<time_window> window;
   bool catch_up = false;              // the window is its group's catch-up

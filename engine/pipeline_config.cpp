@@ -161,7 +161,7 @@ class loader {
     const toml::table* t = table_at(root, "source");
     if (!t) return;
     only_keys(*t, "[source]", {"base_url", "environment", "max_active_jobs", "max_connections", "max_downloads",
-                               "max_spool_bytes", "time_zone", "tenant_time_zone", "request_timeout_ms", "auth", "poll", "callout", "connect_timeout_ms",
+                               "max_spool_bytes", "time_zone", "tenant_time_zone", "request_timeout_ms", "auth", "poll", "callout", "pgp", "connect_timeout_ms",
                                "handshake_timeout_ms", "write_timeout_ms", "idle_timeout_ms",
                                "pool_idle_timeout_ms", "proxy", "gzip_request_bodies", "describe", "tls", "headers", "retry"});
     read(*t, "base_url", src.base_url);
@@ -221,6 +221,20 @@ class loader {
     if (const toml::table* h = table_at(*t, "headers")) load_headers(*h, src.headers);
     if (const toml::table* r = table_at(*t, "retry")) load_retry(*r, src.retry);
     if (const toml::table* c = table_at(*t, "callout")) load_callout(*c, src.callout);
+    if (const toml::table* g = table_at(*t, "pgp")) load_pgp(*g, src.pgp);
+  }
+
+  void load_pgp(const toml::table& t, pgp_config& pgp) {
+    only_keys(t, "[source.pgp]", {"private_key_file", "passphrase"});
+    read(t, "private_key_file", pgp.private_key_file);
+    read(t, "passphrase", pgp.passphrase);
+    require(t, "private_key_file", "[source.pgp]");
+    if (pgp.private_key_file.empty()) return;
+    pgp.private_key_file = from_pipeline_dir(pgp.private_key_file);
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(pgp.private_key_file, ec))
+      problem(at(t, "private_key_file"), config_errc::bad_value,
+              "private_key_file \"" + pgp.private_key_file + "\" is not a readable file");
   }
 
   void load_callout(const toml::table& t, callout_config& c) {
@@ -498,7 +512,16 @@ class loader {
                   std::string(key) + " does not apply to kind = \"batch_results\" (query " + q.name + ")");
       return;
     }
-    if (!job.stateful()) return;
+    if (!job.stateful()) {
+      // Contract §1.3/§4.3: stateless deleted rows need forceExport, else the
+      // service refuses the job (90012) at run time.
+      if (q.deleted && !q.deleted->force_export)
+        problem(at(t, "deleted"), config_errc::bad_value,
+                "a stateless query with deleted needs force_export = true, or the service refuses it (90012): "
+                "deleted = { column = \"" + q.deleted->column + "\", format = \"" + q.deleted->format +
+                    "\", force_export = true } (query " + q.name + ")");
+      return;
+    }
     for (std::string_view key : {"partition", "incremental"})
       if (t.contains(key))
         problem(at(t, key), config_errc::bad_value,
@@ -510,10 +533,10 @@ class loader {
   void load_request_options(const toml::table& t, job_config& job) {
     read(t, "encrypted", job.encrypted);
     one_of(t, "encrypted", job.encrypted, {"none", "pgp"});
-    if (job.encrypted == "pgp")
+    if (job.encrypted == "pgp" && !has_pgp_key_)
       problem(at(t, "encrypted"), config_errc::bad_value,
-              "encrypted = \"pgp\" is not supported: aquaduct cannot decrypt PGP-encrypted result files "
-              "(use \"none\", the default)");
+              "encrypted = \"pgp\" needs [source.pgp] private_key_file (and passphrase = \"${VAR}\" when the key "
+              "has one) to decrypt the result files");
     read(t, "source_data", job.source_data);
     if (t.contains("source_data")) one_of(t, "source_data", job.source_data, {"LIVE", "WAREHOUSE"});
     read(t, "use_last_completed_job_queries", job.use_last_completed_job_queries);
@@ -646,6 +669,7 @@ class loader {
     cfg.path = path_;
     only_keys(root, "the pipeline", {"source", "jobs", "sinks"});
     load_source(root, cfg.source);
+    has_pgp_key_ = !cfg.source.pgp.private_key_file.empty();
     const toml::node* jobs = root.get("jobs");
     const toml::array* jarr = jobs ? jobs->as_array() : nullptr;
     if (!jarr || jarr->empty()) {
@@ -712,6 +736,7 @@ class loader {
  private:
   std::string path_;
   pipeline_needs needs_;
+  bool has_pgp_key_ = false;  // [source.pgp] private_key_file given: jobs may ask for encrypted = "pgp"
 };
 
 }  // namespace

@@ -141,8 +141,16 @@ class planner {
     else if (u.job->stateful() && u.session_may_be_new)
       r.note = "stateful session without cursors: incrementalTime is the floor (2000-01-01 UTC, in the data "
                "centre's zone)";
-    else if (u.job->stateful())
+    else if (u.job->stateful() && !u.expect_full.empty()) {
+      std::string names;
+      for (const auto& n : u.expect_full) names += (names.empty() ? "" : ", ") + n;
+      r.note = "stateful session: incrementalTime is the oldest committed cursor of its unchanged queries; " + names +
+               " changed or is new, and the service loads it in full";
+    } else if (u.job->stateful() && u.reload.empty())
       r.note = "stateful session: incrementalTime is the oldest committed cursor of its queries";
+    else if (u.job->stateful())
+      r.note = "stateful session: incrementalTime is the floor (2000-01-01): a full reload of every query, see the "
+               "notes";
     add(std::move(r));
   }
 
@@ -269,6 +277,7 @@ std::vector<planned_request> plan_requests(const pipeline_config& cfg, const eng
   const std::string notify = listener_notify_url(cfg.source.callout);
   if (!notify.empty() && cfg.source.callout.public_url.empty() && cfg.source.callout.listen.ends_with(":0"))
     p.note("(all jobs)", "[source.callout] listen ends in :0: the notifyUrl's port is chosen when the run starts");
+  for (const auto& n : plan.notes) p.note(n.job, "query " + n.query + ": " + n.message);
   for (const auto& u : plan.units) {
     if (u.session_may_be_new) p.ask_session(u);
     p.submit(u, notify);

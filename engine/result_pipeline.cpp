@@ -39,6 +39,7 @@ void result_pipeline::fail_parse(std::error_code ec) const {
 void result_pipeline::begin_file(std::string file_id) {
   file_id_ = std::move(file_id);
   decoder_ = decode::make_content_decoder(format_);
+  if (pgp_) decoder_ = decode::make_pgp_decoder(std::move(decoder_), pgp_);
   out_.resize(256u << 10);
   parser_.reset();
   header_pending_ = true;

@@ -7,6 +7,7 @@
 // Errors throw std::system_error naming the job, query, file and the record
 // or byte offset.
 #include "decode/content_decoder.hpp"
+#include "decode/pgp_decoder.hpp"
 #include "decode/csv_parser.hpp"
 #include "engine/zoql_text.hpp"
 
@@ -60,6 +61,10 @@ class result_pipeline {
   // a load that replaces the sinks' content has no deletions to apply.
   void drop_deleted(bool on) { drop_deleted_ = on; }
 
+  // Result files are PGP-encrypted (a job with encrypted = "pgp"): each is
+  // decrypted with `key` in front of the format's decoder. Before begin_file().
+  void decrypt_with(std::shared_ptr<const decode::pgp_secret_key> key) { pgp_ = std::move(key); }
+
   void begin_file(std::string file_id);
   void put(std::string_view body_bytes);
   void end_file();
@@ -104,6 +109,7 @@ class result_pipeline {
 
   std::string format_;
   std::unique_ptr<decode::content_decoder> decoder_;  // set between begin_file and end_file
+  std::shared_ptr<const decode::pgp_secret_key> pgp_;  // null: not encrypted
   decode::csv_parser parser_;
   stream_schema schema_;
   std::vector<sink*> sinks_;

@@ -4,6 +4,7 @@
 // budget, the progress counters and the log. Owned by the engine for the
 // whole run; used on the run's io_context only, apart from the atomics, the
 // spool budget and the sink pool.
+#include "decode/pgp_decoder.hpp"
 #include "engine/aqua_client.hpp"
 #include "engine/column_types.hpp"
 #include "engine/limiter.hpp"
@@ -96,6 +97,8 @@ struct run_context {
   std::string notify_url;                  // the callout listener's URL, empty without one
   std::string source_id;                   // source_identity(): what every cursor is read from
   std::vector<std::string> destinations;   // the sinks' destination()s, sorted: what cursors are committed to
+  // [source.pgp]'s key, read once when a job has encrypted = "pgp"; null otherwise.
+  std::shared_ptr<const decode::pgp_secret_key> pgp_key;
   run_log log;
 
   std::unique_ptr<async_limiter> stateless_jobs, stateful_jobs, downloads;
@@ -132,5 +135,11 @@ struct run_context {
 // exception from `work` is rethrown here (a sink's own exception, not a
 // std::system_error, as sink_errc::failed with its message).
 asio::awaitable<void> on_sink_thread(run_context& ctx, std::function<void()> work);
+
+// [source.pgp]'s private key, read and checked, when a job of `cfg` has
+// encrypted = "pgp"; else null. Throws config_error naming the file when it
+// cannot be read or holds no usable secret key (the passphrase is checked by
+// the first file it decrypts).
+std::shared_ptr<const decode::pgp_secret_key> load_pgp_key(const pipeline_config& cfg);
 
 }  // namespace aquaduct::engine_detail

@@ -74,7 +74,8 @@ namespace engine_detail {
 
 secret_set secrets_of(const source_config& src) {
   secret_set out;
-  for (const std::string* s : {&src.auth.client_secret, &src.auth.secret_access_key, &src.auth.password})
+  for (const std::string* s : {&src.auth.client_secret, &src.auth.secret_access_key, &src.auth.password,
+                               &src.pgp.passphrase})
     if (!s->empty()) out.secrets.push_back(*s);
   for (const std::string* s : {&src.auth.client_id, &src.auth.access_key_id, &src.auth.username})
     if (!s->empty()) out.user_names.push_back(*s);

@@ -33,13 +33,15 @@ work_unit catch_up_unit(const job_config& job, window_group& g, std::string& err
 }
 
 // A pipeline that opens no sink and collects the keys (base Ids) of the rows
-// it is fed into `keys`.
-std::unique_ptr<result_pipeline> key_pipeline(const window_group& g, std::unordered_set<std::string>& keys) {
+// it is fed into `keys` (decrypting them first for an encrypted job).
+std::unique_ptr<result_pipeline> key_pipeline(const run_context& ctx, const window_group& g,
+                                              std::unordered_set<std::string>& keys) {
   stream_schema schema;
   schema.job = g.job->name;
   schema.query = g.query.name;
   if (g.query.deleted) schema.deleted = deleted_column{g.query.deleted->column, g.query.deleted->format};
   auto keys_of = std::make_unique<result_pipeline>(g.job->format, std::move(schema), std::vector<sink*>{});
+  if (g.job->encrypted == "pgp") keys_of->decrypt_with(ctx.pgp_key);
   std::string error;
   if (std::optional<select_shape> shape = read_select(g.query.query, error)) keys_of->key_by(std::move(*shape));
   keys_of->collect_keys(&keys);
@@ -54,9 +56,10 @@ void check_keys(const window_group& g, const result_pipeline& keys_of, const cha
 
 // The keys of a spooled window's rows: a pass over its spool files. `what`
 // names the window in an error.
-void collect_keys(const window_group& g, const window_result& r, std::unordered_set<std::string>& keys,
+void collect_keys(const run_context& ctx, const window_group& g, const window_result& r,
+                  std::unordered_set<std::string>& keys,
                   const char* what) {
-  const std::unique_ptr<result_pipeline> keys_of = key_pipeline(g, keys);
+  const std::unique_ptr<result_pipeline> keys_of = key_pipeline(ctx, g, keys);
   std::vector<char> buf(256u << 10);
   for (std::size_t k = 0; k < r.batch.files.size(); ++k) {
     keys_of->begin_file(r.batch.files[k]);
@@ -112,7 +115,7 @@ asio::awaitable<void> deliver_group(run_context& ctx, window_group& g) {
   try {
     if (g.catch_up)
       for (const window_result& r : g.results)
-        if (r.catch_up) co_await on_sink_thread(ctx, [&] { collect_keys(g, r, superseded, "the catch-up"); });
+        if (r.catch_up) co_await on_sink_thread(ctx, [&] { collect_keys(ctx, g, r, superseded, "the catch-up"); });
     std::string job_ids;
     std::vector<std::string> file_ids;
     for (window_result& r : g.results) {
@@ -298,9 +301,9 @@ asio::awaitable<batch_outcome> take_window(run_context& ctx, aqua_client& client
       std::optional<located_error> failure;
       try {
         if (r.spooled.size() == batch.files.size()) {
-          co_await on_sink_thread(ctx, [&] { collect_keys(g, r, keys, "a page"); });
+          co_await on_sink_thread(ctx, [&] { collect_keys(ctx, g, r, keys, "a page"); });
         } else {  // no room to spool: read its Ids now, download it again when the group delivers
-          const std::unique_ptr<result_pipeline> keys_of = key_pipeline(g, keys);
+          const std::unique_ptr<result_pipeline> keys_of = key_pipeline(ctx, g, keys);
           co_await stream_files(ctx, client, *keys_of, batch.files);
           check_keys(g, *keys_of, "a page");
         }

@@ -12,6 +12,9 @@ packages=(
   libisal-dev node-llhttp libcli11-dev libtomlplusplus-dev
   # describe's XML (decode/describe_xml.cpp)
   libexpat1-dev
+  # OpenPGP: decrypting encrypted results in process (client), encrypting them (emulator);
+  # gnupg makes the tests' throwaway keys
+  librnp-dev gnupg
   # sinks
   libsqlite3-dev libpq-dev
   # PostgreSQL server for the sink tests; tools the tests and benches use as baselines

@@ -76,6 +76,14 @@ struct callout_config {
 // Pacific for US hosts, UTC for EU hosts.
 enum class data_center_zone { automatic, pacific, utc };
 
+// The private key that decrypts PGP-encrypted result files (jobs with
+// encrypted = "pgp"; docs/config.md). The passphrase is a secret: give it as
+// "${VAR}", it never appears in a log, report or --dry-run.
+struct pgp_config {
+  std::string private_key_file;  // binary or armoured, as `gpg --export-secret-keys` writes it
+  std::string passphrase;        // empty: the key has none
+};
+
 struct source_config {
   std::string base_url;     // empty: the CLI serves the run from the embedded emulator
   std::string environment;  // a Zuora environment name (aqua-contract.md §1.1); sets base_url
@@ -110,6 +118,7 @@ struct source_config {
   auth_config auth;
   poll_config poll;
   callout_config callout;
+  pgp_config pgp;
 };
 
 struct deleted_config {
@@ -176,7 +185,7 @@ struct job_config {
   bool use_query_labels = true;
   bool date_time_utc = true;
   std::string null_replacement;
-  std::string encrypted = "none";  // AQuA encrypted; only "none": aquaduct cannot decrypt PGP result files
+  std::string encrypted = "none";  // AQuA encrypted: "none" or "pgp" (needs [source.pgp])
   std::string source_data;         // AQuA sourceData: LIVE | WAREHOUSE; empty: not sent (the service's LIVE)
   bool use_last_completed_job_queries = false;  // stateful only: the service reuses the last job's queries
   // AQuA notifyUrl for this job, ${JOBID}/${STATUS} placeholders kept (written

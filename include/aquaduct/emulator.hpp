@@ -94,6 +94,10 @@ struct options {
   // DECISION (contract §7): a stateful run with an explicit incrementalTime
   // does not move the session's window start; true makes it move.
   bool incremental_time_moves_window = false;
+  // --pgp-public-key: a public key file (binary or armoured); jobs with
+  // encrypted "pgp" get their result files encrypted for it. Empty: the
+  // tenant has no key, and such jobs are refused (90005).
+  std::string pgp_public_key;
   // CSV dialect switches to test clients (contract §7): CRLF line ends, a
   // UTF-8 BOM, zip entries with data descriptors (streamed zip).
   bool crlf = false;

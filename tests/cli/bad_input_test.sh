@@ -21,15 +21,33 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(doc), "..", "tests", "support"))
 from doc_table import doc_table
 base, rows, names = doc_table(doc, "Bad input", "input")
-kinds = {"HTTP": r"HTTP|Content-Length|body", "JSON": r"answer", "CSV": r"CSV", "gzip": r"gzip", "zip": r"zip",
+kinds = {"HTTP": r"HTTP|Content-Length|body", "JSON": r"answer", "CSV": r"CSV", "gzip": r"gzip", "zip": r"zip", "PGP": r"PGP",
          "ZOQL": r"ZOQL", "describe": r"describe"}
 failed, passed = [], 0
 for kind, pattern in kinds.items():
     if not any(re.search(pattern, n) for n in names):
         failed.append(f"the table has no {kind} row")
 
-def emulator():
-    p = subprocess.Popen([binary, "emulate", "--port", "0", "--scale", "20", "--latency-ms", "20"],
+pgp_home = os.path.join(work, "gnupg")  # throwaway keys for the `pgp` rows, made here by gpg
+os.makedirs(pgp_home, mode=0o700)
+pgp_env = dict(os.environ, GNUPGHOME=pgp_home)
+def pgp_key(name):  # (public key file, armoured secret key file), passphrase "right pass"
+    gpg = ["gpg", "--batch", "-q", "--pinentry-mode", "loopback", "--passphrase", "right pass"]
+    uid = f"{name}@aquaduct.invalid"
+    subprocess.run(gpg + ["--quick-gen-key", uid, "rsa3072", "default", "never"], env=pgp_env, check=True)
+    fpr = [l.split(":")[9] for l in subprocess.run(["gpg", "--batch", "--with-colons", "--list-keys", uid], env=pgp_env,
+           capture_output=True, text=True).stdout.splitlines() if l.startswith("fpr")][0]
+    subprocess.run(gpg + ["--quick-add-key", fpr, "rsa3072", "encr", "never"], env=pgp_env, check=True)
+    pub, sec = os.path.join(work, name + ".pub"), os.path.join(work, name + ".sec")
+    subprocess.run(gpg + ["--export", "-o", pub, uid], env=pgp_env, check=True)
+    subprocess.run(gpg + ["--armor", "--export-secret-keys", "-o", sec, uid], env=pgp_env, check=True)
+    return pub, sec
+pgp_keys = {}
+if any(re.search(r"\| pgp `", r) for r in rows):
+    pgp_keys = {"tenant": pgp_key("tenant"), "stranger": pgp_key("stranger")}
+
+def emulator(*extra):
+    p = subprocess.Popen([binary, "emulate", "--port", "0", "--scale", "20", "--latency-ms", "20", *extra],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = p.stdout.readline().strip()
     assert line.startswith("listening on "), line
@@ -100,6 +118,18 @@ for n, row in enumerate(rows):
         server, port = raw_server(what.encode().decode("unicode_escape").encode("latin-1"))
         url = f"http://127.0.0.1:{port}"
         toml = toml.replace("[source]\n", "[source]\ndescribe = false\n", 1)  # its bytes answer the job calls
+    elif how == "pgp":  # encrypted results: the key, the passphrase or a fault rule, as JSON
+        spec = json.loads(what)
+        emu, url = emulator("--pgp-public-key", pgp_keys["tenant"][0])
+        if "fault" in spec:
+            urllib.request.urlopen(url + "/_emulator/faults", data=json.dumps({"rules": [spec]}).encode())
+        key_file = pgp_keys[spec.get("key", "tenant")][1] if spec.get("key") != "junk" else os.path.join(d, "junk.sec")
+        if spec.get("key") == "junk":
+            open(key_file, "w").write("not a key\n")
+        toml = toml.replace("[[jobs]]\n", f'[source.pgp]\nprivate_key_file = "{key_file}"\n'
+                            f'passphrase = "{spec.get("passphrase", "right pass")}"\n[[jobs]]\n', 1)
+        toml = toml.replace(f'format = "{fmt}"', f'format = "{fmt}"\nencrypted = "pgp"')
+        how = "rule" if "fault" in spec else how
     else:
         emu, url = emulator()
         if how == "rule":
@@ -137,6 +167,8 @@ for n, row in enumerate(rows):
     else:
         passed += 1
 
+if pgp_keys:
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=pgp_env)
 for f in failed:
     print("FAILED:", f)
 print(f"bad input: {passed} rows passed, {len(failed)} failed")

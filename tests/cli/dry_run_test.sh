@@ -118,6 +118,30 @@ echoed_ms=$("$bin" jobs get "$sync_id" --config "$work/p.toml" | jq -r .incremen
 check "the emulator received that incrementalTime" \
   test "$echoed_ms" = "$(( $(TZ=America/Los_Angeles date -d "$planned_time" +%s) * 1000 ))"
 
+# A stateful job of two queries with cursors; one query gains a field: only that query
+# reloads (the service reloads a changed query, contract §4.2), the job stays incremental
+# from the other's cursor, and the dry run says so before anything is sent.
+sed -e 's/^query = "select Id, Status from Subscription"/&\n[[jobs.queries]]\nname = "Contact"\nquery = "select Id from Contact"/' \
+  "$work/p.toml" >"$work/two.toml"
+"$bin" run "$work/two.toml" --state-dir "$work/state" 2>"$work/run3.err"
+check "a run with a second stateful query exits 0" test $? -eq 0
+sed 's/^query = "select Id, Status from Subscription"/query = "select Id, Status, Name from Subscription"/' \
+  "$work/two.toml" >"$work/changed.toml"
+"$bin" run "$work/changed.toml" --dry-run --state-dir "$work/state" >"$work/dry3.txt" 2>&1
+check "the dry run names the one query that reloads, and why" \
+  grep -q "query Subscription: full reload of this query only: the query changed since its cursor was committed" "$work/dry3.txt"
+check "... and no full reload of the whole job" bash -c "! grep -q 'full reload of the whole job' '$work/dry3.txt'"
+contact_cursor=$(jq -r .position "$work/state"/sync.Contact.*.json)
+check "incrementalTime is the unchanged query's cursor, not the floor" \
+  test "$(grep '^{' "$work/dry3.txt" | jq -r 'select(.name == "sync") | .incrementalTime')" = \
+       "$(TZ=America/Los_Angeles date -d "$contact_cursor" '+%Y-%m-%d %H:%M:%S')"
+"$bin" run "$work/changed.toml" --state-dir "$work/state" --report "$work/report3.json" 2>"$work/run4.err"
+check "the run with the changed query exits 0" test $? -eq 0
+check "its log says the same" grep -q "full reload of this query only" "$work/run4.err"
+check "Subscription came back full, Contact incremental" \
+  test "$(jq -c '[.jobs[] | select(.name == "sync") | .queries[] | {name, full}] | sort_by(.name)' "$work/report3.json")" = \
+       '[{"name":"Contact","full":false},{"name":"Subscription","full":true}]'
+
 # A config error is still exit 2, before anything.
 sed 's/^source_data = .*/source_data = "lake"/' "$work/p.toml" >"$work/bad.toml"
 "$bin" run "$work/bad.toml" --dry-run >/dev/null 2>"$work/bad.err"

@@ -76,11 +76,12 @@ TEST_CASE_FIXTURE(fixture, "validation: stateful fields") {
                "incrementalTime");
   expect_error(R"({"version":"1.1",)" + sf + R"("incrementalTime":"2024-01-01T00:00:00",)" + q + "}", "90015",
                "incrementalTime");
-  // Stateful fields without version 1.1/1.2 (or without partner+project).
-  expect_error(R"({"version":"1.0",)" + sf + q + "}", "90005", "version 1.1");
-  expect_error(R"({"version":"1.0","offset":10,)" + q + "}", "90005", "offset needs stateful mode");
+  // Fields that need a session's memory, without version 1.1/1.2 (or without
+  // partner+project). Version 1.0 with partner and project, and offset, run
+  // stateless: tests/emulator/test_service_fidelity.cpp.
   expect_error(R"({"incrementalTime":"2024-01-01 00:00:00",)" + q + "}", "90005", "incrementalTime needs stateful");
-  expect_error(R"({"version":"1.1","partner":"p","offset":10,)" + q + "}", "90005", "offset needs stateful");
+  expect_error(R"({"version":"1.0",)" + sf + R"("incrementalTime":"2024-01-01 00:00:00",)" + q + "}", "90005",
+               "incrementalTime needs stateful");
   expect_error(R"({"useLastCompletedJobQueries":true,)" + q + "}", "90005", "useLastCompletedJobQueries");
   // A stateful first job must bring queries.
   expect_error(R"({"version":"1.2","partner":"p","project":"new-session","queries":[]})", "90016", "session");

@@ -47,22 +47,31 @@ cursor committed(const job_config& job, const query_config& q, std::string mode,
   return c;
 }
 
-}  // namespace
-
-TEST_CASE("a stateful job's incrementalTime is its oldest committed cursor, or the floor when any is missing") {
-  test::temp_dir dir;
-  state_store state(dir.path());
+// A stateful job of two queries, Account and Invoice.
+job_config billing_session() {
   job_config job;
   job.name = "billing";
   job.partner = "acme";
   job.project = "wh";
   job.queries = {query("Account", "select Id from Account"), query("Invoice", "select Id from Invoice")};
+  return job;
+}
+
+}  // namespace
+
+TEST_CASE("a stateful job's incrementalTime is its oldest committed cursor, or the floor when any is missing") {
+  test::temp_dir dir;
+  state_store state(dir.path());
+  job_config job = billing_session();
 
   const std::string floor = format_incremental_time(at("2000-01-01"), data_center_zone::utc);
   CHECK(stateful_incremental_time(job, state, data_center_zone::utc) == floor);
 
+  // Invoice has no cursor yet: a new query the service loads in full by itself
+  // (contract §4.2), so Account stays incremental from its own cursor.
   state.save(committed(job, job.queries[0], "stateful", at("2026-03-01T10:00:00Z")));
-  CHECK(stateful_incremental_time(job, state, data_center_zone::utc) == floor);  // Invoice has none yet
+  CHECK(stateful_incremental_time(job, state, data_center_zone::utc) ==
+        format_incremental_time(at("2026-03-01T10:00:00Z"), data_center_zone::utc));
 
   state.save(committed(job, job.queries[1], "stateful", at("2026-02-01T10:00:00Z")));
   CHECK(stateful_incremental_time(job, state, data_center_zone::utc) ==
@@ -72,9 +81,52 @@ TEST_CASE("a stateful job's incrementalTime is its oldest committed cursor, or t
         format_incremental_time(at("2026-02-01T10:00:00Z"), data_center_zone::pacific));
   CHECK(format_incremental_time(at("2026-02-01T10:00:00Z"), data_center_zone::pacific) == "2026-02-01 02:00:00");
 
-  // A changed query text must not reuse its old cursor.
+  // A changed query text does not reuse its old cursor, and the service
+  // reloads it in full by itself: the job stays incremental from Account's.
   job.queries[1].query = "select Id, Amount from Invoice";
-  CHECK(stateful_incremental_time(job, state, data_center_zone::utc) == floor);
+  CHECK(stateful_incremental_time(job, state, data_center_zone::utc) ==
+        format_incremental_time(at("2026-03-01T10:00:00Z"), data_center_zone::utc));
+  // A full refresh of one unchanged query leaves the service nothing to notice:
+  // the whole job is asked from the floor.
+  cursor_trust refresh;
+  refresh.full_refresh = {"billing/Account"};
+  CHECK(stateful_incremental_time(job, state, data_center_zone::utc, refresh) == floor);
+}
+
+TEST_CASE("plan: one changed query of a stateful job reloads alone, and the plan says so") {
+  test::temp_dir dir;
+  state_store state(dir.path());
+  job_config job = billing_session();
+  state.save(committed(job, job.queries[0], "stateful", at("2026-03-01T10:00:00Z")));
+  state.save(committed(job, job.queries[1], "stateful", at("2026-03-01T10:00:00Z")));
+  job.queries[1].query = "select Id, Amount from Invoice";
+  const pipeline_config cfg = pipeline_with(job);
+  const run_plan plan = plan_run(cfg, &state, data_center_zone::utc, at("2026-03-02T00:00:00Z"));
+  REQUIRE(plan.units.size() == 1);
+  const work_unit& u = plan.units.front();
+  CHECK(u.incremental_time == format_incremental_time(at("2026-03-01T10:00:00Z"), data_center_zone::utc));
+  CHECK(u.reload == std::set<std::string>{"Invoice"});
+  CHECK(u.expect_full == std::set<std::string>{"Invoice"});
+  CHECK_FALSE(u.session_may_be_new);
+  REQUIRE(plan.notes.size() == 1);
+  CHECK(plan.notes[0].query == "Invoice");
+  CHECK(plan.notes[0].message.find("full reload of this query only") != std::string::npos);
+  CHECK(plan.notes[0].message.find("the query changed") != std::string::npos);
+
+  // --full-refresh of the unchanged Account: the whole job from the floor, and the note says why.
+  cursor_trust trust;
+  trust.full_refresh = {"billing/Account"};
+  const run_plan refresh = plan_run(cfg, &state, data_center_zone::utc, at("2026-03-02T00:00:00Z"), trust);
+  REQUIRE(refresh.units.size() == 1);
+  CHECK(refresh.units.front().incremental_time == format_incremental_time(at("2000-01-01"), data_center_zone::utc));
+  CHECK(refresh.units.front().expect_full.empty());
+  CHECK(refresh.units.front().reload == std::set<std::string>{"Account", "Invoice"});
+  bool whole_job = false;
+  for (const auto& n : refresh.notes)
+    if (n.query == "Account" && n.message.find("full reload of the whole job") != std::string::npos &&
+        n.message.find("--full-refresh") != std::string::npos)
+      whole_job = true;
+  CHECK(whole_job);
 }
 
 TEST_CASE("plan: plain queries share one unit, a partition becomes windows, an incremental query one window") {

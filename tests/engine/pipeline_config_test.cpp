@@ -316,6 +316,15 @@ TEST_CASE("[[jobs]]: every stateful and kind mistake is reported where it is") {
     CHECK(p[0].find("partner does not apply to kind = \"batch_results\"") != std::string::npos);
     CHECK(p[1].find("project does not apply to kind = \"batch_results\"") != std::string::npos);
   }
+  // Stateless deleted rows need forceExport (contract §1.3: "`forceExport: true` allows it in
+  // stateless mode (otherwise 90012)"): found by validate, at the deleted table.
+  one_problem(job_with("", "deleted = { column = \"IsDeleted\", format = \"Boolean\" }"), "{",
+              "a stateless query with deleted needs force_export = true");
+  CHECK(problems_of(job_with("", "deleted = { column = \"IsDeleted\", format = \"Boolean\", force_export = true }"))
+            .empty());
+  CHECK(problems_of(job_with("partner = \"acme\"\nproject = \"w\"",
+                             "deleted = { column = \"IsDeleted\", format = \"Boolean\" }"))
+            .empty());
   one_problem(job_with("kind = \"batch_results\"", "deleted = { column = \"IsDeleted\" }"), "{",
               "deleted does not apply to kind = \"batch_results\" (query q)");
   one_problem(job_with("kind = \"batch_results\"",

@@ -1,0 +1,143 @@
+// PGP-decrypt -> rows against the same gzip extraction without PGP (issue 20),
+// in process, through the decoders result_pipeline stacks: the encrypted run is
+// pgp_decoder(gzip) -> CSV parser, the baseline gzip -> CSV parser, on the same
+// gzip file (gpg encrypted it for a key made here, in a throwaway GNUPGHOME).
+// Target: ratio >= 0.7x, peak RSS growth of the decrypting run <= 64 MiB.
+// Rates are per CPU second of this process (both threads of the PGP run count)
+// and per wall second; best of RUNS.
+//   pgp_bench [MB] [RUNS]     (defaults: 120 MB of CSV, 3 runs)
+#include "decode/content_decoder.hpp"
+#include "decode/csv_parser.hpp"
+#include "decode/pgp_decoder.hpp"
+
+#include "support/gzip_bytes.hpp"
+#include "support/pgp_keys.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <sys/resource.h>
+
+namespace {
+
+using namespace aquaduct::decode;
+
+struct timing {
+  double cpu = 1e30, wall = 1e30;
+  std::uint64_t rows = 0;
+};
+
+double cpu_now() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+long max_rss_kib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss;
+}
+
+std::string make_csv(std::size_t bytes) {
+  std::mt19937_64 rng(7);
+  std::string s = "InvoiceItem.Id,InvoiceItem.ChargeName,InvoiceItem.ChargeAmount,InvoiceItem.UpdatedDate\n";
+  s.reserve(bytes + 256);
+  char buf[256];
+  for (std::uint64_t i = 0; s.size() < bytes; ++i) {
+    const int n = std::snprintf(buf, sizeof buf, "2c92c0f8%024llx,\"Plan %llu, monthly\",%llu.%02llu,2026-12-0%lluT10:%02llu:%02llu+0000\n",
+                                static_cast<unsigned long long>(i), static_cast<unsigned long long>(rng() % 1000),
+                                static_cast<unsigned long long>(rng() % 100000), static_cast<unsigned long long>(rng() % 100),
+                                static_cast<unsigned long long>(1 + rng() % 9), static_cast<unsigned long long>(rng() % 60),
+                                static_cast<unsigned long long>(rng() % 60));
+    s.append(buf, static_cast<std::size_t>(n));
+  }
+  return s;
+}
+
+// The body in 64 KiB pieces (as the HTTP client hands it over) through `d` into the CSV parser.
+std::uint64_t to_rows(content_decoder& d, const std::string& body) {
+  d.reset();
+  csv_parser parser;
+  std::vector<char> out(256u << 10);
+  std::error_code ec;
+  const auto drain = [&](std::size_t n) {
+    std::string_view v(out.data(), n);
+    while (!v.empty()) {
+      v.remove_prefix(parser.put(v, ec));
+      if (ec) throw std::runtime_error("csv: " + ec.message());
+      parser.clear_records();
+    }
+  };
+  for (std::size_t at = 0; at < body.size(); at += 64u << 10) {
+    std::string_view chunk = std::string_view(body).substr(at, 64u << 10);
+    while (!chunk.empty()) {
+      const auto r = d.put(chunk, out, ec);
+      if (ec) throw std::runtime_error("decode: " + ec.message());
+      chunk.remove_prefix(r.consumed);
+      drain(r.produced);
+    }
+  }
+  for (;;) {
+    const auto r = d.put({}, out, ec);
+    if (ec) throw std::runtime_error("decode: " + ec.message());
+    if (r.produced == 0) break;
+    drain(r.produced);
+  }
+  d.finish(ec);
+  if (ec) throw std::runtime_error("finish: " + ec.message());
+  parser.finish(ec);
+  parser.clear_records();
+  return parser.records_total();
+}
+
+timing best_of(int runs, content_decoder& d, const std::string& body) {
+  timing t;
+  for (int i = 0; i < runs; ++i) {
+    const double c0 = cpu_now();
+    const auto w0 = std::chrono::steady_clock::now();
+    t.rows = to_rows(d, body);
+    t.cpu = std::min(t.cpu, cpu_now() - c0);
+    t.wall = std::min(t.wall, std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count());
+  }
+  return t;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::size_t mb = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 120;
+  const int runs = argc > 2 ? std::atoi(argv[2]) : 3;
+  const std::string csv = make_csv(mb * 1000000);
+  const std::string gz = aquaduct::test::gzip_bytes(csv);
+  const aquaduct::test::pgp_keys keys("bench passphrase");
+  const std::string pgp = keys.encrypt(gz);
+  auto key = std::make_shared<const pgp_secret_key>(pgp_secret_key{keys.secret_bytes(), keys.passphrase()});
+
+  auto plain = make_gzip_decoder();
+  auto encrypted = make_pgp_decoder(make_gzip_decoder(), key);
+  const timing base = best_of(runs, *plain, gz);
+  const long rss_before = max_rss_kib();
+  const timing t = best_of(runs, *encrypted, pgp);
+  const long rss_after = max_rss_kib();
+  const double csv_mb = static_cast<double>(csv.size()) / 1e6;
+  std::printf("pgp_bench: %.0f MB of CSV, %llu rows; gzip %.1f MB, PGP message %.1f MB; best of %d\n", csv_mb,
+              static_cast<unsigned long long>(t.rows), static_cast<double>(gz.size()) / 1e6,
+              static_cast<double>(pgp.size()) / 1e6, runs);
+  std::printf("  %-34s %8.0f MB/s CPU %8.0f MB/s wall %10.0f rows/s CPU\n", "gzip -> rows (baseline)",
+              csv_mb / base.cpu, csv_mb / base.wall, static_cast<double>(base.rows) / base.cpu);
+  std::printf("  %-34s %8.0f MB/s CPU %8.0f MB/s wall %10.0f rows/s CPU\n", "PGP-decrypt -> gzip -> rows",
+              csv_mb / t.cpu, csv_mb / t.wall, static_cast<double>(t.rows) / t.cpu);
+  const double ratio_cpu = base.cpu / t.cpu, ratio_wall = base.wall / t.wall;
+  std::printf("  ratio PGP/baseline: %.2fx per CPU second, %.2fx wall (target >= 0.70x): %s\n", ratio_cpu, ratio_wall,
+              ratio_cpu >= 0.7 ? "met" : "NOT met");
+  std::printf("  peak RSS: %.1f MiB before the PGP runs, %.1f MiB after (+%.1f MiB; target <= 64 MiB): %s\n",
+              static_cast<double>(rss_before) / 1024, static_cast<double>(rss_after) / 1024,
+              static_cast<double>(rss_after - rss_before) / 1024, rss_after - rss_before <= 64 * 1024 ? "met" : "NOT met");
+  return t.rows == base.rows ? 0 : 1;
+}

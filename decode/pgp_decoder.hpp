@@ -1,0 +1,47 @@
+#pragma once
+// OpenPGP decryption as one more content decoder, in front of gzip, zip or
+// csv (docs/architecture.md, "PGP-encrypted results"): the result file is the
+// service's formatted file (csv, gzip or zip), encrypted. Decryption runs in
+// librnp, in process, streaming: no keyring, no agent, no temporary file.
+//
+// librnp pulls its input and pushes its output through callbacks, so it runs
+// on a helper thread that takes turns with the caller: put() hands it a
+// chunk of ciphertext and waits until it wants more (or has 1 MiB of
+// plaintext), then runs the plaintext through the inner decoder on the
+// caller's thread. Exactly one of the two threads runs at any time. Memory is
+// bounded: at most 1 MiB of plaintext is held, whatever the file's size.
+//
+// INTEGRITY: the message's integrity check (MDC or AEAD tag) can only be
+// checked at the end of the stream, so plaintext reaches the caller before it
+// is known to be genuine. finish() sets errc::pgp_integrity (or another pgp_
+// error) when the check fails: THE CALLER MUST NOT COMMIT ANYTHING FROM THE
+// FILE BEFORE finish() HAS SUCCEEDED. result_pipeline commits only after
+// end_file(), which calls it. A message without integrity protection (the
+// old "symmetrically encrypted data" packet) is refused.
+//
+// put() with empty input means the input has ended (the content_decoder
+// contract's flush calls): the end of the message is then decrypted.
+#include "decode/content_decoder.hpp"
+
+#include <memory>
+#include <string>
+
+namespace aquaduct::decode {
+
+// A private key (binary or ASCII-armoured transferable secret key, as
+// `gpg --export-secret-keys` writes it) and its passphrase (empty: none).
+// Loaded once, shared by every decoder of a run. Holds the secret: never log it.
+struct pgp_secret_key {
+  std::string key_bytes;
+  std::string passphrase;
+};
+
+// Checks that `key` holds a secret key librnp can read; the reason when not,
+// else "". Does not check the passphrase (that needs a message).
+std::string check_pgp_secret_key(const pgp_secret_key& key);
+
+// Decrypts, then hands the plaintext to `inner` (identity, gzip or zip).
+std::unique_ptr<content_decoder> make_pgp_decoder(std::unique_ptr<content_decoder> inner,
+                                                  std::shared_ptr<const pgp_secret_key> key);
+
+}  // namespace aquaduct::decode
