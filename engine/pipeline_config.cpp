@@ -229,12 +229,9 @@ class loader {
     read(t, "private_key_file", pgp.private_key_file);
     read(t, "passphrase", pgp.passphrase);
     require(t, "private_key_file", "[source.pgp]");
-    if (pgp.private_key_file.empty()) return;
-    pgp.private_key_file = from_pipeline_dir(pgp.private_key_file);
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(pgp.private_key_file, ec))
-      problem(at(t, "private_key_file"), config_errc::bad_value,
-              "private_key_file \"" + pgp.private_key_file + "\" is not a readable file");
+    // Read and checked when a run starts (engine_detail::load_pgp_key), as
+    // other files are: validate checks the config, not the machine.
+    if (!pgp.private_key_file.empty()) pgp.private_key_file = from_pipeline_dir(pgp.private_key_file);
   }
 
   void load_callout(const toml::table& t, callout_config& c) {

@@ -438,6 +438,7 @@ TEST_CASE("every TOML example in docs/config.md loads") {
   // The examples read their secrets from the environment, as the doc says to.
   ::setenv("ZUORA_CLIENT_ID", "doc-example-id", 0);
   ::setenv("ZUORA_CLIENT_SECRET", "doc-example-secret", 0);
+  ::setenv("ZUORA_PGP_PASSPHRASE", "doc-example-passphrase", 0);
   for (const std::string& b : blocks) {
     // Each example is a fragment: complete it with what it leaves out.
     std::string toml = b;
@@ -497,7 +498,10 @@ TEST_CASE("[[jobs]] and [[jobs.queries]]: every AQuA request field has a key") {
 }
 
 TEST_CASE("AQuA request field mistakes name their position") {
-  one_problem(job_with("encrypted = \"pgp\"", ""), "\"pgp\"", "cannot decrypt PGP-encrypted result files");
+  one_problem(job_with("encrypted = \"pgp\"", ""), "\"pgp\"", "encrypted = \"pgp\" needs [source.pgp] private_key_file");
+  CHECK(problems_of("[source.pgp]\nprivate_key_file = \"k.asc\"\npassphrase = \"x\"\n" +
+                    job_with("encrypted = \"pgp\"", ""))
+            .empty());
   one_problem(job_with("encrypted = \"aes\"", ""), "\"aes\"", "encrypted = \"aes\" is not one of: none, pgp");
   one_problem(job_with("source_data = \"live\"", ""), "\"live\"", "is not one of: LIVE, WAREHOUSE");
   one_problem(job_with("use_last_completed_job_queries = true", ""), "true", "applies to stateful jobs only");
