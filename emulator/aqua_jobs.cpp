@@ -125,7 +125,9 @@ std::size_t aqua_service::active_jobs(bool stateful) const {
 // the batches that are incremental anyway; it never makes one of these full
 // loads incremental, since the documents name no exception to them.
 void aqua_service::plan_batches(job& j, const session* s) const {
-  const bool full_all = s == nullptr || !s->window_start_s || s->last_completed.empty();
+  // The session's first job: none completed yet (a client that always sends
+  // incrementalTime still gets incremental loads after it).
+  const bool full_all = s == nullptr || s->last_completed.empty();
   for (batch& b : j.batches) {
     if (full_all) {
       b.full = true;
@@ -323,8 +325,10 @@ void aqua_service::finalize(job& j) {
     for (batch& b : j.batches) b.status = "completed";
     if (!j.session_key.empty()) {
       session& s = sessions_[j.session_key];
-      // DECISION (§7): a run with an explicit incrementalTime does not move the window.
-      if (!j.req.incremental_time_ms || opts_.incremental_time_moves_window) s.window_start_s = j.start_unix_s;
+      // DECISION (§7): a run with an explicit incrementalTime does not move the window,
+      // except the session's first: a session always has a window once a job completed.
+      if (!j.req.incremental_time_ms || opts_.incremental_time_moves_window || !s.window_start_s)
+        s.window_start_s = j.start_unix_s;
       s.last_completed = j.id;
       s.last_queries.clear();
       s.queries.clear();

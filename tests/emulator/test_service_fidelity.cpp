@@ -130,6 +130,24 @@ TEST_CASE_FIXTURE(emulator_fixture, "fidelity: a session's first job is full eve
   CHECK(count_of(j, 0) == 25);
 }
 
+// §4.2: only the session's first job (and the named query changes) load in full; a client
+// that sends incrementalTime with every job, as the Singer tap for Zuora does, gets
+// incremental loads after the first (found by the tap's acceptance test: the session's
+// window start was only set by jobs without incrementalTime, so every such job was full).
+TEST_CASE_FIXTURE(emulator_fixture, "fidelity: after the first job, a session sent incrementalTime every time is incremental") {
+  const std::string body = R"({"version":"1.2","partner":"acme","project":"always","incrementalTime":"2000-01-01 00:00:00",)"
+                           R"("queries":[{"name":"A","query":"select Id from Account"}]})";
+  const std::string first = run(body);
+  CHECK(full_of(first, 0));
+  CHECK(count_of(first, 0) == 25);
+  const std::string second = run(body);
+  CHECK_FALSE(full_of(second, 0));
+  const std::string third = run(R"({"version":"1.2","partner":"acme","project":"always","incrementalTime":"2099-01-01 00:00:00",)"
+                                R"("queries":[{"name":"A","query":"select Id from Account"}]})");
+  CHECK_FALSE(full_of(third, 0));
+  CHECK(count_of(third, 0) == 0);  // nothing changed after 2099
+}
+
 // §1.3: "`forceExport: true` allows it in stateless mode (otherwise 90012)"; §3.5 "Add
 // `deleted: {column: "is_deleted", format: "Boolean", forceExport: true}` to every query that
 // supports it" beside "`WHERE UpdatedDate >= '<last_hwm>' AND UpdatedDate < '<new_hwm>'`".
