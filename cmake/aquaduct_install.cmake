@@ -25,7 +25,7 @@ target_compile_features(aquaduct_emulator_api INTERFACE cxx_std_20)
 target_compile_features(aquaduct INTERFACE cxx_std_20)
 
 # Exported as aquaduct::<name>: the two a consumer links, and the static libraries under them.
-set(aquaduct_exported aquaduct aquaduct_emulator_api aquaduct_engine aquaduct_sinks aquaduct_transport aquaduct_decode
+set(aquaduct_exported aquaduct aquaduct_emulator_api aquaduct_engine aquaduct_sinks aquaduct_fileio aquaduct_transport aquaduct_decode
     aquaduct_llhttp aquaduct_asio aquaduct_emulator aquaduct_emulator_data)
 foreach(target IN LISTS aquaduct_exported)
   string(REGEX REPLACE "^aquaduct_" "" export_name ${target})  # aquaduct_engine -> aquaduct::engine

@@ -473,18 +473,12 @@ row_rng rng_for(std::uint64_t seed, int k, std::uint64_t index, std::uint64_t sa
   return row_rng{mix(seed ^ (static_cast<std::uint64_t>(k) << 56), index * 7919 + 17 + salt * 0x9e37)};
 }
 
-// Days since 1970-01-01 -> civil date (Howard Hinnant's algorithm).
+// Days since 1970-01-01 -> civil date, by the date library's calendar.
 void civil_from_days(std::int64_t z, int& y, unsigned& m, unsigned& d) {
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const std::int64_t yy = static_cast<std::int64_t>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  d = doy - (153 * mp + 2) / 5 + 1;
-  m = mp < 10 ? mp + 3 : mp - 9;
-  y = static_cast<int>(yy + (m <= 2 ? 1 : 0));
+  const date::year_month_day ymd{date::sys_days{date::days{z}}};
+  y = static_cast<int>(ymd.year());
+  m = static_cast<unsigned>(ymd.month());
+  d = static_cast<unsigned>(ymd.day());
 }
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) {
@@ -656,13 +650,10 @@ const relation_def* find_relation(const object_def& obj, std::string_view name) 
 
 // ---- rendering ----
 
+// A day past the month's end counts on into the next month (Feb 30 is March 1 or
+// 2): the date library defines that for a valid year and month.
 std::int64_t days_from_civil(int y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+  return date::sys_days{date::year{y} / date::month{m} / date::day{d}}.time_since_epoch().count();
 }
 
 const date::time_zone* tenant_zone::zone() const {

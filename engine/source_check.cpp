@@ -5,7 +5,7 @@
 
 #include "engine/column_types.hpp"
 #include "engine/tenant_schema.hpp"
-#include "sinks/sink_names.hpp"
+#include "sinks/registry.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
@@ -21,12 +21,8 @@ void check_field_names(const pipeline_config& cfg, const std::string& at, const 
   std::vector<std::string> header;
   for (const auto& c : cols.columns) header.push_back(c.header);
   for (const sink_config& sink : cfg.sinks) {
-    const auto mode = sink.options.find("columns");
-    if (mode == sink.options.end() || mode->second.text != "fields") continue;
-    const sinks::renamed_columns renamed = sinks::field_names(header, cols.object);
-    if (!renamed.ok())
-      problems.push_back(at + ": job " + cols.job + ", query " + cols.query + ": with the " + sink.type +
-                         " sink's columns = \"fields\": " + renamed.message(header));
+    const std::string why = sinks::check_sink_columns(sink, header, cols.object);
+    if (!why.empty()) problems.push_back(at + ": job " + cols.job + ", query " + cols.query + ": " + why);
   }
 }
 

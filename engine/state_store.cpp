@@ -2,7 +2,7 @@
 
 #include "decode/json_support.hpp"
 #include "engine/json_writer.hpp"
-#include "sinks/sink_common.hpp"
+#include "fileio/atomic_file.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -264,7 +264,7 @@ void state_store::save(const cursor& c) {
   // atomic_file: a unique temporary per call, fsync, rename, fsync of the
   // directory; temporaries of dead processes are swept. Concurrent saves of
   // distinct cursors share nothing; of one cursor, the last rename wins whole.
-  sinks::atomic_file out(file);
+  fileio::atomic_file out(file);
   cursor stamped = c;
   stamped.committed_at = now_utc();
   out.buffer() += to_json(stamped) + "\n";
@@ -277,7 +277,7 @@ void state_store::save(const cursor& c) {
 
 void state_store::begin_commit(const cursor& next) {
   const fs::path file = pending_path(path_of(next.job, next.query));
-  sinks::atomic_file out(file);
+  fileio::atomic_file out(file);
   out.buffer() += to_json(next) + "\n";
   out.commit();
 }

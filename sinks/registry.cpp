@@ -6,6 +6,7 @@
 #include "sinks/postgres_sink.hpp"
 #include "sinks/singer_sink.hpp"
 #include "sinks/sink_common.hpp"
+#include "sinks/sink_names.hpp"
 #include "sinks/sqlite_sink.hpp"
 
 #include <aquaduct/error.hpp>
@@ -86,6 +87,13 @@ std::string check_sink_health(const sink_config& cfg) {
     why = e.what();
   }
   return why.empty() ? why : cfg.where.to_string() + ": sink type \"" + cfg.type + "\": " + why;
+}
+
+std::string check_sink_columns(const sink_config& cfg, const std::vector<std::string>& header, std::string_view object) {
+  const auto mode = cfg.options.find("columns");
+  if (mode == cfg.options.end() || mode->second.text != "fields") return {};
+  const renamed_columns renamed = field_names(header, object);
+  return renamed.ok() ? std::string() : "with the " + cfg.type + " sink's columns = \"fields\": " + renamed.message(header);
 }
 
 }  // namespace aquaduct::sinks

@@ -25,4 +25,9 @@ std::unique_ptr<sink> make_sink(const sink_config& cfg);
 // Empty when healthy, else "FILE:LINE:COL: sink type "T": why". Writes no rows.
 std::string check_sink_health(const sink_config& cfg);
 
+// Whether this sink can name a query's columns as it would: with columns =
+// "fields", Account.Name and Name both become Name and collide. Empty when it
+// can, else why (which columns); `header` is the query's result header.
+std::string check_sink_columns(const sink_config& cfg, const std::vector<std::string>& header, std::string_view object);
+
 }  // namespace aquaduct::sinks

@@ -3,6 +3,7 @@
 // strictly, an atomically renamed output file, the file names of full and
 // incremental loads, JSON string escaping, and the key of an idempotent
 // commit. Sinks depend only on include/aquaduct/ and this.
+#include "fileio/atomic_file.hpp"
 #include "sinks/sink_names.hpp"
 #include "sinks/typed_values.hpp"
 #include "text/json_text.hpp"
@@ -42,37 +43,7 @@ class option_reader {
   std::vector<std::string> known_;
 };
 
-// A file that appears under its final name only complete: rows go to a
-// temporary name in the same directory (".NAME.tmp-PID-N"); commit() flushes,
-// fsyncs, renames and fsyncs the directory; abort() or the destructor before
-// commit() removes the temporary. Temporaries left by a killed process are
-// removed the next time the same final name is opened.
-class atomic_file {
- public:
-  explicit atomic_file(std::filesystem::path final_path);
-  ~atomic_file();
-  atomic_file(const atomic_file&) = delete;
-  atomic_file& operator=(const atomic_file&) = delete;
-
-  // Append here, then call maybe_flush() now and then.
-  std::string& buffer() noexcept { return buffer_; }
-  void maybe_flush() {
-    if (buffer_.size() >= flush_at) flush();
-  }
-  void flush();
-  void commit();
-  void abort() noexcept;
-  const std::filesystem::path& final_path() const noexcept { return final_; }
-
-  static constexpr std::size_t flush_at = 1u << 20;
-
- private:
-  std::filesystem::path final_;
-  std::filesystem::path temp_;
-  int fd_ = -1;
-  bool committed_ = false;
-  std::string buffer_;
-};
+using fileio::atomic_file;  // fileio/atomic_file.hpp
 
 // The sink option `columns` ("labels" | "fields"), read into `out`.
 void read_column_names(option_reader& r, column_names& out);

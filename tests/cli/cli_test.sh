@@ -175,6 +175,14 @@ check "a misspelled field, with did you mean" \
   grep -q "vc-field.toml:[0-9]*:[0-9]*: job billing, query Account: Account has no field Nmae (did you mean Name?)" "$work/vc-field.out"
 check "a misspelled joined field, with did you mean" \
   grep -q "Contact has no field WorkEmial (did you mean WorkEmail?)" "$work/vc-field.out"
+# columns = "fields" names Account.BillToContactId and BillToContact.Id both BillToContactId:
+# the sink's own renaming (sinks::check_sink_columns) finds the collision before a run.
+sed -e 's/^query = "select Id, Name from Account"/query = "select Id, BillToContactId, BillToContact.Id from Account"/' \
+  -e 's/^type = "csv"$/type = "csv"\ncolumns = "fields"/' "$work/remote.toml" >"$work/vc-collide.toml"
+"$bin" validate --connect "$work/vc-collide.toml" >"$work/vc-collide.out" 2>&1
+check "validate --connect with colliding field names exits 2" test $? -eq 2
+check "the collision names the query, the sink and both columns" \
+  grep -q "vc-collide.toml:[0-9]*:[0-9]*: job billing, query Account: with the csv sink's columns = \"fields\": .*BillToContactId.*BillToContact.Id" "$work/vc-collide.out"
 # run checks --report before anything is submitted
 jobs_before=$(curl -s "$url/_emulator/stats" | jq -c .jobs)
 "$bin" run "$work/remote.toml" --report "$work/no/such/dir/r.json" 2>"$work/bad-report.err"
