@@ -40,7 +40,7 @@ test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 900
 # The fuzzers carry ASan+UBSan themselves: the sanitizer run does not repeat them.
 ifneq ($(SANITIZE),1)
-	$(MAKE) fuzz-smoke
+	$(MAKE) fuzz-smoke FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
 endif
 
 # bench/harness.sh flags, e.g. BENCH_ARGS="--rows 1000000 --memory-gb 0.25,1" for a short run.
@@ -64,9 +64,11 @@ bench: build
 	bash bench/harness.sh $(BUILD_DIR) $(BENCH_ARGS)
 
 # libFuzzer targets with Debian's clang (fuzz/CMakeLists.txt), each run FUZZ_SECONDS
-# from its seeds, two at a time, by fuzz/smoke.sh: part of `make test`.
+# from its seeds, two at a time, by fuzz/smoke.sh; `make test` runs them FUZZ_SMOKE_SECONDS
+# each (the suite's minutes on 2 cores; `make fuzz` is the long run).
 FUZZ_DIR ?= build/fuzz
 FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 30
 
 fuzz-build: deps
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAQUADUCT_BUILD_FUZZ=ON -DAQUADUCT_BUILD_TESTS=OFF -DAQUADUCT_BUILD_BENCH=OFF

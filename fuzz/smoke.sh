@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every libFuzzer target in BUILD_DIR/fuzz runs SECONDS seconds from the seed
 # corpus (fuzz_seeds) and must end without a finding; two targets at a time
-# (the build machine has 2 cores). `make test` runs it for 60 s (the smoke),
+# (the build machine has 2 cores). `make test` runs it for 30 s (the smoke),
 # `make fuzz` for 600 s; each line ends with the runs and the corpus size.
 #   fuzz/smoke.sh BUILD_DIR [SECONDS]
 set -euo pipefail
