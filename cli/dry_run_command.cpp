@@ -20,10 +20,10 @@ int dry_run_option::run(const std::string& pipeline, const std::string& state_di
   try {
     const pipeline_config cfg = load_pipeline(pipeline);
     engine_options opts;
-    // As a run: cursors beside the pipeline unless --state-dir says otherwise (interfaces.md §5).
-    opts.state_dir = state_dir.empty()
-                         ? (std::filesystem::path(pipeline).parent_path() / ".aquaduct" / "state").string()
-                         : state_dir;
+    // As a run: --state-dir, else [state] url, else beside the pipeline (interfaces.md §5).
+    opts.state_dir = !state_dir.empty()      ? state_dir
+                     : !cfg.state_url.empty() ? cfg.state_url
+                                              : (std::filesystem::path(pipeline).parent_path() / ".aquaduct" / "state").string();
     std::cout << to_text(plan_requests(cfg, opts));
     return std::cout.flush() ? 0 : 1;
   } catch (const config_error& e) {

@@ -125,7 +125,9 @@ int cmd_run(const std::string& path, const std::string& report_path, std::string
     console.note("no [source] base_url: serving this run from the embedded AQuA emulator at " + cfg->source.base_url);
   }
 
-  // Cursors live beside the pipeline unless --state-dir says otherwise (interfaces.md §5).
+  // Cursors live where --state-dir says, else in the pipeline's [state] url, else
+  // beside the pipeline (interfaces.md §5).
+  if (state_dir.empty()) state_dir = cfg->state_url;
   if (state_dir.empty()) state_dir = (std::filesystem::path(path).parent_path() / ".aquaduct" / "state").string();
   aquaduct::engine_options opts;
   opts.state_dir = state_dir;
@@ -258,8 +260,9 @@ int main(int argc, char** argv) {
       "a second Ctrl-C quits at once. A rerun resumes from the last committed cursor.");
   run->add_option("--report", report_path, "Also write the run report as JSON to this file");
   std::string state_dir;
-  run->add_option("--state-dir", state_dir,
-                  "Where cursors are kept (default: .aquaduct/state beside the pipeline file)");
+  run->add_option("--state-dir,--state", state_dir,
+                  "Where cursors are kept: a directory, or a postgres:// URL shared by several machines "
+                  "(default: the pipeline's [state] url, else .aquaduct/state beside the pipeline file)");
   run_output output;
   run->add_option("--progress", output.progress,
                   "Live progress on stderr: one line per job (state, AQuA jobs done, rows, MB, MB/s) and totals.\n"

@@ -2,6 +2,8 @@
 
 #include "engine/state_store.hpp"
 
+#include <aquaduct/config.hpp>
+
 #include <filesystem>
 #include <iostream>
 
@@ -18,7 +20,8 @@ constexpr int exit_usage = 2;
 void add_place(CLI::App& cmd, std::string& config, std::string& state_dir) {
   cmd.add_option("--config", config, "The pipeline file: its cursors are in .aquaduct/state beside it")
       ->check(CLI::ExistingFile);
-  cmd.add_option("--state-dir", state_dir, "The state directory (as given to `aquaduct run --state-dir`)");
+  cmd.add_option("--state-dir,--state", state_dir,
+                 "The state directory or postgres:// URL (as given to `aquaduct run --state-dir`)");
 }
 
 std::string text_or_dash(const std::string& s) { return s.empty() ? "-" : s; }
@@ -51,8 +54,14 @@ bool state_command::chosen() const { return state_->parsed(); }
 
 int state_command::run() const {
   std::string dir = state_dir_;
-  if (dir.empty() && !config_.empty())
-    dir = (std::filesystem::path(config_).parent_path() / ".aquaduct" / "state").string();
+  if (dir.empty() && !config_.empty()) {
+    // The pipeline's [state] url when it loads (its variables set), else beside it.
+    try {
+      dir = load_pipeline(config_, pipeline_needs::source).state_url;
+    } catch (const config_error&) {
+    }
+    if (dir.empty()) dir = (std::filesystem::path(config_).parent_path() / ".aquaduct" / "state").string();
+  }
   if (dir.empty()) {
     std::cerr << "error: say where the cursors are: --config PIPELINE.toml or --state-dir DIR\n";
     return exit_usage;
@@ -61,12 +70,13 @@ int state_command::run() const {
     std::cerr << "error: name the JOB (and QUERY) whose cursors to reset, or --all for every one\n";
     return exit_usage;
   }
-  if (!std::filesystem::is_directory(dir)) {
+  if (!engine_detail::is_state_url(dir) && !std::filesystem::is_directory(dir)) {
     std::cerr << "no cursor in " << dir << ": the directory does not exist (no run kept a cursor there)\n";
     return reset_->parsed() ? exit_failed : exit_ok;
   }
   try {
-    engine_detail::state_store store(dir);
+    const std::unique_ptr<engine_detail::state_store> state = engine_detail::open_state(dir);
+    engine_detail::state_store& store = *state;
     if (reset_->parsed()) store.lock();  // never under a running pipeline's feet
     std::size_t matched = 0;
     for (const engine_detail::cursor& c : store.list()) {
@@ -87,7 +97,7 @@ int state_command::run() const {
     }
     if (matched == 0) {
       std::cerr << "no cursor" << (job_.empty() ? "" : " of job " + job_) << (query_.empty() ? "" : ", query " + query_)
-                << " in " << dir << '\n';
+                << " in " << store.where() << '\n';
       return reset_->parsed() ? exit_failed : exit_ok;
     }
   } catch (const std::system_error& e) {

@@ -407,7 +407,7 @@ void engine::async_run(asio::io_context& io, std::function<void(run_report)> don
   if (ctx.sinks.empty()) throw config_error(config_errc::missing_key, {cfg.path + ": the pipeline has no [[sinks]]"});
 
   if (!impl_->opts.state_dir.empty()) {
-    rs->state = std::make_unique<engine_detail::state_store>(impl_->opts.state_dir);
+    rs->state = engine_detail::open_state(impl_->opts.state_dir);
     rs->state->lock();
     ctx.state = rs->state.get();
   }

@@ -3,6 +3,7 @@
 #include <aquaduct/config.hpp>
 #include <aquaduct/error.hpp>
 
+#include "engine/state_store.hpp"
 #include "engine/windows.hpp"
 #include "engine/zoql_text.hpp"
 #include "sinks/registry.hpp"
@@ -664,8 +665,15 @@ class loader {
   pipeline_config load(const toml::table& root) {
     pipeline_config cfg;
     cfg.path = path_;
-    only_keys(root, "the pipeline", {"source", "jobs", "sinks"});
+    only_keys(root, "the pipeline", {"source", "jobs", "sinks", "state"});
     load_source(root, cfg.source);
+    if (const toml::table* st = table_at(root, "state")) {  // where the cursors are shared (docs/fleet.md)
+      only_keys(*st, "[state]", {"url"});
+      read(*st, "url", cfg.state_url);
+      if (!cfg.state_url.empty() && !engine_detail::is_state_url(cfg.state_url))
+        problem(st->get("url")->source(), config_errc::bad_value,
+                "[state] url must be a postgres:// or postgresql:// URL (a state directory is --state-dir's)");
+    }
     has_pgp_key_ = !cfg.source.pgp.private_key_file.empty();
     const toml::node* jobs = root.get("jobs");
     const toml::array* jarr = jobs ? jobs->as_array() : nullptr;

@@ -250,20 +250,22 @@ std::string listener_notify_url(const callout_config& c) {
 }  // namespace
 
 std::vector<planned_request> plan_requests(const pipeline_config& cfg, const engine_options& opts) {
-  std::optional<engine_detail::state_store> state;
+  std::unique_ptr<engine_detail::state_store> state;
   std::optional<empty_dir> scratch;
-  if (!opts.state_dir.empty()) {
+  if (engine_detail::is_state_url(opts.state_dir)) {
+    state = engine_detail::open_state(opts.state_dir);  // read, never locked; its schema made if new
+  } else if (!opts.state_dir.empty()) {
     std::error_code ec;
     if (std::filesystem::is_directory(opts.state_dir, ec)) {
-      state.emplace(opts.state_dir);  // an existing directory: read, never locked or written
+      state = engine_detail::open_state(opts.state_dir);  // an existing directory: read, never locked or written
     } else {
       scratch.emplace();
-      state.emplace(scratch->path());
+      state = engine_detail::open_state(scratch->path().string());
     }
   }
   const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
   const engine_detail::run_plan plan =
-      engine_detail::plan_run(cfg, state ? &*state : nullptr, engine_detail::resolve_zone(cfg.source), now);
+      engine_detail::plan_run(cfg, state.get(), engine_detail::resolve_zone(cfg.source), now);
 
   planner p(cfg);
   if (cfg.source.base_url.empty())

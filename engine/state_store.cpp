@@ -1,5 +1,7 @@
 #include "engine/state_store.hpp"
 
+#include "engine/state_database.hpp"
+
 #include "decode/json_support.hpp"
 #include "engine/json_writer.hpp"
 #include "fileio/atomic_file.hpp"
@@ -66,9 +68,14 @@ std::string name_part(std::string_view name) {
   throw std::system_error(err, std::generic_category(), what);
 }
 
-[[noreturn]] void corrupt(const fs::path& file, const std::string& why) {
+constexpr std::string_view file_remedy = "fix or remove the file to start over";
+
+[[noreturn]] void corrupt(const std::string& where, const std::string& why, std::string_view remedy) {
   throw std::system_error(std::make_error_code(std::errc::bad_message),
-                          "state file " + file.string() + ": " + why + " (fix or remove the file to start over)");
+                          where + ": " + why + " (" + std::string(remedy) + ")");
+}
+[[noreturn]] void corrupt(const fs::path& file, const std::string& why) {
+  corrupt("state file " + file.string(), why, file_remedy);
 }
 
 // The whole file, or nullopt when it does not exist.
@@ -124,16 +131,25 @@ std::string unknown_mode(std::string_view mode) {
   return "mode \"" + std::string(mode) + "\" is not stateful, incremental, partition or full";
 }
 
-cursor parse_cursor(std::string_view text, const fs::path& file) {
+fs::path pending_path(const fs::path& cursor_file) { return fs::path(cursor_file.string() + ".pending"); }
+
+
+}  // namespace
+
+std::string committed_at_now() {
+  return iso_utc(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
+}
+
+cursor parse_cursor(std::string_view text, const std::string& where, std::string_view remedy) {
   // simdjson reports a cut file as a structure error; say what it most likely is.
   const auto space = [](char ch) { return ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t'; };
   std::size_t begin = 0, end = text.size();
   while (end > 0 && space(text[end - 1])) --end;
   while (begin < end && space(text[begin])) ++begin;
-  if (end == 0) corrupt(file, "empty (" + std::to_string(text.size()) + " bytes, no JSON)");
+  if (end == 0) corrupt(where, "empty (" + std::to_string(text.size()) + " bytes, no JSON)", remedy);
   if (text[begin] != '{' || text[end - 1] != '}')
-    corrupt(file, "truncated or not a JSON object (" + std::to_string(text.size()) + " bytes, the last at byte offset " +
-                      std::to_string(end - 1) + " is not '}')");
+    corrupt(where, "truncated or not a JSON object (" + std::to_string(text.size()) + " bytes, the last at byte offset " +
+                      std::to_string(end - 1) + " is not '}')", remedy);
   cursor c;
   std::optional<std::uint64_t> version;
   bool has_job = false, has_query = false;
@@ -162,22 +178,27 @@ cursor parse_cursor(std::string_view text, const fs::path& file) {
       // Unknown keys: written by a newer build; ignored.
     });
   });
-  if (ec) corrupt(file, "invalid cursor JSON: " + what);
-  if (!version) corrupt(file, "no \"version\"");
+  if (ec) corrupt(where, "invalid cursor JSON: " + what, remedy);
+  if (!version) corrupt(where, "no \"version\"", remedy);
   if (*version != 1 && *version != 2)
-    corrupt(file, "version " + std::to_string(*version) + " is not supported (this build reads versions 1 and 2)");
-  if (!has_job || !has_query) corrupt(file, "no \"job\" or \"query\"");
-  if (!known_mode(c.mode)) corrupt(file, unknown_mode(c.mode));
+    corrupt(where, "version " + std::to_string(*version) + " is not supported (this build reads versions 1 and 2)", remedy);
+  if (!has_job || !has_query) corrupt(where, "no \"job\" or \"query\"", remedy);
+  if (!known_mode(c.mode)) corrupt(where, unknown_mode(c.mode), remedy);
   return c;
 }
 
-fs::path pending_path(const fs::path& cursor_file) { return fs::path(cursor_file.string() + ".pending"); }
 
-std::string now_utc() {
-  return iso_utc(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
+void check_storable(const cursor& c, const std::string& where) {
+  if (!known_mode(c.mode))
+    throw std::system_error(std::make_error_code(std::errc::invalid_argument), where + ": " + unknown_mode(c.mode));
+  std::vector<std::string_view> texts = {c.job, c.query, c.last_job_id, c.fingerprint, c.source};
+  texts.insert(texts.end(), c.destinations.begin(), c.destinations.end());
+  for (std::string_view t : texts)
+    if (!simdjson::validate_utf8(t.data(), t.size()))
+      throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                              where + ": job, query, job id, fingerprint, source or a destination is not valid UTF-8");
 }
 
-}  // namespace
 
 std::optional<std::chrono::sys_seconds> parse_iso_utc(std::string_view s) {
   // YYYY-MM-DDTHH:MM:SSZ
@@ -198,6 +219,15 @@ std::optional<std::chrono::sys_seconds> parse_iso_utc(std::string_view s) {
   return std::chrono::sys_days{ymd} + std::chrono::hours{h} + std::chrono::minutes{m} + std::chrono::seconds{sec};
 }
 
+bool is_state_url(std::string_view location) noexcept {
+  return location.starts_with("postgres://") || location.starts_with("postgresql://");
+}
+
+std::unique_ptr<state_store> open_state(const std::string& location) {
+  if (is_state_url(location)) return std::make_unique<state_database>(location);
+  return std::make_unique<state_directory>(location);
+}
+
 std::string fingerprint_of(const query_config& q) {
   std::string canon = "aquaduct-query-fingerprint 1\n";
   add_field(canon, "type", q.type);
@@ -214,7 +244,7 @@ std::string fingerprint_of(const query_config& q) {
   return sha256_hex(canon);
 }
 
-state_store::state_store(fs::path dir) : dir_(std::move(dir)) {
+state_directory::state_directory(fs::path dir) : dir_(std::move(dir)) {
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec && !fs::exists(dir_)) throw std::system_error(ec, "state directory " + dir_.string() + ": cannot create it");
@@ -223,50 +253,40 @@ state_store::state_store(fs::path dir) : dir_(std::move(dir)) {
                             "state directory " + dir_.string() + ": not a directory");
 }
 
-state_store::state_store(state_store&& other) noexcept
+state_directory::state_directory(state_directory&& other) noexcept
     : dir_(std::move(other.dir_)), lock_fd_(std::exchange(other.lock_fd_, -1)) {}
 
-state_store::~state_store() {
+state_directory::~state_directory() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
 }
 
-fs::path state_store::path_of(std::string_view job, std::string_view query) const {
+fs::path state_directory::path_of(std::string_view job, std::string_view query) const {
   std::string pair;
   add_field(pair, "job", job);
   add_field(pair, "query", query);
   return dir_ / (name_part(job) + "." + name_part(query) + "." + sha256_hex(pair).substr(0, 16) + ".json");
 }
 
-std::optional<cursor> state_store::load(std::string_view job, std::string_view query) const {
+std::optional<cursor> state_directory::load(std::string_view job, std::string_view query) const {
   const fs::path file = path_of(job, query);
   const std::optional<std::string> text = read_file(file);
   if (!text) return std::nullopt;
-  cursor c = parse_cursor(*text, file);
+  cursor c = parse_cursor(*text, "state file " + file.string(), file_remedy);
   if (c.job != job || c.query != query)
     corrupt(file, "holds the cursor of job \"" + c.job + "\", query \"" + c.query + "\", not of job \"" +
                       std::string(job) + "\", query \"" + std::string(query) + "\"");
   return c;
 }
 
-void state_store::save(const cursor& c) {
+void state_directory::save(const cursor& c) {
   const fs::path file = path_of(c.job, c.query);
-  // Nothing load() would refuse: a mode it knows, text that is valid UTF-8.
-  if (!known_mode(c.mode))
-    throw std::system_error(std::make_error_code(std::errc::invalid_argument),
-                            "state file " + file.string() + ": " + unknown_mode(c.mode));
-  std::vector<std::string_view> texts = {c.job, c.query, c.last_job_id, c.fingerprint, c.source};
-  texts.insert(texts.end(), c.destinations.begin(), c.destinations.end());
-  for (std::string_view s : texts)
-    if (!simdjson::validate_utf8(s.data(), s.size()))
-      throw std::system_error(std::make_error_code(std::errc::invalid_argument),
-                              "state file " + file.string() +
-                                  ": job, query, job id, fingerprint, source or a destination is not valid UTF-8");
+  check_storable(c, "state file " + file.string());  // nothing load() would refuse
   // atomic_file: a unique temporary per call, fsync, rename, fsync of the
   // directory; temporaries of dead processes are swept. Concurrent saves of
   // distinct cursors share nothing; of one cursor, the last rename wins whole.
   fileio::atomic_file out(file);
   cursor stamped = c;
-  stamped.committed_at = now_utc();
+  stamped.committed_at = committed_at_now();
   out.buffer() += to_json(stamped) + "\n";
   out.commit();
   // The commit this cursor ends is over (a crash before this leaves a marker
@@ -275,19 +295,19 @@ void state_store::save(const cursor& c) {
   fs::remove(pending_path(file), ec);
 }
 
-void state_store::begin_commit(const cursor& next) {
+void state_directory::begin_commit(const cursor& next) {
   const fs::path file = pending_path(path_of(next.job, next.query));
   fileio::atomic_file out(file);
   out.buffer() += to_json(next) + "\n";
   out.commit();
 }
 
-std::optional<cursor> state_store::pending(std::string_view job, std::string_view query) const {
+std::optional<cursor> state_directory::pending(std::string_view job, std::string_view query) const {
   const fs::path cursor_file = path_of(job, query);
   const fs::path file = pending_path(cursor_file);
   const std::optional<std::string> text = read_file(file);
   if (!text) return std::nullopt;
-  cursor p = parse_cursor(*text, file);
+  cursor p = parse_cursor(*text, "state file " + file.string(), file_remedy);
   // Finished after all: the cursor it names was saved.
   if (const std::optional<cursor> saved = load(job, query); saved && saved->last_job_id == p.last_job_id)
     return std::nullopt;
@@ -323,7 +343,7 @@ std::string to_json(const cursor& c) {
   return out;
 }
 
-std::vector<cursor> state_store::list() const {
+std::vector<cursor> state_directory::list() const {
   std::vector<cursor> out;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir_, ec)) {
@@ -331,7 +351,7 @@ std::vector<cursor> state_store::list() const {
     const std::string name = file.filename().string();
     if (name.empty() || name.front() == '.' || file.extension() != ".json") continue;  // the lock, temporaries
     const std::optional<std::string> text = read_file(file);
-    if (text) out.push_back(parse_cursor(*text, file));
+    if (text) out.push_back(parse_cursor(*text, "state file " + file.string(), file_remedy));
   }
   if (ec) throw std::system_error(ec, "state directory " + dir_.string() + ": cannot list it");
   std::sort(out.begin(), out.end(), [](const cursor& a, const cursor& b) {
@@ -340,7 +360,7 @@ std::vector<cursor> state_store::list() const {
   return out;
 }
 
-bool state_store::remove(std::string_view job, std::string_view query) {
+bool state_directory::remove(std::string_view job, std::string_view query) {
   const fs::path file = path_of(job, query);
   std::error_code ec;
   const bool removed = fs::remove(file, ec);
@@ -355,7 +375,7 @@ bool state_store::remove(std::string_view job, std::string_view query) {
   return removed;
 }
 
-void state_store::lock() {
+void state_directory::lock() {
   if (lock_fd_ >= 0) return;
   const fs::path file = dir_ / ".lock";
   const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);

@@ -699,7 +699,7 @@ tap_sync prepare_sync(const tap_config& cfg, const std::string& catalog_path, co
   if (!::mkdtemp(tmpl.data()))
     throw std::system_error(errno, std::generic_category(), "aquaduct tap: cannot create a temporary directory");
   sync.temp_dir_ = tmpl;
-  engine_detail::state_store store(sync.temp_dir_);
+  engine_detail::state_directory store(sync.temp_dir_);
   for (const auto& seed : seeds) store.save(seed);
   sync.options.state_dir = sync.temp_dir_.string();
   sync.options.log = std::move(log);

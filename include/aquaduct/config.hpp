@@ -214,6 +214,10 @@ struct pipeline_config {
   source_config source;
   std::vector<job_config> jobs;
   std::vector<sink_config> sinks;
+  // [state] url: a PostgreSQL database that holds the cursors (postgres:// or
+  // postgresql://, "${VAR}" expanded); empty: the state directory. --state-dir
+  // (engine_options::state_dir) overrides it.
+  std::string state_url;
 };
 
 // Thrown by load_pipeline(): every problem found, each "FILE:LINE:COL: message".

@@ -151,8 +151,10 @@ std::string to_text(const log_record& r);
 std::string to_json(const log_record& r);
 
 struct engine_options {
-  // Where cursors live (interfaces.md §5). Empty: the engine keeps no state,
-  // and stateful or incremental queries are refused before any job starts.
+  // Where cursors live (interfaces.md §5): a directory, or a PostgreSQL
+  // database's postgres:// or postgresql:// URL (docs/fleet.md). Empty: the
+  // engine keeps no state, and stateful or incremental queries are refused
+  // before any job starts.
   std::string state_dir;
   // Threads that run sink writes and commits off the I/O thread; 0: one per core.
   unsigned sink_threads = 0;

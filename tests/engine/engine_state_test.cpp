@@ -11,9 +11,12 @@
 
 #include <aquaduct/emulator.hpp>
 #include "engine/emulator_probe.hpp"
+#include "support/postgres_server.hpp"
 #include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
+
+#include <libpq-fe.h>
 
 #include <condition_variable>
 #include <csignal>
@@ -524,4 +527,37 @@ TEST_CASE("a result file purged (404) before its commit: the job runs again and 
   CHECK(stats.faults_armed == 0);
   CHECK(stats.job_count("completed") == 2);  // the first job's file was gone: a second job
   check_table_equals_tenant(probe, db, "purged__Accounts");
+}
+
+// The same two crashes with the cursors in PostgreSQL (`--state postgres://…`,
+// docs/fleet.md): the crashed process's connection dies with it, its lock
+// with it; the commit it began is in aquaduct.pending_commits.
+TEST_CASE("crash safety with the state in PostgreSQL: a gap fetched again; a commit cut short reloaded in full") {
+  test::postgres_server pg;
+  const std::string url = "postgresql:///postgres?host=" + pg.dir() + "&user=aquaduct";
+  {
+    stateful_crash c;
+    c.scene.state = url;
+    const run_report rerun = c.crash_and_rerun("write");
+    const query_report& q = rerun.jobs.at(0).queries.at(0);
+    CHECK_FALSE(q.full);
+    CHECK(q.rows == touched({c.m1, c.m2}).size());
+    c.check_recovered();
+  }
+  {
+    // A database of its own: the first scene's cursor (of another emulator) stays out.
+    PGconn* admin = PQconnectdb(url.c_str());
+    REQUIRE(PQstatus(admin) == CONNECTION_OK);
+    PGresult* r = PQexec(admin, "CREATE DATABASE second_scene");
+    CHECK(PQresultStatus(r) == PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(admin);
+    stateful_crash c;
+    c.scene.state = "postgresql:///second_scene?host=" + pg.dir() + "&user=aquaduct";
+    const run_report rerun = c.crash_and_rerun("commit");
+    const query_report& q = rerun.jobs.at(0).queries.at(0);
+    CHECK(q.full);
+    CHECK(q.rows == c.scene.probe->truth_at("Account").live.size());
+    c.check_recovered();
+  }
 }

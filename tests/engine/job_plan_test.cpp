@@ -61,7 +61,7 @@ job_config billing_session() {
 
 TEST_CASE("a stateful job's incrementalTime is its oldest committed cursor, or the floor when any is missing") {
   test::temp_dir dir;
-  state_store state(dir.path());
+  state_directory state(dir.path());
   job_config job = billing_session();
 
   const std::string floor = format_incremental_time(at("2000-01-01"), data_center_zone::utc);
@@ -95,7 +95,7 @@ TEST_CASE("a stateful job's incrementalTime is its oldest committed cursor, or t
 
 TEST_CASE("plan: one changed query of a stateful job reloads alone, and the plan says so") {
   test::temp_dir dir;
-  state_store state(dir.path());
+  state_directory state(dir.path());
   job_config job = billing_session();
   state.save(committed(job, job.queries[0], "stateful", at("2026-03-01T10:00:00Z")));
   state.save(committed(job, job.queries[1], "stateful", at("2026-03-01T10:00:00Z")));
@@ -131,7 +131,7 @@ TEST_CASE("plan: one changed query of a stateful job reloads alone, and the plan
 
 TEST_CASE("plan: plain queries share one unit, a partition becomes windows, an incremental query one window") {
   test::temp_dir dir;
-  state_store state(dir.path());
+  state_directory state(dir.path());
   job_config job;
   job.name = "billing";
   job.queries.push_back(query("Account", "select Id from Account"));
@@ -209,7 +209,7 @@ TEST_CASE("plan: a stateful job always carries incrementalTime; state-keeping jo
   CHECK_THROWS_AS(plan_run(cfg, nullptr, data_center_zone::pacific, now), config_error);
 
   test::temp_dir dir;
-  state_store state(dir.path());
+  state_directory state(dir.path());
   run_plan plan = plan_run(cfg, &state, data_center_zone::pacific, now);
   REQUIRE(plan.units.size() == 1);
   REQUIRE(plan.units[0].incremental_time);
@@ -223,7 +223,7 @@ TEST_CASE("plan: a stateful job always carries incrementalTime; state-keeping jo
 
 TEST_CASE("plan: a full load partitioned up to now on a column rows move along gets a catch-up; CreatedDate none") {
   test::temp_dir dir;
-  state_store state(dir.path());
+  state_directory state(dir.path());
   const sys_seconds now = at("2026-02-01T12:00:00Z");
   for (const char* by : {"UpdatedDate", "Invoice.UpdatedDate", "InvoiceDate", "CreatedDate", "Invoice.CreatedDate"}) {
     CAPTURE(by);
@@ -258,7 +258,7 @@ TEST_CASE("plan: a full load partitioned up to now on a column rows move along g
 
 TEST_CASE("plan: a cursor is used only for its source and sinks while they hold its target; else it loads in full, said why") {
   test::temp_dir dir;
-  state_store state(dir.path());
+  state_directory state(dir.path());
   const sys_seconds now = at("2026-02-01T12:00:00Z");
   job_config stateful;
   stateful.name = "sync";

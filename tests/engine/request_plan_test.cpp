@@ -146,7 +146,7 @@ TEST_CASE("a stateful session with cursors: incrementalTime from them, the servi
   test::temp_dir state;
   const pipeline_config cfg = pipeline(oauth);
   const job_config& sync = cfg.jobs[1];
-  engine_detail::state_store store(state.path());
+  engine_detail::state_directory store(state.path());
   engine_detail::cursor c;
   c.job = sync.name;
   c.query = sync.queries[0].name;
@@ -267,7 +267,7 @@ type = "null"
   c.mode = "incremental";
   c.position = engine_detail::parse_iso_utc("2026-05-04T03:02:01Z");
   c.fingerprint = engine_detail::fingerprint_of(cfg.jobs[0].queries[0]);
-  engine_detail::state_store(state.path()).save(c);
+  engine_detail::state_directory(state.path()).save(c);
   const auto plan = plan_requests(cfg, opts);
   const auto posts = submits(plan);
   REQUIRE(posts.size() == 1);

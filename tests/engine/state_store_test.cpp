@@ -16,6 +16,7 @@
 
 using namespace aquaduct;
 using engine_detail::cursor;
+using engine_detail::state_directory;
 using engine_detail::state_store;
 namespace fs = std::filesystem;
 
@@ -148,7 +149,7 @@ TEST_CASE("fingerprint: what decides a query's rows changes it; its name and API
 
 TEST_CASE("a saved cursor loads back; none yet is nullopt; a later save replaces it") {
   test::temp_dir tmp;
-  state_store s(tmp.path() / "a" / "b" / "state");
+  state_directory s(tmp.path() / "a" / "b" / "state");
   CHECK(fs::is_directory(tmp.path() / "a" / "b" / "state"));
   CHECK(!s.load("billing", "Account"));
 
@@ -195,13 +196,13 @@ TEST_CASE("a saved cursor loads back; none yet is nullopt; a later save replaces
   CHECK(names_in(s.dir()) == std::vector<std::string>{s.path_of("billing", "Account").filename().string()});
 
   // A second store over the same directory (the next run) sees it.
-  state_store rerun(s.dir());
+  state_directory rerun(s.dir());
   CHECK(rerun.load("billing", "Account")->mode == "incremental");
 }
 
 TEST_CASE("a crash's temporary files are ignored by load and swept by the next save") {
   test::temp_dir tmp;
-  state_store s(tmp.path());
+  state_directory s(tmp.path());
   const cursor c = sample();
   s.save(c);
   const fs::path final_path = s.path_of(c.job, c.query);
@@ -230,7 +231,7 @@ TEST_CASE("a crash's temporary files are ignored by load and swept by the next s
 
 TEST_CASE("a state file that is not a whole cursor is an error naming the file, never a reset") {
   test::temp_dir tmp;
-  state_store s(tmp.path());
+  state_directory s(tmp.path());
   const cursor c = sample();
   s.save(c);
   const fs::path file = s.path_of(c.job, c.query);
@@ -297,7 +298,7 @@ TEST_CASE("a state file that is not a whole cursor is an error naming the file, 
 
 TEST_CASE("unusual job and query names stay inside the directory and never share a file") {
   test::temp_dir tmp;
-  state_store s(tmp.path() / "state");
+  state_directory s(tmp.path() / "state");
   const std::vector<std::string> names{
       "Account", "a/b", "a_b", "a.b", "..", ".", "", "../../../etc/passwd", "/abs", "a\\b", "a\nb", "a\x01z",
       "ünïcödé", "日本語", std::string(300, 'q'), std::string(300, 'q') + "r", "with space", "-", ".hidden",
@@ -348,7 +349,7 @@ TEST_CASE("unusual job and query names stay inside the directory and never share
 
 TEST_CASE("8 threads saving at once: every cursor whole, nothing left behind") {
   test::temp_dir tmp;
-  state_store s(tmp.path());
+  state_directory s(tmp.path());
   constexpr int threads = 8, saves = 40;
   std::atomic<int> failures{0};
   std::vector<std::thread> pool;
@@ -392,7 +393,7 @@ TEST_CASE("the state directory lock: a second holder is refused with the first's
     ::close(release[1]);
     int code = 0;
     try {
-      state_store other(dir);
+      state_directory other(dir);
       other.lock();
       (void)!::write(ready[1], "L", 1);
       char b;
@@ -409,7 +410,7 @@ TEST_CASE("the state directory lock: a second holder is refused with the first's
   REQUIRE(::read(ready[0], &b, 1) == 1);
   CHECK(b == 'L');
 
-  state_store mine(dir);
+  state_directory mine(dir);
   try {
     mine.lock();
     FAIL("a second run took the lock");
@@ -431,7 +432,7 @@ TEST_CASE("the state directory lock: a second holder is refused with the first's
   mine.lock();  // idempotent
 
   // Within one process too: a second store on the directory is refused, naming us.
-  state_store again(dir);
+  state_directory again(dir);
   try {
     again.lock();
     FAIL("a second store took the lock");
@@ -440,7 +441,7 @@ TEST_CASE("the state directory lock: a second holder is refused with the first's
   }
   // Moving a store moves its lock; destroying it releases the lock.
   {
-    state_store moved(std::move(mine));
+    state_directory moved(std::move(mine));
   }
   again.lock();
 }
@@ -449,13 +450,13 @@ TEST_CASE("a state directory that cannot be made is an error naming it") {
   test::temp_dir tmp;
   spit(tmp.path() / "file", "x");
   try {
-    state_store s(tmp.path() / "file" / "state");
+    state_directory s(tmp.path() / "file" / "state");
     FAIL("made a directory under a file");
   } catch (const std::system_error& e) {
     CHECK(std::string(e.what()).find((tmp.path() / "file" / "state").string()) != std::string::npos);
   }
   try {
-    state_store s(tmp.path() / "file");
+    state_directory s(tmp.path() / "file");
     FAIL("took a file for a directory");
   } catch (const std::system_error& e) {
     CHECK(std::string(e.what()).find("not a directory") != std::string::npos);
@@ -464,7 +465,7 @@ TEST_CASE("a state directory that cannot be made is an error naming it") {
 
 TEST_CASE("a version 1 cursor (no source, no destinations) still loads; list() and remove()") {
   test::temp_dir tmp;
-  state_store s(tmp.path());
+  state_directory s(tmp.path());
   spit(s.path_of("billing", "Account"),
        R"({"version":1,"job":"billing","query":"Account","mode":"stateful","position":"2026-11-29T10:04:05Z",)"
        R"("fingerprint":"ab","last_job_id":"x","rows":3,"committed_at":"2026-11-29T10:05:00Z"})");
@@ -493,7 +494,7 @@ TEST_CASE("a version 1 cursor (no source, no destinations) still loads; list() a
 
 TEST_CASE("a commit begun and not finished is found; the cursor it names, once saved, ends it") {
   test::temp_dir tmp;
-  state_store s(tmp.path());
+  state_directory s(tmp.path());
   cursor before = sample();
   before.last_job_id = "job-1";
   s.save(before);

@@ -187,7 +187,7 @@ TEST_CASE("stateful: a job that starts in the second of the last committed job d
   CHECK(from[3] == "2026-01-05 10:00:00");
   // The job committed is the one that started a second later, and the cursor says so.
   CHECK(third.jobs.at(0).job_id == "job-4");
-  const auto c = engine_detail::state_store(scene.state).load("sync", "Subscription");
+  const auto c = engine_detail::state_directory(scene.state).load("sync", "Subscription");
   REQUIRE(c);
   CHECK(c->position == engine_detail::parse_iso_utc("2026-01-05T18:00:01Z"));
 }
@@ -212,7 +212,7 @@ TEST_CASE("stateful: a service whose jobs keep starting in the committed job's s
   // Nothing committed: the second job's file and the cursor are as they were.
   CHECK(rows_of(later) == later_rows);
   CHECK(rows_of(scene.out / "sync" / "Subscription.csv") == first_rows);
-  const auto c = engine_detail::state_store(scene.state).load("sync", "Subscription");
+  const auto c = engine_detail::state_directory(scene.state).load("sync", "Subscription");
   REQUIRE(c);
   CHECK(c->last_job_id == "job-2");
   CHECK(c->position == engine_detail::parse_iso_utc("2026-01-05T18:00:00Z"));
