@@ -6,6 +6,9 @@ find_package(OpenSSL REQUIRED)
 find_package(fmt REQUIRED)
 find_package(simdjson REQUIRED)
 find_package(tomlplusplus REQUIRED)
+# The emulator's zip result files (emulator/result_writer.cpp); the zip fuzz
+# target's oracle and decode_bench's comparison read with it.
+find_package(LibArchive REQUIRED)
 # describe's XML (decode/describe_xml.cpp)
 find_package(EXPAT REQUIRED)
 # IANA time zones (the tenant's and the data centre's wall clocks): Howard Hinnant's

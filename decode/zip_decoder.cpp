@@ -9,6 +9,7 @@
 #include "decode/inflater.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -195,6 +196,8 @@ class zip_decoder final : public content_decoder {
           if (*size != zip64_marker) continue;
           if (field.size() < 8) return errc::zip_corrupt;
           *size = le(field.data(), 8);
+          // Past 2^63 it is malformed, even where a descriptor makes it unused (libarchive refuses it too).
+          if (*size > static_cast<std::uint64_t>(INT64_MAX)) return errc::zip_corrupt;
           field.remove_prefix(8);
         }
       }

@@ -1,8 +1,11 @@
 #include "emulator/result_writer.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <fmt/format.h>
 #include <zlib.h>
 
@@ -23,37 +26,52 @@ std::string safe_name(std::string_view name) {
   return out;
 }
 
-void put16(std::string& s, unsigned v) {
-  s += static_cast<char>(v & 0xff);
-  s += static_cast<char>((v >> 8) & 0xff);
+std::uint64_t get_le(std::string_view s, std::size_t at, int n) {
+  std::uint64_t v = 0;
+  for (int i = n; i-- > 0;) v = (v << 8) | static_cast<unsigned char>(s[at + i]);
+  return v;
 }
-void put32(std::string& s, std::uint64_t v) {
-  for (int i = 0; i < 4; ++i) s += static_cast<char>((v >> (8 * i)) & 0xff);
+void set_le(std::string& s, std::size_t at, std::uint64_t v, int n) {
+  for (int i = 0; i < n; ++i) s[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
 }
+
+struct archive_free {
+  void operator()(archive* a) const noexcept { archive_write_free(a); }
+};
+struct entry_free {
+  void operator()(archive_entry* e) const noexcept { archive_entry_free(e); }
+};
 
 // One result file being written: "<path>.part", renamed to `path` by
 // finish(); removed if destroyed unfinished. Takes uncompressed CSV bytes.
+//
+// Zip goes through libarchive's zip writer (one deflated entry, stored at
+// gzip_level 0). Its size is unknown when the header is written, so
+// libarchive gives the entry Zip64 size fields (entries over 4 GiB work) and,
+// having no CRC yet, flag bit 3 and a data descriptor: that is --zip-stream.
+// libarchive never seeks back, so the default mode (sizes in the local
+// header, no descriptor) is made from its output here: the descriptor is
+// held back, its CRC and sizes go into the local header, and the trailer's
+// flag bit and offsets are corrected (finish_zip_header_mode).
 class output_file {
  public:
-  output_file(std::filesystem::path path, const export_spec& spec, std::string entry_name)
+  output_file(std::filesystem::path path, const export_spec& spec, const std::string& entry_name)
       : path_(std::move(path)), part_(path_.string() + ".part"), format_(spec.format), zip_stream_(spec.zip_stream) {
     f_ = std::fopen(part_.c_str(), "wb");
     if (f_ == nullptr) fail("cannot create");
     std::setvbuf(f_, nullptr, _IOFBF, 1 << 20);
-    if (format_ != result_format::csv) {
-      const int bits = format_ == result_format::gzip ? 31 : -15;
-      if (deflateInit2(&zs_, spec.gzip_level, Z_DEFLATED, bits, 8, Z_DEFAULT_STRATEGY) != Z_OK) fail("deflateInit2 failed for");
+    if (format_ == result_format::gzip) {
+      if (deflateInit2(&zs_, spec.gzip_level, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK) fail("deflateInit2 failed for");
       deflating_ = true;
       out_.resize(1 << 18);
-    }
-    if (format_ == result_format::zip) {
-      entry_ = std::move(entry_name);
-      dos_time_date(spec.now_unix_s);
-      raw(local_header(0, 0, 0));
+    } else if (format_ == result_format::zip) {
+      open_zip(spec, entry_name);
     }
   }
   ~output_file() {
     if (deflating_) deflateEnd(&zs_);
+    abandoned_ = true;  // archive_write_free closes the archive: nothing more to write
+    ar_.reset();
     if (f_ != nullptr) std::fclose(f_);
     if (!finished_) {
       std::error_code ec;
@@ -64,13 +82,17 @@ class output_file {
   output_file& operator=(const output_file&) = delete;
 
   void write(std::string_view data) {
-    usize_ += data.size();
-    if (format_ == result_format::zip) crc_ = crc32_z(crc_, reinterpret_cast<const Bytef*>(data.data()), data.size());
-    if (!deflating_) {
+    if (ar_) {
+      while (!data.empty()) {
+        const la_ssize_t n = archive_write_data(ar_.get(), data.data(), data.size());
+        if (n <= 0) zip_fail("cannot write");
+        data.remove_prefix(static_cast<std::size_t>(n));
+      }
+    } else if (deflating_) {
+      deflate_some(data, Z_NO_FLUSH);
+    } else {
       raw(data);
-      return;
     }
-    deflate_some(data, Z_NO_FLUSH);
   }
 
   // Completes the file and moves it to its final name; returns its size.
@@ -80,7 +102,7 @@ class output_file {
       deflateEnd(&zs_);
       deflating_ = false;
     }
-    if (format_ == result_format::zip) finish_zip();
+    if (ar_) finish_zip();
     if (std::fflush(f_) != 0) fail("cannot write");
     if (std::fclose(f_) != 0) {
       f_ = nullptr;
@@ -95,8 +117,16 @@ class output_file {
   }
 
  private:
+  // What libarchive is writing, so its output can be taken apart in header mode.
+  enum class zip_phase { header, data, finish_entry, close };
+
   [[noreturn]] void fail(std::string_view what) const {
     throw std::runtime_error(fmt::format("{} result file {} (at byte {})", what, part_.string(), written_));
+  }
+  [[noreturn]] void zip_fail(std::string_view what) const {
+    const char* why = ar_ ? archive_error_string(ar_.get()) : nullptr;
+    throw std::runtime_error(fmt::format("{} result file {} (at byte {}): libarchive: {}", what, part_.string(),
+                                         written_, why != nullptr ? why : "no detail"));
   }
 
   void raw(std::string_view data) {
@@ -113,87 +143,118 @@ class output_file {
       zs_.avail_out = static_cast<uInt>(out_.size());
       const int rc = deflate(&zs_, flush);
       if (rc == Z_STREAM_ERROR) fail("deflate failed for");
-      const std::size_t produced = out_.size() - zs_.avail_out;
-      csize_ += produced;
-      raw(std::string_view(out_.data(), produced));
+      raw(std::string_view(out_.data(), out_.size() - zs_.avail_out));
       if (flush == Z_FINISH ? rc == Z_STREAM_END : (zs_.avail_in == 0 && zs_.avail_out != 0)) break;
     }
   }
 
-  void dos_time_date(std::int64_t unix_s) {
-    const std::string t = format_datetime(unix_s, time_zone::utc);  // YYYY-MM-DDThh:mm:ss+0000
-    const auto num = [&t](std::size_t at, std::size_t n) { return static_cast<unsigned>(std::stoi(t.substr(at, n))); };
-    const unsigned year = num(0, 4);
-    dos_date_ = ((year < 1980 ? 0 : year - 1980) << 9) | (num(5, 2) << 5) | num(8, 2);
-    dos_time_ = (num(11, 2) << 11) | (num(14, 2) << 5) | (num(17, 2) / 2);
+  void open_zip(const export_spec& spec, const std::string& entry_name) {
+    ar_.reset(archive_write_new());
+    if (!ar_) fail("archive_write_new failed for");
+    const std::string options = fmt::format("zip:hdrcharset=UTF-8,zip:compression-level={}{}", std::clamp(spec.gzip_level, 0, 9),
+                                            spec.zip64_end_records ? ",zip:zip64" : "");
+    // Block size 0: every record reaches on_zip_bytes as libarchive writes it, unpadded.
+    if (archive_write_set_format_zip(ar_.get()) != ARCHIVE_OK || archive_write_set_bytes_per_block(ar_.get(), 0) != ARCHIVE_OK ||
+        archive_write_set_options(ar_.get(), options.c_str()) != ARCHIVE_OK ||
+        archive_write_open(ar_.get(), this, nullptr, &output_file::on_zip_bytes, nullptr) != ARCHIVE_OK)
+      zip_fail("cannot start zip");
+    const std::unique_ptr<archive_entry, entry_free> e(archive_entry_new());
+    if (!e) fail("archive_entry_new failed for");
+    archive_entry_set_pathname_utf8(e.get(), entry_name.c_str());
+    archive_entry_set_filetype(e.get(), AE_IFREG);
+    archive_entry_set_perm(e.get(), 0644);
+    archive_entry_set_mtime(e.get(), static_cast<time_t>(spec.now_unix_s), 0);
+    zip_phase_ = zip_phase::header;
+    if (archive_write_header(ar_.get(), e.get()) != ARCHIVE_OK) zip_fail("cannot write the zip header of");
+    zip_phase_ = zip_phase::data;
   }
 
-  unsigned flags() const { return 0x0800u | (zip_stream_ ? 0x0008u : 0u); }  // UTF-8 name, data descriptor
+  static la_ssize_t on_zip_bytes(archive* a, void* self, const void* buf, std::size_t n) {
+    auto* me = static_cast<output_file*>(self);
+    try {
+      me->take_zip_bytes(std::string_view(static_cast<const char*>(buf), n));
+    } catch (const std::exception& e) {
+      archive_set_error(a, EIO, "%s", e.what());
+      return -1;
+    }
+    return static_cast<la_ssize_t>(n);
+  }
 
-  std::string local_header(std::uint64_t crc, std::uint64_t csize, std::uint64_t usize) const {
-    std::string h;
-    put32(h, 0x04034b50);
-    put16(h, 20);
-    put16(h, flags());
-    put16(h, 8);
-    put16(h, dos_time_);
-    put16(h, dos_date_);
-    put32(h, crc);
-    put32(h, csize);
-    put32(h, usize);
-    put16(h, static_cast<unsigned>(entry_.size()));
-    put16(h, 0);
-    h += entry_;
-    return h;
+  void take_zip_bytes(std::string_view b) {
+    if (abandoned_) return;
+    switch (zip_phase_) {
+      case zip_phase::header:
+        local_header_.append(b);
+        raw(b);
+        break;
+      case zip_phase::data:
+        raw(b);
+        break;
+      case zip_phase::finish_entry:  // the last deflate output, then the descriptor: hold the latest
+        raw(held_);
+        held_.assign(b);
+        break;
+      case zip_phase::close:
+        if (zip_stream_) raw(b);
+        else trailer_.append(b);  // one entry: the central directory and end records are small
+        break;
+    }
   }
 
   void finish_zip() {
-    if (csize_ > 0xfffffffeULL || usize_ > 0xfffffffeULL)
-      fail("zip64 is not supported (entry over 4 GiB; use smaller segments) for");
-    if (zip_stream_) {
-      std::string d;
-      put32(d, 0x08074b50);
-      put32(d, crc_);
-      put32(d, csize_);
-      put32(d, usize_);
-      raw(d);
-    }
+    zip_phase_ = zip_phase::finish_entry;
+    if (archive_write_finish_entry(ar_.get()) != ARCHIVE_OK) zip_fail("cannot finish the zip entry of");
+    // libarchive ends every entry with a signed descriptor, 8-byte sizes for Zip64.
+    const std::string descriptor = std::move(held_);
+    held_.clear();
+    if (get_le(descriptor, 0, 4) != 0x08074b50 || (descriptor.size() != 16 && descriptor.size() != 24))
+      fail("libarchive wrote no data descriptor to");
+    const int w = descriptor.size() == 24 ? 8 : 4;
+    const std::uint64_t crc = get_le(descriptor, 4, 4);
+    const std::uint64_t csize = get_le(descriptor, 8, w), usize = get_le(descriptor, 8 + w, w);
+    if (zip_stream_) raw(descriptor);
     const std::uint64_t cd_offset = written_;
-    std::string cd;
-    put32(cd, 0x02014b50);
-    put16(cd, 0x0314);  // made by: unix, 2.0
-    put16(cd, 20);
-    put16(cd, flags());
-    put16(cd, 8);
-    put16(cd, dos_time_);
-    put16(cd, dos_date_);
-    put32(cd, crc_);
-    put32(cd, csize_);
-    put32(cd, usize_);
-    put16(cd, static_cast<unsigned>(entry_.size()));
-    put16(cd, 0);  // extra
-    put16(cd, 0);  // comment
-    put16(cd, 0);  // disk
-    put16(cd, 0);  // internal attributes
-    put32(cd, 0100644u << 16);
-    put32(cd, 0);  // local header offset
-    cd += entry_;
-    std::string eocd;
-    put32(eocd, 0x06054b50);
-    put16(eocd, 0);
-    put16(eocd, 0);
-    put16(eocd, 1);
-    put16(eocd, 1);
-    put32(eocd, cd.size());
-    put32(eocd, cd_offset);
-    put16(eocd, 0);
-    raw(cd);
-    raw(eocd);
-    if (!zip_stream_) {  // patch the local header now that sizes are known
-      const std::string h = local_header(crc_, csize_, usize_);
-      if (std::fflush(f_) != 0 || std::fseek(f_, 0, SEEK_SET) != 0 || std::fwrite(h.data(), 1, h.size(), f_) != h.size())
-        fail("cannot write");
+    zip_phase_ = zip_phase::close;
+    if (archive_write_close(ar_.get()) != ARCHIVE_OK) zip_fail("cannot finish zip");
+    ar_.reset();
+    if (!zip_stream_) finish_zip_header_mode(crc, csize, usize, cd_offset);
+  }
+
+  // Sizes in the local header: bit 3 cleared in the local and central
+  // headers, the descriptor's values in the local header (its Zip64 extra
+  // field when it has one), and the central directory's offset, which moved
+  // back by the descriptor's length, corrected in the end records.
+  void finish_zip_header_mode(std::uint64_t crc, std::uint64_t csize, std::uint64_t usize, std::uint64_t cd_offset) {
+    std::string& h = local_header_;
+    std::string& t = trailer_;
+    if (h.size() < 30 || get_le(h, 0, 4) != 0x04034b50 || t.size() < 46 + 22 || get_le(t, 0, 4) != 0x02014b50 ||
+        get_le(t, t.size() - 22, 4) != 0x06054b50)
+      fail("libarchive wrote an unexpected zip layout to");
+    set_le(h, 6, get_le(h, 6, 2) & ~0x8u, 2);
+    set_le(h, 14, crc, 4);
+    if (get_le(h, 18, 4) == 0xFFFFFFFF) {  // Zip64: both sizes in the extra field, uncompressed first
+      std::size_t at = 30 + get_le(h, 26, 2);
+      const std::size_t end = at + get_le(h, 28, 2);
+      while (at + 4 <= end && get_le(h, at, 2) != 1) at += 4 + get_le(h, at + 2, 2);
+      if (at + 20 > end || get_le(h, at + 2, 2) < 16) fail("libarchive wrote no Zip64 sizes to");
+      set_le(h, at + 4, usize, 8);
+      set_le(h, at + 12, csize, 8);
+    } else {
+      set_le(h, 18, csize, 4);
+      set_le(h, 22, usize, 4);
     }
+    set_le(t, 8, get_le(t, 8, 2) & ~0x8u, 2);
+    const std::size_t eocd = t.size() - 22;
+    set_le(t, eocd + 16, std::min<std::uint64_t>(cd_offset, 0xFFFFFFFF), 4);
+    if (eocd >= 20 + 56 && get_le(t, eocd - 20, 4) == 0x07064b50) {  // the Zip64 locator and end record
+      const std::size_t z64 = eocd - 20 - 56;
+      if (get_le(t, z64, 4) != 0x06064b50) fail("libarchive wrote an unexpected Zip64 end record to");
+      set_le(t, z64 + 48, cd_offset, 8);
+      set_le(t, eocd - 20 + 8, cd_offset + z64, 8);
+    }
+    raw(t);
+    if (std::fflush(f_) != 0 || std::fseek(f_, 0, SEEK_SET) != 0 || std::fwrite(h.data(), 1, h.size(), f_) != h.size())
+      fail("cannot write");
   }
 
   std::filesystem::path path_;
@@ -206,10 +267,12 @@ class output_file {
   bool finished_ = false;
   std::vector<char> out_;
   std::uint64_t written_ = 0;
-  std::uint64_t usize_ = 0, csize_ = 0;
-  std::uint64_t crc_ = 0;
-  std::string entry_;
-  unsigned dos_time_ = 0, dos_date_ = 0;
+  std::unique_ptr<archive, archive_free> ar_;
+  zip_phase zip_phase_ = zip_phase::header;
+  bool abandoned_ = false;
+  std::string local_header_;  // as libarchive wrote it, patched in header mode
+  std::string held_;          // finish_entry: the latest record, the descriptor at the end
+  std::string trailer_;       // header mode: the central directory and end records
 };
 
 const char* extension(result_format f) {

@@ -1,7 +1,8 @@
 #pragma once
 // Result files of a batch (contract §3.4, §5.5, §7): the rows of one query
 // streamed to files on disk, one per segment, as csv, gzip (one gzip member)
-// or zip (one entry "<query name>.csv"). CSV dialect: `\n` line ends (CRLF
+// or zip (one entry "<query name>.csv", written by libarchive, Zip64 size
+// fields always: its size is unknown when its header is written). CSV dialect: `\n` line ends (CRLF
 // optional), no BOM (optional), RFC-4180 quoting only where a field needs it,
 // useQueryLabels headers, the deleted column first, nullReplacement, datetimes
 // in the tenant zone or UTC. Results never live whole in memory.
@@ -58,6 +59,9 @@ struct export_spec {
   bool crlf = false;                              // --crlf (§7)
   bool bom = false;                               // --bom (§7)
   bool zip_stream = false;  // --zip-stream (§7): zip entry sizes in a data descriptor
+  // Zip64 end records even for a small archive (libarchive's zip:zip64), so
+  // tests reach the records an archive over 4 GiB has without writing one.
+  bool zip64_end_records = false;
   int gzip_level = 1;                             // zlib level for gzip and zip
   // order by: rows sorted in memory at a time; more spill to sorted run files
   // in the output directory, merged at the end (deleted afterwards).

@@ -6,6 +6,9 @@
 // model tests.
 #include "fuzz/fuzz_support.hpp"
 
+#include <archive.h>
+#include <archive_entry.h>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -113,6 +116,30 @@ inline std::string join(std::string_view prefix, std::string_view body, std::str
   return s;
 }
 
+// A one-entry zip as libarchive's writer makes it (the emulator's writer):
+// size unknown up front, so Zip64 size fields, flag bit 3 and a descriptor.
+inline std::string libarchive_zip_bytes(std::string_view name, std::string_view data, const char* options) {
+  std::string out;
+  archive* a = archive_write_new();
+  archive_entry* e = archive_entry_new();
+  const auto put = [](archive*, void* to, const void* buf, std::size_t n) -> la_ssize_t {
+    static_cast<std::string*>(to)->append(static_cast<const char*>(buf), n);
+    return static_cast<la_ssize_t>(n);
+  };
+  archive_entry_set_pathname(e, std::string(name).c_str());
+  archive_entry_set_filetype(e, AE_IFREG);
+  archive_entry_set_perm(e, 0644);
+  if (archive_write_set_format_zip(a) != ARCHIVE_OK || archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
+      archive_write_set_options(a, options) != ARCHIVE_OK || archive_write_open(a, &out, nullptr, put, nullptr) != ARCHIVE_OK ||
+      archive_write_header(a, e) != ARCHIVE_OK ||
+      archive_write_data(a, data.data(), data.size()) != static_cast<la_ssize_t>(data.size()) ||
+      archive_write_close(a) != ARCHIVE_OK)
+    std::abort();
+  archive_entry_free(e);
+  archive_write_free(a);
+  return out;
+}
+
 // (target name, seeds with the target's control prefix)
 inline std::vector<std::pair<std::string, std::vector<std::string>>> seeds() {
   using namespace examples;
@@ -123,6 +150,8 @@ inline std::vector<std::pair<std::string, std::vector<std::string>>> seeds() {
     const char control = static_cast<char>(layout << 5 | 3);
     zips.push_back(join(std::string_view(&control, 1), zip_bytes("q.csv", csv, o)));
   }
+  for (const char* options : {"zip:compression-level=1", "zip:compression=store", "zip:zip64", "zip:!zip64"})
+    zips.push_back(join("\x07", libarchive_zip_bytes("q.csv", csv, options)));
   return {
       {"csv_parser", {join("\x03\xc0", csv), join("\x10\xc1", bom_csv), join("\x81\x42", csv)}},
       {"gzip_decoder",
