@@ -235,8 +235,8 @@ int main(int argc, char** argv) {
               csv_mb / base.cpu, csv_mb / base.wall, static_cast<double>(base.rows) / base.cpu);
   std::printf("  %-34s %8.0f MB/s CPU %8.0f MB/s wall %10.0f rows/s CPU\n", "PGP-decrypt -> gzip -> rows",
               csv_mb / t.cpu, csv_mb / t.wall, static_cast<double>(t.rows) / t.cpu);
-  std::printf("  %-34s %8.0f MB/s CPU %8.0f MB/s wall   (first file: unlocks the key)\n", "  first PGP run", csv_mb / first.cpu,
-              csv_mb / first.wall);
+  std::printf("  %-34s %8.0f MB/s CPU %8.0f MB/s wall   (first file: unlocks the key)\n", "  first PGP run",
+              csv_mb / first.cpu, csv_mb / first.wall);
   std::printf("  %-34s %8.0f MB/s CPU of ciphertext (%.3f s CPU)\n", "librnp rnp_decrypt alone (floor)",
               static_cast<double>(pgp.size()) / 1e6 / floor_cpu, floor_cpu);
   std::printf("  decoder overhead over the floor: %.3f s CPU; ceiling librnp allows: %.2fx\n",

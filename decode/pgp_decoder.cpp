@@ -132,7 +132,8 @@ void release_context(const pgp_secret_key& key, std::unique_ptr<ffi_handle> h) {
   if (!h || !key.contexts) return;
   rnp_ffi_set_pass_provider(h->ffi, nullptr, nullptr);
   std::lock_guard lock(key.contexts->mu);
-  if (key.contexts->idle.size() < detail::pgp_context_pool::keep) key.contexts->idle.push_back(std::exchange(h->ffi, nullptr));
+  if (key.contexts->idle.size() < detail::pgp_context_pool::keep)
+    key.contexts->idle.push_back(std::exchange(h->ffi, nullptr));
 }
 
 // Follows the OpenPGP packet framing of the ciphertext as it passes (RFC 4880
