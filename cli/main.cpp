@@ -330,6 +330,11 @@ int main(int argc, char** argv) {
   emulate->add_option("--segment-rows", emu.segment_rows, "Rows per result file before a result is segmented")
       ->capture_default_str();
   emulate->add_option("--partner", emu.partners, "A partner id the tenant knows (repeatable; none: any is accepted)");
+  emulate->add_option("--entity", emu.entities,
+                      "An entity id of a multi-entity tenant (repeatable): Zuora-Entity-Ids must name one; each has "
+                      "its own jobs and sessions");
+  emulate->add_option("--org", emu.orgs,
+                      "An org id of a multi-org tenant (repeatable): Zuora-Org-Ids must list only these");
   emulate->add_option("--max-active-jobs", emu.max_active_jobs,
                       "Active jobs per tenant, stateless and stateful each (90028 beyond)")
       ->capture_default_str();

@@ -84,7 +84,10 @@ void read_entry(table_builder& t, od::value entry, const std::string& where, con
 
 void read_record(table_builder& t, od::object record) {
   for_each_field(record, [&](std::string_view key, od::value v) {
-    if (key == "title") {
+    if (key == "id" || key == "referenceId") {  // §6: "optionally id/referenceId"
+      const std::string column = "record." + std::string(key);
+      t.set(t.column(column), scalar_text(v, column));
+    } else if (key == "title") {
       t.set(3, scalar_text(v, key));
     } else if (key == "template") {
       for_each_field(object_of(v, key), [&](std::string_view tk, od::value tv) {
@@ -99,10 +102,18 @@ void read_record(table_builder& t, od::object record) {
   });
 }
 
+// The four ids in their columns; any other field of the relationship is kept
+// too, as relationship.<key> (union, first-seen order), never dropped.
 void read_relationship(table_builder& t, od::object rel) {
   for_each_field(rel, [&](std::string_view key, od::value v) {
-    for (std::size_t c = 3; c < relationship_columns.size(); ++c)
-      if (key == relationship_columns[c]) t.set(c, scalar_text(v, key));
+    std::size_t c = 3;
+    while (c < relationship_columns.size() && key != relationship_columns[c]) ++c;
+    if (c < relationship_columns.size()) {
+      t.set(c, scalar_text(v, key));
+    } else {
+      const std::string column = "relationship." + std::string(key);
+      t.set(t.column(column), scalar_text(v, column));
+    }
   });
 }
 

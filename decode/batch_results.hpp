@@ -3,16 +3,19 @@
 // into tables:
 //   type_<charTypeId>: id, code, message, title, template.templateId, then
 //                      characteristics.<key> for every key seen in that table
-//                      (union, first-seen order; a missing key is empty)
+//                      (union, first-seen order; a missing key is empty), and
+//                      record.id / record.referenceId where a record has them
 //   relationships:     id, code, message, parentCharTypeId, parentRecordId,
-//                      childCharTypeId, childRecordId
+//                      childCharTypeId, childRecordId, then
+//                      relationship.<key> for any other field of a payload
 // A record with a non-2xx code is a row like any other: its status is data.
 // Values are text: strings unescaped, numbers and booleans as their JSON
 // token, null as empty.
 //
 // Memory is bounded by a stated limit on the document size (the service caps
 // a batch at 100 records, so real documents are small): a larger document is
-// errc::json_too_large before anything is parsed. Unknown fields are ignored;
+// errc::json_too_large before anything is parsed. Unknown fields of the document and
+// of an entry are ignored (those of a record or relationship payload are kept);
 // a missing batchId or batchStatus, or an entry without its `code` or its
 // `record`/`relationship`, is errc::json_missing_field.
 #include <cstddef>

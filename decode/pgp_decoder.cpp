@@ -14,6 +14,8 @@
 #include <span>
 #include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace aquaduct::decode {
 
@@ -65,6 +67,73 @@ std::string load_key(ffi_handle& h, const pgp_secret_key& key) {
   std::size_t secret = 0;
   if (rnp_get_secret_key_count(h.ffi, &secret) != RNP_SUCCESS || secret == 0) return "it holds no secret key";
   return {};
+}
+
+// Unlocks every secret key and subkey `h` holds with `passphrase`, so that
+// decrypting never asks for it. A key that will not unlock stays locked: the
+// decrypt then asks the password provider, and the error says which it was.
+void unlock_all(ffi_handle& h, const std::string& passphrase) {
+  rnp_identifier_iterator_t it = nullptr;
+  if (rnp_identifier_iterator_create(h.ffi, &it, "fingerprint") != RNP_SUCCESS) return;
+  const char* fpr = nullptr;
+  while (rnp_identifier_iterator_next(it, &fpr) == RNP_SUCCESS && fpr != nullptr) {
+    rnp_key_handle_t k = nullptr;
+    if (rnp_locate_key(h.ffi, "fingerprint", fpr, &k) != RNP_SUCCESS || k == nullptr) continue;
+    bool secret = false, locked = false;
+    if (rnp_key_have_secret(k, &secret) == RNP_SUCCESS && secret &&
+        rnp_key_is_locked(k, &locked) == RNP_SUCCESS && locked)
+      (void)rnp_key_unlock(k, passphrase.c_str());
+    rnp_key_handle_destroy(k);
+  }
+  rnp_identifier_iterator_destroy(it);
+}
+
+}  // namespace
+
+namespace detail {
+
+// Idle librnp contexts holding one key, unlocked (pgp_secret_key::contexts).
+// At most `keep` are kept; a context is returned only after a decrypt that
+// succeeded, so a failure never leaves a context in an unknown state behind.
+struct pgp_context_pool {
+  static constexpr std::size_t keep = 16;
+  std::mutex mu;
+  std::vector<rnp_ffi_t> idle;
+  ~pgp_context_pool() {
+    for (rnp_ffi_t f : idle) rnp_ffi_destroy(f);
+  }
+};
+
+std::shared_ptr<pgp_context_pool> new_pgp_context_pool() { return std::make_shared<pgp_context_pool>(); }
+
+}  // namespace detail
+
+namespace {
+
+// A context holding `key`, unlocked when its passphrase is right: an idle one
+// of the pool, or a fresh one. Null when the key cannot be read.
+std::unique_ptr<ffi_handle> acquire_context(const pgp_secret_key& key) {
+  if (key.contexts) {
+    std::lock_guard lock(key.contexts->mu);
+    if (!key.contexts->idle.empty()) {
+      auto h = std::make_unique<ffi_handle>();
+      h->ffi = key.contexts->idle.back();
+      key.contexts->idle.pop_back();
+      return h;
+    }
+  }
+  auto h = std::make_unique<ffi_handle>();
+  if (!load_key(*h, key).empty()) return nullptr;
+  unlock_all(*h, key.passphrase);
+  return h;
+}
+
+void release_context(const pgp_secret_key& key, std::unique_ptr<ffi_handle> h) {
+  if (!h || !key.contexts) return;
+  rnp_ffi_set_pass_provider(h->ffi, nullptr, nullptr);
+  std::lock_guard lock(key.contexts->mu);
+  if (key.contexts->idle.size() < detail::pgp_context_pool::keep)
+    key.contexts->idle.push_back(std::exchange(h->ffi, nullptr));
 }
 
 // Follows the OpenPGP packet framing of the ciphertext as it passes (RFC 4880
@@ -292,14 +361,16 @@ class pgp_decoder final : public content_decoder {
       cv_.wait(lock, [this] { return side_ == side::rnp; });
     }
     rnp_result_t rc = RNP_ERROR_GENERIC;
-    ffi_handle ffi;
-    if (load_key(ffi, *key_).empty()) {
-      rnp_ffi_set_pass_provider(ffi.ffi, &pgp_decoder::password, this);
-      input_handle in;
-      output_handle out;
-      if (rnp_input_from_callback(&in.in, &pgp_decoder::read, nullptr, this) == RNP_SUCCESS &&
-          rnp_output_to_callback(&out.out, &pgp_decoder::write, nullptr, this) == RNP_SUCCESS)
-        rc = rnp_decrypt(ffi.ffi, in.in, out.out);
+    if (auto ffi = acquire_context(*key_)) {
+      rnp_ffi_set_pass_provider(ffi->ffi, &pgp_decoder::password, this);
+      {
+        input_handle in;
+        output_handle out;
+        if (rnp_input_from_callback(&in.in, &pgp_decoder::read, nullptr, this) == RNP_SUCCESS &&
+            rnp_output_to_callback(&out.out, &pgp_decoder::write, nullptr, this) == RNP_SUCCESS)
+          rc = rnp_decrypt(ffi->ffi, in.in, out.out);
+      }
+      if (rc == RNP_SUCCESS) release_context(*key_, std::move(ffi));
     }
     std::lock_guard lock(mu_);
     result_ = rc;

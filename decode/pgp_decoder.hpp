@@ -28,12 +28,23 @@
 
 namespace aquaduct::decode {
 
+namespace detail {
+struct pgp_context_pool;
+std::shared_ptr<pgp_context_pool> new_pgp_context_pool();
+}  // namespace detail
+
 // A private key (binary or ASCII-armoured transferable secret key, as
 // `gpg --export-secret-keys` writes it) and its passphrase (empty: none).
 // Loaded once, shared by every decoder of a run. Holds the secret: never log it.
 struct pgp_secret_key {
   std::string key_bytes;
   std::string passphrase;
+  // librnp contexts holding this key already unlocked, kept between files:
+  // unlocking (the passphrase's iterated key derivation) and the key's checks
+  // cost ~0.1 s of CPU, more than decrypting 20 MB, so a run pays them once
+  // per concurrent decoder, not once per file. Copies share it: do not change
+  // key_bytes or passphrase after the first decoder has used them.
+  std::shared_ptr<detail::pgp_context_pool> contexts = detail::new_pgp_context_pool();
 };
 
 // Checks that `key` holds a secret key librnp can read; the reason when not,

@@ -23,6 +23,18 @@ http_response aqua_service::json_batch_create(const std::string& body) {
   std::string_view text;
   if (doc["query"].get(text))
     return reasons_error(400, 400, R"(the body must be {"query":"select ... from <Object>"})");
+  // "outcomes": {"<record Id>": 400|403|404|409, ...}: records that fail (batch_results.hpp).
+  batch_outcomes outcomes;
+  if (simdjson::dom::object o; !doc["outcomes"].get(o)) {
+    for (auto [id, code] : o) {
+      std::int64_t c = 0;
+      if (code.get(c) || !batch_outcome_code(static_cast<int>(c)))
+        return reasons_error(400, 400, fmt::format("outcomes: record '{}' needs a code 400, 403, 404 or 409", id));
+      outcomes.emplace(std::string(id), static_cast<int>(c));
+    }
+  } else if (doc["outcomes"].error() != simdjson::NO_SUCH_FIELD) {
+    return reasons_error(400, 400, R"(outcomes must be an object {"<record Id>": code})");
+  }
   const std::size_t queued = static_cast<std::size_t>(std::count_if(
       json_batches_.begin(), json_batches_.end(),
       [](const auto& kv) { return kv.second.status == "Created" || kv.second.status == "InProgress"; }));
@@ -52,11 +64,11 @@ http_response aqua_service::json_batch_create(const std::string& body) {
   json_batches_[bid] = b;
   tenant_snapshot snapshot = snapshot_at(spec.now_unix_s);
   asio::post(*workers_, [this, bid, fid, path, spec = std::move(spec), snapshot = std::move(snapshot), cancel = b.cancel,
-                         io = io_]() mutable {
+                         outcomes = std::move(outcomes), io = io_]() mutable {
     std::string failure;
     try {
       std::filesystem::create_directories(path.parent_path());
-      write_batch_results_json(snapshot, spec, bid, "Complete", path);
+      write_batch_results_json(snapshot, spec, bid, "Complete", path, outcomes);
     } catch (const std::exception& e) {
       failure = e.what();
     }
@@ -297,6 +309,8 @@ http_response aqua_service::reset() {
   for (auto& [id, j] : jobs_) j.cancel->store(true);
   for (auto& [id, b] : json_batches_) b.cancel->store(true);
   jobs_.clear();
+  job_order_.clear();
+  clock_offset_s_ = 0;
   sessions_.clear();
   std::vector<std::string> ids;
   for (const auto& [id, f] : files_) ids.push_back(id);
@@ -318,6 +332,26 @@ http_response aqua_service::reset() {
   churn_.counts.clear();
   set_churn(churn_.rate, churn_.seed, true);
   return json(200, R"({"status":"ok"})");
+}
+
+// The service's calendar: GET shows it; POST {"advance_s":N} moves it N
+// seconds ahead (never back), as if that time had passed: job times, the
+// 180-day job and session limits and the data's "now" follow it. Tokens,
+// rate windows, latencies and file retention keep the real clock.
+http_response aqua_service::clock_control(const http_request& req, const std::string& body) {
+  if (req.method == "POST") {
+    simdjson::dom::element doc;
+    const simdjson::padded_string padded(body);
+    std::int64_t advance = 0;
+    if (json_parser_.parse(padded).get(doc) || doc["advance_s"].get(advance) || advance < 0)
+      return admin_error(400, R"(the body must be {"advance_s":N} with N >= 0 seconds)");
+    clock_offset_s_ += advance;
+  } else if (req.method != "GET") {
+    return aqua_error(405, "90010", "Method not allowed; use GET or POST");
+  }
+  json_writer w;
+  w.begin_object().member("now", format_utc_z(now_unix_s())).member("offset_s", clock_offset_s_).end_object();
+  return json(200, w.take());
 }
 
 // Purges result files now, as the retention period would: all of them, or
@@ -376,6 +410,7 @@ http_response aqua_service::control(const http_request& req, const std::string& 
     return truth(req);
   }
   if (path == "/_emulator/churn") return churn(req, body);
+  if (path == "/_emulator/clock") return clock_control(req, body);
   if (path == "/_emulator/purge") {
     if (m != "POST") return aqua_error(405, "90010", "Method not allowed; use POST");
     return purge(body);

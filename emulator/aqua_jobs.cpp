@@ -53,7 +53,8 @@ http_response aqua_service::submit(const http_request& req, const std::string& p
   if (!j.req.partner.empty() && !opts_.partners.empty() &&
       std::find(opts_.partners.begin(), opts_.partners.end(), j.req.partner) == opts_.partners.end())
     return aqua_error(200, "90019", fmt::format("The partner '{}' is not recognized", j.req.partner));
-  if (stateful) j.session_key = j.req.partner + '\n' + j.req.project;
+  j.entity = entity_of(req);
+  if (stateful) j.session_key = session_key_of(j.entity, j.req.partner, j.req.project);
 
   // A stateful follow-up without queries (or with useLastCompletedJobQueries)
   // reruns the session's last completed queries (§4.2).
@@ -92,6 +93,7 @@ http_response aqua_service::submit(const http_request& req, const std::string& p
   if (auto abort = faults_.take(fault_kind::job_abort, req.method, path)) j.abort_message = abort->message;
   const std::string id = j.id;
   job& stored = jobs_[id] = std::move(j);
+  job_order_.emplace_back(stored.submit_unix_s, id);
 
   if (stateful) {
     session& s = sessions_[stored.session_key];
@@ -450,8 +452,8 @@ http_response aqua_service::cancel_job(const std::string& id) {
   return json(200, job_json(j));
 }
 
-http_response aqua_service::last_completed(const std::string& partner, const std::string& project) {
-  auto s = sessions_.find(partner + '\n' + project);
+http_response aqua_service::last_completed(const std::string& session_key) {
+  auto s = sessions_.find(session_key);
   if (s != sessions_.end() && !s->second.last_completed.empty()) {
     auto it = jobs_.find(s->second.last_completed);
     if (it != jobs_.end()) return json(200, job_json(it->second));

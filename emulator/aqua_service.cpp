@@ -121,7 +121,8 @@ std::string aqua_service::new_id() {
 }
 
 std::int64_t aqua_service::now_unix_s() const {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() +
+         clock_offset_s_;
 }
 
 std::string aqua_service::base_url(const http_request& req) const {
@@ -207,6 +208,7 @@ http_response aqua_service::handle(const http_request& req) {
     if (body_status != 0) resp = reasons_error(body_status, body_status, body_error);
     else if (path == "/oauth/token") resp = oauth_token(req, body);
     else if (!authorized(req)) resp = auth_error();
+    else if (auto bad = scope_error(req)) resp = std::move(*bad);
     else resp = route(req, path, body);
   }
 
@@ -299,9 +301,88 @@ bool aqua_service::authorized(const http_request& req) {
   return id && secret && *id == opts_.creds.access_key_id && *secret == opts_.creds.secret_access_key;
 }
 
+// ---------------------------------------------------------------- entities, orgs
+
+namespace {
+
+std::string_view trimmed(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool listed(const std::vector<std::string>& ids, std::string_view id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+}  // namespace
+
+std::optional<http_response> aqua_service::scope_error(const http_request& req) const {
+  if (const std::string* h = req.header("Zuora-Entity-Ids"); !opts_.entities.empty()) {
+    const std::string_view id = h ? trimmed(*h) : std::string_view{};
+    if (id.empty() && opts_.entities.size() > 1)
+      return reasons_error(400, 50000022,
+                           "Zuora-Entity-Ids is required: the tenant has several entities; name the one to act in");
+    if (id.find(',') != std::string_view::npos)
+      return reasons_error(400, 50000020, fmt::format("Zuora-Entity-Ids must name one entity, not '{}'", id));
+    if (!id.empty() && !listed(opts_.entities, id))
+      return reasons_error(400, 50000020, fmt::format("Zuora-Entity-Ids: '{}' is not an entity of this tenant", id));
+  }
+  if (const std::string* h = req.header("Zuora-Org-Ids"); h != nullptr && !opts_.orgs.empty()) {
+    std::string_view rest = *h;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      const std::string_view id = trimmed(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      if (id.empty() || !listed(opts_.orgs, id))
+        return reasons_error(403, 50000010, fmt::format("Zuora-Org-Ids: no access to org '{}'", id));
+    }
+  }
+  return std::nullopt;
+}
+
+std::string aqua_service::entity_of(const http_request& req) const {
+  if (opts_.entities.empty()) return {};
+  const std::string* h = req.header("Zuora-Entity-Ids");
+  const std::string_view id = h ? trimmed(*h) : std::string_view{};
+  return std::string(id.empty() ? std::string_view{opts_.entities.front()} : id);
+}
+
+std::string aqua_service::session_key_of(const std::string& entity, const std::string& partner,
+                                         const std::string& project) {
+  return entity.empty() ? partner + '\n' + project : entity + '\n' + partner + '\n' + project;
+}
+
+// ---------------------------------------------------------------- job retention
+
+void aqua_service::forget_old_jobs() {
+  const std::int64_t cutoff = now_unix_s() - 180 * 86400;
+  while (!job_order_.empty() && job_order_.front().first <= cutoff) {
+    const std::string id = std::move(job_order_.front().second);
+    job_order_.pop_front();
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) continue;
+    refresh(it->second);
+    // A job still queued or running half a year on keeps its metadata until
+    // it ends (the emulator only gets there by POST /_emulator/clock).
+    if (!terminal(it->second.status)) continue;
+    std::vector<std::string> files;
+    for (const batch& b : it->second.batches) files.insert(files.end(), b.file_ids.begin(), b.file_ids.end());
+    drop_files(files);
+    jobs_.erase(it);
+  }
+}
+
 http_response aqua_service::route(const http_request& req, const std::string& path, const std::string& body) {
   const std::string& m = req.method;
   const bool get = m == "GET" || m == "HEAD";
+  forget_old_jobs();
+  const std::string entity = entity_of(req);
+  // Another entity's job is unknown here, as one that never existed.
+  const auto foreign = [&](const std::string& id) {
+    auto it = jobs_.find(id);
+    return it != jobs_.end() && it->second.entity != entity;
+  };
   if (path == "/v1/batch-query" || path == "/v1/batch-query/") {
     if (m == "POST") return submit(req, path, body);
     return aqua_error(405, "90010", "Method not allowed; submit with POST");
@@ -313,10 +394,12 @@ http_response aqua_service::route(const http_request& req, const std::string& pa
       rest.remove_prefix(8);
       const auto slash = rest.find("/project/");
       if (slash != std::string_view::npos && get)
-        return last_completed(url_decode(rest.substr(0, slash), false), url_decode(rest.substr(slash + 9), false));
+        return last_completed(session_key_of(entity, url_decode(rest.substr(0, slash), false),
+                                             url_decode(rest.substr(slash + 9), false)));
       return aqua_error(404, "90002", "Invalid Job Id");
     }
     const std::string id = url_decode(rest, false);
+    if (foreign(id)) return aqua_error(404, "90002", "Invalid Job Id");
     if (get) return get_job(id);
     if (m == "DELETE") return cancel_job(id);
     return aqua_error(405, "90010", "Method not allowed");

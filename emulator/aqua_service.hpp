@@ -76,6 +76,7 @@ class aqua_service final : public request_handler {
     job_request req;
     std::vector<batch> batches;
     std::string session_key;  // empty: stateless
+    std::string entity;       // Zuora-Entity-Ids it was submitted in; empty: not a multi-entity tenant
     clock::time_point submitted_at;
     clock::time_point started_at;  // the latency counts from here
     std::int64_t submit_unix_s = 0;
@@ -140,7 +141,7 @@ class aqua_service final : public request_handler {
   http_response submit(const http_request& req, const std::string& path, const std::string& body);
   http_response get_job(const std::string& id);
   http_response cancel_job(const std::string& id);
-  http_response last_completed(const std::string& partner, const std::string& project);
+  http_response last_completed(const std::string& session_key);
   http_response download(const http_request& req, const std::string& path, const std::string& file_id);
   http_response describe(const http_request& req, const std::string& object);
   http_response json_batch_create(const std::string& body);
@@ -172,6 +173,20 @@ class aqua_service final : public request_handler {
   std::string job_json(const job& j) const;
   void drop_files(const std::vector<std::string>& file_ids);
   bool purge_if_expired(const std::string& file_id);
+
+  // Multi-entity and multi-org tenants (--entity, --org; docs/emulator.md
+  // "Entities and orgs"). The error answer when the request's
+  // Zuora-Entity-Ids or Zuora-Org-Ids do not fit the tenant, else none.
+  std::optional<http_response> scope_error(const http_request& req) const;
+  // The entity the request acts in (after scope_error passed); empty when the
+  // tenant has no entities.
+  std::string entity_of(const http_request& req) const;
+  // A session is per entity, partner and project.
+  static std::string session_key_of(const std::string& entity, const std::string& partner, const std::string& project);
+  // Job metadata is deleted 180 days after the job was created (contract
+  // §3.1): such a job is then unknown, as one that never existed.
+  void forget_old_jobs();
+  http_response clock_control(const http_request& req, const std::string& body);
 
   // Mutations (POST /_emulator/mutate and churn) and the snapshots jobs take.
   // Every change is stamped with a whole second that never goes back. A job
@@ -232,6 +247,8 @@ class aqua_service final : public request_handler {
   std::uint64_t id_counter_ = 0;
   std::unordered_map<std::string, clock::time_point> tokens_;
   std::map<std::string, job> jobs_;
+  std::deque<std::pair<std::int64_t, std::string>> job_order_;  // (submit_unix_s, id), submit order
+  std::int64_t clock_offset_s_ = 0;  // POST /_emulator/clock: the service's calendar runs this far ahead
   std::map<std::string, session> sessions_;
   std::unordered_map<std::string, stored_file> files_;
   std::map<std::string, idempotent_submit> idempotency_;

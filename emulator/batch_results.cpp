@@ -47,6 +47,22 @@ struct entry_status {
   std::string_view message;
 };
 
+std::string_view outcome_message(int code) {
+  switch (code) {
+    case 400: return "Invalid Record.";
+    case 403: return "Access Denied.";
+    case 404: return "Record Not Found.";
+    case 409: return "Record Locked.";
+    default: return "";
+  }
+}
+
+// The status `outcomes` gives the record, else `otherwise`.
+entry_status status_of(const batch_outcomes& outcomes, const record& r, entry_status otherwise) {
+  const auto it = outcomes.find(r[0].s);
+  return it == outcomes.end() ? otherwise : entry_status{it->second, outcome_message(it->second)};
+}
+
 // One record entry of the document.
 void write_entry(json_writer& w, const object_def& obj, const record& r, const export_spec& spec, std::size_t slot,
                  entry_status st) {
@@ -72,9 +88,11 @@ void write_entry(json_writer& w, const object_def& obj, const record& r, const e
 
 }  // namespace
 
+bool batch_outcome_code(int code) { return !outcome_message(code).empty(); }
+
 batch_results_info write_batch_results_json(const tenant_snapshot& snapshot, const export_spec& spec,
                                             std::int64_t batch_id, std::string_view batch_status,
-                                            const std::filesystem::path& path) {
+                                            const std::filesystem::path& path, const batch_outcomes& outcomes) {
   const zoql_query& q = spec.query;
   const object_def& base = *q.object;
   const std::size_t created_f = *find_field(base, "CreatedDate");
@@ -104,6 +122,7 @@ batch_results_info write_batch_results_json(const tenant_snapshot& snapshot, con
       } else if (spec.incremental) {
         st = {200, "Updated."};
       }
+      st = status_of(outcomes, row, st);
       write_entry(group(base.char_type_id), base, row, spec, 0, st);
       ++info.records;
       const std::int64_t child_id = record_id(base, row);
@@ -111,17 +130,19 @@ batch_results_info write_batch_results_json(const tenant_snapshot& snapshot, con
         if (r.slots[s] == nullptr) continue;
         const object_def& obj = *find_object(q.joins[s - 1]->target);
         const std::int64_t id = record_id(obj, *r.slots[s]);
+        const entry_status parent = status_of(outcomes, *r.slots[s], {200, "Found."});
         if (seen.insert({obj.char_type_id, id}).second) {
-          write_entry(group(obj.char_type_id), obj, *r.slots[s], spec, s, {200, "Found."});
+          write_entry(group(obj.char_type_id), obj, *r.slots[s], spec, s, parent);
           ++info.records;
         }
+        const entry_status rel = st.code >= 300 ? st : parent.code >= 300 ? parent : entry_status{200, "Found."};
         ++info.relationships;
         rels.begin_object();
         rels.key("relationship").begin_object();
         rels.member("parentCharTypeId", obj.char_type_id).member("parentRecordId", id);
         rels.member("childCharTypeId", base.char_type_id).member("childRecordId", child_id);
         rels.end_object();
-        rels.member("code", 200).member("message", "Found.").member("id", info.relationships);
+        rels.member("code", rel.code).member("message", rel.message).member("id", info.relationships);
         rels.end_object();
       }
     });

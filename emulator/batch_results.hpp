@@ -11,6 +11,8 @@
 // index + 1.
 #include <cstdint>
 #include <filesystem>
+#include <map>
+#include <string>
 #include <string_view>
 
 #include "emulator/result_writer.hpp"
@@ -29,8 +31,17 @@ struct batch_results_info {
 // batch_status: "Created", "InProgress", "Complete", "Errored", "Cancelled";
 // records are only written for "Complete". Throws std::runtime_error naming
 // the file on I/O errors.
+//
+// `outcomes` (record Id -> 400, 403, 404 or 409) makes those records fail as
+// the service's own state would: 400 "Invalid Record.", 403 "Access
+// Denied.", 404 "Record Not Found.", 409 "Record Locked.", with empty
+// characteristics. A relationship with a failed side carries that side's code
+// and message (the base row's first). The emulator cannot tell when the real
+// service answers them, so the request says (docs/emulator.md).
+using batch_outcomes = std::map<std::string, int, std::less<>>;
+bool batch_outcome_code(int code);  // 400, 403, 404 or 409
 batch_results_info write_batch_results_json(const tenant_snapshot& snapshot, const export_spec& spec,
                                             std::int64_t batch_id, std::string_view batch_status,
-                                            const std::filesystem::path& path);
+                                            const std::filesystem::path& path, const batch_outcomes& outcomes = {});
 
 }  // namespace aquaduct::emulator

@@ -66,6 +66,14 @@ struct options {
   // Partner ids Zuora knows (contract §1.3: an unknown one is 90019). Empty:
   // every partner is accepted.
   std::vector<std::string> partners;
+  // A multi-entity tenant (--entity, repeatable): the entity ids it has.
+  // Zuora-Entity-Ids must then name one of them (it may be left out when
+  // there is only one); each entity has its own jobs and stateful sessions.
+  // Empty: not multi-entity, the header is ignored. A multi-org tenant
+  // (--org): every id of Zuora-Org-Ids must be one of these. Decisions, not
+  // confirmed: docs/emulator.md "Entities and orgs".
+  std::vector<std::string> entities;
+  std::vector<std::string> orgs;
   std::size_t max_active_jobs = 50;           // per tenant, stateless and stateful each (90028 beyond)
   std::uint64_t rate_limit = 50'000;          // requests per rate_window per tenant; 0 = unlimited
   std::chrono::seconds rate_window{60};

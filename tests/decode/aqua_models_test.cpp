@@ -223,6 +223,30 @@ TEST_CASE("batch results: one table per char type ID, characteristics flattened,
         std::vector<std::vector<std::string>>{{"5", "201", "Created.", "1", "77", "2", "9001"}});
 }
 
+// §6: "entry `record` | ... optionally `id`/`referenceId`"; a relationship keeps every field
+// it carries, not only the four ids.
+TEST_CASE("batch results: a record's id and referenceId and a relationship's other fields are kept") {
+  batch_results_decoder d;
+  batch_results out;
+  std::error_code ec;
+  std::string what;
+  d.parse(R"({"batchId":1,"batchStatus":"Complete","batchResults":{"records":{"2":[
+      {"code":201,"message":"Created.","id":9,"record":{"id":9,"referenceId":"ref-9","title":"t","characteristics":{"a":1}}}]},
+      "relationships":[{"code":201,"id":5,"relationship":{"parentCharTypeId":1,"parentRecordId":77,"childCharTypeId":2,
+        "childRecordId":9,"parentReferenceId":"ref-77","label":"owner"}}]}})", out, ec, what);
+  REQUIRE_FALSE(ec);
+  REQUIRE(out.tables.size() == 2);
+  CHECK(out.tables[0].columns == std::vector<std::string>{"id", "code", "message", "title", "template.templateId",
+                                                          "record.id", "record.referenceId", "characteristics.a"});
+  CHECK(rows_of(out.tables[0]) ==
+        std::vector<std::vector<std::string>>{{"9", "201", "Created.", "t", "", "9", "ref-9", "1"}});
+  CHECK(out.tables[1].columns == std::vector<std::string>{"id", "code", "message", "parentCharTypeId", "parentRecordId",
+                                                          "childCharTypeId", "childRecordId",
+                                                          "relationship.parentReferenceId", "relationship.label"});
+  CHECK(rows_of(out.tables[1]) ==
+        std::vector<std::vector<std::string>>{{"5", "201", "", "1", "77", "2", "9", "ref-77", "owner"}});
+}
+
 TEST_CASE("batch results: a key first seen late widens earlier rows; pending batches have no tables") {
   batch_results_decoder d;
   batch_results out;

@@ -10,6 +10,7 @@
 
 #include <doctest/doctest.h>
 
+#include <thread>
 #include <vector>
 
 using namespace aquaduct::decode;
@@ -122,4 +123,44 @@ TEST_CASE("pgp: wrong key, wrong passphrase, tampered, truncated and not PGP eac
                                                   }(),
                                                   ""})
                   .empty());  // a public key is not a secret key
+}
+
+// pgp_secret_key::contexts hands each decoder a librnp context of its own,
+// unlocked once and reused: decoders of one key at once on several threads
+// (as parallel downloads run them) each get their own file's plaintext.
+TEST_CASE("pgp: decoders sharing a key run at once on threads, each file decrypted right") {
+  const pgp_keys keys("shared pass");
+  const auto key = key_of(keys, keys.passphrase());
+  std::vector<std::string> plains, msgs;
+  for (int i = 0; i < 4; ++i) {
+    plains.push_back(csv_text(500 + 100 * static_cast<std::size_t>(i)));
+    msgs.push_back(keys.encrypt(aquaduct::test::gzip_bytes(plains.back())));
+  }
+  std::vector<std::string> got(4 * 3);
+  std::vector<std::error_code> errs(4 * 3);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      auto d = make_pgp_decoder(make_gzip_decoder(), key);
+      for (int round = 0; round < 3; ++round) {  // the same decoder again: reset, a pooled context
+        const auto i = static_cast<std::size_t>((t + round) % 4);
+        const outcome o = run(*d, msgs[i], 4096, 4096);
+        got[static_cast<std::size_t>(t * 3 + round)] = o.out;
+        errs[static_cast<std::size_t>(t * 3 + round)] = o.ec;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) {
+    for (int round = 0; round < 3; ++round) {
+      CAPTURE(t);
+      CAPTURE(round);
+      const auto k = static_cast<std::size_t>(t * 3 + round);
+      CHECK_MESSAGE(!errs[k], errs[k].message());
+      CHECK(got[k] == plains[static_cast<std::size_t>((t + round) % 4)]);
+    }
+  }
+  // A wrong passphrase for the same key bytes is still found, contexts or not.
+  auto wrong = make_pgp_decoder(make_gzip_decoder(), key_of(keys, "not it"));
+  CHECK(run(*wrong, msgs[0], 4096, 4096).ec == errc::pgp_bad_passphrase);
 }

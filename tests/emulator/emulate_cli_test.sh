@@ -47,4 +47,17 @@ utc_now=$(date -u +%s)
 start_s=$(date -u -d "$start" +%s)
 check "startTime is the Tokyo wall clock" test $((start_s - 9 * 3600 - utc_now)) -le 1 -a $((utc_now - (start_s - 9 * 3600))) -le 5
 
+# A multi-entity, multi-org tenant (--entity, --org; docs/emulator.md "Entities and orgs").
+start_emulator eurl --scale 5 --latency-ms 20 --entity ent-a --entity ent-b --org org-1
+check "the multi-entity emulator started" test -n "${eurl:-}"
+auth=(-H 'apiAccessKeyId: aquaduct' -H 'apiSecretAccessKey: aquaduct')
+code() { curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "$@"; }
+check "no Zuora-Entity-Ids with two entities is 400" test "$(code "$eurl/v1/describe/Account")" = 400
+check "an unknown entity is 400" test "$(code -H 'Zuora-Entity-Ids: ent-z' "$eurl/v1/describe/Account")" = 400
+check "a known entity is served" test "$(code -H 'Zuora-Entity-Ids: ent-b' "$eurl/v1/describe/Account")" = 200
+check "an org the tenant lacks is 403" \
+  test "$(code -H 'Zuora-Entity-Ids: ent-a' -H 'Zuora-Org-Ids: org-1,org-2' "$eurl/v1/describe/Account")" = 403
+check "/_emulator/clock moves the calendar" jq_true '.offset_s == 86400' \
+  <(curl -s -X POST "$eurl/_emulator/clock" -d '{"advance_s":86400}')
+
 finish emulate_cli

@@ -2,8 +2,12 @@
 // quotes the line of docs/aqua-contract.md (or docs/emulator.md) it follows.
 #include <aquaduct/emulator.hpp>
 
+#include <chrono>
+#include <map>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -185,4 +189,207 @@ TEST_CASE_FIXTURE(emulator_fixture, "fidelity: the job carries localizedStatus t
   const std::string j = emu_test::wait_terminal(*c, id);
   CHECK(json(j).str("localizedStatus") == "completed");
   CHECK(json(j).str("localizedStatus") == json(j).str("status"));
+}
+
+namespace {
+
+using headers = std::vector<std::pair<std::string, std::string>>;
+
+headers with(headers extra) {
+  headers h = emu_test::client::default_auth();
+  h.insert(h.end(), extra.begin(), extra.end());
+  return h;
+}
+
+// Polls (with a deadline) until the job is terminal, sending `h`.
+std::string wait_job(emu_test::client& c, const std::string& id, const headers& h) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    reply r = c.request("GET", "/v1/batch-query/jobs/" + id, {}, h);
+    REQUIRE(r.status == 200);
+    const std::string st = json(r.body).str("status");
+    if (st == "completed" || st == "aborted" || st == "cancelled") return r.body;
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+std::string reason_of(const reply& r) {
+  const json j(r.body);
+  std::string_view m;
+  if (j.root["reasons"].at(0)["message"].get(m)) return {};
+  return std::string(m);
+}
+
+}  // namespace
+
+// §2.3: "`Zuora-Entity-Ids` | req | multi-entity tenants: target entity id". Zuora's API
+// reference: "If you have Zuora Multi-entity enabled and the OAuth token is valid for more than
+// one entity, you must use this header to specify which entity to perform the operation in."
+// Decisions (docs/emulator.md "Entities and orgs", not confirmed): a missing header with several
+// entities is 400 (50000022), an unknown entity or more than one 400 (50000020); each entity has
+// its own jobs and sessions.
+TEST_CASE("fidelity: a multi-entity tenant validates Zuora-Entity-Ids and scopes jobs and sessions to it") {
+  aquaduct::emulator::options o = small();
+  o.entities = {"8a8082e65a4b5bd0015a4c5bc8a20001", "8a8082e65a4b5bd0015a4c5bc8a20002"};
+  aquaduct::emulator::server srv{o};
+  srv.start();
+  emu_test::client c(srv.port());
+  const headers e1 = with({{"Zuora-Entity-Ids", o.entities[0]}}), e2 = with({{"Zuora-Entity-Ids", o.entities[1]}});
+
+  reply none = c.request("GET", "/v1/describe/Account");
+  CHECK(none.status == 400);
+  CHECK(reason_of(none).find("Zuora-Entity-Ids is required") != std::string::npos);
+  reply unknown = c.request("GET", "/v1/describe/Account", {}, with({{"Zuora-Entity-Ids", "0123"}}));
+  CHECK(unknown.status == 400);
+  CHECK(reason_of(unknown).find("'0123' is not an entity") != std::string::npos);
+  CHECK(c.request("GET", "/v1/describe/Account", {}, with({{"Zuora-Entity-Ids", o.entities[0] + "," + o.entities[1]}}))
+            .status == 400);
+  CHECK(c.request("GET", "/v1/describe/Account", {}, e1).status == 200);
+
+  // A job is known only in its entity.
+  const std::string stateless = R"({"queries":[{"name":"A","query":"select Id from Account"}]})";
+  const std::string id = emu_test::submit(c, stateless, e1);
+  CHECK(json(wait_job(c, id, e1)).str("status") == "completed");
+  reply other = c.request("GET", "/v1/batch-query/jobs/" + id, {}, e2);
+  CHECK(other.status == 404);
+  CHECK(json(other.body).str("errorCode") == "90002");
+  CHECK(c.request("DELETE", "/v1/batch-query/jobs/" + id, {}, e2).status == 404);
+
+  // The same partner and project make one session per entity: each one's first job is full.
+  const std::string stateful =
+      R"({"version":"1.2","partner":"acme","project":"p","queries":[{"name":"A","query":"select Id from Account"}]})";
+  CHECK(full_of(wait_job(c, emu_test::submit(c, stateful, e1), e1), 0));
+  CHECK(full_of(wait_job(c, emu_test::submit(c, stateful, e2), e2), 0));
+  CHECK_FALSE(full_of(wait_job(c, emu_test::submit(c, stateful, e1), e1), 0));
+  CHECK(c.request("GET", "/v1/batch-query/jobs/partner/acme/project/p", {}, e2).status == 200);
+}
+
+TEST_CASE("fidelity: one entity may be left out; a tenant without entities ignores the header") {
+  aquaduct::emulator::options o = small();
+  o.entities = {"8a8082e65a4b5bd0015a4c5bc8a20001"};
+  aquaduct::emulator::server one{o};
+  one.start();
+  emu_test::client c1(one.port());
+  CHECK(c1.request("GET", "/v1/describe/Account").status == 200);
+  CHECK(c1.request("GET", "/v1/describe/Account", {}, with({{"Zuora-Entity-Ids", "0123"}})).status == 400);
+  // Submitted without the header, the job is the entity's: visible with it.
+  const std::string id = emu_test::submit(c1, R"({"queries":[{"name":"A","query":"select Id from Account"}]})");
+  CHECK(c1.request("GET", "/v1/batch-query/jobs/" + id, {}, with({{"Zuora-Entity-Ids", o.entities[0]}})).status == 200);
+
+  aquaduct::emulator::server plain{small()};
+  plain.start();
+  emu_test::client c2(plain.port());
+  CHECK(c2.request("GET", "/v1/describe/Account", {}, with({{"Zuora-Entity-Ids", "0123"}, {"Zuora-Org-Ids", "x"}}))
+            .status == 200);
+}
+
+// §2.3: "`Zuora-Org-Ids` | req | multi-org tenants: comma-separated org ids". Zuora's API
+// reference: "The IDs must be a sub-set of the user's accessible orgs. If you specify an org that
+// the user does not have access to, the operation fails." Decision: 403 (50000010).
+TEST_CASE("fidelity: a multi-org tenant refuses an org it does not have") {
+  aquaduct::emulator::options o = small();
+  o.orgs = {"org-1", "org-2"};
+  aquaduct::emulator::server srv{o};
+  srv.start();
+  emu_test::client c(srv.port());
+  CHECK(c.request("GET", "/v1/describe/Account").status == 200);  // no header: every accessible org
+  CHECK(c.request("GET", "/v1/describe/Account", {}, with({{"Zuora-Org-Ids", "org-2, org-1"}})).status == 200);
+  reply bad = c.request("GET", "/v1/describe/Account", {}, with({{"Zuora-Org-Ids", "org-1,org-9"}}));
+  CHECK(bad.status == 403);
+  CHECK(reason_of(bad).find("'org-9'") != std::string::npos);
+}
+
+// §3.1: "job metadata | deleted after 180 days". A job created more than 180 days ago answers
+// as an unknown one (§7: HTTP 404, 90002). POST /_emulator/clock moves the calendar instead of
+// waiting.
+TEST_CASE_FIXTURE(emulator_fixture, "fidelity: a job created more than 180 days ago is forgotten") {
+  const std::string id = emu_test::submit(*c, R"({"queries":[{"name":"A","query":"select Id from Account"}]})");
+  const std::string done = emu_test::wait_terminal(*c, id);
+  const auto files = emu_test::batch_files(done);
+  REQUIRE(files.size() == 1);
+  const auto advance = [&](std::int64_t s) {
+    reply r = c->request("POST", "/_emulator/clock", fmt::format(R"({{"advance_s":{}}})", s));
+    REQUIRE(r.status == 200);
+  };
+  advance(180 * 86400 - 3600);  // 179 days 23 hours: still there
+  CHECK(c->request("GET", "/v1/batch-query/jobs/" + id).status == 200);
+  advance(2 * 3600);  // past 180 days
+  reply gone = c->request("GET", "/v1/batch-query/jobs/" + id);
+  CHECK(gone.status == 404);
+  CHECK(json(gone.body).str("errorCode") == "90002");
+  CHECK(json(gone.body).str("message") == "Invalid Job Id");
+  CHECK(c->request("DELETE", "/v1/batch-query/jobs/" + id).status == 404);
+  CHECK(c->request("GET", "/v1/file/" + files.front()).status == 404);
+  CHECK(c->request("POST", "/_emulator/clock", R"({"advance_s":-1})").status == 400);
+  // A job submitted now is known.
+  const std::string fresh = emu_test::submit(*c, R"({"queries":[{"name":"A","query":"select Id from Account"}]})");
+  CHECK(c->request("GET", "/v1/batch-query/jobs/" + fresh).status == 200);
+}
+
+namespace {
+
+// Creates a /v4/batch and waits (with a deadline) until it is Complete; its document.
+std::string batch_document(emu_test::client& c, const std::string& body) {
+  reply created = c.request("POST", "/v4/batch", body);
+  INFO(created.body);
+  REQUIRE(created.status == 200);
+  const std::int64_t id = json(created.body).root["batchId"].get_int64().value();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    reply r = c.request("GET", fmt::format("/v4/batch/{}", id));
+    REQUIRE(r.status == 200);
+    const std::string st = json(r.body).str("batchStatus");
+    REQUIRE(st != "Errored");
+    if (st == "Complete") return r.body;
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace
+
+// §6: "entry `code` | HTTP-style status of that record's operation: 200, 201, 400, 403, 404, 409";
+// "entry `message` | ... `Record Not Found.`, `Access Denied.`, `Invalid Record.`, `Record Locked.`".
+// The request's "outcomes" says which records fail (docs/emulator.md, JSON batch results).
+TEST_CASE_FIXTURE(emulator_fixture, "fidelity: batch results carry codes 400, 403 and 409 with their messages") {
+  const std::string query = "select Id, Name, BillToContact.FirstName from Account limit 4";
+  const json first(batch_document(*c, fmt::format(R"({{"query":"{}"}})", query)));
+  simdjson::dom::object records;
+  REQUIRE_FALSE(first.root["batchResults"]["records"].get(records));
+  std::vector<std::string> ids;
+  std::string account_type;
+  for (auto [type, entries] : records) {
+    for (simdjson::dom::element e : entries.get_array()) {
+      std::string_view rid;
+      if (!e["record"]["characteristics"]["Id"].get(rid) && !e["record"]["characteristics"]["Name"].error()) {
+        ids.emplace_back(rid);
+        account_type = std::string(type);
+      }
+    }
+  }
+  REQUIRE(ids.size() == 4);
+  const std::string body = fmt::format(R"({{"query":"{}","outcomes":{{"{}":400,"{}":403,"{}":409}}}})", query, ids[0],
+                                       ids[1], ids[2]);
+  const json doc(batch_document(*c, body));
+  std::map<int, int> codes;
+  for (simdjson::dom::element e : doc.root["batchResults"]["records"][account_type].get_array()) {
+    const int code = int(std::int64_t(e["code"]));
+    const std::string message{std::string_view(e["message"])};
+    simdjson::dom::object ch = e["record"]["characteristics"];
+    ++codes[code];
+    if (code == 400) CHECK(message == "Invalid Record.");
+    if (code == 403) CHECK(message == "Access Denied.");
+    if (code == 409) CHECK(message == "Record Locked.");
+    if (code == 200) CHECK(message == "Found.");
+    CHECK((code == 200) == (ch.size() > 0));  // a failed record shows no characteristics
+  }
+  CHECK(codes == std::map<int, int>{{200, 1}, {400, 1}, {403, 1}, {409, 1}});
+  // Their relationships carry the failed side's status.
+  std::map<int, int> rel_codes;
+  for (simdjson::dom::element r : doc.root["batchResults"]["relationships"].get_array())
+    ++rel_codes[int(std::int64_t(r["code"]))];
+  CHECK(rel_codes == std::map<int, int>{{200, 1}, {400, 1}, {403, 1}, {409, 1}});
+  CHECK(c->request("POST", "/v4/batch", fmt::format(R"({{"query":"{}","outcomes":{{"{}":500}}}})", query, ids[0])).status ==
+        400);
 }
