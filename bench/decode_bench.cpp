@@ -175,45 +175,53 @@ void measure(timing& best, const std::function<void()>& fn, bool child = false) 
   if (cpu < best.cpu) best = {cpu, wall};
 }
 
-// Parses `bytes` as an HTTP body would arrive; returns data rows.
-std::uint64_t parse_stream(csv_parser& parser, std::string_view bytes) {
-  std::uint64_t rows = 0;
-  std::error_code ec;
-  parser.reset();
-  while (!bytes.empty()) {
-    std::string_view piece = bytes.substr(0, http_chunk);
-    bytes.remove_prefix(piece.size());
-    while (!piece.empty()) {
-      const std::size_t used = parser.put(piece, ec);
-      if (ec) throw std::runtime_error("csv: " + ec.message());
-      piece.remove_prefix(used);
-      rows += parser.records().size();
-      parser.clear_records();
+// The CSV parser fed piece by piece, counting the records it completes: the
+// one way every figure below turns bytes into rows.
+class row_counter {
+ public:
+  explicit row_counter(csv_parser& parser) : parser_(parser) { parser_.reset(); }
+  void put(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const std::size_t used = parser_.put(bytes, ec_);
+      if (ec_) throw std::runtime_error("csv: " + ec_.message());
+      bytes.remove_prefix(used);
+      take();
     }
   }
-  parser.finish(ec);
-  if (ec) throw std::runtime_error("csv: " + ec.message());
-  rows += parser.records().size();
-  parser.clear_records();
-  return rows - 1;  // the header
+  // The data rows (the header not counted).
+  std::uint64_t finish() {
+    parser_.finish(ec_);
+    if (ec_) throw std::runtime_error("csv: " + ec_.message());
+    take();
+    return rows_ - 1;
+  }
+
+ private:
+  void take() {
+    rows_ += parser_.records().size();
+    parser_.clear_records();
+  }
+  csv_parser& parser_;
+  std::error_code ec_;
+  std::uint64_t rows_ = 0;
+};
+
+// Parses `bytes` as an HTTP body would arrive; returns data rows.
+std::uint64_t parse_stream(csv_parser& parser, std::string_view bytes) {
+  row_counter rows(parser);
+  while (!bytes.empty()) {
+    rows.put(bytes.substr(0, http_chunk));
+    bytes.remove_prefix(std::min(bytes.size(), http_chunk));
+  }
+  return rows.finish();
 }
 
 // Content decoder -> CSV parser, as result_pipeline does it; returns data rows.
 std::uint64_t decode_to_rows(content_decoder& dec, csv_parser& parser, std::string_view body) {
   std::vector<char> out(256u << 10);
-  std::uint64_t rows = 0;
   std::error_code ec;
   dec.reset();
-  parser.reset();
-  const auto parse = [&](std::string_view bytes) {
-    while (!bytes.empty()) {
-      const std::size_t used = parser.put(bytes, ec);
-      if (ec) throw std::runtime_error("csv: " + ec.message());
-      bytes.remove_prefix(used);
-      rows += parser.records().size();
-      parser.clear_records();
-    }
-  };
+  row_counter rows(parser);
   while (!body.empty()) {
     std::string_view piece = body.substr(0, http_chunk);
     body.remove_prefix(piece.size());
@@ -221,22 +229,18 @@ std::uint64_t decode_to_rows(content_decoder& dec, csv_parser& parser, std::stri
       const auto r = dec.put(piece, out, ec);
       if (ec) throw std::runtime_error("decode: " + ec.message());
       piece.remove_prefix(r.consumed);
-      parse(std::string_view(out.data(), r.produced));
+      rows.put(std::string_view(out.data(), r.produced));
     }
   }
   for (;;) {
     const auto r = dec.put({}, out, ec);
     if (ec) throw std::runtime_error("decode: " + ec.message());
     if (r.produced == 0) break;
-    parse(std::string_view(out.data(), r.produced));
+    rows.put(std::string_view(out.data(), r.produced));
   }
   dec.finish(ec);
   if (ec) throw std::runtime_error("decode: " + ec.message());
-  parser.finish(ec);
-  if (ec) throw std::runtime_error("csv: " + ec.message());
-  rows += parser.records().size();
-  parser.clear_records();
-  return rows - 1;
+  return rows.finish();
 }
 
 // libarchive's streaming zip reader over `body`, handed out in http_chunk
@@ -272,23 +276,9 @@ void libarchive_read(std::string_view body, const std::function<void(std::string
 }
 
 std::uint64_t libarchive_to_rows(csv_parser& parser, std::string_view body) {
-  std::uint64_t rows = 0;
-  std::error_code ec;
-  parser.reset();
-  libarchive_read(body, [&](std::string_view bytes) {
-    while (!bytes.empty()) {
-      const std::size_t used = parser.put(bytes, ec);
-      if (ec) throw std::runtime_error("csv: " + ec.message());
-      bytes.remove_prefix(used);
-      rows += parser.records().size();
-      parser.clear_records();
-    }
-  });
-  parser.finish(ec);
-  if (ec) throw std::runtime_error("csv: " + ec.message());
-  rows += parser.records().size();
-  parser.clear_records();
-  return rows - 1;
+  row_counter rows(parser);
+  libarchive_read(body, [&](std::string_view bytes) { rows.put(bytes); });
+  return rows.finish();
 }
 
 // A content decoder alone over `body` in http_chunk pieces; returns the bytes decoded.
