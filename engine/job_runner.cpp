@@ -336,7 +336,7 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
         const std::string why = batch_messages(remote);
         const bool group_failed = unit.group && unit.group->failed;
         // Out of processing time (90027/90029): the two halves may each make it.
-        if (ran_out_of_time(remote) && split_window_unit(ctx, unit, spawn, "ran out of time (" + why + ")")) {
+        if (ran_out_of_time(remote) && split_window_unit(ctx, unit, spawn, "ran out of time (" + why + ")", remote.id)) {
           split = true;
           break;
         }
@@ -466,7 +466,7 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
         query_report& q = report.queries[i];
         if (outcomes[i] == batch_outcome::file_too_large) {
           const bool group_failed = unit.group && unit.group->failed;
-          if (split_window_unit(ctx, unit, spawn, q.error.value_or("file too large"))) {
+          if (split_window_unit(ctx, unit, spawn, q.error.value_or("file too large"), remote.id)) {
             split = true;
             break;
           }

@@ -322,7 +322,7 @@ asio::awaitable<batch_outcome> take_window(run_context& ctx, aqua_client& client
 }
 
 bool split_window_unit(run_context& ctx, const work_unit& unit, const std::function<void(work_unit)>& spawn,
-                       const std::string& why) {
+                       const std::string& why, const std::string& job_id) {
   if (!unit.group || !unit.window) return false;
   window_group& g = *unit.group;
   if (g.split_why.empty()) g.split_why = why;
@@ -356,6 +356,7 @@ bool split_window_unit(run_context& ctx, const work_unit& unit, const std::funct
     ctx.log.warning({.message = why + (units.size() == 2 ? std::string(": splitting the window in two")
                                                          : fmt::format(": splitting the window in {}", units.size())),
                      .job = unit.display_name,
+                     .job_id = job_id,
                      .query = g.query.name});
     (unit.catch_up ? g.pending_catch_up : g.pending_windows) += units.size();  // the caller settles `unit` itself
     for (work_unit& u : units) spawn(std::move(u));
@@ -393,6 +394,7 @@ bool split_window_unit(run_context& ctx, const work_unit& unit, const std::funct
                                           unit.page ? "asking for the page again" : "cutting the window into pages",
                                           p.size),
                    .job = unit.display_name,
+                   .job_id = job_id,
                    .query = g.query.name});
   ++(unit.catch_up ? g.pending_catch_up : g.pending_windows);
   spawn(std::move(piece));
