@@ -82,7 +82,9 @@ std::vector<std::string> progress_lines(const progress_snapshot& p, const std::v
                                   fmt::format("{}/{}", p.jobs_done, p.jobs_total), with_commas(p.rows),
                                   megabytes(p.bytes_downloaded), rate_text(total_rate));
   total += fmt::format("  {} on the service, {} downloading, {}{}", p.jobs_active, p.downloads_active,
-                       p.jobs_split ? fmt::format("{} split into pieces, ", p.jobs_split) : std::string(),
+                       p.jobs_split ? fmt::format("{} split into pieces{}, ", p.jobs_split,
+                                                  p.id_pages ? fmt::format(" ({} Id pages)", p.id_pages) : std::string())
+                                    : std::string(),
                        elapsed_text(p.elapsed_s));
   lines.push_back(cut(std::move(total), width));
   return lines;
@@ -215,7 +217,9 @@ void run_console::render_locked() {
     r.message = fmt::format("progress: {}/{} AQuA jobs done ({} failed{}), {} on the service, {} downloading, {} rows, "
                             "{} MB downloaded, {} MB/s",
                             p.jobs_done, p.jobs_total, p.jobs_failed,
-                            p.jobs_split ? fmt::format(", {} split into pieces", p.jobs_split) : std::string(),
+                            p.jobs_split ? fmt::format(", {} split into pieces{}", p.jobs_split,
+                                                       p.id_pages ? fmt::format(" ({} Id pages)", p.id_pages) : std::string())
+                                         : std::string(),
                             p.jobs_active, p.downloads_active, with_commas(p.rows), megabytes(p.bytes_downloaded),
                             rate_text(total_rate));
     std::string line = format_ == log_format::json ? to_json(r) : to_text(r);

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstring>
 #include <queue>
+#include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -238,9 +240,51 @@ void for_each_result_row(const tenant_snapshot& snapshot, const export_spec& spe
   const auto [updated_first, updated_last] = base_time_range(q, updated_f, now, spec.zone);
   const bool by_updated = updated_first != std::numeric_limits<std::int64_t>::min() ||
                           updated_last != std::numeric_limits<std::int64_t>::max();
+  // Which base rows may match, in index order (Id order): from the first
+  // past every `Id > 'x'` of the WHERE (a keyset page starts at its first
+  // row), and, when the WHERE bounds UpdatedDate to a small part of the
+  // object, only the rows the service's UpdatedDate index has in range plus
+  // every row changed since the index was built (the overlay). `matches`
+  // checks each row in full either way.
+  std::uint64_t first = 0;
+  for (const text_floor& f : base_text_floors(q, *find_field(obj, "Id"))) {
+    std::uint64_t lo = first, hi = total;  // Ids grow with the index: the first row past f
+    while (lo < hi) {
+      const std::uint64_t mid = lo + (hi - lo) / 2;
+      const std::string id = st.generator().make_id(obj, mid);
+      if (f.strict ? id > f.value : id >= f.value) hi = mid;
+      else lo = mid + 1;
+    }
+    first = lo;
+  }
+  std::vector<std::uint64_t> picked;
+  bool use_picked = false;
+  if (by_updated && total > first)
+    if (const auto index = st.generator().updated_index_of(obj);
+        index && index->count_in(updated_first, updated_last) < (total - first) / 4) {
+      index->rows_in(updated_first, updated_last, first, picked);
+      if (const object_overlay* o = st.overlay(obj)) o->indexes(picked);
+      for (std::uint64_t i = std::max(first, st.generator().base_count(obj)); i < total; ++i) picked.push_back(i);
+      std::erase_if(picked, [&](std::uint64_t i) { return i < first || i >= total; });
+      std::sort(picked.begin(), picked.end());
+      picked.erase(std::unique(picked.begin(), picked.end()), picked.end());
+      use_picked = true;
+    }
+  // Calls body(i) for each such row while it returns true.
+  const auto each_row = [&](const auto& body) {
+    if (use_picked) {
+      for (const std::uint64_t i : picked)
+        if (!body(i)) return;
+      return;
+    }
+    for (std::uint64_t i = first; i < total; ++i)
+      if (!body(i)) return;
+  };
+
   // Loads row i with its joins; true when it belongs to the result.
+  std::uint64_t visited = 0;
   const auto matches = [&](std::uint64_t i, bool& deleted) {
-    check_cancel(i);
+    check_cancel(visited++);
     if (by_updated) {
       const std::int64_t u = st.updated_at(obj, i, updated_f);
       if (u < updated_first || u > updated_last) return false;
@@ -257,10 +301,10 @@ void for_each_result_row(const tenant_snapshot& snapshot, const export_spec& spe
   const bool by_id = q.order_by.size() == 1 && !q.order_by[0].descending && q.order_by[0].column.slot == 0 &&
                      q.order_by[0].column.object == &obj && obj.fields[q.order_by[0].column.field].name == "Id";
   if (q.order_by.empty() || by_id) {
-    for (std::uint64_t i = 0; i < total; ++i) {
+    each_row([&](std::uint64_t i) {
       bool deleted = false;
-      if (matches(i, deleted) && !emit(deleted)) return;
-    }
+      return !matches(i, deleted) || emit(deleted);
+    });
     return;
   }
 
@@ -278,13 +322,14 @@ void for_each_result_row(const tenant_snapshot& snapshot, const export_spec& spe
     runs.push_back(std::move(run));
     keys.clear();
   };
-  for (std::uint64_t i = 0; i < total; ++i) {
+  each_row([&](std::uint64_t i) {
     bool deleted = false;
-    if (!matches(i, deleted)) continue;
+    if (!matches(i, deleted)) return true;
     encode_key(q, rows.slots(), i, deleted, key);
     keys.push_back(key);
     if (keys.size() >= run_rows) spill();
-  }
+    return true;
+  });
   const auto output = [&](const std::string& k) {
     std::int64_t deleted_at = 0;
     rows.load_base(key_index(k), &deleted_at);

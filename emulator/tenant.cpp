@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstdio>
 #include <iterator>
+#include <limits>
+#include <mutex>
 #include <stdexcept>
 
 #include <date/tz.h>
@@ -1295,6 +1297,70 @@ void fill_object(const layout& L, int k, std::uint64_t i, row_builder& b, row_rn
 }
 
 }  // namespace
+
+struct updated_index_cache {
+  std::mutex m;
+  std::vector<bool> built = std::vector<bool>(all_objects().size());
+  std::vector<std::shared_ptr<const updated_index>> by_slot = std::vector<std::shared_ptr<const updated_index>>(all_objects().size());
+};
+
+tenant_generator::tenant_generator(std::uint64_t seed, std::uint64_t scale, std::vector<burst_rows> bursts)
+    : seed_(seed), scale_(scale), bursts_(std::move(bursts)), index_cache_(std::make_shared<updated_index_cache>()) {}
+
+std::shared_ptr<const updated_index> tenant_generator::updated_index_of(const object_def& obj) const {
+  const auto slot = static_cast<std::size_t>(obj.char_type_id - 1);
+  const std::lock_guard lock(index_cache_->m);  // one build per object; other jobs wait for it
+  if (index_cache_->built[slot]) return index_cache_->by_slot[slot];
+  index_cache_->built[slot] = true;
+  const std::uint64_t n = base_count(obj);
+  if (n < updated_index::min_rows || n > 0xffffffffULL) return nullptr;
+  auto idx = std::make_shared<updated_index>();
+  idx->keys.resize(n);
+  std::int64_t lo = std::numeric_limits<std::int64_t>::max(), hi = std::numeric_limits<std::int64_t>::min();
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const std::int64_t u = base_updated(obj, i);
+    lo = std::min(lo, u);
+    hi = std::max(hi, u);
+    idx->keys[i] = static_cast<std::uint64_t>(u);  // the time for now; keyed below
+  }
+  if (static_cast<std::uint64_t>(hi - lo) > 0xffffffffULL) return nullptr;
+  idx->base = lo;
+  for (std::uint64_t i = 0; i < n; ++i)
+    idx->keys[i] = (static_cast<std::uint64_t>(static_cast<std::int64_t>(idx->keys[i]) - lo) << 32) | i;
+  std::sort(idx->keys.begin(), idx->keys.end());
+  index_cache_->by_slot[slot] = idx;
+  return idx;
+}
+
+namespace {
+
+// The keys of updated_index `x` whose time lies in [first, last].
+std::pair<const std::uint64_t*, const std::uint64_t*> keys_in(const updated_index& x, std::int64_t first,
+                                                              std::int64_t last) {
+  const std::uint64_t* b = x.keys.data();
+  const std::uint64_t* e = b + x.keys.size();
+  const std::int64_t top = static_cast<std::int64_t>(0xffffffffLL);
+  if (last < x.base || first > last || first > x.base + top) return {e, e};
+  const std::int64_t f = first <= x.base ? 0 : first - x.base;
+  const std::int64_t l = last >= x.base + top ? top : last - x.base;
+  const auto* lo = std::lower_bound(b, e, static_cast<std::uint64_t>(f) << 32);
+  const auto* hi = l == top ? e : std::lower_bound(lo, e, static_cast<std::uint64_t>(l + 1) << 32);
+  return {lo, hi};
+}
+
+}  // namespace
+
+void updated_index::rows_in(std::int64_t first, std::int64_t last, std::uint64_t from,
+                            std::vector<std::uint64_t>& out) const {
+  const auto [lo, hi] = keys_in(*this, first, last);
+  for (const std::uint64_t* k = lo; k != hi; ++k)
+    if ((*k & 0xffffffffULL) >= from) out.push_back(*k & 0xffffffffULL);
+}
+
+std::uint64_t updated_index::count_in(std::int64_t first, std::int64_t last) const {
+  const auto [lo, hi] = keys_in(*this, first, last);
+  return static_cast<std::uint64_t>(hi - lo);
+}
 
 std::uint64_t tenant_generator::base_count(const object_def& obj) const {
   const std::uint64_t n = scale_;

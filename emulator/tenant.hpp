@@ -5,6 +5,7 @@
 // the scale. Changes to the data (mutations) live in tenant_state.hpp.
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -187,10 +188,25 @@ struct burst_rows {
   std::int64_t at_unix_s = 0;
 };
 
+// The service's index on UpdatedDate (contract §3.5) over an object's
+// generated rows: every base row as (UpdatedDate - base) << 32 | index,
+// sorted, so a window's rows are a binary search away instead of a scan of
+// the whole object. Rows changed since (tenant_state's overlay) are not in it.
+struct updated_index {
+  static constexpr std::uint64_t min_rows = 1u << 16;  // smaller objects are scanned
+  std::int64_t base = 0;
+  std::vector<std::uint64_t> keys;
+  // Appends the index of every base row whose generated UpdatedDate lies in
+  // [first, last] (unix seconds) and which is >= `from`, in no order.
+  void rows_in(std::int64_t first, std::int64_t last, std::uint64_t from, std::vector<std::uint64_t>& out) const;
+  // How many base rows have their UpdatedDate in [first, last].
+  std::uint64_t count_in(std::int64_t first, std::int64_t last) const;
+};
+struct updated_index_cache;
+
 class tenant_generator {
  public:
-  tenant_generator(std::uint64_t seed, std::uint64_t scale, std::vector<burst_rows> bursts = {})
-      : seed_(seed), scale_(scale), bursts_(std::move(bursts)) {}
+  tenant_generator(std::uint64_t seed, std::uint64_t scale, std::vector<burst_rows> bursts = {});
 
   std::uint64_t seed() const { return seed_; }
   std::uint64_t scale() const { return scale_; }
@@ -206,6 +222,10 @@ class tenant_generator {
   std::string make_id(const object_def& obj, std::uint64_t index) const;
   // The index an id of `obj` stands for, or nullopt when it is not one.
   static std::optional<std::uint64_t> index_of_id(const object_def& obj, std::string_view id);
+  // The UpdatedDate index of `obj`'s base rows, built on first use (once per
+  // generator and its copies; thread-safe), or nullptr when the object has
+  // fewer than updated_index::min_rows rows or its times do not fit the key.
+  std::shared_ptr<const updated_index> updated_index_of(const object_def& obj) const;
 
  private:
   // UpdatedDate of row `index`, given its CreatedDate and its generated UpdatedDate.
@@ -215,6 +235,7 @@ class tenant_generator {
   std::uint64_t seed_;
   std::uint64_t scale_;
   std::vector<burst_rows> bursts_;
+  std::shared_ptr<updated_index_cache> index_cache_;  // shared by copies: the base rows are the same
 };
 
 }  // namespace aquaduct::emulator

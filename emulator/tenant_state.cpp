@@ -33,6 +33,12 @@ const overlay_row* object_overlay::find(std::uint64_t index) const {
   return it == chunks_[c]->end() ? nullptr : &it->second;
 }
 
+void object_overlay::indexes(std::vector<std::uint64_t>& out) const {
+  for (const auto& c : chunks_)
+    if (c)
+      for (const auto& [index, row] : *c) out.push_back(index);
+}
+
 tenant_state::tenant_state(std::uint64_t seed, std::uint64_t scale, std::vector<burst_rows> bursts)
     : gen_(seed, scale, std::move(bursts)), overlays_(all_objects().size()) {}
 

@@ -41,6 +41,9 @@ class object_overlay {
   std::uint64_t deleted() const { return deleted_; }  // tombstones
   // The overlay's row `index`, or nullptr when the row is as generated.
   const overlay_row* find(std::uint64_t index) const;
+  // Appends the index of every row the overlay has (changed, created or
+  // deleted), in index order.
+  void indexes(std::vector<std::uint64_t>& out) const;
 
  private:
   friend class tenant_editor;

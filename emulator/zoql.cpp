@@ -772,6 +772,20 @@ std::pair<std::int64_t, std::int64_t> base_time_range(const zoql_query& q, std::
   return {first, last};
 }
 
+std::vector<text_floor> base_text_floors(const zoql_query& q, std::size_t field) {
+  std::vector<text_floor> out;
+  const auto take = [&](const condition& c) {
+    if (c.k == condition::kind::predicate && !c.rhs_column && c.lhs.slot == 0 && c.lhs.field == field &&
+        c.rhs.k == zoql_literal::kind::string && (c.op == compare_op::gt || c.op == compare_op::ge))
+      out.push_back(text_floor{c.rhs.text, c.op == compare_op::gt});
+  };
+  if (q.where && q.where->k == condition::kind::and_)
+    for (const condition& c : q.where->children) take(c);
+  else if (q.where)
+    take(*q.where);
+  return out;
+}
+
 bool zoql_matches(const zoql_query& q, row_slots rows, std::int64_t now_unix_s, tenant_zone zone) {
   if (!q.where) return true;
   return eval(*q.where, rows, now_unix_s, zone) != truth::no;

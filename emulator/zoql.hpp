@@ -116,6 +116,15 @@ bool zoql_matches(const zoql_query& q, row_slots rows, std::int64_t now_unix_s,
 std::pair<std::int64_t, std::int64_t> base_time_range(const zoql_query& q, std::size_t field, std::int64_t now_unix_s,
                                                       tenant_zone zone);
 
+// The lower bounds the `and`ed predicates of the WHERE put on base text field
+// `field` (Id): each `field > 'x'` (strict) or `field >= 'x'`. Lets the
+// exporter start a keyset page at its first row instead of the object's.
+struct text_floor {
+  std::string value;
+  bool strict = false;
+};
+std::vector<text_floor> base_text_floors(const zoql_query& q, std::size_t field);
+
 // The value of `c` in `rows` (a null value when the slot is empty).
 const field_value& column_value(const column_ref& c, row_slots rows);
 

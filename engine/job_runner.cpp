@@ -336,17 +336,20 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
         const std::string why = batch_messages(remote);
         const bool group_failed = unit.group && unit.group->failed;
         // Out of processing time (90027/90029): the two halves may each make it.
-        if (ran_out_of_time(remote) && split_window_unit(ctx, unit, spawn, "ran out of time (" + why + ")")) {
+        if (ran_out_of_time(remote) && split_window_unit(ctx, unit, spawn, "ran out of time (" + why + ")", remote.id)) {
           split = true;
           break;
         }
         // A plain query that ran out of time goes on in pieces; the job's
         // other queries (aborted with it) are submitted again.
+        std::vector<std::string> unsplit;  // queries that could not be split: their errors say why
         if (ran_out_of_time(remote) && !unit.group) {
           std::vector<std::string> names;
           for (const auto& q : round) names.push_back(q.name);
           const auto moved = window_plain_queries(ctx, unit, report, names, remote, submitted_at, spawn,
                                                   "ran out of processing time (" + why + ")");
+          for (const std::string& n : names)
+            if (std::find(moved.begin(), moved.end(), n) == moved.end()) unsplit.push_back(n);
           if (!moved.empty()) {
             std::erase_if(pending, [&](const std::string& n) {
               return std::find(moved.begin(), moved.end(), n) != moved.end();
@@ -366,7 +369,10 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
         for (auto& q : report.queries) {
           const decode::aqua_batch* b = find_batch(remote, q.name);
           q.status = outcome_of_status(b && !b->status.empty() && b->status != "completed" ? b->status : remote.status);
-          if (b && !b->message.empty()) q.error = b->message;
+          if (b && !b->message.empty() && std::find(unsplit.begin(), unsplit.end(), q.name) == unsplit.end())
+            q.error = b->message;
+          // The log names the failed query with its error: the split's refusal says why.
+          if (unit.group && !group_failed && unit.group->failed) q.error = unit.group->error;
         }
         if (unit.group) fail_group(*unit.group, *report.error);
         break;
@@ -460,7 +466,7 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
         query_report& q = report.queries[i];
         if (outcomes[i] == batch_outcome::file_too_large) {
           const bool group_failed = unit.group && unit.group->failed;
-          if (split_window_unit(ctx, unit, spawn, q.error.value_or("file too large"))) {
+          if (split_window_unit(ctx, unit, spawn, q.error.value_or("file too large"), remote.id)) {
             split = true;
             break;
           }

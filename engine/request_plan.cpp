@@ -286,12 +286,28 @@ std::vector<planned_request> plan_requests(const pipeline_config& cfg, const eng
   }
   for (const auto& j : cfg.jobs) {
     if (j.kind != job_kind::aqua || j.stateful()) continue;
-    for (const auto& q : j.queries)
-      p.note(j.name, "query " + q.name + ": may be split if the service cannot export it in one piece (a job out of "
-                         "processing time, 90027/90029, or a file over its maximum object size, 403): " +
-                         (q.partition || q.incremental ? "its windows" : "into windows of UpdatedDate") +
-                         " halved down to one second, then pages by Id (`and Id > '<last>' order by Id limit n`), "
-                         "committed as one result as planned here");
+    for (const auto& q : j.queries) {
+      // What the run does when the service cannot export the query in one
+      // piece (docs/architecture.md, "Huge objects"): the same checks as
+      // window_plain_query and split_window_unit.
+      const std::string when = "if the service cannot export it in one piece (a job out of processing time, "
+                               "90027/90029, or a file over its maximum object size, 403)";
+      std::string paging = engine_detail::keyset_page_problem(q.query);
+      if (paging.empty()) paging = engine_detail::base_id_problem(q.query, j.use_query_labels);
+      const std::string pages = "then pages by Id (`and Id > '<last>' order by Id limit n`)";
+      const bool windowed = q.partition || q.incremental;
+      const std::string min_step = q.partition ? q.partition->min_step : q.incremental ? q.incremental->min_step : "";
+      std::string what;
+      if (windowed)
+        what = "may be split " + when + ": its windows halved down to min_step " + min_step + ", " +
+               (paging.empty() ? pages : "and no further, as " + paging) + ", committed as one result as planned here";
+      else if (!paging.empty())
+        what = "cannot be split " + when + ", as " + paging + ": it would fail, saying so";
+      else
+        what = "may be split " + when + ": into windows of UpdatedDate halved down to one second, " + pages +
+               ", committed as one result";
+      p.note(j.name, "query " + q.name + ": " + what);
+    }
   }
   for (const auto& r : plan.nothing_to_do)
     for (const auto& q : r.queries)

@@ -18,6 +18,7 @@ progress_counters run_counters::read() const {
   p.jobs_done = jobs_done;
   p.jobs_failed = jobs_failed;
   p.jobs_split = jobs_split;
+  p.id_pages = id_pages;
   p.downloads_active = downloads_active;
   p.rows = rows;
   p.rows_committed = rows_committed;

@@ -33,7 +33,7 @@ namespace aquaduct::engine_detail {
 // set per configured job.
 struct run_counters {
   std::atomic<std::uint32_t> jobs_total{0}, jobs_submitted{0}, jobs_active{0}, jobs_done{0}, jobs_failed{0},
-      jobs_split{0};
+      jobs_split{0}, id_pages{0};
   std::atomic<std::uint32_t> downloads_active{0};
   std::atomic<std::uint64_t> rows{0}, rows_committed{0}, bytes_downloaded{0}, bytes_decoded{0};
   progress_counters read() const;

@@ -73,17 +73,6 @@ void collect_keys(const run_context& ctx, const window_group& g, const window_re
   check_keys(g, *keys_of, what);
 }
 
-// Why `zoql` cannot be cut into keyset pages by Id, or "": the page adds
-// `and Id > '…' order by Id limit n` to its windowed text.
-std::string page_problem(std::string_view zoql) {
-  std::string lower(zoql);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  for (const char* clause : {"order by", "group by", " limit ", " or "})
-    if (lower.find(clause) != std::string::npos)
-      return std::string("it has ") + (clause[0] == ' ' ? std::string(clause + 1, std::strlen(clause) - 2) : clause);
-  return {};
-}
-
 // The windows in the order their rows go out: by time, the catch-up last.
 void sort_results(std::vector<window_result>& results) {
   std::stable_sort(results.begin(), results.end(), [](const window_result& a, const window_result& b) {
@@ -226,7 +215,7 @@ std::shared_ptr<window_group> window_plain_query(const job_config& job, const qu
     why_not = "a stateful session's query is not split";
     return nullptr;
   }
-  if (std::string why = page_problem(q.query); !why.empty()) {
+  if (std::string why = keyset_page_problem(q.query); !why.empty()) {
     why_not = "it cannot be split, as " + why;
     return nullptr;
   }
@@ -292,6 +281,7 @@ asio::awaitable<batch_outcome> take_window(run_context& ctx, aqua_client& client
   }
   if (unit.page) {
     ++g.pages;
+    ctx.meter(unit.job->name).add(&run_counters::id_pages, 1u);
     if (++g.page_streak >= 2 && g.page_rows < max_page_rows) {  // two in a row: try bigger pages again
       g.page_rows = std::min(max_page_rows, g.page_rows * 2);
       g.page_streak = 0;
@@ -332,7 +322,7 @@ asio::awaitable<batch_outcome> take_window(run_context& ctx, aqua_client& client
 }
 
 bool split_window_unit(run_context& ctx, const work_unit& unit, const std::function<void(work_unit)>& spawn,
-                       const std::string& why) {
+                       const std::string& why, const std::string& job_id) {
   if (!unit.group || !unit.window) return false;
   window_group& g = *unit.group;
   if (g.split_why.empty()) g.split_why = why;
@@ -366,13 +356,14 @@ bool split_window_unit(run_context& ctx, const work_unit& unit, const std::funct
     ctx.log.warning({.message = why + (units.size() == 2 ? std::string(": splitting the window in two")
                                                          : fmt::format(": splitting the window in {}", units.size())),
                      .job = unit.display_name,
+                     .job_id = job_id,
                      .query = g.query.name});
     (unit.catch_up ? g.pending_catch_up : g.pending_windows) += units.size();  // the caller settles `unit` itself
     for (work_unit& u : units) spawn(std::move(u));
     return true;
   }
   const std::string where = "job " + unit.display_name + ", query " + g.query.name;
-  if (std::string problem = page_problem(g.query.query); !problem.empty()) {
+  if (std::string problem = keyset_page_problem(g.query.query); !problem.empty()) {
     fail_group(g, fmt::format("{}: {}; the window {} cannot be split in time any further (min_step {} s), nor cut "
                               "into pages by Id, as {}",
                               where, why, window_label(*unit.window), g.min_step.count(), problem));
@@ -403,6 +394,7 @@ bool split_window_unit(run_context& ctx, const work_unit& unit, const std::funct
                                           unit.page ? "asking for the page again" : "cutting the window into pages",
                                           p.size),
                    .job = unit.display_name,
+                   .job_id = job_id,
                    .query = g.query.name});
   ++(unit.catch_up ? g.pending_catch_up : g.pending_windows);
   spawn(std::move(piece));

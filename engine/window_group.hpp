@@ -120,9 +120,10 @@ asio::awaitable<batch_outcome> take_window(run_context& ctx, aqua_client& client
 // while both are at least min_step long, else keyset pages by Id (a page
 // that failed runs again at half its size). `why` is logged. The caller then
 // settles `unit` as usual. False when it cannot be split: the group is then
-// failed, saying why (a single row over the limit).
+// failed, saying why (a single row over the limit). `job_id`, the service's
+// job that could not finish, goes into the log records.
 bool split_window_unit(run_context& ctx, const work_unit& unit, const std::function<void(work_unit)>& spawn,
-                       const std::string& why);
+                       const std::string& why, const std::string& job_id);
 
 // Marks the group failed (the first reason wins).
 void fail_group(window_group& g, const std::string& why);

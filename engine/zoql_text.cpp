@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 
 namespace aquaduct::engine_detail {
 
@@ -161,6 +162,15 @@ std::optional<std::size_t> locate_base_id(const select_shape& shape, const std::
   const std::optional<std::size_t> item = shape.base_id_item();
   if (!item || header.size() < first + shape.items.size()) return std::nullopt;
   return first + *item;
+}
+
+std::string keyset_page_problem(std::string_view zoql) {
+  std::string lower(zoql);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  for (const char* clause : {"order by", "group by", " limit ", " or "})
+    if (lower.find(clause) != std::string::npos)
+      return std::string("it has ") + (clause[0] == ' ' ? std::string(clause + 1, std::strlen(clause) - 2) : clause);
+  return {};
 }
 
 std::string base_id_problem(std::string_view zoql, bool use_query_labels) {

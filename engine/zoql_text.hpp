@@ -62,4 +62,9 @@ std::optional<std::size_t> locate_base_id(const select_shape& shape, const std::
 // use_query_labels is off (its header holds display labels, not API names).
 std::string base_id_problem(std::string_view zoql, bool use_query_labels);
 
+// Why `zoql` cannot be cut into keyset pages by Id ("" when it can): a page
+// adds `and Id > '<last>' order by Id limit n` to its WHERE, which an
+// `order by`, `group by`, `limit` or a top-level `or` of its own forbids.
+std::string keyset_page_problem(std::string_view zoql);
+
 }  // namespace aquaduct::engine_detail

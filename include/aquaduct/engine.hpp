@@ -111,6 +111,7 @@ struct progress_counters {
   // file too large) that went on as smaller ones: time halves, pages by Id.
   // Their pieces count in jobs_total instead.
   std::uint32_t jobs_split = 0;
+  std::uint32_t id_pages = 0;  // of those pieces, keyset pages by Id that completed
   std::uint32_t downloads_active = 0;
   std::uint64_t rows = 0;              // rows handed to the sinks
   std::uint64_t rows_committed = 0;    // rows the sinks committed

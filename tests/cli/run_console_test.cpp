@@ -61,6 +61,15 @@ TEST_CASE("progress lines: a header, a line per job, the totals; the rate only w
   CHECK(lines[4].ends_with("1:15"));
 }
 
+TEST_CASE("progress lines: the totals say how many jobs were split into pieces, and how many Id pages there were") {
+  progress_snapshot p = snapshot_of(2);
+  CHECK(cli::progress_lines(p, {-1, 0, 0}, 0, 200, 40).back().find("split") == std::string::npos);
+  p.jobs_split = 3;
+  p.id_pages = 5;
+  const std::string total = cli::progress_lines(p, {-1, 0, 0}, 0, 200, 40).back();
+  CHECK_MESSAGE(total.find("3 split into pieces (5 Id pages)") != std::string::npos, total);
+}
+
 TEST_CASE("progress lines fit the terminal: cut to its width, and the jobs that do not fit summed up") {
   const progress_snapshot p = snapshot_of(30);
   const auto lines = cli::progress_lines(p, {}, -1, 50, 10);

@@ -664,11 +664,37 @@ TEST_CASE("adaptive splitting: a window aborted for processing time (90027) is s
     CHECK_MESSAGE(message.find("SlowAccounts") != std::string::npos, message);
     CHECK_MESSAGE(message.find("90027") != std::string::npos, message);
     CHECK_MESSAGE(message.find("a single row") != std::string::npos, message);
+    // The query's own error (what the log says for it) names the page and why, too.
+    const std::string query_error = j.queries[0].error.value_or("");
+    CHECK_MESSAGE(query_error.find("Id page") != std::string::npos, query_error);
+    CHECK_MESSAGE(query_error.find("a single row") != std::string::npos, query_error);
     // 50,000 rows a page halved down to 1: 16 pages, after the window itself.
     CHECK(probe.stats().job_count("aborted") == 17);
     const auto t = test::read_sqlite_table(db, "slow__SlowAccounts");
     CHECK_MESSAGE((!t || t->data.empty()), "a failed query committed rows");
   }
+}
+
+TEST_CASE("a plain query that cannot be split (order by) and runs out of time fails naming the query, the abort and why") {
+  const emulator::options opts = tenant(110, 100, 20ms);
+  emulator::server srv(opts);
+  srv.start();
+  test::emulator_probe probe(srv.base_url());
+  probe.arm_faults(R"({"rules":[{"method":"POST","path":"/v1/batch-query*","fault":"job_abort",)"
+                   R"("message":"90027: the query exceeded the maximum processing time","times":1}]})");
+  temp_dir dir;
+  const std::string db = (dir.path() / "ordered.db").string();
+  const run_report report = run_config(parse_pipeline(
+      source_toml(srv.base_url()) + one_query_job("slow", "Ordered", account_zoql + " order by Name") + sqlite_sink(db),
+      "ordered.toml"));
+  CHECK(report.exit_code() == 1);
+  REQUIRE(report.jobs.size() == 1);
+  REQUIRE(report.jobs[0].queries.size() == 1);
+  const std::string error = report.jobs[0].queries[0].error.value_or("");
+  CHECK_MESSAGE(error.find("Ordered") != std::string::npos, error);
+  CHECK_MESSAGE(error.find("90027") != std::string::npos, error);
+  CHECK_MESSAGE(error.find("cannot be split, as it has order by") != std::string::npos, error);
+  CHECK(probe.stats().job_count("aborted") == 1);
 }
 
 namespace {

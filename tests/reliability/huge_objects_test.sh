@@ -82,6 +82,11 @@ check "the log shows the time splits and the Id pages" \
 check "one commit: one csv file, one table" test "$(find "$work/split/out" -type f | wc -l)" -eq 1
 dry_run_says() { "$bin" run "$work/split/pipeline.toml" --dry-run 2>&1 | grep -q "InvoiceItem: may be split"; }
 check "--dry-run says the query may be split" dry_run_says
+sed 's|from InvoiceItem"|from InvoiceItem order by CreatedDate"|' "$work/split/pipeline.toml" >"$work/split/ordered.toml"
+dry_run_refuses() {
+  "$bin" run "$work/split/ordered.toml" --dry-run 2>&1 | grep -q "InvoiceItem: cannot be split if .*, as it has order by"
+}
+check "--dry-run says a query with order by cannot be split" dry_run_refuses
 
 if [ -z "$churn" ]; then
   run "$plain_url" "$work/plain"
