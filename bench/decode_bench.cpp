@@ -216,12 +216,13 @@ std::uint64_t parse_stream(csv_parser& parser, std::string_view bytes) {
   return rows.finish();
 }
 
-// Content decoder -> CSV parser, as result_pipeline does it; returns data rows.
-std::uint64_t decode_to_rows(content_decoder& dec, csv_parser& parser, std::string_view body) {
+// A content decoder over `body` in http_chunk pieces, as the HTTP client hands
+// them over; every decoded piece goes to `sink`.
+template <class Sink>
+void decode_each(content_decoder& dec, std::string_view body, Sink&& sink) {
   std::vector<char> out(256u << 10);
   std::error_code ec;
   dec.reset();
-  row_counter rows(parser);
   while (!body.empty()) {
     std::string_view piece = body.substr(0, http_chunk);
     body.remove_prefix(piece.size());
@@ -229,17 +230,23 @@ std::uint64_t decode_to_rows(content_decoder& dec, csv_parser& parser, std::stri
       const auto r = dec.put(piece, out, ec);
       if (ec) throw std::runtime_error("decode: " + ec.message());
       piece.remove_prefix(r.consumed);
-      rows.put(std::string_view(out.data(), r.produced));
+      sink(std::string_view(out.data(), r.produced));
     }
   }
   for (;;) {
     const auto r = dec.put({}, out, ec);
     if (ec) throw std::runtime_error("decode: " + ec.message());
     if (r.produced == 0) break;
-    rows.put(std::string_view(out.data(), r.produced));
+    sink(std::string_view(out.data(), r.produced));
   }
   dec.finish(ec);
   if (ec) throw std::runtime_error("decode: " + ec.message());
+}
+
+// Content decoder -> CSV parser, as result_pipeline does it; returns data rows.
+std::uint64_t decode_to_rows(content_decoder& dec, csv_parser& parser, std::string_view body) {
+  row_counter rows(parser);
+  decode_each(dec, body, [&](std::string_view bytes) { rows.put(bytes); });
   return rows.finish();
 }
 
@@ -283,28 +290,8 @@ std::uint64_t libarchive_to_rows(csv_parser& parser, std::string_view body) {
 
 // A content decoder alone over `body` in http_chunk pieces; returns the bytes decoded.
 std::uint64_t decode_bytes(content_decoder& dec, std::string_view body) {
-  std::vector<char> out(256u << 10);
   std::uint64_t total = 0;
-  std::error_code ec;
-  dec.reset();
-  while (!body.empty()) {
-    std::string_view piece = body.substr(0, http_chunk);
-    body.remove_prefix(piece.size());
-    while (!piece.empty()) {
-      const auto r = dec.put(piece, out, ec);
-      if (ec) throw std::runtime_error("decode: " + ec.message());
-      piece.remove_prefix(r.consumed);
-      total += r.produced;
-    }
-  }
-  for (;;) {
-    const auto r = dec.put({}, out, ec);
-    if (ec) throw std::runtime_error("decode: " + ec.message());
-    if (r.produced == 0) break;
-    total += r.produced;
-  }
-  dec.finish(ec);
-  if (ec) throw std::runtime_error("decode: " + ec.message());
+  decode_each(dec, body, [&](std::string_view bytes) { total += bytes.size(); });
   return total;
 }
 
