@@ -20,6 +20,7 @@
 //   decode_bench [MB] [RUNS]     (defaults: 200 MB, 3 runs)
 #include "decode/content_decoder.hpp"
 #include "decode/csv_parser.hpp"
+#include "fuzz/seeds.hpp"  // libarchive_zip_bytes: the zip fuzz seeds' writer
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -122,29 +123,6 @@ std::string zip_of(const std::string& gz, const std::string& csv) {
        le(csv.size(), 4) + le(name.size(), 2) + le(0, 2) + le(0, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(0, 4) + name;
   z += "PK\x05\x06" + le(0, 4) + le(1, 2) + le(1, 2) + le(z.size() - central, 4) + le(central, 4) + le(0, 2);
   return z;
-}
-
-// The emulator's zip layout, from libarchive's writer (zip:compression-level=6,
-// as gzip() above): one deflated entry, Zip64 size fields, a data descriptor.
-std::string libarchive_zip_of(const std::string& csv) {
-  std::string out;
-  archive* a = archive_write_new();
-  archive_entry* e = archive_entry_new();
-  const auto put = [](archive*, void* to, const void* buf, std::size_t n) -> la_ssize_t {
-    static_cast<std::string*>(to)->append(static_cast<const char*>(buf), n);
-    return static_cast<la_ssize_t>(n);
-  };
-  archive_entry_set_pathname(e, "Invoices.csv");
-  archive_entry_set_filetype(e, AE_IFREG);
-  archive_entry_set_perm(e, 0644);
-  if (archive_write_set_format_zip(a) != ARCHIVE_OK || archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
-      archive_write_set_options(a, "zip:compression-level=6") != ARCHIVE_OK ||
-      archive_write_open(a, &out, nullptr, put, nullptr) != ARCHIVE_OK || archive_write_header(a, e) != ARCHIVE_OK ||
-      archive_write_data(a, csv.data(), csv.size()) != static_cast<la_ssize_t>(csv.size()) || archive_write_close(a) != ARCHIVE_OK)
-    throw std::runtime_error("libarchive write");
-  archive_entry_free(e);
-  archive_write_free(a);
-  return out;
 }
 
 struct timing {
@@ -345,7 +323,9 @@ int main(int argc, char** argv) {
   const std::string csv = make_csv(mb * 1000000, rows);
   const std::string gz = gzip(csv);
   const std::string zip = zip_of(gz, csv);
-  const std::string la_zip = libarchive_zip_of(csv);
+  // The emulator's zip layout, from libarchive's writer (as gzip() above, level 6):
+  // one deflated entry, Zip64 size fields, a data descriptor.
+  const std::string la_zip = aquaduct::fuzz::libarchive_zip_bytes("Invoices.csv", csv, "zip:compression-level=6");
   char path[] = "/tmp/aquaduct-bench-XXXXXX";
   const int fd = mkstemp(path);
   if (fd < 0 || write(fd, gz.data(), gz.size()) != static_cast<ssize_t>(gz.size())) return 1;
