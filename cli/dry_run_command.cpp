@@ -12,7 +12,8 @@ dry_run_option::dry_run_option(CLI::App& run) {
   run.add_flag("--dry-run", chosen_,
                "Print the AQuA requests the run would start with (method, URL, headers, JSON body; secrets\n"
                "redacted), every window and stateful incrementalTime included, then exit 0. Reads --state-dir\n"
-               "without locking it; contacts nothing, starts no emulator, writes no sink.\n"
+               "without locking it; contacts nothing but a postgres:// state (whose schema it creates if new),\n"
+               "starts no emulator, writes no sink.\n"
                "Example: aquaduct run pipeline.toml --dry-run | grep '^{' | jq .queries");
 }
 
