@@ -520,3 +520,17 @@ TEST_CASE("AQuA request field mistakes name their position") {
   const auto p = problems_of(job_with("encrypted = \"pgp\"\nsource_data = \"lake\"", "convert_to_currencies = \"E\""));
   CHECK(p.size() == 3);
 }
+
+TEST_CASE("[state] url: a postgres URL with ${VAR} expanded; anything else, or another key, is a problem") {
+  ::setenv("AQUADUCT_TEST_STATE_DSN", "postgresql://etl:pw@db/state", 1);
+  const pipeline_config cfg = parse_pipeline("[state]\nurl = \"${AQUADUCT_TEST_STATE_DSN}\"\n" + minimal, "p.toml");
+  CHECK(cfg.state_url == "postgresql://etl:pw@db/state");
+  CHECK(parse_pipeline(minimal, "p.toml").state_url.empty());
+
+  const auto dir = problems_of("[state]\nurl = \"/var/lib/aquaduct\"\n" + minimal);
+  REQUIRE(dir.size() == 1);
+  CHECK(dir[0] == "p.toml:2:7: [state] url must be a postgres:// or postgresql:// URL (a state directory is --state-dir's)");
+  const auto key = problems_of("[state]\ndir = \"x\"\n" + minimal);
+  REQUIRE(key.size() == 1);
+  CHECK(key[0] == "p.toml:2:1: unknown key 'dir' in [state]");
+}
