@@ -61,6 +61,7 @@ bench: build
 	$(BUILD_DIR)/bench/emulator_bench
 	bash bench/emulator_serve_bench.sh $(BUILD_DIR)/aquaduct
 	$(BUILD_DIR)/bench/engine_bench --aquaduct $(BUILD_DIR)/aquaduct --only pool
+	bash bench/fleet_bench.sh $(BUILD_DIR)/aquaduct
 	bash bench/harness.sh $(BUILD_DIR) $(BENCH_ARGS)
 
 # libFuzzer targets with Debian's clang (fuzz/CMakeLists.txt), each run FUZZ_SECONDS

@@ -1,5 +1,5 @@
 #pragma once
-// SIGINT/SIGTERM for commands that run an engine (`run`, `tap`): blocked in
+// SIGINT/SIGTERM for commands that run an engine (`run`, `tap`, `worker`): blocked in
 // every thread (block_signals, before any thread starts), then waited for
 // by interrupt_watch while the run goes on: the first cancels the run (its
 // jobs are cancelled on the server, exit 130), a second one exits at once.
@@ -27,14 +27,17 @@ class interrupt_watch {
  public:
   // `note` says on stderr, in the command's own voice, that the run is being cancelled.
   interrupt_watch(const sigset_t& set, engine& eng, std::function<void()> note)
-      : thread_([this, set, &eng, note = std::move(note)] {
+      : interrupt_watch(set, [&eng] { eng.cancel(); }, std::move(note)) {}
+  // `cancel` stops what runs (an engine, a fleet worker); called once.
+  interrupt_watch(const sigset_t& set, std::function<void()> cancel, std::function<void()> note)
+      : thread_([this, set, cancel = std::move(cancel), note = std::move(note)] {
           int received = 0;
           const timespec tick{0, 200 * 1000 * 1000};
           while (!done_) {
             if (sigtimedwait(&set, nullptr, &tick) < 0) continue;
             if (++received == 1) {
               if (note) note();
-              eng.cancel();
+              cancel();
             } else {
               std::_Exit(130);
             }

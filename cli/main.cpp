@@ -12,6 +12,7 @@
 #include "cli/dry_run_command.hpp"
 #include "cli/jobs_command.hpp"
 #include "cli/state_command.hpp"
+#include "cli/worker_command.hpp"
 #include <aquaduct/emulator.hpp>
 #include "sinks/registry.hpp"
 
@@ -236,6 +237,7 @@ int main(int argc, char** argv) {
       "  aquaduct jobs get JOB_ID --config pipeline.toml  one job's JSON from the pipeline's tenant\n"
       "  aquaduct state show --config pipeline.toml       where each stateful or incremental query stands\n"
       "  aquaduct discover --config p.toml --write all.toml  the tenant's objects and fields; a ready pipeline\n"
+      "  aquaduct worker p.toml --state postgres://… --run ID  one of N workers sharing a run (docs/fleet.md)\n"
       "  aquaduct help run                                every option of a command\n"
       "Exit codes: 0 ok, 1 a job or batch failed, 2 usage or config error, 3 authentication refused, 130 interrupted.\n"
       "Docs: README.md (quickstart), docs/config.md (every key), docs/emulator.md, examples/");
@@ -415,6 +417,7 @@ int main(int argc, char** argv) {
   aquaduct::cli::dry_run_option dry_run{*run};
   aquaduct::cli::discover_command discover{app};
   aquaduct::cli::tap_command tap{app};
+  aquaduct::cli::worker_command worker{app};
 
   auto* help = app.add_subcommand("help", "Show help for a command");
   std::string help_topic;
@@ -438,6 +441,7 @@ int main(int argc, char** argv) {
   if (state.chosen()) return state.run();
   if (discover.chosen()) return discover.run();
   if (tap.chosen()) return tap.run();
+  if (worker.chosen()) return worker.run();
   if (*emulate) {
     emu.latency = std::chrono::milliseconds(latency_ms);
     emu.token_lifetime = std::chrono::seconds(token_lifetime_s);

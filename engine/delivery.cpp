@@ -1,5 +1,6 @@
 // Result files into the sinks (delivery.hpp).
 #include "engine/delivery.hpp"
+#include "engine/fleet.hpp"
 
 #include <aquaduct/error.hpp>
 
@@ -326,13 +327,15 @@ asio::awaitable<void> commit_path::commit(const file_token& token, std::optional
     // deleted inside it never come back): should this stop between the sinks'
     // commits and the cursor, the next run must know (state_store::pending).
     if (next && ctx_.state && next->mode == "stateful") ctx_.state->begin_commit(*next);
-    if (next && next->position) {
-      file_token with_cursor = token;
-      with_cursor.cursor = next->position;
-      pipe_.commit(with_cursor);
-    } else {
-      pipe_.commit(token);
+    file_token sealed = token;
+    if (next && next->position) sealed.cursor = next->position;
+    // A fleet worker commits only while it holds the unit; the sinks check the
+    // token again against the newest they committed (docs/fleet.md, fencing).
+    if (ctx_.fleet) {
+      ctx_.fleet->check();
+      sealed.fence = ctx_.fleet->token();
     }
+    pipe_.commit(sealed);
     if (next && ctx_.state) ctx_.state->save(*next);
   });
   ctx_.meter(pipe_.schema().job).add(&run_counters::rows_committed, pipe_.rows_written());

@@ -8,6 +8,7 @@
 #include "engine/batch_results_job.hpp"
 #include "engine/callout_listener.hpp"
 #include "engine/column_types.hpp"
+#include "engine/fleet.hpp"
 #include "engine/job_plan.hpp"
 #include "engine/job_runner.hpp"
 #include "engine/window_group.hpp"
@@ -406,7 +407,11 @@ void engine::async_run(asio::io_context& io, std::function<void(run_report)> don
   }
   if (ctx.sinks.empty()) throw config_error(config_errc::missing_key, {cfg.path + ": the pipeline has no [[sinks]]"});
 
-  if (!impl_->opts.state_dir.empty()) {
+  if (impl_->opts.fleet) {
+    // A fleet's unit: its fenced state, and its lease instead of the lock.
+    ctx.fleet = impl_->opts.fleet.get();
+    ctx.state = ctx.fleet->state.get();
+  } else if (!impl_->opts.state_dir.empty()) {
     rs->state = engine_detail::open_state(impl_->opts.state_dir);
     rs->state->lock();
     ctx.state = rs->state.get();

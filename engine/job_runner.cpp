@@ -3,17 +3,20 @@
 
 #include "engine/aqua_job.hpp"
 #include "engine/delivery.hpp"
+#include "engine/fleet.hpp"
 #include "engine/window_group.hpp"
 
 #include <aquaduct/error.hpp>
 
 #include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace aquaduct::engine_detail {
 
@@ -25,6 +28,74 @@ double seconds_since(clock::time_point t) { return std::chrono::duration<double>
 
 [[noreturn]] void throw_interrupted(const std::string& what) {
   throw located_error(aqua_errc::interrupted, what + ": interrupted");
+}
+
+// A slot of one of the fleet's pools (engine/fleet.hpp), held by a unit's
+// coroutine and freed when it goes; empty outside a fleet.
+class fleet_permit {
+ public:
+  fleet_permit() = default;
+  fleet_permit(run_context* ctx, fleet_slot s) : ctx_(ctx), slot_(std::move(s)) {}
+  fleet_permit(fleet_permit&& o) noexcept : ctx_(std::exchange(o.ctx_, nullptr)), slot_(std::move(o.slot_)) {}
+  fleet_permit& operator=(fleet_permit&& o) noexcept {
+    if (this != &o) {
+      release();
+      ctx_ = std::exchange(o.ctx_, nullptr);
+      slot_ = std::move(o.slot_);
+    }
+    return *this;
+  }
+  ~fleet_permit() { release(); }
+  // The AQuA job this slot covers now: whoever takes the slot over from an
+  // expired lease cancels it.
+  asio::awaitable<void> note(std::string job_id) {
+    if (!ctx_) co_return;
+    co_await on_sink_thread(*ctx_, [&] { ctx_->fleet->coordinator->note_job(slot_, job_id); });
+  }
+  void release() noexcept {
+    if (!ctx_) return;
+    // On the sink pool: a database call has no place on the I/O thread.
+    asio::post(*ctx_->sink_pool, [f = ctx_->fleet->coordinator, s = std::move(slot_)] { f->free_slot(s); });
+    ctx_ = nullptr;
+  }
+
+ private:
+  run_context* ctx_ = nullptr;
+  fleet_slot slot_;
+};
+
+// A slot of `pool` (its `size` slots shared by every worker of the fleet),
+// waited for in turns of a quarter second; a job a dead holder left on the
+// service is cancelled first. Empty when the run is no fleet's unit.
+asio::awaitable<fleet_permit> fleet_slot_of(run_context& ctx, aqua_client& client, std::string pool, unsigned size,
+                                            const std::string& who) {
+  if (!ctx.fleet) co_return fleet_permit{};
+  asio::steady_timer wait(co_await asio::this_coro::executor);
+  for (;;) {
+    if (ctx.interrupted) throw_interrupted(who);
+    std::optional<fleet_slot> s;
+    co_await on_sink_thread(ctx, [&] { s = ctx.fleet->coordinator->try_slot(pool, size); });
+    if (s) {
+      fleet_permit held(&ctx, *s);
+      if (!s->orphan.empty()) {
+        ctx.log.warning({.message = "cancelling the job a worker whose lease expired left on the service (" + pool + ")",
+                         .job = who,
+                         .job_id = s->orphan});
+        try {
+          co_await client.cancel_job(s->orphan);
+        } catch (const std::system_error& e) {
+          // Ended already (completed, or cancelled by its own worker): the slot is free.
+          ctx.log.info({.message = std::string("the orphaned job could not be cancelled: ") + e.what(),
+                        .job = who,
+                        .job_id = s->orphan});
+        }
+      }
+      co_return held;
+    }
+    wait.expires_after(std::chrono::milliseconds(250));
+    std::error_code ec;
+    co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
 }
 
 // What the service's status of a job or batch means for our report.
@@ -281,9 +352,12 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
   try {
     // A stateful session runs one job at a time, from submit to the cursor.
     async_limiter::permit turn;
+    fleet_permit fleet_turn;  // the same across the fleet
     if (job.stateful()) {
       turn = co_await ctx.session(job).acquire();
       if (!turn) throw_interrupted("job " + unit.display_name);
+      fleet_turn = co_await fleet_slot_of(ctx, client, "session " + job.partner + "/" + job.project + " @ " + ctx.source_id,
+                                          1, unit.display_name);
     }
     // The floor (set by the plan): what a session that moved on without our
     // commit must be asked from.
@@ -308,6 +382,10 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
       async_limiter& jobs = job.stateful() ? *ctx.stateful_jobs : *ctx.stateless_jobs;
       async_limiter::permit slot = co_await jobs.acquire();
       if (!slot) throw_interrupted("job " + unit.display_name);
+      // The tenant's limit holds across the fleet, not per worker.
+      fleet_permit fleet_slot = co_await fleet_slot_of(
+          ctx, client, std::string(job.stateful() ? "stateful" : "stateless") + " jobs @ " + ctx.source_id,
+          ctx.source.max_active_jobs, unit.display_name);
 
       std::vector<query_config> round;
       for (const auto& q : unit.queries)
@@ -319,6 +397,8 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
       decode::aqua_job remote = co_await submit_job(ctx, client, unit.display_name, body, give_up, timer);
       remote_job on_service(ctx, remote.id, unit.display_name);  // cancelled there unless it ends
       report.job_id = remote.id;
+      co_await fleet_slot.note(remote.id);
+      co_await fleet_turn.note(remote.id);
       report.submit_s = seconds_since(started);
       const job_meter m = ctx.meter(job.name);
       m.add(&run_counters::jobs_submitted, 1u);
@@ -330,6 +410,7 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
       remote = co_await wait_for_job(ctx, client, unit.display_name, std::move(remote), on_service, give_up, timer);
       active.done();
       slot.release();  // the service no longer counts the job
+      fleet_slot.release();
       report.wait_s = seconds_since(waiting);
 
       if (remote.status != "completed") {

@@ -29,6 +29,8 @@
 
 namespace aquaduct::engine_detail {
 
+struct fleet_unit;
+
 // Counters the progress display reads from any thread: the run's, and one
 // set per configured job.
 struct run_counters {
@@ -94,6 +96,10 @@ struct run_context {
   std::vector<sink*> sinks;
   asio::thread_pool* sink_pool = nullptr;  // sink writes and commits run here, never on the I/O thread
   state_store* state = nullptr;            // null: no --state-dir
+  // A fleet worker's unit (engine/fleet.hpp): its fencing token goes with every
+  // commit, and the fleet's job slots stand beside the limiters below. Null
+  // outside `aquaduct worker`.
+  fleet_unit* fleet = nullptr;
   std::string notify_url;                  // the callout listener's URL, empty without one
   std::string source_id;                   // source_identity(): what every cursor is read from
   std::vector<std::string> destinations;   // the sinks' destination()s, sorted: what cursors are committed to

@@ -1,11 +1,13 @@
 #include "engine/state_database.hpp"
 
+#include <aquaduct/error.hpp>
+
 #include <libpq-fe.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <string_view>
 #include <initializer_list>
 #include <system_error>
 #include <tuple>
@@ -20,98 +22,16 @@ namespace {
 constexpr std::int64_t schema_lock_key = 0x6171756100000001;
 constexpr std::int64_t run_lock_key = 0x6171756100000002;
 
-std::string trimmed(const char* s) {
-  std::string out = s ? s : "";
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
 std::string remedy_for(std::string_view job, std::string_view query) {
   return "fix or remove it: aquaduct state reset " + std::string(job) + " " + std::string(query) + " --state URL";
 }
 
 }  // namespace
 
-std::string redacted_state_url(std::string_view url) {
-  std::string out(url);
-  // postgresql://user:password@host/db: the password in the user info.
-  if (const std::size_t scheme = out.find("://"); scheme != std::string::npos) {
-    const std::size_t start = scheme + 3;
-    const std::size_t end = out.find_first_of("/?", start);
-    const std::size_t at = out.rfind('@', end == std::string::npos ? out.size() : end);
-    if (at != std::string::npos && at >= start) {
-      const std::size_t colon = out.find(':', start);
-      if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "[REDACTED]");
-    }
-  }
-  // ...?password=secret&...: a parameter.
-  for (std::size_t p = out.find("password="); p != std::string::npos; p = out.find("password=", p + 1)) {
-    if (p > 0 && out[p - 1] != '?' && out[p - 1] != '&' && out[p - 1] != ' ') continue;
-    const std::size_t v = p + 9;
-    const std::size_t e = out.find_first_of("& ", v);
-    out.replace(v, (e == std::string::npos ? out.size() : e) - v, "[REDACTED]");
-  }
-  return out;
-}
-
-// One libpq connection; every failure names the database (redacted) and the server's words.
-struct state_database::connection {
-  using result = std::unique_ptr<PGresult, decltype(&PQclear)>;
-  PGconn* c = nullptr;
-  std::string where;
-
-  ~connection() {
-    if (c) PQfinish(c);
-  }
-
-  [[noreturn]] void fail(PGresult* r, std::string_view doing) const {
-    std::string why = r ? trimmed(PQresultErrorMessage(r)) : std::string();
-    if (why.empty()) why = trimmed(PQerrorMessage(c));
-    if (r) PQclear(r);
-    throw std::system_error(std::make_error_code(std::errc::io_error),
-                            "state database " + where + ": " + std::string(doing) + ": " + why);
-  }
-
-  // One statement with text parameters ($1, $2, ...).
-  result exec(std::string_view doing, const char* sql, std::initializer_list<std::string_view> params = {}) const {
-    std::vector<std::string> held(params.begin(), params.end());
-    std::vector<const char*> values;
-    for (const std::string& h : held) values.push_back(h.c_str());
-    PGresult* r = values.empty() ? PQexec(c, sql)
-                                 : PQexecParams(c, sql, static_cast<int>(values.size()), nullptr, values.data(),
-                                                nullptr, nullptr, 0);
-    const ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail(r, doing);
-    return result(r, &PQclear);
-  }
-
-  // Runs `body` between BEGIN and COMMIT; a throw rolls back.
-  template <class F>
-  void transaction(std::string_view doing, F&& body) const {
-    exec(doing, "BEGIN");
-    try {
-      body();
-      exec(doing, "COMMIT");
-    } catch (...) {
-      PQclear(PQexec(c, "ROLLBACK"));
-      throw;
-    }
-  }
-};
-
 state_database::state_database(const std::string& url)
-    : where_(redacted_state_url(url)), conn_(std::make_unique<connection>()) {
-  conn_->where = where_;
-  conn_->c = PQconnectdb(url.c_str());
-  if (!conn_->c) throw std::system_error(std::make_error_code(std::errc::not_enough_memory), "state database " + where_);
-  if (PQstatus(conn_->c) != CONNECTION_OK) conn_->fail(nullptr, "cannot connect");
-  PQsetNoticeProcessor(conn_->c, [](void*, const char*) {}, nullptr);
-  // Who holds a lock, in pg_stat_activity (lock()'s message).
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  const std::string app = "aquaduct pid " + std::to_string(::getpid()) + " on " + host;
-  conn_->exec("setting the session", "SELECT set_config('application_name', $1, false), set_config('TimeZone', 'UTC', false)",
-              {app});
+    : where_(redacted_state_url(url)),
+      // Who holds a lock, in pg_stat_activity (lock()'s message).
+      conn_(std::make_unique<pg_connection>(url, where_, process_name())) {
   conn_->transaction("creating or migrating the schema", [&] {
     conn_->exec("creating the schema", "SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(schema_lock_key)});
     conn_->exec("creating the schema",
@@ -131,6 +51,23 @@ state_database::state_database(const std::string& url)
                   "CREATE TABLE aquaduct.pending_commits (job text NOT NULL, query text NOT NULL,"
                   " cursor text NOT NULL, PRIMARY KEY (job, query));"
                   "INSERT INTO aquaduct.schema_version VALUES (1)");
+    }
+    if (at < 2) {
+      // A fleet's runs (engine/fleet.hpp). One sequence hands out every fencing
+      // token, so a token is never reused, whatever the run or the unit.
+      conn_->exec("migrating the schema to version 2",
+                  "CREATE SEQUENCE aquaduct.fences;"
+                  "CREATE TABLE aquaduct.runs (run text PRIMARY KEY, pipeline text NOT NULL, planned_by text NOT NULL,"
+                  " planned_at timestamptz NOT NULL DEFAULT now());"
+                  "CREATE TABLE aquaduct.units (run text NOT NULL REFERENCES aquaduct.runs ON DELETE CASCADE,"
+                  " unit text NOT NULL, position integer NOT NULL,"
+                  " state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'running', 'completed', 'failed')),"
+                  " owner text, lease_until timestamptz, fence bigint NOT NULL DEFAULT 0,"
+                  " attempts integer NOT NULL DEFAULT 0, exit_code integer, report text,"
+                  " updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (run, unit));"
+                  "CREATE TABLE aquaduct.job_slots (pool text NOT NULL, slot integer NOT NULL, owner text,"
+                  " job_id text, lease_until timestamptz, PRIMARY KEY (pool, slot));"
+                  "INSERT INTO aquaduct.schema_version VALUES (2)");
     }
   });
 }
@@ -152,7 +89,29 @@ std::optional<cursor> state_database::load(std::string_view job, std::string_vie
   return c;
 }
 
-void state_database::save(const cursor& c) {
+void state_database::check_fence(const pg_connection& conn, const unit_fence& f, bool lock_row) {
+  const auto r = conn.exec("checking the unit's fencing token",
+                           lock_row ? "SELECT fence, coalesce(owner, ''), state FROM aquaduct.units"
+                                      " WHERE run = $1 AND unit = $2 FOR UPDATE"
+                                    : "SELECT fence, coalesce(owner, ''), state FROM aquaduct.units"
+                                      " WHERE run = $1 AND unit = $2",
+                           {f.run, f.unit});
+  if (PQntuples(r.get()) == 1 && std::strtoull(PQgetvalue(r.get(), 0, 0), nullptr, 10) == f.fence &&
+      std::string_view(PQgetvalue(r.get(), 0, 2)) == "running")
+    return;
+  std::string now = "the unit is gone";
+  if (PQntuples(r.get()) == 1)
+    now = std::string("it has token ") + PQgetvalue(r.get(), 0, 0) + ", " + PQgetvalue(r.get(), 0, 2) +
+          (*PQgetvalue(r.get(), 0, 1) ? std::string(" by ") + PQgetvalue(r.get(), 0, 1) : std::string());
+  throw std::system_error(make_error_code(sink_errc::stale_fence),
+                          "run " + f.run + ", unit " + f.unit + ": fencing token " + std::to_string(f.fence) +
+                              " is stale (" + now + "): this worker's lease expired and another took the unit "
+                              "over; nothing of this attempt is committed");
+}
+
+void state_database::save(const cursor& c) { save(c, nullptr); }
+
+void state_database::save(const cursor& c, const unit_fence* fence) {
   check_storable(c, "state database " + where_ + ", the cursor of job " + c.job + ", query " + c.query);
   cursor stamped = c;
   stamped.committed_at = committed_at_now();
@@ -160,6 +119,7 @@ void state_database::save(const cursor& c) {
   std::lock_guard lock(m_);
   // The cursor and the end of its commit, together.
   conn_->transaction("saving a cursor", [&] {
+    if (fence) check_fence(*conn_, *fence, true);
     conn_->exec("saving a cursor",
                 "INSERT INTO aquaduct.cursors (job, query, cursor) VALUES ($1, $2, $3) ON CONFLICT (job, query)"
                 " DO UPDATE SET cursor = excluded.cursor, committed_at = now()",
@@ -169,13 +129,18 @@ void state_database::save(const cursor& c) {
   });
 }
 
-void state_database::begin_commit(const cursor& next) {
+void state_database::begin_commit(const cursor& next) { begin_commit(next, nullptr); }
+
+void state_database::begin_commit(const cursor& next, const unit_fence* fence) {
   check_storable(next, "state database " + where_ + ", the commit of job " + next.job + ", query " + next.query);
   std::lock_guard lock(m_);
-  conn_->exec("recording a commit begun",
-              "INSERT INTO aquaduct.pending_commits (job, query, cursor) VALUES ($1, $2, $3) ON CONFLICT (job, query)"
-              " DO UPDATE SET cursor = excluded.cursor",
-              {next.job, next.query, to_json(next)});
+  conn_->transaction("recording a commit begun", [&] {
+    if (fence) check_fence(*conn_, *fence, true);
+    conn_->exec("recording a commit begun",
+                "INSERT INTO aquaduct.pending_commits (job, query, cursor) VALUES ($1, $2, $3) ON CONFLICT (job, query)"
+                " DO UPDATE SET cursor = excluded.cursor",
+                {next.job, next.query, to_json(next)});
+  });
 }
 
 std::optional<cursor> state_database::pending(std::string_view job, std::string_view query) const {

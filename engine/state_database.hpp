@@ -5,9 +5,11 @@
 // its version in aquaduct.schema_version:
 //   1  cursors(job, query, cursor)          the committed cursor, to_json() text
 //      pending_commits(job, query, cursor)  a commit begun (begin_commit)
+//   2  runs, units, job_slots, the fences sequence: a fleet's runs (engine/fleet.hpp)
 // save() replaces the cursor and ends its pending commit in one transaction.
 // lock() is a session advisory lock: released when the connection closes,
 // with the process or the store.
+#include "engine/pg_connection.hpp"
 #include "engine/state_store.hpp"
 
 #include <memory>
@@ -19,7 +21,7 @@ namespace aquaduct::engine_detail {
 class state_database final : public state_store {
  public:
   // The schema version this build writes; a database at a later one is refused.
-  static constexpr int schema_version = 1;
+  static constexpr int schema_version = 2;
 
   // Connects to `url` (libpq's URI form) and creates or migrates the schema.
   // Throws std::system_error naming where() and the server's reason.
@@ -39,15 +41,24 @@ class state_database final : public state_store {
   void lock() override;
   std::string where() const override { return where_; }
 
+  // A fleet unit's claim (engine/fleet.hpp): a save or a commit begun with it
+  // locks the unit's row in its own transaction and throws
+  // std::system_error(sink_errc::stale_fence) unless the unit still has `fence`.
+  struct unit_fence {
+    std::string run, unit;
+    std::uint64_t fence = 0;
+  };
+  void save(const cursor& c, const unit_fence* fence);
+  void begin_commit(const cursor& next, const unit_fence* fence);
+  // Throws std::system_error(sink_errc::stale_fence) naming the unit's holder
+  // unless it still has `f.fence`; `conn` runs the check (inside its transaction).
+  static void check_fence(const pg_connection& conn, const unit_fence& f, bool lock_row);
+
  private:
-  struct connection;
   std::string where_;
-  std::unique_ptr<connection> conn_;
+  std::unique_ptr<pg_connection> conn_;
   mutable std::mutex m_;  // one libpq connection: one statement at a time
   bool locked_ = false;
 };
-
-// `url` without its password (user:password@ and password=), for messages.
-std::string redacted_state_url(std::string_view url);
 
 }  // namespace aquaduct::engine_detail

@@ -241,6 +241,8 @@ class postgres_stream final : public sink_stream {
         copying_ = false;
         conn_->end_copy(nullptr);
       }
+      if (token.fence)  // a fleet worker's commit: refused once a newer holder of its unit committed
+        check_fence(token, conn_->exec(table_.record_fence(), {token.fence->unit, std::to_string(token.fence->token)}));
       const commit_key key = make_commit_key(schema_, token);
       locking_ = &ledger_;  // another run may be committing the same files right now
       const auto recorded = conn_->exec(table_.record_commit(), {key.job, key.query, key.file_ids, token.job_id,
@@ -472,6 +474,7 @@ class postgres_sink final : public sink {
     try {
       if (opts_.schema != "public") c->exec("CREATE SCHEMA IF NOT EXISTS " + prefix_.substr(0, prefix_.size() - 1));
       c->exec(sql_table(stream_schema{}, prefix_, pg_dialect).create_commits());
+      c->exec(sql_table(stream_schema{}, prefix_, pg_dialect).create_fences());
     } catch (const std::system_error& e) {
       fail(std::string("postgres: preparing schema ") + opts_.schema + ": " + e.what());
     }

@@ -173,6 +173,26 @@ std::string sql_table::record_commit() const {
          "ON CONFLICT DO NOTHING";
 }
 
+std::string sql_table::create_fences() const {
+  return "CREATE TABLE IF NOT EXISTS " + prefix_ +
+         "\"_aquaduct_fences\" (unit TEXT PRIMARY KEY, token BIGINT NOT NULL, "
+         "committed_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)";
+}
+
+std::string sql_table::record_fence() const {
+  return "INSERT INTO " + prefix_ +
+         "\"_aquaduct_fences\" AS f (unit, token) VALUES ($1, $2) ON CONFLICT (unit) DO UPDATE SET "
+         "token = excluded.token, committed_at = CURRENT_TIMESTAMP WHERE f.token <= excluded.token";
+}
+
+void check_fence(const file_token& token, long long changed) {
+  if (changed != 0 || !token.fence) return;
+  throw std::system_error(sink_errc::stale_fence,
+                          "unit " + token.fence->unit + ": fencing token " + std::to_string(token.fence->token) +
+                              " is older than one this sink committed (_aquaduct_fences): another worker holds "
+                              "the unit now, so this commit is refused");
+}
+
 void require_row_key(const stream_schema& schema, std::string_view sink) {
   if (schema.load != load_kind::incremental || schema.columns.empty()) return;
   if (schema.key_column && *schema.key_column < schema.columns.size()) return;

@@ -94,6 +94,12 @@ class sql_table {
   // $4 job id, $5 rows) that inserts nothing when the key is present.
   std::string create_commits() const;
   std::string record_commit() const;
+  // The fleet's fences (file_token::fence, docs/fleet.md): the highest token
+  // committed per unit. record_fence() ($1 unit, $2 token) changes one row
+  // unless the table holds a higher token for the unit: then none, and the
+  // commit is refused (check_fence).
+  std::string create_fences() const;
+  std::string record_fence() const;
 
  private:
   std::vector<std::string> widen(const std::string& col, std::size_t i, column_type to) const;
@@ -118,6 +124,10 @@ class sql_table {
 // Refuses (std::system_error, sink_errc::bad_options) an incremental stream
 // with columns but no usable key_column: an upserting sink would append its
 // rows beside the old versions, and apply no deletion. `sink` opens the message.
+// Throws sink_errc::stale_fence naming the unit when record_fence() changed
+// no row (`changed` == 0): a newer holder of the unit committed already.
+void check_fence(const file_token& token, long long changed);
+
 void require_row_key(const stream_schema& schema, std::string_view sink);
 
 // The sink option `deletes` ("hard" | "soft"), read into `out`.

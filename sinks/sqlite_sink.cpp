@@ -203,6 +203,10 @@ class sqlite_stream final : public sink_stream {
           throw std::system_error(e.code(), "changing " + table_.name() + " to fit the stream (" + sql + "): " + e.what());
         }
       }
+      if (token.fence) {  // a fleet worker's commit: refused once a newer holder of its unit committed
+        db_.exec(table_.create_fences());
+        check_fence(token, db_.run(table_.record_fence(), {token.fence->unit, std::to_string(token.fence->token)}));
+      }
       const commit_key key = make_commit_key(schema_, token);
       if (db_.run(table_.record_commit(), {key.job, key.query, key.file_ids, token.job_id, std::to_string(rows_)}) ==
           0) {

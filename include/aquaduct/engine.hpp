@@ -21,6 +21,9 @@
 namespace asio {
 class io_context;
 }
+namespace aquaduct::engine_detail {
+struct fleet_unit;
+}
 
 namespace aquaduct {
 
@@ -167,6 +170,10 @@ struct engine_options {
   // every query of a job, "JOB/QUERY" for one, "*" for all. Their queries
   // load in full, as on a first run, and commit new cursors.
   std::vector<std::string> full_refresh;
+  // Set by `aquaduct worker` only (engine/fleet.hpp): the run is one unit of
+  // a fleet's run, whose lease, fenced state and fleet-wide job slots replace
+  // state_dir and its lock. Embedders leave it empty.
+  std::shared_ptr<engine_detail::fleet_unit> fleet;
 };
 
 class engine {

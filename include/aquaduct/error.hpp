@@ -60,6 +60,7 @@ enum class sink_errc {
   bad_options,      // sink options rejected
   bad_value,        // a field its column cannot hold (a NUL byte in SQL text, "abc" in a number column)
   failed,           // a sink threw an exception of its own (an embedder's sink or callback): its message is kept
+  stale_fence,      // a fleet worker's commit carries a fencing token older than one the sink saw (docs/fleet.md)
 };
 
 // Classification used by the retry loop and the exit code.
@@ -168,6 +169,7 @@ inline const char* describe(sink_errc e) noexcept {
     case sink_errc::bad_options: return "bad sink options";
     case sink_errc::bad_value: return "a field its column cannot hold";
     case sink_errc::failed: return "sink failed";
+    case sink_errc::stale_fence: return "stale fencing token: another worker holds the unit";
   }
   return "unknown sink error";
 }

@@ -123,6 +123,17 @@ class row_batch {
   std::span<const std::size_t> row_offsets_;
 };
 
+// A fleet worker's claim on the unit of work a commit belongs to
+// (docs/fleet.md): the unit's name and its fencing token, which rises every
+// time the unit changes hands. A transactional sink keeps the highest token
+// it committed per unit (_aquaduct_fences) in the commit's own transaction and
+// refuses a lower one (sink_errc::stale_fence): a worker that lost its lease
+// while paused cannot overwrite what the unit's new holder committed.
+struct fencing_token {
+  std::string unit;
+  std::uint64_t token = 0;
+};
+
 // What a commit covers: the service's files that made up the stream.
 struct file_token {
   std::string job_id;
@@ -134,6 +145,8 @@ struct file_token {
   // query keeps no cursor. Sinks that report progress (`aquaduct tap`'s
   // STATE) read it; none needs it to commit.
   std::optional<std::chrono::sys_seconds> cursor{};
+  // Set when a fleet worker commits (`aquaduct worker`); empty otherwise.
+  std::optional<fencing_token> fence{};
 };
 
 class sink_stream {

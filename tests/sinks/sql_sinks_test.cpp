@@ -110,6 +110,41 @@ TEST_CASE("a replayed commit leaves the table as the first commit left it") {
   }
 }
 
+TEST_CASE("a fleet's commit with a fencing token older than the unit's newest is refused, and leaves nothing") {
+  for (auto& t : sql_targets()) {
+    CAPTURE(t.h->name());
+    auto s = t.h->make();
+    const auto schema = schema_of("billing", "Account", {"Id", "V"});
+    const auto commit_fenced = [&](const rows& data, const std::string& file, std::uint64_t token) {
+      auto stream = s->open(schema);
+      stream->write(batch_builder(data).batch(schema));
+      file_token ft{"j1", schema.query, {file}, data.size()};
+      ft.fence = fencing_token{"billing", token};
+      stream->commit(ft);
+    };
+    commit_fenced({{"1", "token 7"}}, "f7", 7);  // the unit's holder after a takeover
+    // The worker that held the unit before (token 5), resumed after its lease expired.
+    try {
+      commit_fenced({{"1", "stale"}, {"2", "stale"}}, "f5", 5);
+      FAIL("a stale fencing token was committed");
+    } catch (const std::system_error& e) {
+      CHECK(e.code() == sink_errc::stale_fence);
+      CHECK(std::string(e.what()).find("unit billing: fencing token 5 is older") != std::string::npos);
+    }
+    CHECK(t.h->read("billing", "Account") == rows{{"1", "token 7"}});
+    CHECK(t.query("SELECT unit, token FROM \"_aquaduct_fences\"") == rows{{"billing", "7"}});
+    CHECK(t.query("SELECT file_ids FROM \"_aquaduct_commits\"") == rows{{"f7"}});
+    // The same holder commits again, and a later one after it.
+    commit_fenced({{"1", "token 7 again"}}, "f7b", 7);
+    commit_fenced({{"3", "token 9"}}, "f9", 9);
+    CHECK(t.h->read("billing", "Account") == rows{{"3", "token 9"}});
+    CHECK(t.query("SELECT unit, token FROM \"_aquaduct_fences\"") == rows{{"billing", "9"}});
+    // A commit without a token (aquaduct run) is not fenced.
+    commit_rows(*s, schema, {{"4", "run"}}, "r1");
+    CHECK(t.h->read("billing", "Account") == rows{{"4", "run"}});
+  }
+}
+
 TEST_CASE("columns typed by describe get SQL types; empty typed fields are NULL") {
   for (auto& t : sql_targets()) {
     CAPTURE(t.h->name());

@@ -78,6 +78,11 @@ class postgres_server {
   std::string dsn() const { return "host=" + dir_ + " user=aquaduct dbname=postgres"; }
   const std::string& bindir() const { return bin_; }
   const std::string& dir() const { return dir_; }
+  // A new empty database `name` on the server; its postgresql:// URL.
+  std::string create_database(const std::string& name) const {
+    run({bin_ + "/createdb", "-h", dir_, "-U", "aquaduct", name}, "createdb");
+    return "postgresql:///" + name + "?host=" + dir_ + "&user=aquaduct";
+  }
 
  private:
   static std::string find_bindir() {
