@@ -43,15 +43,16 @@ objects=(Account Contact Product Invoice Subscription)
 } >"$work/pipeline.toml"
 
 now() { date +%s.%N; }
-seconds() { echo "$2 - $1" | bc -l; }
-ideal=$(echo "($jobs + 49) / 50 * $latency_ms / 1000" | bc)
+seconds() { awk -v a="$1" -v b="$2" 'BEGIN { print b - a }'; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a / b }'; }
+ideal=$(awk -v j="$jobs" -v l="$latency_ms" 'BEGIN { print int((j + 49) / 50) * l / 1000 }')
 echo "== fleet: $jobs jobs of one small query each, emulator --latency-ms $latency_ms, null sink; ideal ${ideal} s =="
 
 t0=$(now)
 "$bin" run "$work/pipeline.toml" --state-dir "$work/state" --progress never --log-level error 2>"$work/run.log" ||
   { tail "$work/run.log"; exit 1; }
 base=$(seconds "$t0" "$(now)")
-printf '%-34s %7.2f s   %5.2fx ideal\n' "aquaduct run, state directory" "$base" "$(echo "$base / $ideal" | bc -l)"
+printf '%-34s %7.2f s   %5.2fx ideal\n' "aquaduct run, state directory" "$base" "$(div "$base" "$ideal")"
 
 verdict=0
 for n in 1 2 4; do
@@ -63,13 +64,13 @@ for n in 1 2 4; do
   done
   for p in "${pids[@]}"; do wait "$p" || { tail "$work"/worker$n.*.log; exit 1; }; done
   wall=$(seconds "$t0" "$(now)")
-  ratio=$(echo "$wall / $base" | bc -l)
+  ratio=$(div "$wall" "$base")
   note=""
   if [ "$n" -eq 1 ]; then
-    if (($(echo "$ratio <= 1.10" | bc -l))); then note="  target <= 1.10x: met"; else note="  target <= 1.10x: MISSED"; verdict=1; fi
+    if awk -v r="$ratio" 'BEGIN { exit !(r <= 1.10) }'; then note="  target <= 1.10x: met"; else note="  target <= 1.10x: MISSED"; verdict=1; fi
   fi
   printf '%-34s %7.2f s   %5.2fx ideal   %5.2fx the state directory%s\n' "$n worker(s), PostgreSQL state" "$wall" \
-    "$(echo "$wall / $ideal" | bc -l)" "$ratio" "$note"
+    "$(div "$wall" "$ideal")" "$ratio" "$note"
 done
 peak=$(curl -sf "$url/_emulator/stats" | jq '.peak_active_jobs // "n/a"')
 echo "the emulator's peak of active jobs over all runs: $peak (the tenant's limit: 50)"

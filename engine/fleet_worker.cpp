@@ -42,6 +42,7 @@ void write_health(const std::string& dir, const char* name, const std::string& t
 
 struct fleet_worker::impl {
   pipeline_config cfg;
+  pipeline_config without_jobs;  // cfg but its jobs: each unit's engine run gets its one job added
   worker_options opts;
   std::unique_ptr<fleet> coordinator;
   asio::io_context io;
@@ -133,7 +134,7 @@ struct fleet_worker::impl {
       coordinator->finish(u, 2, "{\"error\":\"no such job in the pipeline\"}");
       return;
     }
-    pipeline_config one = cfg;
+    pipeline_config one = without_jobs;  // not a copy of every job per unit: a run may have thousands
     one.jobs = {*job};
     engine_options eo;
     eo.log = opts.log;
@@ -235,6 +236,8 @@ struct fleet_worker::impl {
 
 fleet_worker::fleet_worker(pipeline_config cfg, worker_options opts) : impl_(std::make_unique<impl>()) {
   impl_->cfg = std::move(cfg);
+  impl_->without_jobs = impl_->cfg;
+  impl_->without_jobs.jobs.clear();
   impl_->opts = std::move(opts);
 }
 

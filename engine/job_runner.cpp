@@ -31,7 +31,10 @@ double seconds_since(clock::time_point t) { return std::chrono::duration<double>
 }
 
 // A slot of one of the fleet's pools (engine/fleet.hpp), held by a unit's
-// coroutine and freed when it goes; empty outside a fleet.
+// coroutine; empty outside a fleet. free() gives it back from a sink thread;
+// a permit that goes without it (an exception unwinding) frees its slot at
+// once, on the thread it goes on: a slot left held would be renewed with the
+// worker's other leases for as long as the worker lives.
 class fleet_permit {
  public:
   fleet_permit() = default;
@@ -39,27 +42,29 @@ class fleet_permit {
   fleet_permit(fleet_permit&& o) noexcept : ctx_(std::exchange(o.ctx_, nullptr)), slot_(std::move(o.slot_)) {}
   fleet_permit& operator=(fleet_permit&& o) noexcept {
     if (this != &o) {
-      release();
+      drop();
       ctx_ = std::exchange(o.ctx_, nullptr);
       slot_ = std::move(o.slot_);
     }
     return *this;
   }
-  ~fleet_permit() { release(); }
+  ~fleet_permit() { drop(); }
   // The AQuA job this slot covers now: whoever takes the slot over from an
   // expired lease cancels it.
   asio::awaitable<void> note(std::string job_id) {
     if (!ctx_) co_return;
     co_await on_sink_thread(*ctx_, [&] { ctx_->fleet->coordinator->note_job(slot_, job_id); });
   }
-  void release() noexcept {
-    if (!ctx_) return;
-    // On the sink pool: a database call has no place on the I/O thread.
-    asio::post(*ctx_->sink_pool, [f = ctx_->fleet->coordinator, s = std::move(slot_)] { f->free_slot(s); });
-    ctx_ = nullptr;
+  asio::awaitable<void> free() {
+    run_context* ctx = std::exchange(ctx_, nullptr);
+    if (!ctx) co_return;
+    co_await on_sink_thread(*ctx, [&] { ctx->fleet->coordinator->free_slot(slot_); });
   }
 
  private:
+  void drop() noexcept {
+    if (run_context* ctx = std::exchange(ctx_, nullptr)) ctx->fleet->coordinator->free_slot(slot_);
+  }
   run_context* ctx_ = nullptr;
   fleet_slot slot_;
 };
@@ -410,7 +415,7 @@ asio::awaitable<unit_result> run_unit(run_context& ctx, work_unit unit, std::fun
       remote = co_await wait_for_job(ctx, client, unit.display_name, std::move(remote), on_service, give_up, timer);
       active.done();
       slot.release();  // the service no longer counts the job
-      fleet_slot.release();
+      co_await fleet_slot.free();
       report.wait_s = seconds_since(waiting);
 
       if (remote.status != "completed") {
