@@ -288,8 +288,15 @@ http_response aqua_service::stats() {
   w.key("jobs").begin_object();
   for (const auto& [status, n] : by_job_status) w.member(status, n);
   w.end_object();
-  w.member("active_stateless", static_cast<std::uint64_t>(active_jobs(false)));
-  w.member("active_stateful", static_cast<std::uint64_t>(active_jobs(true)));
+  const auto stateless = static_cast<std::uint64_t>(active_jobs(false));
+  const auto stateful = static_cast<std::uint64_t>(active_jobs(true));
+  w.member("active_stateless", stateless);
+  w.member("active_stateful", stateful);
+  w.member("active_jobs", stateless + stateful);
+  w.member("peak_active_jobs", peaks_.all);
+  w.member("peak_active_stateless_jobs", peaks_.stateless);
+  w.member("peak_active_stateful_jobs", peaks_.stateful);
+  w.member("peak_session_active_jobs", peaks_.session);
   w.member("files", static_cast<std::uint64_t>(files_.size()));
   w.member("downloads_in_flight", static_cast<std::uint64_t>(downloads_in_flight_));
   w.member("bytes_served", bytes_served_);
@@ -319,6 +326,7 @@ http_response aqua_service::reset() {
   idempotency_.clear();
   faults_.clear();
   requests_.clear();
+  peaks_ = {};
   bytes_served_ = 0;
   callouts_sent_ = callouts_failed_ = 0;
   callout_log_.clear();

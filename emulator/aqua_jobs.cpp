@@ -109,6 +109,7 @@ http_response aqua_service::submit(const http_request& req, const std::string& p
   } else {
     start_job(stored);
   }
+  note_active(stored);
   std::string response = job_json(stored);
   if (idem != nullptr) idempotency_[*idem] = idempotent_submit{body, response};
   return json(200, std::move(response));
@@ -118,6 +119,23 @@ std::size_t aqua_service::active_jobs(bool stateful) const {
   return static_cast<std::size_t>(std::count_if(jobs_.begin(), jobs_.end(), [stateful](const auto& kv) {
     return !terminal(kv.second.status) && kv.second.session_key.empty() != stateful;
   }));
+}
+
+void aqua_service::note_active(const job& submitted) {
+  std::uint64_t stateless = 0, stateful = 0, in_session = 0;
+  for (const auto& [id, j] : jobs_) {
+    if (terminal(j.status)) continue;
+    if (j.session_key.empty()) {
+      ++stateless;
+    } else {
+      ++stateful;
+      if (j.session_key == submitted.session_key) ++in_session;
+    }
+  }
+  peaks_.all = std::max(peaks_.all, stateless + stateful);
+  peaks_.stateless = std::max(peaks_.stateless, stateless);
+  peaks_.stateful = std::max(peaks_.stateful, stateful);
+  peaks_.session = std::max(peaks_.session, in_session);
 }
 
 // Full or incremental per batch (§4.2): full for the session's first job, for

@@ -170,6 +170,9 @@ class aqua_service final : public request_handler {
   asio::awaitable<void> start_later(std::string job_id, std::chrono::milliseconds after);
   asio::awaitable<void> callout(std::string url);
   std::size_t active_jobs(bool stateful) const;
+  // Raises the peaks below with the jobs active now; called after each
+  // accepted submit, the only step that adds an active job.
+  void note_active(const job& submitted);
   std::string job_json(const job& j) const;
   void drop_files(const std::vector<std::string>& file_ids);
   bool purge_if_expired(const std::string& file_id);
@@ -263,6 +266,16 @@ class aqua_service final : public request_handler {
   std::uint64_t bytes_served_ = 0;
   std::uint64_t callouts_sent_ = 0, callouts_failed_ = 0;
   std::vector<std::string> callout_log_;  // "<status> <url>", last 100
+  // The most jobs active at once (submitted or executing, queued behind a
+  // session's running job included), since start or reset: a test checks a
+  // client (or a fleet of them) never had more running than it may. Counted
+  // from jobs_ at each submit rather than kept as counters, so no path that
+  // ends a job (finalize, cancel, abort, reset, the 180-day forgetting) can
+  // leave them off.
+  struct active_peaks {
+    std::uint64_t all = 0, stateless = 0, stateful = 0;
+    std::uint64_t session = 0;  // within one stateful session (entity, partner, project)
+  } peaks_;
 };
 
 }  // namespace aquaduct::emulator

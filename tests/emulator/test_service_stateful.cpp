@@ -359,6 +359,147 @@ TEST_CASE("tenant limits: 90028 beyond the active stateless and stateful jobs; a
   submit(c, stateless);
 }
 
+namespace {
+
+// Submits `bodies` at once, one connection and thread each, as a fleet of
+// clients does; the replies in the order of `bodies`. Only the main thread
+// asserts (doctest's checks are not thread-safe).
+std::vector<reply> submit_concurrently(std::uint16_t port, const std::vector<std::string>& bodies) {
+  std::vector<reply> replies(bodies.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < bodies.size(); ++i)
+    threads.emplace_back([&, i] {
+      try {
+        client c{port};
+        replies[i] = c.request("POST", "/v1/batch-query/", bodies[i]);
+      } catch (const std::exception& e) {
+        replies[i].body = e.what();
+      }
+    });
+  for (std::thread& t : threads) t.join();
+  return replies;
+}
+
+std::vector<std::string> ids_of_submits(const std::vector<reply>& replies) {
+  std::vector<std::string> ids;
+  for (const reply& r : replies) {
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    const json j(r.body);
+    REQUIRE(j.str("status") == "submitted");
+    ids.push_back(j.str("id"));
+  }
+  return ids;
+}
+
+// How many of `ids` the service shows active (neither of the terminal states) now.
+std::uint64_t count_active(client& c, const std::vector<std::string>& ids) {
+  std::uint64_t n = 0;
+  for (const std::string& id : ids) {
+    const std::string st = json(c.request("GET", "/v1/batch-query/jobs/" + id).body).str("status");
+    if (st == "submitted" || st == "executing") ++n;
+  }
+  return n;
+}
+
+std::uint64_t stat(client& c, const char* key) {
+  return json(c.request("GET", "/_emulator/stats").body).root[key].get_uint64().value();
+}
+
+}  // namespace
+
+TEST_CASE("stats: active_jobs now and the peaks of jobs active at once, overall, by mode and in one session") {
+  options o = small(std::chrono::seconds(60));  // no job ends by itself during the test
+  server s{o};
+  s.start();
+  client c{s.port()};
+  const std::string stateless = R"({"queries":[{"name":"A","query":"select Id from Account"}]})";
+  const std::vector<query_def> qs{{"A", "select Id from Account", ""}};
+  std::vector<std::string> bodies(5, stateless);
+  bodies.push_back(stateful_body("one", qs));
+  bodies.push_back(stateful_body("one", qs));  // waits behind the first of the session, active all the same
+  bodies.push_back(stateful_body("two", qs));
+  const std::vector<std::string> ids = ids_of_submits(submit_concurrently(s.port(), bodies));
+  const std::vector<std::string> stateless_ids(ids.begin(), ids.begin() + 5);
+  const std::vector<std::string> stateful_ids(ids.begin() + 5, ids.end());
+  const std::vector<std::string> session_one(ids.begin() + 5, ids.begin() + 7);
+
+  // Jobs never come back from a terminal state, so every job seen active
+  // after the last submit was active when it was accepted: these are the
+  // numbers active at once, and no more jobs were ever there.
+  const std::uint64_t seen_all = count_active(c, ids);
+  const std::uint64_t seen_stateless = count_active(c, stateless_ids);
+  const std::uint64_t seen_stateful = count_active(c, stateful_ids);
+  const std::uint64_t seen_session = count_active(c, session_one);
+  {
+    const json st(c.request("GET", "/_emulator/stats").body);
+    CHECK(st.root["active_jobs"].get_uint64().value() == seen_all);
+    CHECK(st.root["active_stateless"].get_uint64().value() == seen_stateless);
+    CHECK(st.root["active_stateful"].get_uint64().value() == seen_stateful);
+    CHECK(st.root["peak_active_jobs"].get_uint64().value() == seen_all);
+    CHECK(st.root["peak_active_stateless_jobs"].get_uint64().value() == seen_stateless);
+    CHECK(st.root["peak_active_stateful_jobs"].get_uint64().value() == seen_stateful);
+    // The session serialises its jobs but has accepted both: a client that
+    // keeps to one job per session never sees more than 1 here.
+    CHECK(st.root["peak_session_active_jobs"].get_uint64().value() == seen_session);
+    CHECK(seen_session == 2);
+  }
+
+  // A cancel ends a job now; the peak stays, and a new job below it leaves it.
+  for (std::size_t i = 0; i < 3; ++i)
+    REQUIRE(json(c.request("DELETE", "/v1/batch-query/jobs/" + ids[i]).body).str("status") == "cancelled");
+  CHECK(stat(c, "active_jobs") == seen_all - 3);
+  const std::string again = submit(c, stateless);
+  CHECK(stat(c, "active_jobs") == seen_all - 2);
+  CHECK(stat(c, "peak_active_jobs") == seen_all);
+
+  // Cancelling one of session "one"'s jobs (the running one starts the
+  // other): the session's count goes down, its peak stays.
+  REQUIRE(json(c.request("DELETE", "/v1/batch-query/jobs/" + session_one[0]).body).str("status") == "cancelled");
+  CHECK(count_active(c, session_one) == 1);
+  CHECK(stat(c, "peak_session_active_jobs") == seen_session);
+
+  std::vector<std::string> all = ids;
+  all.push_back(again);
+  for (const std::string& id : all) c.request("DELETE", "/v1/batch-query/jobs/" + id);
+  CHECK(count_active(c, all) == 0);
+  CHECK(stat(c, "active_jobs") == 0);
+  CHECK(stat(c, "peak_active_jobs") == seen_all);
+
+  // DECISION (docs/emulator.md): a reset starts the peaks over.
+  REQUIRE(c.request("POST", "/_emulator/reset").status == 200);
+  const json st(c.request("GET", "/_emulator/stats").body);
+  for (const char* key : {"active_jobs", "peak_active_jobs", "peak_active_stateless_jobs", "peak_active_stateful_jobs",
+                          "peak_session_active_jobs"})
+    CHECK_MESSAGE(st.root[key].get_uint64().value() == 0, key);
+}
+
+TEST_CASE("stats: jobs that complete or abort by themselves leave active_jobs at 0 and the peak where it was") {
+  options o = small(std::chrono::milliseconds(300));
+  o.faults_json = R"({"rules":[{"path":"/v1/batch-query*","fault":"job_abort","message":"LINK_30000007 boom","times":1}]})";
+  server s{o};
+  s.start();
+  client c{s.port()};
+  const std::vector<std::string> bodies(6, R"({"queries":[{"name":"A","query":"select Id from Account"}]})");
+  const std::vector<std::string> ids = ids_of_submits(submit_concurrently(s.port(), bodies));
+  // At least these were active at once (see above); jobs that ended before
+  // this read may have been counted at their peak too, but never more than
+  // were submitted.
+  const std::uint64_t seen = count_active(c, ids);
+  std::set<std::string> ends;
+  for (const std::string& id : ids) ends.insert(json(wait_terminal(c, id)).str("status"));
+  CHECK(ends == std::set<std::string>{"aborted", "completed"});
+  const json st(c.request("GET", "/_emulator/stats").body);
+  CHECK(st.root["active_jobs"].get_uint64().value() == 0);
+  const std::uint64_t peak = st.root["peak_active_jobs"].get_uint64().value();
+  CHECK(peak >= seen);
+  CHECK(peak >= 1);
+  CHECK(peak <= ids.size());
+  CHECK(st.root["peak_active_stateless_jobs"].get_uint64().value() == peak);
+  CHECK(st.root["peak_active_stateful_jobs"].get_uint64().value() == 0);
+  CHECK(st.root["peak_session_active_jobs"].get_uint64().value() == 0);
+}
+
 TEST_CASE("exports run on a worker: the service answers while a large result is written; cancel removes it") {
   options o = small(std::chrono::milliseconds(0));
   o.scale = 4000;  // 200,000 InvoiceItem rows: a export that takes a while

@@ -186,6 +186,29 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
 ZUORA_CLIENT_ID=x ZUORA_CLIENT_SECRET=y "$bin" validate "$work/k8s.toml" >/dev/null 2>"$work/k8s.err"
 check "the CronJob's pipeline validates" test $? -eq 0
 
+# --- kubernetes/fleet: the manifests of a fleet of workers (tests/examples/k8s_fleet.py) ----
+fleet=$src/examples/kubernetes/fleet
+kf() { "$py" "$src/tests/examples/k8s_fleet.py" "$@"; }
+check "fleet: every manifest parses, each object named" kf parse "$fleet"
+check "fleet: a Secret, a ConfigMap and a Job that uses both" kf kinds "$fleet"
+check "fleet: the Job is Indexed, parallelism == completions, FailJob on exits 2 and 3" kf job "$fleet"
+check "fleet: the pods run worker --run \$(job name) --health-dir on an emptyDir" kf worker "$fleet"
+check "fleet: readiness and liveness probes read the health dir" kf probes "$fleet"
+check "fleet: every \${VAR} of the pipeline comes from the Secret's keys" kf env "$fleet"
+check "fleet: the Secret holds placeholders only" kf secret "$fleet"
+kf pipeline "$fleet" "$work/fleet.toml" >"$work/fleet.env"
+check "fleet: the pipeline has several [[jobs]] and [state] url" test $? -eq 0
+(set -a && source "$work/fleet.env" && "$bin" validate "$work/fleet.toml" >/dev/null 2>"$work/fleet.err")
+check "the fleet's pipeline validates" test $? -eq 0
+cat "$work/fleet.err"
+# Once the binary has the worker command, it must take every option the Job passes it.
+if "$bin" --help | grep -Eq '^ +worker +'; then
+  "$bin" worker --help >"$work/worker.help" 2>&1
+  for opt in --run --health-dir --log-format --progress; do
+    check "aquaduct worker takes $opt" grep -q -- "$opt" "$work/worker.help"
+  done
+fi
+
 # --- Meltano: examples/meltano, its settings against docs/singer.md's config keys ----------
 meltano=$src/examples/meltano
 mp() { "$py" "$src/tests/examples/meltano_project.py" "$@"; }
