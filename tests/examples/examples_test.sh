@@ -201,13 +201,13 @@ check "fleet: the pipeline has several [[jobs]] and [state] url" test $? -eq 0
 (set -a && source "$work/fleet.env" && "$bin" validate "$work/fleet.toml" >/dev/null 2>"$work/fleet.err")
 check "the fleet's pipeline validates" test $? -eq 0
 cat "$work/fleet.err"
-# Once the binary has the worker command, it must take every option the Job passes it.
-if "$bin" --help | grep -Eq '^ +worker +'; then
-  "$bin" worker --help >"$work/worker.help" 2>&1
-  for opt in --run --health-dir --log-format --progress; do
-    check "aquaduct worker takes $opt" grep -q -- "$opt" "$work/worker.help"
-  done
-fi
+# The worker takes every option the Job passes it.
+"$bin" worker --help >"$work/worker.help" 2>&1
+worker_options=$(kf options "$fleet")
+check "fleet: the Job passes the worker options" test -n "$worker_options"
+for opt in $worker_options; do
+  check "aquaduct worker takes $opt" grep -q -- "$opt" "$work/worker.help"
+done
 
 # --- Meltano: examples/meltano, its settings against docs/singer.md's config keys ----------
 meltano=$src/examples/meltano

@@ -155,9 +155,19 @@ def pipeline(fleet, out):
         print(f"{var}={dummy}")
 
 
+def options(fleet):
+    """Every --option the Job passes the worker, one per line."""
+    _, c = container(fleet)
+    for a in c["args"]:
+        if a.startswith("--"):
+            print(a)
+
+
 if __name__ == "__main__":
     what, fleet = sys.argv[1], sys.argv[2]
     if what == "pipeline":
         pipeline(fleet, sys.argv[3])
+    elif what == "options":
+        options(fleet)
     else:
         globals()["check_" + what](fleet)
