@@ -13,6 +13,7 @@ jobs=${2:-1000}
 latency_ms=${3:-2000}
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d /tmp/aquaduct-fleet-bench-XXXXXX)
+chmod 755 "$work"  # the PostgreSQL server runs as another user (scripts/dev-postgres.sh)
 emulator_pid=
 cleanup() {
   [ -z "$emulator_pid" ] || kill "$emulator_pid" 2>/dev/null

@@ -8,6 +8,9 @@
 #include "engine/fleet.hpp"
 #include "engine/state_database.hpp"
 
+#include <aquaduct/emulator.hpp>
+#include <aquaduct/engine.hpp>
+
 #include "support/postgres_server.hpp"
 #include "support/temp_dir.hpp"
 
@@ -16,6 +19,7 @@
 #include <doctest/doctest.h>
 
 #include <libpq-fe.h>
+#include <sqlite3.h>
 
 #include <fstream>
 #include <set>
@@ -248,4 +252,81 @@ TEST_CASE("fleet: a version 1 state database migrates to version 2 and keeps its
   CHECK(sql(url, "SELECT count(*) FROM aquaduct.units") == "0");
   fleet f(settings(url));
   CHECK(f.state().load("billing", "Account")->last_job_id == "before");
+}
+
+namespace {
+
+// One value from the sqlite database at `path`.
+std::string sqlite_value(const std::string& path, const std::string& statement) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE_MESSAGE(sqlite3_prepare_v2(db, statement.c_str(), -1, &st, nullptr) == SQLITE_OK, sqlite3_errmsg(db));
+  std::string out;
+  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+    out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+// An engine run of `claim`'s unit, as `aquaduct worker` makes it.
+run_report run_unit(fleet& f, const pipeline_config& cfg, const engine_detail::claimed_unit& claim) {
+  engine_options opts;
+  auto unit = std::make_shared<engine_detail::fleet_unit>();
+  unit->coordinator = &f;
+  unit->claim = claim;
+  unit->state = std::make_unique<engine_detail::fenced_state>(f.state(), f.run(), claim);
+  opts.fleet = unit;
+  opts.log = [](const log_record&) {};
+  engine eng{cfg, std::move(opts)};
+  return eng.run();
+}
+
+}  // namespace
+
+TEST_CASE("fleet: the engine run of a worker that lost its unit commits nothing: its token is refused") {
+  const std::string url = fresh_url();
+  test::temp_dir dir;
+  emulator::server emu{emulator::options{}};
+  emu.start();
+  const std::string db = (dir.path() / "sink.db").string();
+  const std::string path = (dir.path() / "pipeline.toml").string();
+  std::ofstream(path) << "[source]\nbase_url = \"" << emu.base_url()
+                      << "\"\n[source.auth]\ntype = \"basic\"\nusername = \"aquaduct\"\npassword = \"aquaduct\"\n"
+                         "[source.poll]\ninitial_ms = 20\nmax_ms = 100\n"
+                         "[[jobs]]\nname = \"accounts\"\nversion = \"1.1\"\npartner = \"fleet\"\nproject = \"p\"\n"
+                         "[[jobs.queries]]\nname = \"Account\"\nquery = \"select Id, Name, UpdatedDate from Account\"\n"
+                         "[[sinks]]\ntype = \"sqlite\"\npath = \""
+                      << db << "\"\n";
+  const pipeline_config cfg = load_pipeline(path);
+  fleet a(settings(url)), b(settings(url));
+  a.plan(cfg);
+  const auto stale = a.claim();
+  REQUIRE(stale);
+  expire(url, a);
+  const auto holder = b.claim();
+  REQUIRE(holder);
+  REQUIRE(holder->fence > stale->fence);
+
+  // The new holder's run commits its rows, its cursor and its token.
+  const run_report done = run_unit(b, cfg, *holder);
+  REQUIRE(done.exit_code() == 0);
+  const std::string rows = sqlite_value(db, "SELECT count(*) FROM accounts__Account");
+  CHECK(std::stoi(rows) > 0);
+  CHECK(sqlite_value(db, "SELECT token FROM _aquaduct_fences WHERE unit = 'accounts'") == std::to_string(holder->fence));
+  const auto cursor = b.state().load("accounts", "Account");
+  REQUIRE(cursor);
+
+  // The old holder's run, late: it reaches its commit and is refused there, by the token.
+  const run_report late = run_unit(a, cfg, *stale);
+  CHECK(late.exit_code() == 1);
+  REQUIRE(late.jobs.size() == 1);
+  REQUIRE(late.jobs[0].queries.size() == 1);
+  const std::string why = late.jobs[0].queries[0].error.value_or(late.jobs[0].error.value_or(""));
+  CHECK_MESSAGE(why.find("fencing token " + std::to_string(stale->fence) + " is stale") != std::string::npos, why);
+  CHECK(sqlite_value(db, "SELECT count(*) FROM accounts__Account") == rows);
+  CHECK(sqlite_value(db, "SELECT token FROM _aquaduct_fences WHERE unit = 'accounts'") == std::to_string(holder->fence));
+  CHECK(b.state().load("accounts", "Account")->last_job_id == cursor->last_job_id);  // the cursor did not move
+  CHECK_FALSE(b.state().pending("accounts", "Account"));
 }
