@@ -109,7 +109,7 @@ int worker_command::run_worker() const {
     return exit_usage;
   }
   if (cfg.source.base_url.empty()) {
-    console.error(pipeline_ + ": a worker needs [source] base_url (the embedded emulator serves `aquaduct run` only)");
+    console.error("error: " + pipeline_ + ": a worker needs [source] base_url (the embedded emulator serves `aquaduct run` only)");
     return exit_usage;
   }
   std::string problem;

@@ -60,6 +60,22 @@ start_worker() {  # start_worker I RUN: worker I (0..2) of run RUN, in the backg
 }
 status_of() { "$bin" run-status --state "$state" --run "$1" --json; }
 
+# --- what a user gets wrong first: each a clear error and its exit code ---
+expect() {  # expect CODE TEXT COMMAND...: COMMAND exits CODE and says TEXT on stderr
+  local code=$1 text=$2 out
+  shift 2
+  out=$("$@" 2>&1 >/dev/null)
+  [ $? -eq "$code" ] && grep -qF -- "$text" <<<"$out" || { echo "exit and stderr: $out"; return 1; }
+}
+p=$work/fleet/pipeline.toml
+check "worker: no run id is a usage error" expect 2 "which run? give --run ID" "$bin" worker "$p" --state "$state"
+check "worker: a state directory is a usage error" expect 2 "must be a postgres://" "$bin" worker "$p" --state "$work/dir" --run x
+check "worker: an unreachable database exits 1, its password redacted" \
+  expect 1 "postgresql://etl:[REDACTED]@127.0.0.1:1/db: cannot connect" "$bin" worker "$p" --run x \
+  --state "postgresql://etl:s3cret@127.0.0.1:1/db"
+check "worker: the password is in no message" test -z "$("$bin" worker "$p" --run x --state "postgresql://etl:s3cret@127.0.0.1:1/db" 2>&1 | grep s3cret)"
+check "run-status: no such run exits 1" expect 1 "no run never-planned" "$bin" run-status --state "$state" --run never-planned
+
 killed=0 run=0
 while [ "$killed" -lt "$kills" ]; do
   run=$((run + 1))
@@ -67,6 +83,14 @@ while [ "$killed" -lt "$kills" ]; do
   [ "$run" -le 8 ] || { check "$kills kills within 8 runs" false; break; }
   run_start=$(utc_second)
   for i in 0 1 2; do start_worker "$i" "$id"; done
+  if [ "$run" -eq 1 ]; then
+    planned() { status_of "$id" >/dev/null 2>&1; [ $? -eq 75 ]; }
+    check "run-status exits 75 while the run goes on" wait_for 60 planned
+    # A worker given another pipeline under the same run id is refused.
+    sed 's/^max_active_jobs = 4$/max_active_jobs = 5/' "$p" >"$work/other.toml"
+    check "worker: another pipeline under the run's id is a usage error" \
+      expect 2 "was planned from another pipeline" "$bin" worker "$work/other.toml" --state "$state" --run "$id"
+  fi
   ended=()  # the exit code of a worker that ended by itself (the run was over for it)
   # Kill a random worker every 0.5 to 2 s and start it again, until the run has ended.
   while :; do
