@@ -10,12 +10,14 @@
 // plaintext from the second (at most 1 MiB) through the inner decoder on the
 // caller's thread, while librnp, on its own, reads the first and fills the
 // second. With a spare core, librnp decrypts the next chunk while the caller
-// inflates and parses the previous one; the work (CPU seconds) is the same,
-// the elapsed time is that of the slower side (bench/pgp_bench.cpp shows
-// both). Backpressure both ways: put() takes only what the ciphertext queue
-// has room for, and blocks only when it can neither take input nor hand out
-// plaintext; librnp's thread blocks when the plaintext queue is full (and
-// when it has no ciphertext). Memory: the two queues, 2 MiB, allocated on the
+// inflates and parses the previous one: the elapsed time is that of the
+// slower side, not the sum. The work is the same (CPU seconds did not fall:
+// two busy cores each ran slower than one alone; bench/pgp_bench.cpp prints
+// both ratios, docs/performance.md has the figures). Backpressure both
+// ways: put() takes only what the ciphertext queue has room for, and blocks
+// only when it can neither take input nor hand out plaintext; librnp's
+// thread blocks when the plaintext queue is full (and when it has no
+// ciphertext). Memory: the two queues, 2 MiB, allocated on the
 // first put and kept across reset(), whatever the file's size. Destroying or
 // resetting the decoder mid-stream ends the helper thread wherever it waits.
 //
