@@ -2,9 +2,14 @@
 // in process, through the decoders result_pipeline stacks: the encrypted run is
 // pgp_decoder(gzip) -> CSV parser, the baseline gzip -> CSV parser, on the same
 // gzip file (gpg encrypted it for a key made here, in a throwaway GNUPGHOME).
-// Target: ratio >= 0.7x, peak RSS growth of the decrypting run <= 64 MiB.
-// Rates are per CPU second of this process (both threads of the PGP run count)
-// and per wall second; best of RUNS. The first PGP run, which unlocks the key
+// Target: ratio >= 0.7x per CPU second, peak RSS growth of the decrypting run
+// <= 64 MiB. Two ratios against the baseline, from the same runs on the same
+// bytes: per CPU second of this process (all the work: both threads of the PGP
+// run count; the target is judged on it) and per wall second (what a run sees
+// when a core is spare: librnp decrypts ahead on its own thread while the
+// caller inflates and parses, pgp_decoder.hpp). The caller's own thread's CPU
+// is shown too; the rest of a PGP run's CPU is librnp's thread. Best of RUNS
+// (CPU and wall each). The first PGP run, which unlocks the key
 // (pgp_secret_key::contexts keeps it unlocked for the next files), is shown
 // apart. The floor: librnp's own rnp_decrypt of the same message, from memory
 // to a sink that drops the plaintext, key unlocked; no decoder can be cheaper
@@ -24,6 +29,7 @@
 #include <rnp/rnp_err.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -38,7 +44,7 @@ namespace {
 using namespace aquaduct::decode;
 
 struct timing {
-  double cpu = 1e30, wall = 1e30;
+  double cpu = 1e30, wall = 1e30, caller_cpu = 1e30;  // caller_cpu: this thread's alone
   std::uint64_t rows = 0;
 };
 
@@ -47,6 +53,12 @@ double cpu_now() {
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+double thread_cpu_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 long max_rss_kib() {
@@ -110,9 +122,10 @@ std::uint64_t to_rows(content_decoder& d, const std::string& body) {
 timing best_of(int runs, content_decoder& d, const std::string& body) {
   timing t;
   for (int i = 0; i < runs; ++i) {
-    const double c0 = cpu_now();
+    const double c0 = cpu_now(), t0 = thread_cpu_now();
     const auto w0 = std::chrono::steady_clock::now();
     t.rows = to_rows(d, body);
+    t.caller_cpu = std::min(t.caller_cpu, thread_cpu_now() - t0);
     t.cpu = std::min(t.cpu, cpu_now() - c0);
     t.wall = std::min(t.wall, std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count());
   }
@@ -235,15 +248,20 @@ int main(int argc, char** argv) {
               csv_mb / base.cpu, csv_mb / base.wall, static_cast<double>(base.rows) / base.cpu);
   std::printf("  %-34s %8.0f MB/s CPU %8.0f MB/s wall %10.0f rows/s CPU\n", "PGP-decrypt -> gzip -> rows",
               csv_mb / t.cpu, csv_mb / t.wall, static_cast<double>(t.rows) / t.cpu);
+  std::printf("  %-34s %.3f s CPU, the caller's thread %.3f s (baseline %.3f s), librnp's thread the rest\n",
+              "  CPU of one PGP run", t.cpu, t.caller_cpu, base.cpu);
   std::printf("  %-34s %8.0f MB/s CPU %8.0f MB/s wall   (first file: unlocks the key)\n", "  first PGP run",
               csv_mb / first.cpu, csv_mb / first.wall);
   std::printf("  %-34s %8.0f MB/s CPU of ciphertext (%.3f s CPU)\n", "librnp rnp_decrypt alone (floor)",
               static_cast<double>(pgp.size()) / 1e6 / floor_cpu, floor_cpu);
-  std::printf("  decoder overhead over the floor: %.3f s CPU; ceiling librnp allows: %.2fx\n",
+  std::printf("  CPU over baseline + floor: %.3f s; ceiling librnp allows per CPU second: %.2fx\n",
               t.cpu - base.cpu - floor_cpu, base.cpu / (base.cpu + floor_cpu));
   const double ratio_cpu = base.cpu / t.cpu, ratio_wall = base.wall / t.wall;
-  std::printf("  ratio PGP/baseline: %.2fx per CPU second, %.2fx wall (target >= 0.70x): %s\n", ratio_cpu, ratio_wall,
-              ratio_cpu >= 0.7 ? "met" : "NOT met");
+  std::printf("  ratio PGP/baseline per CPU second (all work, both threads): %.2fx (target >= 0.70x): %s\n",
+              ratio_cpu, ratio_cpu >= 0.7 ? "met" : "NOT met");
+  std::printf("  ratio PGP/baseline per wall second (decrypting ahead on a second core): %.2fx (not the target's "
+              "measure)\n",
+              ratio_wall);
   std::printf("  peak RSS: %.1f MiB before the PGP runs, %.1f MiB after (+%.1f MiB; target <= 64 MiB): %s\n",
               static_cast<double>(rss_before) / 1024, static_cast<double>(rss_after) / 1024,
               static_cast<double>(rss_after - rss_before) / 1024, rss_after - rss_before <= 64 * 1024 ? "met" : "NOT met");
@@ -251,8 +269,9 @@ int main(int argc, char** argv) {
   (void)best_of(1, *encrypted, ocb);  // this message's first file
   const timing t_ocb = best_of(runs, *encrypted, ocb);
   const double floor_ocb = librnp_floor(runs, keys.secret_bytes(), keys.passphrase(), ocb);
-  std::printf("  AEAD (OCB) message instead, for comparison: %.0f MB/s CPU, ratio %.2fx per CPU second; librnp alone "
-              "%.3f s CPU, ceiling %.2fx\n",
-              csv_mb / t_ocb.cpu, base.cpu / t_ocb.cpu, floor_ocb, base.cpu / (base.cpu + floor_ocb));
+  std::printf("  AEAD (OCB) message instead, for comparison: %.0f MB/s CPU, ratio %.2fx per CPU second, %.2fx per "
+              "wall second; librnp alone %.3f s CPU, ceiling per CPU second %.2fx\n",
+              csv_mb / t_ocb.cpu, base.cpu / t_ocb.cpu, base.wall / t_ocb.wall, floor_ocb,
+              base.cpu / (base.cpu + floor_ocb));
   return t.rows == base.rows && t_ocb.rows == base.rows ? 0 : 1;
 }

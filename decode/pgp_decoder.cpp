@@ -21,8 +21,14 @@ namespace aquaduct::decode {
 
 namespace {
 
-constexpr std::size_t plain_limit = 1u << 20;  // plaintext held before librnp waits for the caller
-constexpr std::size_t feed_step = 64u << 10;   // ciphertext handed to librnp per turn
+// The two queues between the caller and librnp's thread (pgp_decoder.hpp).
+constexpr std::size_t cipher_capacity = 1u << 20;  // ciphertext queued for librnp
+constexpr std::size_t plain_capacity = 1u << 20;   // plaintext queued for the caller
+// librnp's thread is woken for this much ciphertext (or the end of input), and,
+// when the plaintext queue was full, once this much room is free: each wake
+// then moves tens of KiB, not the few bytes a caller's put may carry.
+constexpr std::size_t read_batch = 64u << 10;
+constexpr std::size_t room_wake = plain_capacity / 4;
 
 struct ffi_handle {
   rnp_ffi_t ffi = nullptr;
@@ -218,6 +224,42 @@ class packet_framing {
   bool partial_ = false, seen_ = false;
 };
 
+// A ring of bytes between one writing and one reading thread. Its indices
+// change only under the decoder's mutex; the bytes themselves are copied
+// outside it, each side in the region it was handed (the writer's free region
+// and the reader's filled region never overlap, and neither moves until its
+// own side calls push or pop).
+class byte_ring {
+ public:
+  explicit byte_ring(std::size_t capacity) : capacity_(capacity) {}
+
+  // The bytes are allocated on first use, untouched until written, and kept
+  // across reset(); memory is the capacity at most.
+  void allocate() {
+    if (!bytes_) bytes_.reset(new char[capacity_]);
+  }
+  void clear() { head_ = size_ = 0; }
+
+  std::size_t size() const { return size_; }
+  std::size_t room() const { return capacity_ - size_; }
+  // The oldest bytes, as far as they run without wrapping.
+  std::string_view filled() const { return {bytes_.get() + head_, std::min(size_, capacity_ - head_)}; }
+  // Free space after the newest byte, as far as it runs without wrapping.
+  std::span<char> free_space() const {
+    const std::size_t tail = (head_ + size_) % capacity_;
+    return {bytes_.get() + tail, std::min(room(), capacity_ - tail)};
+  }
+  void pop(std::size_t n) {
+    head_ = (head_ + n) % capacity_;
+    size_ -= n;
+  }
+  void push(std::size_t n) { size_ += n; }
+
+ private:
+  std::unique_ptr<char[]> bytes_;
+  std::size_t capacity_, head_ = 0, size_ = 0;
+};
+
 class pgp_decoder final : public content_decoder {
  public:
   pgp_decoder(std::unique_ptr<content_decoder> inner, std::shared_ptr<const pgp_secret_key> key)
@@ -228,73 +270,55 @@ class pgp_decoder final : public content_decoder {
   decode_result put(std::string_view in, std::span<char> out, std::error_code& ec) override {
     ec.clear();
     decode_result r;
-    for (;;) {
-      // Plaintext first, through the inner decoder. When the inner decoder
-      // fails, the rest of the message is still decrypted (and dropped): a
-      // tampered message must be reported as tampered, not as the garbage
-      // it decrypts to, so its error waits for the integrity check.
-      if (inner_error_) pos_ = plain_.size();
-      while (pos_ < plain_.size() && r.produced < out.size()) {
-        const decode_result d = inner_->put(std::string_view(plain_).substr(pos_), out.subspan(r.produced), ec);
-        pos_ += d.consumed;
-        r.produced += d.produced;
-        if (ec) {
-          inner_error_ = ec;
-          ec.clear();
-          pos_ = plain_.size();
-          break;
-        }
-        if (d.consumed == 0 && d.produced == 0) break;
-      }
-      if (r.produced > 0 || pos_ < plain_.size()) return r;
-      plain_.clear();
-      pos_ = 0;
-      // librnp gave up before the end of the input (a wrong key is known from
-      // the first packet): say so now rather than read the rest.
-      if (done_ && !result_checked_ && result_ != RNP_SUCCESS) {
-        result_checked_ = true;
-        fail(classify());
-      }
-      if (failed_) {
-        ec = failure_;
-        return r;
-      }
-      if (r.consumed < in.size()) {
-        if (inner_error_ && r.produced == 0 && r.consumed > 0) return r;  // progress: keep the caller feeding
-        std::string_view chunk = in.substr(r.consumed, std::min(feed_step, in.size() - r.consumed));
-        if (total_in_ == 0) first_byte_ = static_cast<unsigned char>(chunk.front());
-        const std::size_t before = chunk.size();
-        turn(chunk, false);
-        framing_.pass(in.substr(r.consumed, before - chunk.size()));
-        r.consumed += before - chunk.size();
-        total_in_ += before - chunk.size();
-        continue;
-      }
-      if (!in.empty()) return r;  // all of `in` taken, its plaintext passed on
-      // The input has ended: the rest of the message, then the inner flush.
-      if (!done_) {
-        std::string_view none;
-        turn(none, true);
-        continue;
-      }
-      if (!result_checked_) {
-        result_checked_ = true;
-        if (result_ != RNP_SUCCESS) {
-          fail(classify());
-          ec = failure_;
-          return r;
-        }
-      }
-      if (inner_error_) {  // the message is genuine: the inner format's own error stands
-        failed_ = true;
-        failure_ = inner_error_;
-        ec = failure_;
-        return r;
-      }
-      const decode_result d = inner_->put({}, out, ec);
-      r.produced += d.produced;
+    if (failed_) {
+      ec = failure_;
       return r;
     }
+    if (!started_) start();
+    const bool end = in.empty();
+    for (;;) {
+      // Ciphertext in, as much as the queue has room for; or the end of input.
+      if (!feed(in, r.consumed, end)) {
+        ec = failure_;
+        return r;
+      }
+      // Plaintext out, through the inner decoder, as much as `out` takes.
+      const bool pending = drain(out.subspan(r.produced), r.produced);
+      if (r.produced > 0 || pending || (!end && r.consumed > 0)) return r;
+      // No progress without librnp: wait until it writes plaintext, makes
+      // room for the rest of `in`, or ends.
+      std::unique_lock lock(mu_);
+      if (plain_.size() > 0) continue;
+      if (done_) {
+        if (end) break;
+        continue;  // bytes after the message: feed() drops them
+      }
+      const std::size_t left = in.size() - r.consumed;
+      caller_wants_room_ = left == 0 ? 0 : std::min(left, cipher_capacity / 4);
+      caller_waiting_ = true;
+      cv_caller_.wait(lock, [this] {
+        return plain_.size() > 0 || done_ || (caller_wants_room_ > 0 && cipher_.room() >= caller_wants_room_);
+      });
+      caller_waiting_ = false;
+    }
+    // The input has ended, librnp is done, its plaintext all passed on.
+    if (!result_checked_) {
+      result_checked_ = true;
+      if (result_ != RNP_SUCCESS) {
+        fail(classify());
+        ec = failure_;
+        return r;
+      }
+    }
+    if (inner_error_) {  // the message is genuine: the inner format's own error stands
+      failed_ = true;
+      failure_ = inner_error_;
+      ec = failure_;
+      return r;
+    }
+    const decode_result d = inner_->put({}, out.subspan(r.produced), ec);
+    r.produced += d.produced;
+    return r;
   }
 
   void finish(std::error_code& ec) override {
@@ -303,7 +327,12 @@ class pgp_decoder final : public content_decoder {
       ec = failure_;
       return;
     }
-    if (!done_ || !result_checked_ || pos_ < plain_.size()) {
+    bool whole = false;
+    {
+      std::lock_guard lock(mu_);
+      whole = eof_ && done_ && plain_.size() == 0;
+    }
+    if (!whole || !result_checked_) {
       // finish() without the flush calls: the end of the message was never seen.
       ec = errc::pgp_truncated;
       return;
@@ -314,12 +343,16 @@ class pgp_decoder final : public content_decoder {
   void reset() override {
     stop();
     inner_->reset();
+    cipher_.clear();
     plain_.clear();
-    pos_ = 0;
     total_in_ = 0;
     first_byte_ = 0;
     framing_.reset();
     started_ = done_ = eof_ = abandon_ = failed_ = result_checked_ = password_asked_ = false;
+    caller_waiting_ = false;
+    caller_wants_room_ = 0;
+    rnp_wait_ = rnp_wait::none;
+    rnp_wants_ = 0;
     result_ = RNP_SUCCESS;
     failure_.clear();
     inner_error_.clear();
@@ -328,38 +361,108 @@ class pgp_decoder final : public content_decoder {
   std::uint64_t total_in() const noexcept override { return total_in_; }
 
  private:
-  enum class side { caller, rnp };
+  // What the helper thread is blocked on, if anything.
+  enum class rnp_wait { none, input, room };
 
-  // Hands `chunk` (or the end of input) to librnp and waits until it gives
-  // the turn back: it wants more input, holds plain_limit of plaintext, or is
-  // done. `chunk` keeps what librnp has not read yet.
-  void turn(std::string_view& chunk, bool eof) {
-    if (done_) {  // bytes after the end of the message: nothing reads them
-      chunk = {};
-      return;
-    }
-    if (!started_) start();
+  // Queues what of `in` past `at` the ciphertext queue has room for (all of
+  // it once librnp has finished: bytes after the message are read by no
+  // one), advancing `at`; with `end`, marks the end of input. False, with
+  // the failure set, when librnp has failed and all it wrote has been passed
+  // on: a wrong key is known from the first packet, so it is said now
+  // rather than after the rest has been read.
+  bool feed(std::string_view in, std::size_t& at, bool end) {
     std::unique_lock lock(mu_);
-    input_ = chunk;
-    if (eof) eof_ = true;
-    side_ = side::rnp;
-    cv_.notify_all();
-    cv_.wait(lock, [this] { return side_ == side::caller; });
-    chunk = input_;
-    input_ = {};
+    if (done_ && result_ != RNP_SUCCESS && plain_.size() == 0 && !result_checked_) {
+      lock.unlock();
+      result_checked_ = true;
+      fail(classify());
+      return false;
+    }
+    if (end) {
+      if (!eof_) {
+        eof_ = true;
+        if (rnp_wait_ == rnp_wait::input) cv_rnp_.notify_one();
+      }
+      return true;
+    }
+    if (done_) {
+      count_in(in.substr(at));
+      at = in.size();
+      return true;
+    }
+    while (at < in.size()) {
+      const std::span<char> room = cipher_.free_space();
+      if (room.empty()) break;
+      const std::size_t n = std::min(room.size(), in.size() - at);
+      lock.unlock();
+      std::memcpy(room.data(), in.data() + at, n);
+      count_in(in.substr(at, n));
+      lock.lock();
+      cipher_.push(n);
+      at += n;
+    }
+    if (rnp_wait_ == rnp_wait::input && cipher_.size() >= rnp_wants_) cv_rnp_.notify_one();
+    return true;
+  }
+
+  // Runs queued plaintext through the inner decoder into `out`, adding to
+  // `produced`. When the inner decoder fails, the rest of the message is
+  // still decrypted (and dropped): a tampered message must be reported as
+  // tampered, not as the garbage it decrypts to, so its error waits for the
+  // integrity check. True when plaintext is left that `out` had no room for.
+  bool drain(std::span<char> out, std::size_t& produced) {
+    std::size_t written = 0;
+    for (;;) {
+      std::string_view plain;
+      {
+        std::lock_guard lock(mu_);
+        plain = plain_.filled();
+      }
+      if (plain.empty()) break;
+      std::size_t used = inner_error_ ? plain.size() : 0;
+      while (used < plain.size() && written < out.size()) {
+        std::error_code ec;
+        const decode_result d = inner_->put(plain.substr(used), out.subspan(written), ec);
+        used += d.consumed;
+        written += d.produced;
+        if (ec) {
+          inner_error_ = ec;
+          used = plain.size();
+          break;
+        }
+        if (d.consumed == 0 && d.produced == 0) break;
+      }
+      {
+        std::lock_guard lock(mu_);
+        plain_.pop(used);
+        if (rnp_wait_ == rnp_wait::room && plain_.room() >= rnp_wants_) cv_rnp_.notify_one();
+      }
+      if (used < plain.size()) {
+        produced += written;
+        return true;
+      }
+    }
+    produced += written;
+    return false;
+  }
+
+  // The ciphertext's bytes as the caller hands them over, in order.
+  void count_in(std::string_view bytes) {
+    if (bytes.empty()) return;
+    if (total_in_ == 0) first_byte_ = static_cast<unsigned char>(bytes.front());
+    framing_.pass(bytes);
+    total_in_ += bytes.size();
   }
 
   void start() {
     started_ = true;
+    cipher_.allocate();
+    plain_.allocate();
     worker_ = std::thread([this] { run(); });
   }
 
   // The helper thread: one rnp_decrypt over the whole message.
   void run() {
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return side_ == side::rnp; });
-    }
     rnp_result_t rc = RNP_ERROR_GENERIC;
     if (auto ffi = acquire_context(*key_)) {
       rnp_ffi_set_pass_provider(ffi->ffi, &pgp_decoder::password, this);
@@ -375,35 +478,61 @@ class pgp_decoder final : public content_decoder {
     std::lock_guard lock(mu_);
     result_ = rc;
     done_ = true;
-    side_ = side::caller;
-    cv_.notify_all();
+    cv_caller_.notify_all();
   }
 
+  // librnp's input: waits for read_batch bytes of ciphertext (or what it
+  // asked for, if less), or the end of input.
   static bool read(void* self_ptr, void* buf, std::size_t len, std::size_t* got) {
     auto* self = static_cast<pgp_decoder*>(self_ptr);
+    *got = 0;
+    if (len == 0) return true;
     std::unique_lock lock(self->mu_);
-    while (self->input_.empty() && !self->eof_ && !self->abandon_) {
-      self->side_ = side::caller;
-      self->cv_.notify_all();
-      self->cv_.wait(lock, [self] { return self->side_ == side::rnp; });
+    self->rnp_wants_ = std::min(len, read_batch);
+    if (self->cipher_.size() < self->rnp_wants_ && !self->eof_ && !self->abandon_) {
+      self->rnp_wait_ = rnp_wait::input;
+      self->cv_rnp_.wait(lock, [self] {
+        return self->cipher_.size() >= self->rnp_wants_ || self->eof_ || self->abandon_;
+      });
+      self->rnp_wait_ = rnp_wait::none;
     }
     if (self->abandon_) return false;
-    const std::size_t n = std::min(len, self->input_.size());
-    if (n) std::memcpy(buf, self->input_.data(), n);
-    self->input_.remove_prefix(n);
-    *got = n;
+    const std::string_view queued = self->cipher_.filled();
+    const std::size_t n = std::min(len, queued.size());
+    lock.unlock();
+    if (n) std::memcpy(buf, queued.data(), n);
+    lock.lock();
+    self->cipher_.pop(n);
+    if (self->caller_waiting_ && self->caller_wants_room_ > 0 && self->cipher_.room() >= self->caller_wants_room_)
+      self->cv_caller_.notify_one();
+    *got = n;  // 0: the end of input
     return true;
   }
 
+  // librnp's output: queues the plaintext, waiting for room when the queue
+  // is full (until room_wake bytes are free, so that the two threads do not
+  // wake each other for every few bytes).
   static bool write(void* self_ptr, const void* buf, std::size_t len) {
     auto* self = static_cast<pgp_decoder*>(self_ptr);
+    const char* bytes = static_cast<const char*>(buf);
     std::unique_lock lock(self->mu_);
-    if (self->abandon_) return false;
-    self->plain_.append(static_cast<const char*>(buf), len);
-    if (self->plain_.size() >= plain_limit) {
-      self->side_ = side::caller;
-      self->cv_.notify_all();
-      self->cv_.wait(lock, [self] { return self->side_ == side::rnp; });
+    while (len > 0 && !self->abandon_) {
+      self->rnp_wants_ = std::min(len, room_wake);
+      if (self->plain_.room() < self->rnp_wants_) {
+        self->rnp_wait_ = rnp_wait::room;
+        self->cv_rnp_.wait(lock, [self] { return self->plain_.room() >= self->rnp_wants_ || self->abandon_; });
+        self->rnp_wait_ = rnp_wait::none;
+        continue;
+      }
+      const std::span<char> room = self->plain_.free_space();
+      const std::size_t n = std::min(len, room.size());
+      lock.unlock();
+      std::memcpy(room.data(), bytes, n);
+      lock.lock();
+      self->plain_.push(n);
+      bytes += n;
+      len -= n;
+      if (self->caller_waiting_) self->cv_caller_.notify_one();
     }
     return !self->abandon_;
   }
@@ -418,6 +547,7 @@ class pgp_decoder final : public content_decoder {
     return true;
   }
 
+  // Read by the caller once done_ is set (librnp has finished).
   errc classify() const {
     switch (result_) {
       case RNP_ERROR_NO_SUITABLE_KEY:
@@ -444,34 +574,39 @@ class pgp_decoder final : public content_decoder {
     failure_ = make_error_code(e);
   }
 
-  // Ends the helper thread, whatever it is waiting for.
+  // Ends the helper thread, whatever it is waiting for: librnp's next read
+  // or write fails, and rnp_decrypt returns.
   void stop() {
     if (!worker_.joinable()) return;
     {
       std::lock_guard lock(mu_);
       abandon_ = true;
-      side_ = side::rnp;
-      cv_.notify_all();
+      cv_rnp_.notify_all();
     }
     worker_.join();
   }
 
+  // The caller's thread only.
   std::unique_ptr<content_decoder> inner_;
   std::shared_ptr<const pgp_secret_key> key_;
-  std::string plain_;  // decrypted, not yet through the inner decoder (<= plain_limit + one write)
-  std::size_t pos_ = 0;
   std::uint64_t total_in_ = 0;
   unsigned char first_byte_ = 0;
   packet_framing framing_;
-  bool failed_ = false, result_checked_ = false;
+  bool started_ = false, failed_ = false, result_checked_ = false;
   std::error_code failure_;
   std::error_code inner_error_;  // the inner decoder failed: reported once the message is verified
 
+  // Shared with the helper thread, under mu_ (the rings' bytes: see byte_ring).
   std::mutex mu_;
-  std::condition_variable cv_;
-  side side_ = side::caller;
-  std::string_view input_;
-  bool started_ = false, eof_ = false, abandon_ = false, done_ = false, password_asked_ = false;
+  std::condition_variable cv_caller_;  // the caller waits: for plaintext, room for ciphertext, or the end
+  std::condition_variable cv_rnp_;     // the helper waits: for ciphertext (or its end), or room for plaintext
+  byte_ring cipher_{cipher_capacity};  // caller -> librnp
+  byte_ring plain_{plain_capacity};    // librnp -> caller
+  bool caller_waiting_ = false;
+  std::size_t caller_wants_room_ = 0;  // 0: the caller waits for plaintext or the end only
+  rnp_wait rnp_wait_ = rnp_wait::none;
+  std::size_t rnp_wants_ = 0;  // the ciphertext (input) or free plaintext room (room) the helper waits for
+  bool eof_ = false, abandon_ = false, done_ = false, password_asked_ = false;
   rnp_result_t result_ = RNP_SUCCESS;
   std::thread worker_;
 };

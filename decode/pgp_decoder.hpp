@@ -5,11 +5,21 @@
 // librnp, in process, streaming: no keyring, no agent, no temporary file.
 //
 // librnp pulls its input and pushes its output through callbacks, so it runs
-// on a helper thread that takes turns with the caller: put() hands it a
-// chunk of ciphertext and waits until it wants more (or has 1 MiB of
-// plaintext), then runs the plaintext through the inner decoder on the
-// caller's thread. Exactly one of the two threads runs at any time. Memory is
-// bounded: at most 1 MiB of plaintext is held, whatever the file's size.
+// on a helper thread, AHEAD of the caller: two bounded queues sit between
+// them. put() copies ciphertext into the first (at most 1 MiB) and runs
+// plaintext from the second (at most 1 MiB) through the inner decoder on the
+// caller's thread, while librnp, on its own, reads the first and fills the
+// second. With a spare core, librnp decrypts the next chunk while the caller
+// inflates and parses the previous one: the elapsed time is that of the
+// slower side, not the sum. The work is the same (CPU seconds did not fall:
+// two busy cores each ran slower than one alone; bench/pgp_bench.cpp prints
+// both ratios, docs/performance.md has the figures). Backpressure both
+// ways: put() takes only what the ciphertext queue has room for, and blocks
+// only when it can neither take input nor hand out plaintext; librnp's
+// thread blocks when the plaintext queue is full (and when it has no
+// ciphertext). Memory: the two queues, 2 MiB, allocated on the
+// first put and kept across reset(), whatever the file's size. Destroying or
+// resetting the decoder mid-stream ends the helper thread wherever it waits.
 //
 // INTEGRITY: the message's integrity check (MDC or AEAD tag) can only be
 // checked at the end of the stream, so plaintext reaches the caller before it

@@ -72,6 +72,50 @@ TEST_CASE("pgp: a plaintext far larger than the decoder's buffer streams through
   CHECK(o.out == plain);
 }
 
+// librnp decrypts ahead of the caller on its own thread, through two bounded
+// queues: a caller that drains slowly holds back the ciphertext it may hand
+// over, and a decoder reset or destroyed mid-message ends that thread
+// wherever it waits (here it is left with a full plaintext queue).
+TEST_CASE("pgp: ciphertext is taken only as the plaintext drains; reset or destroyed mid-message") {
+  const pgp_keys keys("");
+  const std::string plain = csv_text(200000);  // ~5 MB
+  const std::string msg = keys.encrypt(plain);
+  const auto key = key_of(keys, "");
+  std::vector<char> out(4096);
+  std::error_code ec;
+  auto d = make_pgp_decoder(make_identity_decoder(), key);
+  std::size_t taken = 0;
+  std::string got;
+  bool bounded = true;
+  while (got.size() < (1u << 20)) {
+    const auto r = d->put(std::string_view(msg).substr(taken), out, ec);
+    REQUIRE_MESSAGE(!ec, ec.message());
+    REQUIRE((r.consumed != 0 || r.produced != 0));
+    taken += r.consumed;
+    got.append(out.data(), r.produced);
+    if (taken > got.size() + (3u << 20)) bounded = false;  // queues of 1 MiB each, and librnp's own buffers
+  }
+  CHECK(bounded);
+  CHECK(taken < msg.size());  // ~5 MB: most of it still to come
+  CHECK(got == plain.substr(0, got.size()));
+
+  d->reset();  // mid-message: the same decoder then reads a whole message
+  const outcome o = run(*d, msg, 65536, 65536);
+  CHECK_MESSAGE(!o.ec, o.ec.message());
+  CHECK(o.out == plain);
+
+  for (std::size_t drained : {std::size_t{0}, std::size_t{1}}) {
+    CAPTURE(drained);
+    auto abandoned = make_pgp_decoder(make_identity_decoder(), key);
+    std::size_t at = 0;
+    for (std::size_t i = 0; i <= drained; ++i) {
+      const auto r = abandoned->put(std::string_view(msg).substr(at), out, ec);
+      CHECK(!ec);
+      at += r.consumed;
+    }
+  }  // destroyed here, librnp's thread anywhere: the test ends, so the thread did
+}
+
 TEST_CASE("pgp: wrong key, wrong passphrase, tampered, truncated and not PGP each have their own error") {
   const pgp_keys keys("right");
   const pgp_keys other("right");
