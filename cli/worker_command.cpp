@@ -135,7 +135,7 @@ int worker_command::run_worker() const {
     console.error(std::string("error: ") + e.what());
     return e.code() == std::errc::invalid_argument ? exit_usage : exit_failed;
   }
-  console.note(engine_detail::run_table(result.run));
+  console.note(engine_detail::run_table(result.run, false));  // every unit: run-status, --report
   if (!report_.empty()) {
     std::ofstream out(report_, std::ios::binary | std::ios::trunc);
     out << engine_detail::run_json(result.run) << '\n';

@@ -102,8 +102,12 @@ struct fleet_worker::impl {
       }
       if (finished) return maybe_end();
     }
-    // Look again in a while: a unit another worker holds may come free.
-    const auto again = std::clamp(coordinator->lease() / 3, std::chrono::seconds(1), std::chrono::seconds(10));
+    // Look again in a while: a unit another worker holds may come free (its
+    // lease expires), or the run ends. An idle worker looks every second, so
+    // that it exits with the run rather than up to a lease later.
+    const auto again = running.empty()
+                           ? std::chrono::seconds(1)
+                           : std::clamp(coordinator->lease() / 3, std::chrono::seconds(1), std::chrono::seconds(10));
     next_claim->expires_after(again);
     next_claim->async_wait([this](std::error_code ec) {
       if (!ec) fill();
@@ -282,15 +286,19 @@ void fleet_worker::cancel() noexcept {
   });
 }
 
-std::string run_table(const run_row& run) {
+std::string run_table(const run_row& run, bool every_unit) {
   std::string out = fmt::format("run {}: planned by {} at {}\n", run.run, run.planned_by, run.planned_at);
-  out += fmt::format("{:<32} {:<10} {:>6} {:>8} {:>9}  {}\n", "unit", "state", "token", "attempts", "lease s", "owner");
+  const bool listed = every_unit || std::any_of(run.units.begin(), run.units.end(),
+                                                [](const unit_row& u) { return u.state != "completed"; });
+  if (listed)
+    out += fmt::format("{:<32} {:<10} {:>6} {:>8} {:>9}  {}\n", "unit", "state", "token", "attempts", "lease s", "owner");
   int completed = 0, failed = 0, running = 0, pending = 0;
   for (const unit_row& u : run.units) {
     completed += u.state == "completed";
     failed += u.state == "failed";
     running += u.state == "running";
     pending += u.state == "pending";
+    if (!every_unit && u.state == "completed") continue;
     out += fmt::format("{:<32} {:<10} {:>6} {:>8} {:>9}  {}\n", u.unit, u.state, u.fence, u.attempts,
                        u.state == "running" ? fmt::format("{:.0f}", u.lease_left_s) : std::string("-"), u.owner);
   }

@@ -58,8 +58,9 @@ class fleet_worker {
   std::unique_ptr<impl> impl_;
 };
 
-// The run as `aquaduct run-status` prints it: a line per unit, then a summary.
-std::string run_table(const run_row& run);
+// The run as `aquaduct run-status` prints it: a line per unit (or, without
+// `every_unit`, per unit that did not complete: a worker's last words), then a summary.
+std::string run_table(const run_row& run, bool every_unit = true);
 // The same as one JSON object.
 std::string run_json(const run_row& run);
 

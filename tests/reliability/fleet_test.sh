@@ -219,4 +219,20 @@ check "the table holds the second worker's rows once ($rows_before rows, none tw
 check "the table has not changed since the second worker's commit" \
   test "$(sqlite3 "$work/pause/sink.db" 'select count(*) from accounts__Account')" = "$rows_before"
 [ "$failed" -eq 0 ] || { cat "$work/pause"/worker*.log; }
+
+# --- SIGTERM (a node drain): the worker cancels its job and gives the unit back at once ---
+"$bin" worker "$work/pause/pipeline.toml" --state "$state" --run "drain-$seed" --lease-s 30 --log-level info \
+  >"$work/pause/drained.log" 2>&1 &
+worker_pids[0]=$!
+check "the drained worker's job runs on the service" wait_for 60 job_on_service
+kill -TERM "${worker_pids[0]}"
+wait "${worker_pids[0]}"
+check "SIGTERM: the worker exits 130 (exit $?)" test $? -eq 130
+status_of "drain-$seed" >"$work/pause/drained.json"
+check "SIGTERM: the unit is pending again, for the next worker at once (lease 30 s)" \
+  jq_true '.units[0].state == "pending" and .units[0].owner == null and .units[0].attempts == 1' "$work/pause/drained.json"
+no_job_on_service() { curl -sf "$url/_emulator/stats" | jq -e '.active_jobs == 0' >/dev/null; }
+check "SIGTERM: its job was cancelled on the service" wait_for 30 no_job_on_service
+"$bin" worker "$work/pause/pipeline.toml" --state "$state" --run "drain-$seed" --log-level warning 2>>"$work/pause/drained.log"
+check "the next worker completes the drained run (exit $?)" test $? -eq 0
 finish fleet_test
