@@ -49,10 +49,17 @@ pg_connection::pg_connection(const std::string& url, std::string where, const st
     : where_(std::move(where)) {
   c_ = PQconnectdb(url.c_str());
   if (!c_) throw std::system_error(std::make_error_code(std::errc::not_enough_memory), "state database " + where_);
-  if (PQstatus(c_) != CONNECTION_OK) fail(nullptr, "cannot connect");
-  PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr);
-  exec("setting the session", "SELECT set_config('application_name', $1, false), set_config('TimeZone', 'UTC', false)",
-       {app});
+  // A constructor that throws runs no destructor: the connection is closed here.
+  try {
+    if (PQstatus(c_) != CONNECTION_OK) fail(nullptr, "cannot connect");
+    PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr);
+    exec("setting the session",
+         "SELECT set_config('application_name', $1, false), set_config('TimeZone', 'UTC', false)", {app});
+  } catch (...) {
+    PQfinish(c_);
+    c_ = nullptr;
+    throw;
+  }
 }
 
 pg_connection::~pg_connection() {
