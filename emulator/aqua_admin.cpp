@@ -288,11 +288,10 @@ http_response aqua_service::stats() {
   w.key("jobs").begin_object();
   for (const auto& [status, n] : by_job_status) w.member(status, n);
   w.end_object();
-  const auto stateless = static_cast<std::uint64_t>(active_jobs(false));
-  const auto stateful = static_cast<std::uint64_t>(active_jobs(true));
-  w.member("active_stateless", stateless);
-  w.member("active_stateful", stateful);
-  w.member("active_jobs", stateless + stateful);
+  const active_count active = count_active();
+  w.member("active_stateless", active.stateless);
+  w.member("active_stateful", active.stateful);
+  w.member("active_jobs", active.stateless + active.stateful);
   w.member("peak_active_jobs", peaks_.all);
   w.member("peak_active_stateless_jobs", peaks_.stateless);
   w.member("peak_active_stateful_jobs", peaks_.stateful);

@@ -75,7 +75,8 @@ http_response aqua_service::submit(const http_request& req, const std::string& p
       }
     }
   }
-  if (active_jobs(stateful) >= opts_.max_active_jobs)
+  const active_count active = count_active();
+  if ((stateful ? active.stateful : active.stateless) >= opts_.max_active_jobs)
     return aqua_error(200, "90028",
                       fmt::format("Concurrent AQuA job limit exceeded: {} {} jobs are submitted or executing",
                                   opts_.max_active_jobs, stateful ? "stateful" : "stateless"));
@@ -115,27 +116,26 @@ http_response aqua_service::submit(const http_request& req, const std::string& p
   return json(200, std::move(response));
 }
 
-std::size_t aqua_service::active_jobs(bool stateful) const {
-  return static_cast<std::size_t>(std::count_if(jobs_.begin(), jobs_.end(), [stateful](const auto& kv) {
-    return !terminal(kv.second.status) && kv.second.session_key.empty() != stateful;
-  }));
-}
-
-void aqua_service::note_active(const job& submitted) {
-  std::uint64_t stateless = 0, stateful = 0, in_session = 0;
+aqua_service::active_count aqua_service::count_active(const std::string& session_key) const {
+  active_count n;
   for (const auto& [id, j] : jobs_) {
     if (terminal(j.status)) continue;
     if (j.session_key.empty()) {
-      ++stateless;
+      ++n.stateless;
     } else {
-      ++stateful;
-      if (j.session_key == submitted.session_key) ++in_session;
+      ++n.stateful;
+      if (j.session_key == session_key) ++n.in_session;
     }
   }
-  peaks_.all = std::max(peaks_.all, stateless + stateful);
-  peaks_.stateless = std::max(peaks_.stateless, stateless);
-  peaks_.stateful = std::max(peaks_.stateful, stateful);
-  peaks_.session = std::max(peaks_.session, in_session);
+  return n;
+}
+
+void aqua_service::note_active(const job& submitted) {
+  const active_count n = count_active(submitted.session_key);
+  peaks_.all = std::max(peaks_.all, n.stateless + n.stateful);
+  peaks_.stateless = std::max(peaks_.stateless, n.stateless);
+  peaks_.stateful = std::max(peaks_.stateful, n.stateful);
+  peaks_.session = std::max(peaks_.session, n.in_session);
 }
 
 // Full or incremental per batch (§4.2): full for the session's first job, for

@@ -169,7 +169,13 @@ class aqua_service final : public request_handler {
   asio::awaitable<void> finalize_later(std::string job_id, clock::time_point when);
   asio::awaitable<void> start_later(std::string job_id, std::chrono::milliseconds after);
   asio::awaitable<void> callout(std::string url);
-  std::size_t active_jobs(bool stateful) const;
+  // The jobs active now (not completed, aborted or cancelled), by kind, and
+  // of them those of `session_key`'s stateful session ("": none): the 90028
+  // limit, /_emulator/stats and the peaks below all count with it.
+  struct active_count {
+    std::uint64_t stateless = 0, stateful = 0, in_session = 0;
+  };
+  active_count count_active(const std::string& session_key = {}) const;
   // Raises the peaks below with the jobs active now; called after each
   // accepted submit, the only step that adds an active job.
   void note_active(const job& submitted);
