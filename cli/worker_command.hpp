@@ -27,7 +27,7 @@ class worker_command {
   CLI::App* worker_ = nullptr;
   CLI::App* status_ = nullptr;
   std::string pipeline_, state_, run_id_, health_dir_, report_;
-  std::string progress_ = "never", log_format_ = "text", log_level_ = "info";
+  std::string log_format_ = "text", log_level_ = "info";
   unsigned lease_s_ = 30;
   unsigned units_ = 0;
   bool json_ = false;

@@ -4,8 +4,6 @@
 
 #include <aquaduct/error.hpp>
 
-#include <openssl/evp.h>
-
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -27,13 +25,7 @@ std::string pipeline_digest(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream bytes;
   bytes << in.rdbuf();
-  const std::string text = bytes.str();
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
-  std::string hex;
-  for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
-  return hex;
+  return sha256_hex(bytes.str());
 }
 
 // A transaction-scoped advisory lock per run: planning it happens once.

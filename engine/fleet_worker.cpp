@@ -1,6 +1,7 @@
 #include "engine/fleet_worker.hpp"
 
 #include "engine/state_database.hpp"
+#include "fileio/atomic_file.hpp"
 #include "text/json_text.hpp"
 
 #include <asio/executor_work_guard.hpp>
@@ -13,7 +14,6 @@
 #include <algorithm>
 #include <condition_variable>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -24,18 +24,18 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-// The probes' files (worker_options::health_dir): written whole, never half.
+// The probes' files (worker_options::health_dir), written whole, never half.
+// A directory that cannot be written leaves them stale: the liveness probe,
+// not this worker, is what acts on that.
 void write_health(const std::string& dir, const char* name, const std::string& text) {
   if (dir.empty()) return;
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  const std::string path = (std::filesystem::path(dir) / name).string();
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text << '\n';
+  try {
+    std::filesystem::create_directories(dir);
+    fileio::atomic_file f(std::filesystem::path(dir) / name);
+    f.buffer() = text + '\n';
+    f.commit();
+  } catch (const std::exception&) {
   }
-  std::filesystem::rename(tmp, path, ec);
 }
 
 }  // namespace
@@ -54,8 +54,6 @@ struct fleet_worker::impl {
   };
   std::map<std::string, running_unit> running;  // on the io thread only
   std::atomic<bool> stopping{false};
-  int units_run = 0;
-  bool planned_seen = false;
   std::unique_ptr<asio::steady_timer> next_claim;
 
   // The renewal thread.
@@ -177,7 +175,6 @@ struct fleet_worker::impl {
       coordinator->release(r.claim);
       log(log_level::info, "interrupted: the unit is given back for another worker", name);
     } else if (coordinator->finish(r.claim, report.exit_code(), report.to_json())) {
-      ++units_run;
       log(report.exit_code() == 0 ? log_level::info : log_level::error,
           report.exit_code() == 0 ? "completed" : "failed (exit code " + std::to_string(report.exit_code()) + ")",
           name);
@@ -272,7 +269,6 @@ worker_result fleet_worker::run() {
   worker_result out;
   out.run = w.coordinator->status();
   out.interrupted = w.stopping;
-  out.units_run = w.units_run;
   return out;
 }
 

@@ -38,7 +38,6 @@ struct worker_options {
 struct worker_result {
   run_row run;               // the run as the state database has it at the end
   bool interrupted = false;  // cancel(): this worker's units were given back
-  int units_run = 0;         // units this worker ran to an end it recorded
   // 130 interrupted; else the run's: 0 when every unit completed, else the worst unit's.
   int exit_code() const { return interrupted ? 130 : run.exit_code(); }
 };

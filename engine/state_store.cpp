@@ -30,19 +30,6 @@ namespace {
 
 constexpr std::size_t max_state_file_bytes = 1u << 20;
 
-std::string sha256_hex(std::string_view text) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int len = 0;
-  if (EVP_Digest(text.data(), text.size(), md.data(), &len, EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("SHA-256 unavailable");
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
 
 // Length-prefixed, so no two field lists make the same text.
 void add_field(std::string& out, std::string_view key, std::string_view value) {
@@ -133,8 +120,21 @@ std::string unknown_mode(std::string_view mode) {
 
 fs::path pending_path(const fs::path& cursor_file) { return fs::path(cursor_file.string() + ".pending"); }
 
-
 }  // namespace
+
+std::string sha256_hex(std::string_view text) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  unsigned int len = 0;
+  if (EVP_Digest(text.data(), text.size(), md.data(), &len, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("SHA-256 unavailable");
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
 
 std::string committed_at_now() {
   return iso_utc(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));

@@ -124,6 +124,8 @@ class state_directory final : public state_store {
 // query text, the deleted spec (column and format) and the window column
 // (partition/incremental `by`). Stable across runs and builds.
 std::string fingerprint_of(const query_config& q);
+// Hex SHA-256 of `text` (64 lowercase digits).
+std::string sha256_hex(std::string_view text);
 
 // The cursor as its file (or row) holds it (one JSON object, no newline).
 std::string to_json(const cursor& c);
