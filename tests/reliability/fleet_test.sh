@@ -177,7 +177,7 @@ path = "$work/pause/sink.db"
 TOML
 pause_worker() {  # pause_worker I: worker I of the one-unit run, in the background
   "$bin" worker "$work/pause/pipeline.toml" --state "$state" --run "pause-$seed" --lease-s 3 --log-level info \
-    >"$work/pause/worker$1.log" 2>&1 &
+    --health-dir "$work/pause/health$1" >"$work/pause/worker$1.log" 2>&1 &
   worker_pids[$1]=$!
 }
 running_by() {  # the unit is running, held by worker I's process
@@ -197,6 +197,11 @@ pause_worker 1
 check "a second worker takes the unit over once the paused one's lease expired" wait_for 60 running_by 1
 wait "${worker_pids[1]}"
 check "the second worker completes the run (exit $?)" test $? -eq 0
+# Its probes' files (--health-dir): ready names it; the heartbeat holds the time of a renewal
+# (it waited out the first one's 3 s lease, renewing every second).
+check "--health-dir: ready names the worker" grep -q "^aquaduct pid ${worker_pids[1]} on " "$work/pause/health1/ready"
+check "--health-dir: the heartbeat was touched by a renewal" \
+  grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$' "$work/pause/health1/heartbeat"
 status_of "pause-$seed" >"$work/pause/status.json"
 second_fence=$(jq '.units[0].fence' "$work/pause/status.json")
 check "the unit completed on its second attempt, with a higher token ($first_fence, then $second_fence)" \
